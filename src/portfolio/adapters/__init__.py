@@ -1,0 +1,1 @@
+"""One sub-package per technology; each translates its failures into domain errors."""

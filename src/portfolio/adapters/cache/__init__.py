@@ -1,0 +1,1 @@
+"""Caches: Redis (redis.asyncio) and in-process memory."""

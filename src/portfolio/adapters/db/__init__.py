@@ -1,0 +1,1 @@
+"""SQLAlchemy asyncio storage: asyncpg on PostgreSQL, aiosqlite for the embedded default."""

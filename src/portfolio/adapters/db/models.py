@@ -1,0 +1,90 @@
+"""The schema as SQLAlchemy models. Alembic migrations create it; a test keeps both in step.
+
+Corrections to the first design: raw base units as NUMERIC(78,0) beside ``decimals``; a token is
+keyed by ``token_key`` (contract or mint address, or ``native``), never NULL, so the native coin
+cannot be stored twice; balances and history go with their wallet (ON DELETE CASCADE).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from portfolio.adapters.db.types import BaseUnits, ExactDecimal, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NATIVE_TOKEN_KEY = "native"
+
+# SQLite only makes an INTEGER PRIMARY KEY an auto-incrementing rowid alias.
+HistoryId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class WalletRow(Base):
+    __tablename__ = "wallets"
+    __table_args__ = (
+        UniqueConstraint("chain", "address"),
+        Index(None, "created_at", "id"),
+    )
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BalanceRow(Base):
+    __tablename__ = "balances"
+    __table_args__ = (UniqueConstraint("wallet_id", "token_key"),)
+
+    id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
+    wallet_id: Mapped[UUID] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
+    token_key: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(128))
+    decimals: Mapped[int] = mapped_column(SmallInteger)
+    raw_balance: Mapped[int] = mapped_column(BaseUnits)
+    usd_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BalanceHistoryRow(Base):
+    __tablename__ = "balance_history"
+    __table_args__ = (Index(None, "wallet_id", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
+    wallet_id: Mapped[UUID] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
+    token_key: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    decimals: Mapped[int] = mapped_column(SmallInteger)
+    raw_balance: Mapped[int] = mapped_column(BaseUnits)
+    usd_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)

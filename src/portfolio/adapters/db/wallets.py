@@ -1,0 +1,85 @@
+"""Wallets in SQL."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portfolio.adapters.db.errors import storage_errors
+from portfolio.adapters.db.models import WalletRow
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import DuplicateWalletError
+from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
+
+
+class SqlWalletRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, wallet: Wallet) -> None:
+        async with storage_errors():
+            try:
+                async with self._sessions.begin() as session:
+                    session.add(_to_row(wallet))
+            except IntegrityError as exc:
+                existing = await self._find(wallet.chain, wallet.address)
+                if existing is None:  # the conflict was not the (chain, address) key
+                    raise
+                raise DuplicateWalletError(existing) from exc
+
+    async def get(self, wallet_id: UUID) -> Wallet | None:
+        async with storage_errors(), self._sessions() as session:
+            row = await session.get(WalletRow, wallet_id)
+            return None if row is None else _to_wallet(row)
+
+    async def list(
+        self, *, chain: Chain | None, limit: int, after: WalletCursor | None
+    ) -> WalletPage:
+        query = select(WalletRow).order_by(WalletRow.created_at, WalletRow.id).limit(limit + 1)
+        if chain is not None:
+            query = query.where(WalletRow.chain == chain.value)
+        if after is not None:
+            position = tuple_(WalletRow.created_at, WalletRow.id)
+            query = query.where(position > tuple_(after.created_at, after.id))
+        async with storage_errors(), self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        items = [_to_wallet(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return WalletPage(items, WalletCursor.after(items[-1]) if more else None)
+
+    async def delete(self, wallet_id: UUID) -> bool:
+        async with storage_errors(), self._sessions.begin() as session:
+            result = await session.execute(delete(WalletRow).where(WalletRow.id == wallet_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _find(self, chain: Chain, address: str) -> UUID | None:
+        query = select(WalletRow.id).where(
+            WalletRow.chain == chain.value, WalletRow.address == address
+        )
+        async with self._sessions() as session:
+            return (await session.scalars(query)).first()
+
+
+def _to_row(wallet: Wallet) -> WalletRow:
+    return WalletRow(
+        id=wallet.id,
+        chain=wallet.chain.value,
+        address=wallet.address,
+        label=wallet.label,
+        created_at=wallet.created_at,
+        updated_at=wallet.updated_at,
+    )
+
+
+def _to_wallet(row: WalletRow) -> Wallet:
+    return Wallet(
+        id=row.id,
+        chain=Chain(row.chain),
+        address=row.address,
+        label=row.label,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

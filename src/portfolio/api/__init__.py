@@ -1,0 +1,1 @@
+"""HTTP: the app factory, the composition root, routers, schemas, errors and middleware."""

@@ -1,0 +1,63 @@
+"""The app factory. ``uvicorn --factory portfolio.api.app:create_app`` serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from loguru import logger
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy.engine import make_url
+
+from portfolio import __version__
+from portfolio.api.container import Container, build_container
+from portfolio.api.logs import configure_logging
+from portfolio.api.middleware import RequestContextMiddleware
+from portfolio.api.problems import install_problem_handlers
+from portfolio.api.routers import health, wallets
+from portfolio.config import Settings
+
+API_PREFIX = "/api/v1"
+METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """Build the app. A test may hand in a ready ``container``; it then owns its lifetime."""
+    settings = settings or (container.settings if container else Settings())
+    configure_logging(json=settings.log_json, level=settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Container]]:
+        if container is not None:
+            yield {"container": container}
+            return
+        async with build_container(settings) as built:
+            logger.info("serving with database {}", _redacted(settings.database_url))
+            yield {"container": built}
+
+    app = FastAPI(
+        title="portfolio",
+        version=__version__,
+        summary="Crypto portfolio tracker: Ethereum and Solana wallets, exact balances in USD.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(wallets.router, prefix=API_PREFIX)
+    app.include_router(health.router, prefix=API_PREFIX)
+    # Probes and scrapers often expect these at the root; same handlers, not in the schema.
+    app.include_router(health.router, include_in_schema=False)
+    instrumentator = Instrumentator(
+        registry=CollectorRegistry(),
+        excluded_handlers=list(METRICS_PATHS),
+        should_group_untemplated=True,
+    ).instrument(app)
+    for path in METRICS_PATHS:
+        instrumentator.expose(app, endpoint=path, include_in_schema=path.startswith(API_PREFIX))
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,55 @@
+"""The composition root: the only place that picks adapters and builds them from Settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
+from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.health import DatabaseHealthCheck
+from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.config import Settings
+from portfolio.ports.health import HealthCheck
+from portfolio.services.health import HealthService
+from portfolio.services.wallets import WalletService
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    settings: Settings
+    wallets: WalletService
+    health: HealthService
+
+
+@asynccontextmanager
+async def build_container(settings: Settings) -> AsyncIterator[Container]:
+    async with AsyncExitStack() as stack:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            echo=settings.database_echo,
+        )
+        stack.push_async_callback(engine.dispose)
+        sessions = session_factory(engine)
+        optional: list[HealthCheck] = []
+        if settings.redis_url:
+            redis = create_redis(settings.redis_url, timeout=settings.health_timeout_seconds)
+            stack.push_async_callback(redis.aclose)
+            optional.append(RedisHealthCheck(redis))
+        yield Container(
+            settings=settings,
+            wallets=WalletService(SqlWalletRepository(sessions), SystemClock()),
+            health=HealthService(
+                [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
+            ),
+        )

@@ -1,0 +1,143 @@
+"""RFC 9457 problem details for every error, and the one table from domain errors to HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from loguru import logger
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from portfolio.api.middleware import REQUEST_ID_HEADER, request_id_of
+from portfolio.domain.errors import (
+    DomainError,
+    DuplicateWalletError,
+    ServiceUnavailableError,
+    ValidationError,
+    WalletNotFoundError,
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+# domain error -> (status, problem type slug). The first matching base class wins.
+STATUS_OF: list[tuple[type[DomainError], HTTPStatus, str]] = [
+    (WalletNotFoundError, HTTPStatus.NOT_FOUND, "wallet-not-found"),
+    (DuplicateWalletError, HTTPStatus.CONFLICT, "duplicate-wallet"),
+    (ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY, "validation-error"),
+    (ServiceUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE, "service-unavailable"),
+]
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(examples=[["body", "address"]])
+    msg: str = Field(examples=["A Solana address decodes to 32 bytes; this one decodes to 31."])
+    type: str | None = Field(default=None, examples=["value_error"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document. Extra members appear where they help (``wallet_id``)."""
+
+    type: str = Field(examples=["/problems/wallet-not-found"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["No wallet with id 7c1d...."])
+    instance: str | None = Field(default=None, examples=["/api/v1/wallets/7c1d..."])
+    request_id: str | None = Field(default=None, examples=["4f0c2f8e0b9a4c1e9d4c2a1b3e5f6a7b"])
+    errors: list[FieldError] | None = None
+    wallet_id: str | None = Field(default=None, description="The wallet already tracked (409).")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's errors."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status in statuses
+    }
+
+
+def problem(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    request_id = request_id_of(request.scope)
+    body = {
+        "type": type_,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id,
+        **{key: value for key, value in extra.items() if value is not None},
+    }
+    all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
+    status, slug = next((s, t) for cls, s, t in STATUS_OF if isinstance(exc, cls))
+    extra: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    if isinstance(exc, ValidationError):
+        extra["errors"] = [{"loc": ["body", exc.field], "msg": str(exc), "type": slug}]
+    if isinstance(exc, DuplicateWalletError):
+        extra["wallet_id"] = str(exc.existing_id)
+    if isinstance(exc, ServiceUnavailableError):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+        logger.warning("dependency unavailable: {}", repr(exc.__cause__ or exc))
+    return problem(request, status, str(exc), type_=f"/problems/{slug}", headers=headers, **extra)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    errors = [_field_error(error) for error in exc.errors()]
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return problem(
+        request, 422, detail or "Invalid request.", type_="/problems/validation-error", errors=errors
+    )
+
+
+def _field_error(error: Any) -> dict[str, Any]:
+    loc: Sequence[str | int] = error.get("loc", ())
+    return {"loc": list(loc), "msg": str(error.get("msg", "")), "type": error.get("type")}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == HTTPStatus.NOT_FOUND and detail == "Not Found":
+        detail = f"No route {request.method} {request.url.path}."
+    return problem(request, exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request_id_of(request.scope)
+    logger.bind(request_id=request_id).opt(exception=exc).error(
+        "unhandled error in {} {}", request.method, request.url.path
+    )
+    return problem(
+        request,
+        500,
+        f"Something went wrong on our side; quote request id {request_id} when reporting it.",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

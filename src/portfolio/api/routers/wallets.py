@@ -1,0 +1,67 @@
+"""Wallet endpoints: add, list, get, remove."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from portfolio.api.cursor import decode_cursor, encode_cursor
+from portfolio.api.dependencies import Wallets
+from portfolio.api.problems import problem_responses
+from portfolio.api.schemas import WalletCreate, WalletList, WalletOut
+from portfolio.domain.chains import Chain
+
+router = APIRouter(prefix="/wallets", tags=["wallets"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Track a wallet",
+    responses=problem_responses(409, 422, 503),
+)
+async def add_wallet(
+    body: WalletCreate, wallets: Wallets, request: Request, response: Response
+) -> WalletOut:
+    """Add a wallet. The address is normalized (EIP-55 for EVM); adding one twice is a 409 that
+    names the wallet already tracked."""
+    wallet = await wallets.add(body.chain, body.address, body.label)
+    response.headers["Location"] = str(request.url_for("get_wallet", wallet_id=wallet.id).path)
+    return WalletOut.of(wallet)
+
+
+@router.get("", summary="List wallets", responses=problem_responses(422, 503))
+async def list_wallets(
+    wallets: Wallets,
+    chain: Annotated[Chain | None, Query(description="Only wallets on this chain.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=256, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> WalletList:
+    """Wallets in a stable order (creation time, then id), a page at a time."""
+    after = decode_cursor(cursor) if cursor else None
+    page = await wallets.list(chain=chain, limit=limit, after=after)
+    return WalletList(
+        items=[WalletOut.of(w) for w in page.items],
+        next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
+    )
+
+
+@router.get("/{wallet_id}", summary="Get a wallet", responses=problem_responses(404, 422, 503))
+async def get_wallet(wallet_id: UUID, wallets: Wallets) -> WalletOut:
+    return WalletOut.of(await wallets.get(wallet_id))
+
+
+@router.delete(
+    "/{wallet_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Stop tracking a wallet",
+    responses=problem_responses(404, 422, 503),
+)
+async def delete_wallet(wallet_id: UUID, wallets: Wallets) -> Response:
+    """Remove the wallet together with its stored balances and history."""
+    await wallets.remove(wallet_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

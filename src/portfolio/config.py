@@ -1,0 +1,65 @@
+"""Settings from the environment (prefix ``PORTFOLIO_``) and a ``.env`` file.
+
+Names are part of the contract (see the README's settings table); add more, rename none.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+
+# Comma-separated in the environment ("a,b"), a list in code.
+UrlList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PORTFOLIO_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./portfolio.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_echo: bool = False
+
+    redis_url: str | None = None
+
+    ethereum_rpc_urls: UrlList = ["https://ethereum-rpc.publicnode.com"]
+    solana_rpc_urls: UrlList = ["https://api.mainnet-beta.solana.com"]
+    ethereum_token_list: str | None = None
+    solana_token_list: str | None = None
+    multicall_address: str = MULTICALL3
+
+    price_sources: UrlList = ["defillama", "coingecko"]
+    coingecko_base_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_api_key: SecretStr | None = None
+    defillama_base_url: str = "https://coins.llama.fi"
+    include_unverified: bool = False
+
+    balance_ttl_seconds: int = Field(default=60, ge=1)
+    price_ttl_seconds: int = Field(default=60, ge=1)
+
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+    log_json: bool = False
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("ethereum_rpc_urls", "solana_rpc_urls", "price_sources", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("redis_url", "ethereum_token_list", "solana_token_list", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,66 @@
+"""Every error the domain and the use cases raise. The API maps them to HTTP in one table."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class DomainError(Exception):
+    """Base of every error this service raises on purpose."""
+
+
+class ValidationError(DomainError):
+    """Input that can never be valid, whatever is stored. ``field`` names the bad input."""
+
+    field: str = "value"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        if field is not None:
+            self.field = field
+
+
+class InvalidAddressError(ValidationError):
+    field = "address"
+
+
+class InvalidLabelError(ValidationError):
+    field = "label"
+
+
+class InvalidAmountError(ValidationError):
+    field = "amount"
+
+
+class UnsupportedChainError(ValidationError):
+    field = "chain"
+
+
+class WalletNotFoundError(DomainError):
+    def __init__(self, wallet_id: UUID) -> None:
+        super().__init__(f"No wallet with id {wallet_id}.")
+        self.wallet_id = wallet_id
+
+
+class DuplicateWalletError(DomainError):
+    def __init__(self, existing_id: UUID) -> None:
+        super().__init__(f"This wallet is already tracked as {existing_id}.")
+        self.existing_id = existing_id
+
+
+class InvalidCursorError(ValidationError):
+    field = "cursor"
+
+
+class ServiceUnavailableError(DomainError):
+    """A dependency could not answer; the caller may retry later."""
+
+    retry_after_seconds: int = 5
+
+
+class StorageUnavailableError(ServiceUnavailableError):
+    """The database did not answer."""
+
+
+class ChainUnavailableError(ServiceUnavailableError):
+    """No RPC endpoint of a chain could be read."""

@@ -1,0 +1,69 @@
+"""The Wallet aggregate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from portfolio.domain.addresses import normalize_address
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import InvalidLabelError
+
+LABEL_MAX_LENGTH = 100
+
+
+def normalize_label(label: str | None) -> str | None:
+    """Trim a label; an empty one is no label. At most 100 characters, no control characters."""
+    if label is None:
+        return None
+    label = label.strip()
+    if not label:
+        return None
+    if len(label) > LABEL_MAX_LENGTH:
+        raise InvalidLabelError(f"A label is at most {LABEL_MAX_LENGTH} characters.")
+    if any(not ch.isprintable() for ch in label):
+        raise InvalidLabelError("A label may not contain control characters.")
+    return label
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    id: UUID
+    chain: Chain
+    address: str
+    label: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def create(cls, chain: Chain, address: str, label: str | None, now: datetime) -> Wallet:
+        return cls(
+            id=uuid4(),
+            chain=chain,
+            address=normalize_address(chain, address),
+            label=normalize_label(label),
+            created_at=now,
+            updated_at=now,
+        )
+
+    def relabel(self, label: str | None, now: datetime) -> Wallet:
+        return replace(self, label=normalize_label(label), updated_at=now)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletCursor:
+    """A position in the stable wallet order (creation time, then id)."""
+
+    created_at: datetime
+    id: UUID
+
+    @classmethod
+    def after(cls, wallet: Wallet) -> WalletCursor:
+        return cls(wallet.created_at, wallet.id)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPage:
+    items: list[Wallet]
+    next_cursor: WalletCursor | None

@@ -1,0 +1,1 @@
+"""Interfaces the use cases need from the outside world. Only domain types cross them."""

@@ -1,0 +1,77 @@
+"""Readiness and the health detail: every check runs concurrently under one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from portfolio.ports.health import HealthCheck
+
+
+class Status(StrEnum):
+    PASS = "pass"  # noqa: S105 - a health status, not a password
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    status: Status
+    latency_ms: float
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    status: Status
+    checks: dict[str, CheckResult]
+
+    @property
+    def ready(self) -> bool:
+        return all(c.status is Status.PASS for c in self.checks.values())
+
+
+class HealthService:
+    """``critical`` checks fail the whole report; the others only make it ``warn``.
+
+    Readiness wants every check to pass: a replica whose Redis is gone should leave the load
+    balancer until it is back, even though its reads still work from the database.
+    """
+
+    def __init__(
+        self, critical: Sequence[HealthCheck], optional: Sequence[HealthCheck], timeout: float
+    ) -> None:
+        self._critical = list(critical)
+        self._optional = list(optional)
+        self._timeout = timeout
+
+    async def report(self) -> HealthReport:
+        checks = [*self._critical, *self._optional]
+        results = await asyncio.gather(*(self._run(check) for check in checks))
+        by_name = {check.name: result for check, result in zip(checks, results, strict=True)}
+        critical_ok = all(by_name[c.name].status is Status.PASS for c in self._critical)
+        if not critical_ok:
+            status = Status.FAIL
+        elif all(r.status is Status.PASS for r in results):
+            status = Status.PASS
+        else:
+            status = Status.WARN
+        return HealthReport(status, by_name)
+
+    async def _run(self, check: HealthCheck) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await check.check()
+        except TimeoutError:
+            return CheckResult(Status.FAIL, _ms_since(started), "timed out")
+        except Exception as exc:  # noqa: BLE001 - any failure of a dependency is a failed check
+            return CheckResult(Status.FAIL, _ms_since(started), type(exc).__name__)
+        return CheckResult(Status.PASS, _ms_since(started))
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,37 @@
+"""Adding, reading, listing and removing wallets."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import WalletNotFoundError
+from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
+from portfolio.ports.clock import Clock
+from portfolio.ports.repositories import WalletRepository
+
+
+class WalletService:
+    def __init__(self, wallets: WalletRepository, clock: Clock) -> None:
+        self._wallets = wallets
+        self._clock = clock
+
+    async def add(self, chain: Chain, address: str, label: str | None) -> Wallet:
+        wallet = Wallet.create(chain, address, label, self._clock.now())
+        await self._wallets.add(wallet)
+        return wallet
+
+    async def get(self, wallet_id: UUID) -> Wallet:
+        wallet = await self._wallets.get(wallet_id)
+        if wallet is None:
+            raise WalletNotFoundError(wallet_id)
+        return wallet
+
+    async def list(
+        self, *, chain: Chain | None, limit: int, after: WalletCursor | None
+    ) -> WalletPage:
+        return await self._wallets.list(chain=chain, limit=limit, after=after)
+
+    async def remove(self, wallet_id: UUID) -> None:
+        if not await self._wallets.delete(wallet_id):
+            raise WalletNotFoundError(wallet_id)

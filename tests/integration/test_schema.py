@@ -1,0 +1,97 @@
+"""What the schema guarantees, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portfolio.adapters.db.engine import session_factory
+from portfolio.adapters.db.models import (
+    NATIVE_TOKEN_KEY,
+    BalanceHistoryRow,
+    BalanceRow,
+    WalletRow,
+)
+from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.domain.amounts import UINT256_MAX
+from portfolio.domain.chains import Chain
+from portfolio.domain.wallet import Wallet
+
+NOW = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+
+
+async def stored_wallet(engine: AsyncEngine) -> Wallet:
+    wallet = Wallet.create(Chain.ETHEREUM, f"0x{7:040x}", None, NOW)
+    await SqlWalletRepository(session_factory(engine)).add(wallet)
+    return wallet
+
+
+def balance(wallet: Wallet, raw: int, token_key: str = NATIVE_TOKEN_KEY) -> BalanceRow:
+    return BalanceRow(
+        wallet_id=wallet.id,
+        token_key=token_key,
+        symbol="ETH",
+        decimals=18,
+        raw_balance=raw,
+        usd_price=Decimal("3456.789012345678901234"),
+        usd_value=None,
+        fetched_at=NOW,
+    )
+
+
+def history(wallet: Wallet, raw: int) -> BalanceHistoryRow:
+    return BalanceHistoryRow(
+        wallet_id=wallet.id,
+        token_key=NATIVE_TOKEN_KEY,
+        symbol="ETH",
+        decimals=18,
+        raw_balance=raw,
+        usd_price=None,
+        usd_value=Decimal("0.000000000000000001"),
+        recorded_at=NOW,
+    )
+
+
+@pytest.mark.parametrize("raw", [0, 1, 2**63, 10**30 + 7, UINT256_MAX])
+async def test_raw_balances_up_to_uint256_are_stored_exactly(
+    db_engine: AsyncEngine, raw: int
+) -> None:
+    wallet = await stored_wallet(db_engine)
+    async with session_factory(db_engine).begin() as session:
+        session.add_all([balance(wallet, raw), history(wallet, raw)])
+    async with session_factory(db_engine)() as session:
+        row = (await session.scalars(select(BalanceRow))).one()
+        past = (await session.scalars(select(BalanceHistoryRow))).one()
+    assert (row.raw_balance, past.raw_balance) == (raw, raw)
+    assert row.usd_price == Decimal("3456.789012345678901234")
+    assert past.usd_value == Decimal("0.000000000000000001")
+    assert row.fetched_at == NOW
+
+
+async def test_the_native_coin_cannot_be_stored_twice_for_one_wallet(
+    db_engine: AsyncEngine,
+) -> None:
+    wallet = await stored_wallet(db_engine)
+    async with session_factory(db_engine).begin() as session:
+        session.add(balance(wallet, 1))
+    with pytest.raises(IntegrityError):
+        async with session_factory(db_engine).begin() as session:
+            session.add(balance(wallet, 2))
+
+
+async def test_deleting_a_wallet_deletes_its_balances_and_history(
+    db_engine: AsyncEngine,
+) -> None:
+    wallet = await stored_wallet(db_engine)
+    async with session_factory(db_engine).begin() as session:
+        session.add_all([balance(wallet, 5), history(wallet, 4), history(wallet, 5)])
+    assert await SqlWalletRepository(session_factory(db_engine)).delete(wallet.id)
+    async with session_factory(db_engine)() as session:
+        for table in (WalletRow, BalanceRow, BalanceHistoryRow):
+            count = await session.scalar(select(func.count()).select_from(table))
+            assert count == 0, table.__tablename__
