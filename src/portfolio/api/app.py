@@ -15,7 +15,7 @@ from portfolio import __version__
 from portfolio.api.container import Container, build_container
 from portfolio.api.logs import configure_logging
 from portfolio.api.middleware import RequestContextMiddleware
-from portfolio.api.problems import install_problem_handlers
+from portfolio.api.problems import install_problem_handlers, unhandled_error
 from portfolio.api.routers import health, wallets
 from portfolio.config import Settings
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     ).instrument(app)
     for path in METRICS_PATHS:
         instrumentator.expose(app, endpoint=path, include_in_schema=path.startswith(API_PREFIX))
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, on_error=unhandled_error)
     return app
 
 

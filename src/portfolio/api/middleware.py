@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
 from uuid import uuid4
 
 from loguru import logger
 from prometheus_fastapi_instrumentator.routing import get_route_name
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -25,9 +27,19 @@ def request_id_of(scope: Scope) -> str:
     return str(scope.get("state", {}).get("request_id", "-"))
 
 
+ErrorRenderer = Callable[[Request, Exception], Awaitable[Response]]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Request id, access line, and the last word on unhandled errors.
+
+    An exception that reaches this point is rendered by ``on_error`` (a 500 problem) and not
+    re-raised: the server has nothing more to log, and the trace is logged once, with the id.
+    """
+
+    def __init__(self, app: ASGIApp, on_error: ErrorRenderer) -> None:
         self.app = app
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,7 +48,7 @@ class RequestContextMiddleware:
         incoming = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = incoming if _ACCEPTABLE_ID.fullmatch(incoming) else uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        status = 0
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -49,6 +61,11 @@ class RequestContextMiddleware:
         with logger.contextualize(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if status:  # the response had begun: nothing sane can follow it
+                    raise
+                response = await self.on_error(Request(scope, receive), exc)
+                await response(scope, receive, send_with_id)
             finally:
                 # The route template ("/api/v1/wallets/{wallet_id}"), resolved the way the
                 # metrics resolve it, so logs and metrics name routes alike.

@@ -107,7 +107,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = [_field_error(error) for error in exc.errors()]
     detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
     return problem(
-        request, 422, detail or "Invalid request.", type_="/problems/validation-error", errors=errors
+        request,
+        422,
+        detail or "Invalid request.",
+        type_="/problems/validation-error",
+        errors=errors,
     )
 
 
@@ -124,11 +128,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    """The 500 problem; the trace goes to the log only. Used by RequestContextMiddleware."""
     request_id = request_id_of(request.scope)
-    logger.bind(request_id=request_id).opt(exception=exc).error(
-        "unhandled error in {} {}", request.method, request.url.path
-    )
+    logger.opt(exception=exc).error("unhandled error in {} {}", request.method, request.url.path)
     return problem(
         request,
         500,
@@ -140,4 +143,3 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unhandled)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import base58
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import InvalidAddressError

@@ -34,7 +34,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-NATIVE_TOKEN_KEY = "native"
+NATIVE_TOKEN_KEY = "native"  # noqa: S105 - a token key, not a secret
 
 # SQLite only makes an INTEGER PRIMARY KEY an auto-incrementing rowid alias.
 HistoryId = BigInteger().with_variant(Integer(), "sqlite")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -11,7 +13,9 @@ from portfolio.services.health import HealthReport, Status
 
 router = APIRouter(prefix="/health", tags=["system"])
 
-_UNAVAILABLE = {503: {"model": HealthOut, "description": "A dependency is not answering"}}
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": HealthOut, "description": "A dependency is not answering"}
+}
 
 
 @router.get("/live", summary="Liveness probe")
