@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
-from portfolio.domain.errors import DuplicateWalletError
+from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
+from portfolio.domain.tokens import TokenBalance, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -65,3 +70,57 @@ class PassingHealthCheck:
 
     async def check(self) -> None:
         return None
+
+
+class FakeBalanceRepository:
+    """Keeps current balances and history in dicts, with the semantics of the SQL one."""
+
+    def __init__(self, wallets: FakeWalletRepository) -> None:
+        self._wallets = wallets
+        self.current: dict[UUID, dict[str, TokenBalance]] = {}
+        self.fetched_at: dict[UUID, datetime] = {}
+        self.history: list[tuple[UUID, str, int, datetime]] = []
+
+    async def get(self, wallet_id: UUID) -> WalletBalances | None:
+        if wallet_id not in self._wallets.wallets:
+            return None
+        balances = list(self.current.get(wallet_id, {}).values())
+        return WalletBalances(wallet_id, balances, self.fetched_at.get(wallet_id))
+
+    async def record(
+        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
+    ) -> WalletBalances:
+        if wallet_id not in self._wallets.wallets:
+            raise WalletNotFoundError(wallet_id)
+        failed = {f.token.key for f in reading.failures}
+        before = self.current.get(wallet_id, {})
+        held = {b.token.key: b for b in reading.nonzero()}
+        kept = {key: b for key, b in before.items() if key in failed}
+        for key in before.keys() - held.keys() - failed:
+            self.history.append((wallet_id, key, 0, fetched_at))
+        for key, balance in held.items():
+            self.history.append((wallet_id, key, balance.raw, fetched_at))
+        self.current[wallet_id] = {**kept, **held}
+        self.fetched_at[wallet_id] = fetched_at
+        snapshot = await self.get(wallet_id)
+        assert snapshot is not None
+        return replace(snapshot, failures=list(reading.failures))
+
+
+class FakeChainReader:
+    """Answers from a dict of readings; counts its reads; can be told to fail or to wait."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.readings: dict[str, WalletReading] = {}
+        self.reads = 0
+        self.failure: Exception | None = None
+        self.gate: asyncio.Event | None = None
+
+    async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
+        self.reads += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failure is not None:
+            raise self.failure
+        return {a: self.readings.get(a, WalletReading(a, [], [])) for a in addresses}

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.models import (
-    NATIVE_TOKEN_KEY,
     BalanceHistoryRow,
     BalanceRow,
     WalletRow,
@@ -20,6 +19,7 @@ from portfolio.adapters.db.models import (
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.domain.amounts import UINT256_MAX
 from portfolio.domain.chains import Chain
+from portfolio.domain.tokens import NATIVE_KEY as NATIVE_TOKEN_KEY
 from portfolio.domain.wallet import Wallet
 
 NOW = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portfolio.api.middleware import REQUEST_ID_HEADER, request_id_of
 from portfolio.domain.errors import (
+    ChainTimeoutError,
+    ChainUnavailableError,
     DomainError,
     DuplicateWalletError,
     ServiceUnavailableError,
@@ -29,6 +31,8 @@ STATUS_OF: list[tuple[type[DomainError], HTTPStatus, str]] = [
     (WalletNotFoundError, HTTPStatus.NOT_FOUND, "wallet-not-found"),
     (DuplicateWalletError, HTTPStatus.CONFLICT, "duplicate-wallet"),
     (ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY, "validation-error"),
+    (ChainTimeoutError, HTTPStatus.GATEWAY_TIMEOUT, "chain-timeout"),
+    (ChainUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE, "chain-unavailable"),
     (ServiceUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE, "service-unavailable"),
 ]
 

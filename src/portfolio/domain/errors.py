@@ -64,3 +64,11 @@ class StorageUnavailableError(ServiceUnavailableError):
 
 class ChainUnavailableError(ServiceUnavailableError):
     """No RPC endpoint of a chain could be read."""
+
+
+class LockTimeoutError(ServiceUnavailableError):
+    """Another fetch of the same wallet held on for too long."""
+
+
+class ChainTimeoutError(ChainUnavailableError):
+    """Every RPC endpoint of a chain timed out."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
+from portfolio.domain.tokens import WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -22,3 +25,16 @@ class WalletRepository(Protocol):
 
     async def delete(self, wallet_id: UUID) -> bool:
         """Remove the wallet with its balances and history; False when there was none."""
+
+
+class BalanceRepository(Protocol):
+    async def get(self, wallet_id: UUID) -> WalletBalances | None:
+        """The wallet's stored balances; None when the wallet does not exist."""
+
+    async def record(
+        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
+    ) -> WalletBalances:
+        """Store a successful read in one transaction: the current balances (zero balances
+        removed, tokens that failed to read kept as they were) and a history row for each token
+        read, including a zero row for a token that was held and is gone. Raises
+        WalletNotFoundError when the wallet was deleted meanwhile."""

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,7 +36,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-NATIVE_TOKEN_KEY = "native"  # noqa: S105 - a token key, not a secret
 
 # SQLite only makes an INTEGER PRIMARY KEY an auto-incrementing rowid alias.
 HistoryId = BigInteger().with_variant(Integer(), "sqlite")
@@ -57,6 +58,7 @@ class WalletRow(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class BalanceRow(Base):
@@ -69,6 +71,7 @@ class BalanceRow(Base):
     symbol: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str | None] = mapped_column(String(128))
     decimals: Mapped[int] = mapped_column(SmallInteger)
+    verified: Mapped[bool] = mapped_column(Boolean, server_default=false())
     raw_balance: Mapped[int] = mapped_column(BaseUnits)
     usd_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)

@@ -1,0 +1,117 @@
+"""Current balances and their history in SQL: every successful read is one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portfolio.adapters.db.errors import storage_errors
+from portfolio.adapters.db.models import BalanceHistoryRow, BalanceRow, WalletRow
+from portfolio.domain.balances import WalletBalances
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import WalletNotFoundError
+from portfolio.domain.tokens import NATIVE_KEY, Token, TokenBalance, WalletReading
+
+
+class SqlBalanceRepository:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def get(self, wallet_id: UUID) -> WalletBalances | None:
+        async with storage_errors(), self._sessions() as session:
+            wallet = await session.get(WalletRow, wallet_id)
+            if wallet is None:
+                return None
+            rows = await _current_rows(session, wallet_id)
+            return _snapshot(wallet, rows)
+
+    async def record(
+        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
+    ) -> WalletBalances:
+        failed = {failure.token.key for failure in reading.failures}
+        held = {b.token.key: b for b in reading.nonzero()}
+        async with storage_errors(), self._sessions.begin() as session:
+            # Locks the wallet row on PostgreSQL: two records of one wallet go one at a time.
+            wallet = await session.scalar(
+                select(WalletRow).where(WalletRow.id == wallet_id).with_for_update()
+            )
+            if wallet is None:
+                raise WalletNotFoundError(wallet_id)
+            before = {row.token_key: row for row in await _current_rows(session, wallet_id)}
+            gone = [row for key, row in before.items() if key not in held and key not in failed]
+            await session.execute(
+                delete(BalanceRow).where(
+                    BalanceRow.wallet_id == wallet_id, BalanceRow.token_key.not_in(failed)
+                )
+            )
+            if held:
+                await session.execute(
+                    insert(BalanceRow),
+                    [_current(wallet_id, b, fetched_at) for b in held.values()],
+                )
+            history = [_history(wallet_id, b, fetched_at) for b in held.values()]
+            history += [_zero_history(row, fetched_at) for row in gone]
+            if history:
+                await session.execute(insert(BalanceHistoryRow), history)
+            wallet.last_fetched_at = fetched_at
+            rows = await _current_rows(session, wallet_id)
+            return _snapshot(wallet, rows, reading)
+
+
+async def _current_rows(session: AsyncSession, wallet_id: UUID) -> Sequence[BalanceRow]:
+    query = select(BalanceRow).where(BalanceRow.wallet_id == wallet_id).order_by(BalanceRow.id)
+    return (await session.scalars(query)).all()
+
+
+def _current(wallet_id: UUID, balance: TokenBalance, at: datetime) -> dict[str, object]:
+    token = balance.token
+    return {
+        "wallet_id": wallet_id,
+        "token_key": token.key,
+        "symbol": token.symbol,
+        "name": token.name,
+        "decimals": token.decimals,
+        "verified": token.verified,
+        "raw_balance": balance.raw,
+        "fetched_at": at,
+    }
+
+
+def _history(wallet_id: UUID, balance: TokenBalance, at: datetime) -> dict[str, object]:
+    return {
+        "wallet_id": wallet_id,
+        "token_key": balance.token.key,
+        "symbol": balance.token.symbol,
+        "decimals": balance.token.decimals,
+        "raw_balance": balance.raw,
+        "recorded_at": at,
+    }
+
+
+def _zero_history(row: BalanceRow, at: datetime) -> dict[str, object]:
+    return {
+        "wallet_id": row.wallet_id,
+        "token_key": row.token_key,
+        "symbol": row.symbol,
+        "decimals": row.decimals,
+        "raw_balance": 0,
+        "recorded_at": at,
+    }
+
+
+def _snapshot(
+    wallet: WalletRow, rows: Sequence[BalanceRow], reading: WalletReading | None = None
+) -> WalletBalances:
+    chain = Chain(wallet.chain)
+    balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in rows]
+    failures = list(reading.failures) if reading else []
+    return WalletBalances(wallet.id, balances, wallet.last_fetched_at, failures)
+
+
+def _token(chain: Chain, row: BalanceRow) -> Token:
+    address = None if row.token_key == NATIVE_KEY else row.token_key
+    return Token(chain, address, row.symbol, row.name, row.decimals, row.verified)

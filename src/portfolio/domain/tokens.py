@@ -1,0 +1,65 @@
+"""Tokens and balances. A token is identified by (chain, contract or mint address), never by
+symbol: symbols collide and spam tokens copy them. The native coin has no address."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portfolio.domain.amounts import Amount
+from portfolio.domain.chains import Chain
+
+NATIVE_KEY = "native"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    chain: Chain
+    address: str | None  # None for the chain's native coin
+    symbol: str | None
+    name: str | None
+    decimals: int
+    verified: bool
+
+    @classmethod
+    def native(cls, chain: Chain) -> Token:
+        names = {Chain.ETHEREUM: "Ether", Chain.SOLANA: "Solana"}
+        return cls(chain, None, chain.native_symbol, names[chain], chain.native_decimals, True)
+
+    @property
+    def key(self) -> str:
+        """The storage key: the contract or mint address, or ``native``."""
+        return self.address or NATIVE_KEY
+
+    @property
+    def is_native(self) -> bool:
+        return self.address is None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBalance:
+    token: Token
+    raw: int
+
+    @property
+    def amount(self) -> Amount:
+        return Amount(self.raw, self.token.decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFailure:
+    """One token that could not be read for one wallet; the wallet's other balances stand."""
+
+    token: Token
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WalletReading:
+    """What one chain read found for one address."""
+
+    address: str
+    balances: list[TokenBalance]
+    failures: list[TokenFailure]
+
+    def nonzero(self) -> list[TokenBalance]:
+        return [b for b in self.balances if b.raw]

@@ -1,0 +1,23 @@
+"""The cache port: bytes under keys with a lifetime, and a lock for single flight."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    def lock(self, key: str, *, ttl_seconds: float, wait_seconds: float) -> (
+        AbstractAsyncContextManager[None]
+    ):
+        """Hold ``key`` exclusively (across processes where the cache is shared).
+
+        The lock frees itself after ``ttl_seconds`` should its holder die; waiting longer than
+        ``wait_seconds`` raises LockTimeoutError.
+        """

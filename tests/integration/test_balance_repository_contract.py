@@ -1,0 +1,129 @@
+"""One contract for every BalanceRepository: the fake, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portfolio.adapters.db.balances import SqlBalanceRepository
+from portfolio.adapters.db.engine import session_factory
+from portfolio.adapters.db.models import BalanceHistoryRow
+from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.domain.amounts import UINT256_MAX
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import WalletNotFoundError
+from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
+from portfolio.domain.wallet import Wallet
+from portfolio.ports.repositories import BalanceRepository, WalletRepository
+from tests.fakes import FakeBalanceRepository, FakeWalletRepository
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+ETH = Token.native(Chain.ETHEREUM)
+USDC = Token(
+    Chain.ETHEREUM, "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "USDC", "USD Coin", 6, True
+)
+BIG = Token(Chain.ETHEREUM, "0x" + "ab" * 20, None, None, 24, False)
+
+
+@dataclass
+class Stores:
+    wallets: WalletRepository
+    balances: BalanceRepository
+    engine: AsyncEngine | None
+
+
+@pytest.fixture(params=["fake", "sqlite", "postgres"])
+def stores(request: pytest.FixtureRequest) -> Stores:
+    if request.param == "fake":
+        wallets = FakeWalletRepository()
+        return Stores(wallets, FakeBalanceRepository(wallets), None)
+    engine: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
+    sessions = session_factory(engine)
+    return Stores(SqlWalletRepository(sessions), SqlBalanceRepository(sessions), engine)
+
+
+async def new_wallet(stores: Stores) -> Wallet:
+    wallet = Wallet.create(Chain.ETHEREUM, "0x" + "12" * 20, None, T0)
+    await stores.wallets.add(wallet)
+    return wallet
+
+
+def reading(*balances: TokenBalance, failures: tuple[TokenFailure, ...] = ()) -> WalletReading:
+    return WalletReading("0x" + "12" * 20, list(balances), list(failures))
+
+
+def by_key(balances: list[TokenBalance]) -> dict[str, int]:
+    return {b.token.key: b.raw for b in balances}
+
+
+async def test_a_wallet_never_read_has_no_balances_and_no_time(stores: Stores) -> None:
+    wallet = await new_wallet(stores)
+    snapshot = await stores.balances.get(wallet.id)
+    assert snapshot is not None
+    assert (snapshot.balances, snapshot.as_of) == ([], None)
+    assert await stores.balances.get(uuid4()) is None
+
+
+async def test_a_read_is_stored_without_its_zero_balances(stores: Stores) -> None:
+    wallet = await new_wallet(stores)
+    read = reading(TokenBalance(ETH, 1), TokenBalance(USDC, 0), TokenBalance(BIG, UINT256_MAX))
+    recorded = await stores.balances.record(wallet.id, read, T0)
+    stored = await stores.balances.get(wallet.id)
+    assert stored is not None
+    assert (
+        by_key(recorded.balances) == by_key(stored.balances) == {"native": 1, BIG.key: UINT256_MAX}
+    )
+    assert stored.as_of == T0
+    assert {b.token for b in stored.balances} == {ETH, BIG}
+
+
+async def test_a_token_that_is_gone_is_removed_and_a_failed_token_kept(stores: Stores) -> None:
+    wallet = await new_wallet(stores)
+    first = reading(TokenBalance(ETH, 5), TokenBalance(USDC, 7), TokenBalance(BIG, 9))
+    await stores.balances.record(wallet.id, first, T0)
+    later = T0 + timedelta(minutes=5)
+    second = reading(TokenBalance(ETH, 6), failures=(TokenFailure(BIG, "reverted"),))
+    recorded = await stores.balances.record(wallet.id, second, later)
+    assert recorded.failures == [TokenFailure(BIG, "reverted")]
+    stored = await stores.balances.get(wallet.id)
+    assert stored is not None
+    assert by_key(stored.balances) == {"native": 6, BIG.key: 9}
+    assert stored.as_of == later
+
+
+async def test_recording_for_a_deleted_wallet_is_not_found(stores: Stores) -> None:
+    wallet = await new_wallet(stores)
+    await stores.wallets.delete(wallet.id)
+    with pytest.raises(WalletNotFoundError):
+        await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 1)), T0)
+
+
+async def test_history_has_a_row_per_token_read_and_a_zero_for_a_token_gone(
+    stores: Stores,
+) -> None:
+    wallet = await new_wallet(stores)
+    await stores.balances.record(
+        wallet.id, reading(TokenBalance(ETH, 5), TokenBalance(USDC, 7)), T0
+    )
+    later = T0 + timedelta(minutes=5)
+    failed = (TokenFailure(BIG, "reverted"),)
+    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 6), failures=failed), later)
+    expected = [("native", 5, T0), (USDC.key, 7, T0), ("native", 6, later), (USDC.key, 0, later)]
+    assert sorted(await history(stores, wallet)) == sorted(expected)
+
+
+async def history(stores: Stores, wallet: Wallet) -> list[tuple[str, int, datetime]]:
+    if stores.engine is None:
+        fake = stores.balances
+        assert isinstance(fake, FakeBalanceRepository)
+        return [(key, raw, at) for wid, key, raw, at in fake.history if wid == wallet.id]
+    async with session_factory(stores.engine)() as session:
+        rows = await session.scalars(
+            select(BalanceHistoryRow).where(BalanceHistoryRow.wallet_id == wallet.id)
+        )
+        return [(r.token_key, r.raw_balance, r.recorded_at) for r in rows]

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from portfolio.adapters.cache.memory import MemoryCache
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import ChainUnavailableError, WalletNotFoundError
+from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
+from portfolio.domain.wallet import Wallet
+from portfolio.services.balances import BalanceService, FetchPolicy
+from tests.fakes import FakeBalanceRepository, FakeChainReader, FakeClock, FakeWalletRepository
+
+ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+ETH = Token.native(Chain.ETHEREUM)
+USDC = Token(Chain.ETHEREUM, "0x" + "a0" * 20, "USDC", "USD Coin", 6, True)
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.wallets = FakeWalletRepository()
+        self.balances = FakeBalanceRepository(self.wallets)
+        self.reader = FakeChainReader(Chain.ETHEREUM)
+        self.service = BalanceService(
+            self.wallets,
+            self.balances,
+            {Chain.ETHEREUM: self.reader},
+            MemoryCache(),
+            self.clock,
+            FetchPolicy(freshness=timedelta(seconds=60)),
+        )
+
+    async def wallet(self) -> Wallet:
+        wallet = Wallet.create(Chain.ETHEREUM, ADDRESS, None, self.clock.now())
+        await self.wallets.add(wallet)
+        return wallet
+
+    def chain_holds(
+        self, *balances: TokenBalance, failures: list[TokenFailure] | None = None
+    ) -> None:
+        self.reader.readings[ADDRESS] = WalletReading(ADDRESS, list(balances), failures or [])
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_a_fetch_stores_and_serves_what_the_chain_holds(world: World) -> None:
+    wallet = await world.wallet()
+    world.chain_holds(TokenBalance(ETH, 10**18), TokenBalance(USDC, 0))
+    fetched = await world.service.fetch(wallet.id)
+    assert [(b.token, b.raw) for b in fetched.snapshot.balances] == [(ETH, 10**18)]
+    assert fetched.stale is False
+    served = await world.service.get(wallet.id)
+    assert served.snapshot.balances == fetched.snapshot.balances
+    assert served.snapshot.as_of == world.clock.now()
+
+
+async def test_balances_grow_stale_with_time(world: World) -> None:
+    wallet = await world.wallet()
+    world.chain_holds(TokenBalance(ETH, 1))
+    await world.service.fetch(wallet.id)
+    world.clock.advance(seconds=61)
+    assert (await world.service.get(wallet.id)).stale is True
+
+
+async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale(
+    world: World,
+) -> None:
+    wallet = await world.wallet()
+    world.chain_holds(TokenBalance(ETH, 1))
+    good = await world.service.fetch(wallet.id)
+    history_before = list(world.balances.history)
+    world.reader.failure = ChainUnavailableError("all endpoints down")
+    world.chain_holds(TokenBalance(ETH, 2))
+    with pytest.raises(ChainUnavailableError):
+        await world.service.fetch(wallet.id)
+    served = await world.service.get(wallet.id)
+    assert served.snapshot.balances == good.snapshot.balances
+    assert served.stale is True
+    assert served.snapshot.last_error == "all endpoints down"
+    assert world.balances.history == history_before
+    world.reader.failure = None
+    assert (await world.service.fetch(wallet.id)).stale is False
+    assert (await world.service.get(wallet.id)).snapshot.last_error is None
+
+
+async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: World) -> None:
+    wallet = await world.wallet()
+    world.chain_holds(TokenBalance(ETH, 3), failures=[TokenFailure(USDC, "reverted")])
+    fetched = await world.service.fetch(wallet.id)
+    assert [b.raw for b in fetched.snapshot.balances] == [3]
+    assert fetched.snapshot.failures == [TokenFailure(USDC, "reverted")]
+    assert fetched.stale is True
+
+
+async def test_twenty_concurrent_fetches_make_one_chain_read(world: World) -> None:
+    wallet = await world.wallet()
+    world.chain_holds(TokenBalance(ETH, 42))
+    world.reader.gate = asyncio.Event()
+    tasks = [asyncio.create_task(world.service.fetch(wallet.id)) for _ in range(20)]
+    await asyncio.sleep(0)
+    world.clock.advance(seconds=1)
+    world.reader.gate.set()
+    views = await asyncio.gather(*tasks)
+    assert world.reader.reads == 1
+    assert {v.snapshot.as_of for v in views} == {world.clock.now()}
+    assert len(world.balances.history) == 1
+
+
+async def test_unknown_wallets_are_not_found(world: World) -> None:
+    wallet = await world.wallet()
+    await world.wallets.delete(wallet.id)
+    with pytest.raises(WalletNotFoundError):
+        await world.service.fetch(wallet.id)
+    with pytest.raises(WalletNotFoundError):
+        await world.service.get(wallet.id)
+
+
+async def test_a_chain_without_a_reader_is_unavailable(world: World) -> None:
+    wallet = Wallet.create(
+        Chain.SOLANA, "11111111111111111111111111111111", None, world.clock.now()
+    )
+    await world.wallets.add(wallet)
+    with pytest.raises(ChainUnavailableError):
+        await world.service.fetch(wallet.id)
