@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev migrate run services lint test clean
+.PHONY: install install-dev tools migrate run services lint test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "portfolio needs Python 3.11 or newer (set PYTHON=...)")'
@@ -24,6 +24,15 @@ install: $(VENV)/.stamp-install
 
 install-dev: $(VENV)/.stamp-dev
 
+# Test tools from the npm registry, versions pinned in tools/package.json: anvil (a local
+# Ethereum node) and solc (compiles the test contracts).
+tools/node_modules/.stamp: tools/package.json
+	command -v npm >/dev/null || bash scripts/ensure-services.sh node
+	npm install --prefix tools --no-package-lock --no-audit --no-fund --silent
+	touch $@
+
+tools: tools/node_modules/.stamp
+
 migrate: install
 	$(BIN)/alembic upgrade head
 
@@ -39,7 +48,7 @@ lint: install-dev
 	$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 
-test: install-dev services lint
+test: install-dev tools services lint
 	$(BIN)/pytest
 
 clean:

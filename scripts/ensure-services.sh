@@ -61,6 +61,14 @@ ensure_redis() {
   wait_for "$REDIS_PORT" Redis
 }
 
+ensure_node() {
+  command -v npm >/dev/null || apt_install nodejs npm
+}
+
+if [ "${1:-}" = node ]; then
+  ensure_node
+  exit 0
+fi
 ensure_postgres
 ensure_redis
 echo "ensure-services: PostgreSQL on 127.0.0.1:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT answer"

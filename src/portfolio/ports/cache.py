@@ -13,9 +13,9 @@ class Cache(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    def lock(self, key: str, *, ttl_seconds: float, wait_seconds: float) -> (
-        AbstractAsyncContextManager[None]
-    ):
+    def lock(
+        self, key: str, *, ttl_seconds: float, wait_seconds: float
+    ) -> AbstractAsyncContextManager[None]:
         """Hold ``key`` exclusively (across processes where the cache is shared).
 
         The lock frees itself after ``ttl_seconds`` should its holder die; waiting longer than

@@ -17,9 +17,7 @@ def encode_balances(snapshot: WalletBalances) -> bytes:
         {
             "wallet_id": str(snapshot.wallet_id),
             "as_of": snapshot.as_of.isoformat() if snapshot.as_of else None,
-            "balances": [
-                {"token": _token(b.token), "raw": str(b.raw)} for b in snapshot.balances
-            ],
+            "balances": [{"token": _token(b.token), "raw": str(b.raw)} for b in snapshot.balances],
             "failures": [{"token": _token(f.token), "reason": f.reason} for f in snapshot.failures],
         },
         separators=(",", ":"),

@@ -29,7 +29,9 @@ class RedisCache:
         except RedisError as exc:
             logger.warning("cache read failed, reading through: {!r}", exc)
             return None
-        return None if value is None else bytes(value)
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else bytes(value)
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         try:

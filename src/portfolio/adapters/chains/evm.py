@@ -1,0 +1,260 @@
+"""Ethereum balances through web3.py's AsyncWeb3: Multicall3 ``aggregate3`` where the contract
+exists, JSON-RPC batches of plain calls where it does not.
+
+Many multicalls travel in one JSON-RPC batch, chunked by call count and by request size (nodes
+refuse bodies of a few MB). Every call of one read is made at one block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError
+from eth_utils.abi import function_signature_to_4byte_selector
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import Web3Exception
+from web3.types import RPCEndpoint
+
+from portfolio.adapters.chains.jsonrpc import ItemError, check_item, match_batch
+from portfolio.adapters.chains.resilience import (
+    Endpoint,
+    EndpointPool,
+    RpcError,
+    RpcPolicy,
+    TransientRpcError,
+)
+from portfolio.domain.chains import Chain
+from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
+
+AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
+GET_ETH_BALANCE = function_signature_to_4byte_selector("getEthBalance(address)")
+BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
+UINT256_BYTES = 32
+# What one call adds to a request, hex-encoded inside aggregate3 (measured, rounded up).
+CALL_HEX_BYTES = 460
+
+
+@dataclass(frozen=True, slots=True)
+class EvmLimits:
+    calls_per_multicall: int = 1000
+    max_request_bytes: int = 1_000_000
+    batch_size: int = 100  # requests per JSON-RPC batch without multicall
+    concurrency: int = 4  # HTTP requests in flight for one read
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    address: str
+    token: Token
+
+
+def create_web3(url: str, timeout: float) -> AsyncWeb3[AsyncHTTPProvider]:
+    """One retry layer only: web3's own retries are turned off, EndpointPool retries."""
+    provider = AsyncHTTPProvider(
+        url,
+        request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout)},
+        exception_retry_configuration=None,
+    )
+    return AsyncWeb3(provider)
+
+
+class Web3ChainReader:
+    chain = Chain.ETHEREUM
+
+    def __init__(
+        self,
+        pool: EndpointPool[AsyncWeb3[AsyncHTTPProvider]],
+        tokens: Sequence[Token],
+        multicall_address: str,
+        limits: EvmLimits | None = None,
+    ) -> None:
+        self._pool = pool
+        self._tokens = [Token.native(Chain.ETHEREUM), *tokens]
+        self._multicall = AsyncWeb3.to_checksum_address(multicall_address)
+        self._limits = limits or EvmLimits()
+        self._has_multicall: dict[str, bool] = {}
+
+    @classmethod
+    def from_urls(
+        cls,
+        urls: Sequence[str],
+        tokens: Sequence[Token],
+        multicall_address: str,
+        policy: RpcPolicy,
+        limits: EvmLimits | None = None,
+    ) -> Web3ChainReader:
+        endpoints = [Endpoint(url, create_web3(url, policy.timeout_seconds)) for url in urls]
+        return cls(EndpointPool("ethereum", endpoints, policy), tokens, multicall_address, limits)
+
+    async def close(self) -> None:
+        for endpoint in self._pool.endpoints:
+            await endpoint.client.provider.disconnect()
+
+    async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
+        calls = [_Call(a, t) for a in addresses for t in self._tokens]
+        results = await self._pool.run(lambda endpoint: self._read(endpoint, calls))
+        readings = {a: WalletReading(a, [], []) for a in addresses}
+        for call, result in zip(calls, results, strict=True):
+            reading = readings[call.address]
+            if isinstance(result, int):
+                reading.balances.append(TokenBalance(call.token, result))
+            else:
+                reading.failures.append(TokenFailure(call.token, result))
+        return readings
+
+    async def _read(
+        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
+    ) -> list[int | str]:
+        w3 = endpoint.client
+        try:
+            block = hex(_as_int(await self._request(w3, "eth_blockNumber", [])))
+            if await self._multicall_deployed(endpoint):
+                return await self._read_multicall(w3, calls, block)
+            return await self._read_batched(w3, calls, block)
+        except aiohttp.ClientResponseError as exc:
+            if exc.status == 429 or exc.status >= 500:
+                raise TransientRpcError(f"HTTP {exc.status}") from exc
+            raise RpcError(f"HTTP {exc.status}") from exc
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise TransientRpcError(f"connection failed: {exc!r}") from exc
+        except (ValueError, Web3Exception, UnicodeDecodeError) as exc:
+            raise RpcError(f"malformed answer: {exc!r}"[:300]) from exc
+
+    async def _multicall_deployed(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> bool:
+        if endpoint.url not in self._has_multicall:
+            code = await self._request(endpoint.client, "eth_getCode", [self._multicall, "latest"])
+            self._has_multicall[endpoint.url] = isinstance(code, str) and len(code) > 2
+        return self._has_multicall[endpoint.url]
+
+    async def _read_multicall(
+        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call], block: str
+    ) -> list[int | str]:
+        chunks = list(_chunks(calls, self._limits.calls_per_multicall))
+        per_request = max(1, self._limits.max_request_bytes // self._chunk_bytes())
+        requests = [
+            [("eth_call", [{"to": self._multicall, "data": _aggregate3(c, self._multicall)}, block])
+             for c in group]
+            for group in _chunks(chunks, per_request)
+        ]  # fmt: skip
+        answers = await self._send_all(w3, requests)
+        results: list[int | str] = []
+        for chunk, answer in zip(chunks, answers, strict=True):
+            if isinstance(answer, ItemError):  # the multicall itself failed: a node problem
+                raise RpcError(f"multicall failed: {answer}")
+            results.extend(_decode_aggregate3(answer, len(chunk)))
+        return results
+
+    async def _read_batched(
+        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call], block: str
+    ) -> list[int | str]:
+        requests = [[_plain_request(call, block) for call in group]
+                    for group in _chunks(calls, self._limits.batch_size)]  # fmt: skip
+        answers = await self._send_all(w3, requests)
+        return [_plain_result(call, answer) for call, answer in zip(calls, answers, strict=True)]
+
+    def _chunk_bytes(self) -> int:
+        return self._limits.calls_per_multicall * CALL_HEX_BYTES
+
+    async def _send_all(
+        self, w3: AsyncWeb3[AsyncHTTPProvider], batches: list[list[tuple[str, list[Any]]]]
+    ) -> list[Any]:
+        """Every batch, a few in flight at once; the results (or ItemErrors) in order."""
+        gate = asyncio.Semaphore(self._limits.concurrency)
+
+        async def send(batch: list[tuple[str, list[Any]]]) -> list[Any]:
+            async with gate:
+                return await self._batch(w3, batch)
+
+        answers = await asyncio.gather(*(send(b) for b in batches))
+        return list(itertools.chain.from_iterable(answers))
+
+    async def _batch(
+        self, w3: AsyncWeb3[AsyncHTTPProvider], batch: list[tuple[str, list[Any]]]
+    ) -> list[Any]:
+        answer = await w3.provider.make_batch_request([(RPCEndpoint(m), p) for m, p in batch])
+        items = match_batch(answer, len(batch))
+        return [_result_or_error(item) for item in items]
+
+    @staticmethod
+    async def _request(w3: AsyncWeb3[AsyncHTTPProvider], method: str, params: list[Any]) -> Any:
+        answer = await w3.provider.make_request(RPCEndpoint(method), params)
+        try:
+            return check_item(answer)
+        except ItemError as exc:
+            raise RpcError(f"{method} failed: {exc}") from exc
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _result_or_error(item: Any) -> Any:
+    try:
+        return check_item(item)
+    except ItemError as exc:
+        return exc
+
+
+def _aggregate3(calls: list[_Call], multicall: str) -> str:
+    encoded = [
+        (multicall, True, GET_ETH_BALANCE + encode(["address"], [c.address]))
+        if c.token.is_native
+        else (c.token.address, True, BALANCE_OF + encode(["address"], [c.address]))
+        for c in calls
+    ]
+    return "0x" + (AGGREGATE3 + encode(["(address,bool,bytes)[]"], [encoded])).hex()
+
+
+def _decode_aggregate3(answer: Any, expected: int) -> list[int | str]:
+    try:
+        (results,) = decode(["(bool,bytes)[]"], bytes.fromhex(_strip0x(answer)))
+    except (DecodingError, ValueError, TypeError) as exc:
+        raise RpcError(f"undecodable multicall answer: {exc}") from exc
+    if len(results) != expected:
+        raise RpcError(f"a multicall answered {len(results)} of {expected} calls")
+    return [_call_result(ok, data) for ok, data in results]
+
+
+def _call_result(ok: bool, data: bytes) -> int | str:
+    if not ok:
+        return "the balance call reverted"
+    if len(data) != UINT256_BYTES:
+        return f"the balance call returned {len(data)} bytes, not a uint256"
+    return int.from_bytes(data, "big")
+
+
+def _plain_request(call: _Call, block: str) -> tuple[str, list[Any]]:
+    if call.token.is_native:
+        return ("eth_getBalance", [call.address, block])
+    data = "0x" + (BALANCE_OF + encode(["address"], [call.address])).hex()
+    return ("eth_call", [{"to": call.token.address, "data": data}, block])
+
+
+def _plain_result(call: _Call, answer: Any) -> int | str:
+    """A balance from eth_getBalance (a quantity) or from eth_call (exactly one 32-byte word:
+    an empty answer, as from an address without code, is not a zero)."""
+    if isinstance(answer, ItemError):
+        return f"the balance call failed: {answer}"
+    if call.token.is_native:
+        return _as_int(answer)
+    return _call_result(True, bytes.fromhex(_strip0x(answer)))
+
+
+def _as_int(result: Any) -> int:
+    if not isinstance(result, str):
+        raise RpcError(f"not a quantity: {json.dumps(result)[:80]}")
+    return int(result, 16)
+
+
+def _strip0x(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise RpcError(f"not hex data: {str(value)[:80]}")
+    return value[2:]

@@ -1,0 +1,49 @@
+"""JSON-RPC answers checked before use: a malformed or short answer is an error, never a zero."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portfolio.adapters.chains.resilience import RpcError, TransientRpcError
+
+# Rate-limit codes seen from public nodes: -32005 (limit exceeded), 429 (as a JSON-RPC code).
+RATE_LIMIT_CODES = frozenset({-32005, -32029, 429})
+
+
+class ItemError(Exception):
+    """One request of a batch failed (a revert, say); the others stand."""
+
+
+def check_item(item: Any) -> Any:
+    """The ``result`` of one JSON-RPC response object; ItemError for a per-request error."""
+    if not isinstance(item, dict):
+        raise RpcError(f"not a JSON-RPC response object: {str(item)[:80]}")
+    error = item.get("error")
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        if code in RATE_LIMIT_CODES or "rate limit" in str(message).lower():
+            raise TransientRpcError(f"rate limited: {message}")
+        raise ItemError(str(message))
+    if "result" not in item:
+        raise RpcError("a JSON-RPC response without result or error")
+    return item["result"]
+
+
+def match_batch(answer: Any, expected: int) -> list[Any]:
+    """The response objects of a batch of ``expected`` requests, in request order.
+
+    Request ids are increasing numbers, so ordering the answers by id restores request order;
+    every request must be answered exactly once."""
+    if isinstance(answer, dict):  # the node refused the whole batch
+        check_item(answer)
+        raise RpcError("a single answer to a batch request")
+    if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+        raise RpcError("a batch answer that is not an array of response objects")
+    ids = [item.get("id") for item in answer]
+    if len(answer) != expected or len(set(map(str, ids))) != expected:
+        raise RpcError(f"a short batch answer: {len(answer)} answers to {expected} requests")
+    try:
+        return sorted(answer, key=lambda item: int(item["id"]))
+    except (TypeError, ValueError) as exc:
+        raise RpcError("a batch answer with non-numeric ids") from exc

@@ -1,0 +1,125 @@
+"""Calling RPC endpoints: a timeout on every attempt, bounded jittered retries for transient
+failures only, a circuit breaker per endpoint, and failover through the endpoints in order.
+
+Retries come from tenacity and breakers from purgatory; this module only decides what is
+transient and in which order endpoints are tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from loguru import logger
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
+
+C = TypeVar("C")
+T = TypeVar("T")
+
+
+class RpcError(Exception):
+    """An endpoint gave an answer that cannot be used (malformed, short, an RPC error).
+    Not retried on the same endpoint; the next endpoint is tried."""
+
+
+class TransientRpcError(RpcError):
+    """Worth retrying: connection trouble, HTTP 429 or 5xx, a rate-limit RPC error."""
+
+
+class RpcTimeoutError(TransientRpcError):
+    """The endpoint did not answer within the timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class RpcPolicy:
+    timeout_seconds: float = 10.0
+    attempts: int = 3
+    backoff_seconds: float = 0.2  # the first retry waits up to this, then it doubles
+    backoff_max_seconds: float = 2.0
+    breaker_threshold: int = 5  # failures in a row that open an endpoint's circuit
+    breaker_ttl_seconds: float = 30.0  # how long an open circuit rejects calls
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint(Generic[C]):
+    url: str
+    client: C
+
+
+class EndpointPool(Generic[C]):
+    """The endpoints of one chain, tried in order until one answers."""
+
+    def __init__(
+        self,
+        name: str,
+        endpoints: Sequence[Endpoint[C]],
+        policy: RpcPolicy,
+        breakers: AsyncCircuitBreakerFactory | None = None,
+    ) -> None:
+        if not endpoints:
+            raise ValueError(f"{name}: at least one RPC URL is needed")
+        self.name = name
+        self.endpoints = list(endpoints)
+        self.policy = policy
+        self._breakers = breakers or AsyncCircuitBreakerFactory(
+            default_threshold=policy.breaker_threshold, default_ttl=policy.breaker_ttl_seconds
+        )
+
+    async def run(self, operation: Callable[[Endpoint[C]], Awaitable[T]]) -> T:
+        """``operation`` on the first endpoint that completes it; ChainUnavailableError (or
+        ChainTimeoutError when every endpoint timed out) when none does."""
+        failures: list[str] = []
+        timeouts = 0
+        for endpoint in self.endpoints:
+            breaker = await self._breakers.get_breaker(f"{self.name}:{endpoint.url}")
+            try:
+                async with breaker:
+                    return await self._attempts(operation, endpoint)
+            except OpenedState:
+                failures.append(f"{_host(endpoint.url)}: circuit open")
+            except RpcError as exc:
+                timeouts += isinstance(exc, RpcTimeoutError)
+                failures.append(f"{_host(endpoint.url)}: {exc}")
+                logger.warning("{} endpoint {} failed: {}", self.name, _host(endpoint.url), exc)
+        message = f"No {self.name} RPC endpoint could be read ({'; '.join(failures)})."
+        if timeouts == len(self.endpoints):
+            raise ChainTimeoutError(message)
+        raise ChainUnavailableError(message)
+
+    async def _attempts(
+        self, operation: Callable[[Endpoint[C]], Awaitable[T]], endpoint: Endpoint[C]
+    ) -> T:
+        policy = self.policy
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_random_exponential(
+                multiplier=policy.backoff_seconds, max=policy.backoff_max_seconds
+            ),
+            retry=retry_if_exception_type(TransientRpcError),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                try:
+                    async with asyncio.timeout(policy.timeout_seconds):
+                        return await operation(endpoint)
+                except TimeoutError as exc:
+                    raise RpcTimeoutError(f"no answer within {policy.timeout_seconds}s") from exc
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+def _host(url: str) -> str:
+    """The URL without path or query: RPC URLs often carry an API key there."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"

@@ -1,0 +1,100 @@
+"""A real local Ethereum node (anvil, from tools/) with test contracts deployed on it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from eth_abi.abi import encode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+
+from portfolio.config import MULTICALL3
+from tests.chains.solc import NODE_MODULES, compile_contracts
+from tests.netutil import free_port
+
+ANVIL = os.environ.get(
+    "PORTFOLIO_TEST_ANVIL",
+    str(NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"),
+)
+CHAIN_ID = 31337
+
+
+@dataclass
+class AnvilNode:
+    url: str
+    client: httpx.AsyncClient
+    sender: str = ""
+    _ids: int = field(default=0)
+
+    async def rpc(self, method: str, *params: Any) -> Any:
+        self._ids += 1
+        body = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": list(params)}
+        answer = (await self.client.post(self.url, json=body)).json()
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    async def deploy(self, contract: str, types: list[str], args: list[Any]) -> str:
+        code = compile_contracts()[contract].bytecode + encode(types, args).hex()
+        tx = await self.rpc(
+            "eth_sendTransaction", {"from": self.sender, "data": code, "gas": hex(5_000_000)}
+        )
+        receipt = await self.rpc("eth_getTransactionReceipt", tx)
+        return to_checksum_address(receipt["contractAddress"])
+
+    async def transact(self, to: str, signature: str, types: list[str], args: list[Any]) -> None:
+        data = "0x" + (function_signature_to_4byte_selector(signature) + encode(types, args)).hex()
+        tx = await self.rpc(
+            "eth_sendTransaction",
+            {"from": self.sender, "to": to, "data": data, "gas": hex(30_000_000)},
+        )
+        receipt = await self.rpc("eth_getTransactionReceipt", tx)
+        assert receipt["status"] == "0x1", receipt
+
+    async def install_multicall(self, address: str = MULTICALL3) -> None:
+        await self.rpc("anvil_setCode", address, compile_contracts()["BalanceMulticall"].runtime)
+
+    async def set_eth(self, address: str, wei: int) -> None:
+        await self.rpc("anvil_setBalance", address, hex(wei))
+
+    # The chain's own figures, one plain call each, to compare with.
+    async def eth_balance(self, address: str) -> int:
+        return int(await self.rpc("eth_getBalance", address, "latest"), 16)
+
+    async def token_balance(self, token: str, address: str) -> int:
+        data = "0x70a08231" + encode(["address"], [address]).hex()
+        return int(await self.rpc("eth_call", {"to": token, "data": data}, "latest"), 16)
+
+
+@asynccontextmanager
+async def running_anvil(*extra: str) -> AsyncIterator[AnvilNode]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        ANVIL, "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(CHAIN_ID),
+        "--silent", "--accounts", "2", *extra,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            node = AnvilNode(url, client)
+            for _ in range(200):
+                try:
+                    node.sender = (await node.rpc("eth_accounts"))[0]
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("anvil did not start")
+            yield node
+    finally:
+        process.terminate()
+        await process.wait()

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+// ERC-20 balances for the tests: a mintable token, one whose balanceOf reverts, one whose
+// balanceOf answers 7 bytes of garbage.
+pragma solidity ^0.8.20;
+
+contract TestToken {
+    string public name;
+    string public symbol;
+    uint8 public decimals;
+    uint256 public totalSupply;
+    mapping(address => uint256) public balanceOf;
+
+    constructor(string memory name_, string memory symbol_, uint8 decimals_) {
+        name = name_;
+        symbol = symbol_;
+        decimals = decimals_;
+    }
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+        totalSupply += amount;
+    }
+
+    function mintMany(address[] calldata to, uint256 amount) external {
+        for (uint256 i = 0; i < to.length; i++) {
+            balanceOf[to[i]] += amount;
+        }
+        totalSupply += amount * to.length;
+    }
+}
+
+contract RevertingToken {
+    uint8 public decimals = 18;
+
+    function balanceOf(address) external pure returns (uint256) {
+        revert("RevertingToken: no balances here");
+    }
+}
+
+contract GarbageToken {
+    uint8 public decimals = 18;
+
+    fallback() external {
+        assembly {
+            mstore(0, 0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20)
+            return(0, 7)
+        }
+    }
+}

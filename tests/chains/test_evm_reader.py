@@ -1,0 +1,147 @@
+"""The EVM reader against a real anvil node: exact balances, per-token failures, batching and
+faults, with and without multicall."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
+
+from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
+from portfolio.adapters.chains.resilience import RpcPolicy
+from portfolio.config import MULTICALL3
+from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
+from portfolio.domain.tokens import Token
+from tests.chains.conftest import BIG, HUGE, ONE, ZERO, EvmWorld
+from tests.netutil import free_port
+from tests.rpcproxy import RpcProxy
+
+NO_CODE = "0x000000000000000000000000000000000000dEaD"
+FAST = RpcPolicy(timeout_seconds=2, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
+
+Reader = Callable[..., AbstractAsyncContextManager[Web3ChainReader]]
+
+
+@pytest.fixture(params=["multicall", "batch"])
+def multicall(request: pytest.FixtureRequest) -> str:
+    return MULTICALL3 if request.param == "multicall" else NO_CODE
+
+
+@pytest.fixture
+def reader(evm: EvmWorld, multicall: str) -> Reader:
+    @asynccontextmanager
+    async def make(
+        urls: Sequence[str] | None = None,
+        tokens: Sequence[Token] | None = None,
+        policy: RpcPolicy = FAST,
+        limits: EvmLimits | None = None,
+    ) -> AsyncIterator[Web3ChainReader]:
+        chosen = evm.tokens if tokens is None else tokens
+        built = Web3ChainReader.from_urls(urls or [evm.node.url], chosen, multicall, policy, limits)
+        try:
+            yield built
+        finally:
+            await built.close()
+
+    return make
+
+
+async def test_balances_are_exact_to_the_base_unit(evm: EvmWorld, reader: Reader) -> None:
+    async with reader() as chain:
+        readings = await chain.read_balances([ZERO, ONE, BIG])
+    held = {a: {b.token.symbol: b.raw for b in r.balances} for a, r in readings.items()}
+    assert held[ZERO] == {"ETH": 0, "SIX": 0, "EIGHTEEN": 0, "TWENTYFOUR": 0}
+    assert held[ONE] == {"ETH": 1, "SIX": 1, "EIGHTEEN": 1, "TWENTYFOUR": 1}
+    assert held[BIG] == {
+        "ETH": HUGE,
+        "SIX": HUGE * 6,
+        "EIGHTEEN": HUGE * 18,
+        "TWENTYFOUR": HUGE * 24,
+    }
+    for address in (ZERO, ONE, BIG):  # and the node agrees, call by call
+        assert held[address]["ETH"] == await evm.node.eth_balance(address)
+        for token in evm.good_tokens:
+            assert token.address is not None
+            assert held[address][token.symbol] == await evm.node.token_balance(
+                token.address, address
+            )
+
+
+async def test_a_reverting_or_garbage_token_fails_alone(evm: EvmWorld, reader: Reader) -> None:
+    async with reader() as chain:
+        reading = (await chain.read_balances([ONE]))[ONE]
+    failed = {f.token: f.reason for f in reading.failures}
+    assert set(failed) == {evm.reverting, evm.garbage}
+    assert "7 bytes" in failed[evm.garbage]
+    assert len(reading.balances) == 4
+
+
+async def test_many_wallets_in_small_chunks_come_back_in_place(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    wallets = [f"0x{n:040x}" for n in range(0x1000, 0x1000 + 150)] + [ONE, BIG]
+    limits = EvmLimits(calls_per_multicall=37, max_request_bytes=40_000, batch_size=23)
+    async with RpcProxy(evm.node.url) as proxy, reader([proxy.url], limits=limits) as chain:
+        readings = await chain.read_balances(wallets)
+    assert [r.address for r in readings.values()] == wallets
+    assert {b.raw for a in wallets[:150] for b in readings[a].balances} == {0}
+    assert {b.raw for b in readings[ONE].balances} == {1}
+    assert proxy.requests > 3  # really chunked
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "reset", "rpc-limit", "timeout"])
+async def test_transient_faults_are_retried(evm: EvmWorld, reader: Reader, fault: str) -> None:
+    async with RpcProxy(evm.node.url) as proxy:
+        policy = RpcPolicy(timeout_seconds=0.5, attempts=3, backoff_seconds=0.01)
+        async with reader([proxy.url], policy=policy) as chain:
+            await chain.read_balances([ONE])  # warm up: code check done
+            proxy.next_faults = [fault]
+            reading = (await chain.read_balances([ONE]))[ONE]
+    assert {b.raw for b in reading.balances} == {1}
+
+
+@pytest.mark.parametrize("fault", ["malformed", "short"])
+async def test_a_malformed_or_short_answer_is_an_error_never_a_zero(
+    evm: EvmWorld, reader: Reader, fault: str
+) -> None:
+    async with RpcProxy(evm.node.url) as proxy, reader([proxy.url]) as chain:
+        await chain.read_balances([ONE])
+        proxy.fault = fault
+        with pytest.raises(ChainUnavailableError):
+            await chain.read_balances([ONE])
+
+
+async def test_a_bad_first_endpoint_fails_over_to_the_next(evm: EvmWorld, reader: Reader) -> None:
+    down = f"http://127.0.0.1:{free_port()}/"
+    async with RpcProxy(evm.node.url) as broken, RpcProxy(evm.node.url) as good:
+        broken.fault = "malformed"
+        async with reader([down, broken.url, good.url]) as chain:
+            reading = (await chain.read_balances([BIG]))[BIG]
+    assert {b.token.symbol: b.raw for b in reading.balances}["ETH"] == HUGE
+    assert good.requests >= 2
+
+
+async def test_every_endpoint_down_is_unavailable_and_the_circuit_opens(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    policy = RpcPolicy(
+        attempts=2, backoff_seconds=0.01, breaker_threshold=2, breaker_ttl_seconds=60
+    )
+    async with RpcProxy(evm.node.url) as proxy, reader([proxy.url], policy=policy) as chain:
+        proxy.fault = "500"
+        for _ in range(2):
+            with pytest.raises(ChainUnavailableError, match="HTTP 500"):
+                await chain.read_balances([ONE])
+        seen = proxy.requests
+        with pytest.raises(ChainUnavailableError, match="circuit open"):
+            await chain.read_balances([ONE])
+        assert proxy.requests == seen  # an open circuit does not even ask
+
+
+async def test_every_endpoint_timing_out_is_a_timeout(evm: EvmWorld, reader: Reader) -> None:
+    policy = RpcPolicy(timeout_seconds=0.2, attempts=1)
+    async with RpcProxy(evm.node.url) as proxy, reader([proxy.url], policy=policy) as chain:
+        proxy.fault = "timeout"
+        with pytest.raises(ChainTimeoutError):
+            await chain.read_balances([ONE])

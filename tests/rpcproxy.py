@@ -1,0 +1,87 @@
+"""An HTTP proxy in front of a JSON-RPC node that counts requests, adds latency and injects
+faults: the node stays real, the network and the provider misbehave."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+from aiohttp import web
+
+from tests.netutil import free_port
+
+FAULTS = ("timeout", "429", "500", "malformed", "short", "rpc-limit", "reset")
+
+
+class RpcProxy:
+    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self.requests = 0
+        self.fault: str | None = None  # applied to every request
+        self.next_faults: list[str] = []  # applied to the next requests, one each
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._released = asyncio.Event()
+
+    async def start(self) -> RpcProxy:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self._session = aiohttp.ClientSession()
+        self.url = f"http://127.0.0.1:{port}/"
+        return self
+
+    async def stop(self) -> None:
+        self._released.set()
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> RpcProxy:
+        return await self.start()
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        body = await request.read()
+        fault = self.next_faults.pop(0) if self.next_faults else self.fault
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if fault == "timeout":
+            await self._released.wait()
+            return web.Response(status=504)
+        if fault in ("429", "500"):
+            return web.Response(status=int(fault), text="injected")
+        if fault == "malformed":
+            return web.Response(body=b'{"jsonrpc": "2.0", "id": ', content_type="application/json")
+        if fault == "rpc-limit":
+            error = {"code": -32005, "message": "rate limit exceeded"}
+            return web.json_response({"jsonrpc": "2.0", "id": None, "error": error})
+        if fault == "reset":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
+        status, answer = await self._forward(body)
+        if fault == "short":
+            document = json.loads(answer)
+            if isinstance(document, list):
+                answer = json.dumps(document[:-1]).encode()
+            else:
+                document.pop("result", None)
+                answer = json.dumps(document).encode()
+        return web.Response(body=answer, status=status, content_type="application/json")
+
+    async def _forward(self, body: bytes) -> tuple[int, bytes]:
+        assert self._session is not None
+        headers = {"Content-Type": "application/json"}
+        async with self._session.post(self.upstream, data=body, headers=headers) as response:
+            return response.status, await response.read()
