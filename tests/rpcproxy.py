@@ -1,5 +1,7 @@
-"""An HTTP proxy in front of a JSON-RPC node that counts requests, adds latency and injects
-faults: the node stays real, the network and the provider misbehave."""
+"""JSON-RPC over HTTP with switches: count requests, add latency, inject faults.
+
+``RpcProxy`` puts them in front of a real node (anvil); the local Solana server answers itself
+behind the same switches."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from tests.netutil import free_port
 FAULTS = ("timeout", "429", "500", "malformed", "short", "rpc-limit", "reset")
 
 
-class RpcProxy:
-    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
-        self.upstream = upstream
+class FaultySwitchboard:
+    """An HTTP JSON-RPC endpoint whose answers come from ``answer``, with fault switches."""
+
+    def __init__(self, *, delay: float = 0.0) -> None:
         self.delay = delay
         self.requests = 0
         self.fault: str | None = None  # applied to every request
@@ -26,7 +29,7 @@ class RpcProxy:
         self._session: aiohttp.ClientSession | None = None
         self._released = asyncio.Event()
 
-    async def start(self) -> RpcProxy:
+    async def start(self) -> FaultySwitchboard:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -44,7 +47,7 @@ class RpcProxy:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def __aenter__(self) -> RpcProxy:
+    async def __aenter__(self) -> FaultySwitchboard:
         return await self.start()
 
     async def __aexit__(self, *_: object) -> None:
@@ -70,7 +73,7 @@ class RpcProxy:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
-        status, answer = await self._forward(body)
+        status, answer = await self.answer(body)
         if fault == "short":
             document = json.loads(answer)
             if isinstance(document, list):
@@ -80,7 +83,22 @@ class RpcProxy:
                 answer = json.dumps(document).encode()
         return web.Response(body=answer, status=status, content_type="application/json")
 
-    async def _forward(self, body: bytes) -> tuple[int, bytes]:
+    async def answer(self, body: bytes) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+
+class RpcProxy(FaultySwitchboard):
+    """The switches in front of a real node."""
+
+    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
+        super().__init__(delay=delay)
+        self.upstream = upstream
+
+    async def __aenter__(self) -> RpcProxy:
+        await self.start()
+        return self
+
+    async def answer(self, body: bytes) -> tuple[int, bytes]:
         assert self._session is not None
         headers = {"Content-Type": "application/json"}
         async with self._session.post(self.upstream, data=body, headers=headers) as response:

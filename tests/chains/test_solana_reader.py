@@ -1,0 +1,125 @@
+"""The Solana reader, through the real solana-py AsyncClient, against the local LiteSVM RPC."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
+
+from portfolio.adapters.chains.resilience import RpcPolicy
+from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
+from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
+from tests.chains.conftest import U64_MAX, SolanaWorld
+from tests.netutil import free_port
+
+FAST = RpcPolicy(timeout_seconds=2, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
+Reader = Callable[..., AbstractAsyncContextManager[SolanaChainReader]]
+
+
+@pytest.fixture
+def reader(solana: SolanaWorld) -> Reader:
+    @asynccontextmanager
+    async def make(
+        urls: Sequence[str] | None = None,
+        policy: RpcPolicy = FAST,
+        limits: SolanaLimits | None = None,
+    ) -> AsyncIterator[SolanaChainReader]:
+        built = SolanaChainReader.from_urls(
+            urls or [solana.server.url], solana.token_list, policy, limits
+        )
+        try:
+            yield built
+        finally:
+            await built.close()
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def healthy(solana: SolanaWorld) -> None:
+    solana.server.fault = None
+    solana.server.next_faults = []
+
+
+async def test_sol_and_spl_balances_of_both_programs(solana: SolanaWorld, reader: Reader) -> None:
+    async with reader() as chain:
+        readings = await chain.read_balances([solana.rich, solana.empty, solana.huge])
+    rich = {b.token.address: (b.token, b.raw) for b in readings[solana.rich].balances}
+    assert rich[None][1] == 2_500_000_001
+    assert rich[None][0].symbol == "SOL"
+    assert rich[solana.usdc.address] == (solana.usdc, 1_234_567)
+    assert rich[solana.pyusd.address] == (solana.pyusd, 5)
+    assert rich[solana.split.address] == (solana.split, 123)  # two accounts, summed
+    assert solana.zero.address not in rich  # a zero balance is dropped
+    unknown, raw = rich[solana.unknown_mint]
+    assert (unknown.symbol, unknown.verified, unknown.decimals, raw) == (None, False, 9, 77)
+    assert [(b.token.symbol, b.raw) for b in readings[solana.empty].balances] == [("SOL", 0)]
+    huge = {b.token.symbol: b.raw for b in readings[solana.huge].balances}
+    assert huge == {"SOL": U64_MAX, "USDC": U64_MAX, "PYUSD": U64_MAX}
+
+
+async def test_requests_travel_in_json_rpc_batches(solana: SolanaWorld, reader: Reader) -> None:
+    wallets = [solana.rich, solana.empty, solana.huge] * 50  # 150 wallets: 2 lamport calls
+    limits = SolanaLimits(batch_size=100)
+    before, calls_before = solana.server.requests, len(solana.server.calls)
+    async with reader(limits=limits) as chain:
+        readings = await chain.read_balances(wallets)
+    assert len(readings) == 3
+    calls = solana.server.calls[calls_before:]
+    assert calls.count("getMultipleAccounts") == 2
+    assert calls.count("getTokenAccountsByOwner") == 300
+    assert solana.server.requests - before == 4  # 302 requests in 4 HTTP requests
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "reset", "rpc-limit", "timeout"])
+async def test_transient_faults_are_retried(
+    solana: SolanaWorld, reader: Reader, fault: str
+) -> None:
+    solana.server.next_faults = [fault]
+    async with reader(
+        policy=RpcPolicy(timeout_seconds=0.5, attempts=3, backoff_seconds=0.01)
+    ) as chain:
+        readings = await chain.read_balances([solana.rich])
+    assert readings[solana.rich].balances[0].raw == 2_500_000_001
+
+
+@pytest.mark.parametrize("fault", ["malformed", "short"])
+async def test_a_malformed_or_short_answer_is_an_error_never_a_zero(
+    solana: SolanaWorld, reader: Reader, fault: str
+) -> None:
+    solana.server.fault = fault
+    async with reader() as chain:
+        with pytest.raises(ChainUnavailableError):
+            await chain.read_balances([solana.rich])
+
+
+async def test_the_first_url_down_fails_over(solana: SolanaWorld, reader: Reader) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    async with reader([down, solana.server.url]) as chain:
+        readings = await chain.read_balances([solana.rich])
+    assert readings[solana.rich].balances[0].raw == 2_500_000_001
+
+
+async def test_all_down_is_unavailable_then_the_circuit_opens(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    solana.server.fault = "500"
+    policy = RpcPolicy(
+        attempts=2, backoff_seconds=0.01, breaker_threshold=2, breaker_ttl_seconds=60
+    )
+    async with reader(policy=policy) as chain:
+        for _ in range(2):
+            with pytest.raises(ChainUnavailableError, match="HTTP 500"):
+                await chain.read_balances([solana.rich])
+        seen = solana.server.requests
+        with pytest.raises(ChainUnavailableError, match="circuit open"):
+            await chain.read_balances([solana.rich])
+        assert solana.server.requests == seen
+
+
+async def test_every_endpoint_timing_out_is_a_timeout(solana: SolanaWorld, reader: Reader) -> None:
+    solana.server.fault = "timeout"
+    async with reader(policy=RpcPolicy(timeout_seconds=0.2, attempts=1)) as chain:
+        with pytest.raises(ChainTimeoutError):
+            await chain.read_balances([solana.rich])
