@@ -11,6 +11,8 @@ from portfolio.adapters.db.engine import create_engine
 from portfolio.adapters.db.models import WalletRow
 from tests.databases import fresh_postgres_database, migrate
 
+pytest_plugins = ["tests.chains.worlds"]
+
 DATABASES = ["sqlite", "postgres"]
 
 

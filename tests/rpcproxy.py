@@ -22,6 +22,7 @@ class FaultySwitchboard:
     def __init__(self, *, delay: float = 0.0) -> None:
         self.delay = delay
         self.requests = 0
+        self.methods: list[str] = []  # JSON-RPC methods asked, batch items included
         self.fault: str | None = None  # applied to every request
         self.next_faults: list[str] = []  # applied to the next requests, one each
         self.url = ""
@@ -56,6 +57,7 @@ class FaultySwitchboard:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = await request.read()
+        self.methods.extend(_methods(body))
         fault = self.next_faults.pop(0) if self.next_faults else self.fault
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -103,3 +105,12 @@ class RpcProxy(FaultySwitchboard):
         headers = {"Content-Type": "application/json"}
         async with self._session.post(self.upstream, data=body, headers=headers) as response:
             return response.status, await response.read()
+
+
+def _methods(body: bytes) -> list[str]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []
+    items = document if isinstance(document, list) else [document]
+    return [str(item.get("method")) for item in items if isinstance(item, dict)]

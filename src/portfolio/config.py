@@ -33,7 +33,20 @@ class Settings(BaseSettings):
     solana_rpc_urls: UrlList = ["https://api.mainnet-beta.solana.com"]
     ethereum_token_list: str | None = None
     solana_token_list: str | None = None
+    ethereum_chain_id: int = Field(default=1, ge=1, description="chainId kept from the token list")
     multicall_address: str = MULTICALL3
+    evm_calls_per_multicall: int = Field(default=1000, ge=1, le=10_000)
+    evm_max_request_bytes: int = Field(default=1_000_000, ge=10_000)
+    evm_batch_size: int = Field(default=100, ge=1, le=1000)
+    solana_batch_size: int = Field(default=100, ge=1, le=1000)
+    solana_commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
+
+    rpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    rpc_attempts: int = Field(default=3, ge=1, le=10)
+    rpc_backoff_seconds: float = Field(default=0.2, ge=0)
+    rpc_breaker_threshold: int = Field(default=5, ge=1)
+    rpc_breaker_ttl_seconds: float = Field(default=30.0, gt=0)
+    fetch_lock_wait_seconds: float = Field(default=60.0, gt=0)
 
     price_sources: UrlList = ["defillama", "coingecko"]
     coingecko_base_url: str = "https://api.coingecko.com/api/v3"

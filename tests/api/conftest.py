@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +11,20 @@ from fastapi import FastAPI
 
 from portfolio.api.app import create_app
 from portfolio.config import Settings
+from tests.netutil import free_port
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test: no .env file, and chains on loopback ports nobody listens on (a
+    test that reads a chain names its own node)."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "ethereum_rpc_urls": [nowhere],
+        "solana_rpc_urls": [nowhere],
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @asynccontextmanager
@@ -24,5 +39,5 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The whole app on a migrated database of each kind, emptied after the test."""
-    async with serve(create_app(Settings(database_url=database_url))) as client:
+    async with serve(create_app(settings_for(database_url))) as client:
         yield client

@@ -13,14 +13,20 @@ from loguru import logger
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.api.app import create_app
 from portfolio.api.container import Container
-from portfolio.config import Settings
 from portfolio.domain.wallet import Wallet
+from portfolio.services.balances import BalanceService
 from portfolio.services.health import HealthService
 from portfolio.services.wallets import WalletService
-from tests.api.conftest import serve
-from tests.fakes import FakeClock, FakeWalletRepository, PassingHealthCheck
+from tests.api.conftest import serve, settings_for
+from tests.fakes import (
+    FakeBalanceRepository,
+    FakeClock,
+    FakeWalletRepository,
+    PassingHealthCheck,
+)
 from tests.proxy import TcpProxy
 
 LOWER = "0xd8da6bf26964af9d7eed9e03e53415d37aa96045"
@@ -48,8 +54,8 @@ async def test_with_postgres_gone_ready_is_503_live_is_200_and_reads_are_503(
     postgres_url: str, postgres_proxy: TcpProxy
 ) -> None:
     url = make_url(postgres_url).set(port=postgres_proxy.port)
-    settings = Settings(
-        database_url=url.render_as_string(hide_password=False),
+    settings = settings_for(
+        url.render_as_string(hide_password=False),
         health_timeout_seconds=1,
         database_connect_timeout_seconds=1,
     )
@@ -83,12 +89,12 @@ async def test_with_postgres_gone_ready_is_503_live_is_200_and_reads_are_503(
 
 
 async def test_a_configured_redis_counts_for_readiness(sqlite_url: str) -> None:
-    up = Settings(database_url=sqlite_url, redis_url="redis://127.0.0.1:6379/15")
+    up = settings_for(sqlite_url, redis_url="redis://127.0.0.1:6379/15")
     async with serve(create_app(up)) as client:
         ready = await client.get("/health/ready")
         assert ready.status_code == 200
         assert ready.json()["checks"]["redis"]["status"] == "pass"
-    down = Settings(database_url=sqlite_url, redis_url="redis://127.0.0.1:1/0")
+    down = settings_for(sqlite_url, redis_url="redis://127.0.0.1:1/0")
     async with serve(create_app(down)) as client:
         assert (await client.get("/health/ready")).status_code == 503
         detail = await client.get("/api/v1/health")
@@ -126,7 +132,7 @@ async def test_the_request_id_is_honoured_or_generated(client: httpx.AsyncClient
 async def test_json_logs_carry_the_request_id_on_every_line_of_the_request(
     sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app = create_app(Settings(database_url=sqlite_url, log_json=True))
+    app = create_app(settings_for(sqlite_url, log_json=True))
     async with serve(app) as client:
         capsys.readouterr()
         logger.info("outside any request")
@@ -148,11 +154,15 @@ class ExplodingRepository(FakeWalletRepository):
 async def test_an_unhandled_error_is_a_500_problem_with_the_trace_only_in_the_log(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = Settings(log_json=True)
+    settings = settings_for("sqlite+aiosqlite://", log_json=True)
+    repository = ExplodingRepository()
     container = Container(
         settings=settings,
-        wallets=WalletService(ExplodingRepository(), FakeClock()),
+        wallets=WalletService(repository, FakeClock()),
         health=HealthService([PassingHealthCheck("database")], [], 1),
+        balances=BalanceService(
+            repository, FakeBalanceRepository(repository), {}, MemoryCache(), FakeClock()
+        ),
     )
     async with serve(create_app(container=container)) as client:
         response = await client.get(f"/api/v1/wallets/{uuid4()}", headers={"X-Request-ID": "r-9"})

@@ -31,7 +31,7 @@ IMMUTABLE_OWNER_TLV = bytes([2]) + (7).to_bytes(2, "little") + (0).to_bytes(2, "
 PROGRAM_NAMES = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}
 
 
-class RpcFailure(Exception):
+class RpcParamError(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -41,7 +41,6 @@ class SolanaRpcServer(FaultySwitchboard):
     def __init__(self, svm: LiteSVM | None = None, *, delay: float = 0.0) -> None:
         super().__init__(delay=delay)
         self.svm = svm or LiteSVM()
-        self.calls: list[str] = []  # methods asked, batch items included
 
     async def __aenter__(self) -> SolanaRpcServer:
         await self.start()
@@ -86,13 +85,12 @@ class SolanaRpcServer(FaultySwitchboard):
             return _error(None, -32600, "Invalid request")
         ident, method = request.get("id"), request.get("method")
         handler = getattr(self, f"_rpc_{method}", None)
-        self.calls.append(str(method))
         if handler is None:
             return _error(ident, -32601, "Method not found")
         try:
             result = handler(*(request.get("params") or []))
-        except (RpcFailure, TypeError, ValueError) as exc:
-            code = exc.code if isinstance(exc, RpcFailure) else -32602
+        except (RpcParamError, TypeError, ValueError) as exc:
+            code = exc.code if isinstance(exc, RpcParamError) else -32602
             return _error(ident, code, f"Invalid params: {exc}")
         return {"jsonrpc": "2.0", "result": result, "id": ident}
 
@@ -116,7 +114,7 @@ class SolanaRpcServer(FaultySwitchboard):
         self, addresses: list[str], config: dict[str, Any] | None = None
     ) -> Any:
         if len(addresses) > 100:
-            raise RpcFailure(-32602, "Too many inputs provided; max 100")
+            raise RpcParamError(-32602, "Too many inputs provided; max 100")
         config = config or {}
         accounts = [self.svm.get_account(Pubkey.from_string(a)) for a in addresses]
         return self._context([self._account(a, config) if a else None for a in accounts])
@@ -129,13 +127,13 @@ class SolanaRpcServer(FaultySwitchboard):
         if "programId" in token_filter:
             program = Pubkey.from_string(token_filter["programId"])
             if program not in PROGRAM_NAMES:
-                raise RpcFailure(-32602, "unrecognized Token program id")
+                raise RpcParamError(-32602, "unrecognized Token program id")
             wanted_mint = None
         else:
             wanted_mint = Pubkey.from_string(token_filter["mint"])
             mint_account = self.svm.get_account(wanted_mint)
             if mint_account is None:
-                raise RpcFailure(-32602, "Invalid param: could not find mint")
+                raise RpcParamError(-32602, "Invalid param: could not find mint")
             program = mint_account.owner
         found = []
         for address, account in self.svm.get_program_accounts(program):
@@ -162,7 +160,7 @@ class SolanaRpcServer(FaultySwitchboard):
                 data = data[window["offset"] : window["offset"] + window["length"]]
             rendered = [base64.b64encode(data).decode(), "base64"]
         else:
-            raise RpcFailure(-32602, f"unsupported encoding {encoding}")
+            raise RpcParamError(-32602, f"unsupported encoding {encoding}")
         return {
             "data": rendered,
             "executable": account.executable,

@@ -13,7 +13,7 @@ from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.config import MULTICALL3
 from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
 from portfolio.domain.tokens import Token
-from tests.chains.conftest import BIG, HUGE, ONE, ZERO, EvmWorld
+from tests.chains.worlds import BIG, HUGE, ONE, ZERO, EvmWorld
 from tests.netutil import free_port
 from tests.rpcproxy import RpcProxy
 

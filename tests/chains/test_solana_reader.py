@@ -10,7 +10,7 @@ import pytest
 from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
 from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
-from tests.chains.conftest import U64_MAX, SolanaWorld
+from tests.chains.worlds import U64_MAX, SolanaWorld
 from tests.netutil import free_port
 
 FAST = RpcPolicy(timeout_seconds=2, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
@@ -62,11 +62,11 @@ async def test_sol_and_spl_balances_of_both_programs(solana: SolanaWorld, reader
 async def test_requests_travel_in_json_rpc_batches(solana: SolanaWorld, reader: Reader) -> None:
     wallets = [solana.rich, solana.empty, solana.huge] * 50  # 150 wallets: 2 lamport calls
     limits = SolanaLimits(batch_size=100)
-    before, calls_before = solana.server.requests, len(solana.server.calls)
+    before, calls_before = solana.server.requests, len(solana.server.methods)
     async with reader(limits=limits) as chain:
         readings = await chain.read_balances(wallets)
     assert len(readings) == 3
-    calls = solana.server.calls[calls_before:]
+    calls = solana.server.methods[calls_before:]
     assert calls.count("getMultipleAccounts") == 2
     assert calls.count("getTokenAccountsByOwner") == 300
     assert solana.server.requests - before == 4  # 302 requests in 4 HTTP requests

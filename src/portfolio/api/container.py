@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from portfolio.adapters.cache.memory import MemoryCache
+from portfolio.adapters.cache.redis_cache import RedisCache
 from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
+from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.api.chains import chain_readers
 from portfolio.config import Settings
+from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
+from portfolio.services.balances import BalanceService, FetchPolicy
 from portfolio.services.health import HealthService
 from portfolio.services.wallets import WalletService
 
@@ -27,6 +33,7 @@ class Container:
     settings: Settings
     wallets: WalletService
     health: HealthService
+    balances: BalanceService
 
 
 @asynccontextmanager
@@ -42,14 +49,27 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
         optional: list[HealthCheck] = []
+        cache: Cache = MemoryCache()
         if settings.redis_url:
             redis = create_redis(settings.redis_url, timeout=settings.health_timeout_seconds)
             stack.push_async_callback(redis.aclose)
             optional.append(RedisHealthCheck(redis))
+            cache = RedisCache(redis)
+        readers = await stack.enter_async_context(chain_readers(settings))
+        wallets = SqlWalletRepository(sessions)
+        clock = SystemClock()
+        policy = FetchPolicy(
+            freshness=timedelta(seconds=settings.balance_ttl_seconds),
+            lock_ttl_seconds=settings.fetch_lock_wait_seconds * 2,
+            lock_wait_seconds=settings.fetch_lock_wait_seconds,
+        )
         yield Container(
             settings=settings,
-            wallets=WalletService(SqlWalletRepository(sessions), SystemClock()),
+            wallets=WalletService(wallets, clock),
             health=HealthService(
                 [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
+            ),
+            balances=BalanceService(
+                wallets, SqlBalanceRepository(sessions), readers, cache, clock, policy
             ),
         )

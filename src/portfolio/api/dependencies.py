@@ -7,6 +7,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from portfolio.api.container import Container
+from portfolio.services.balances import BalanceService
 from portfolio.services.health import HealthService
 from portfolio.services.wallets import WalletService
 
@@ -23,5 +24,10 @@ def get_health_service(request: Request) -> HealthService:
     return get_container(request).health
 
 
+def get_balance_service(request: Request) -> BalanceService:
+    return get_container(request).balances
+
+
+Balances = Annotated[BalanceService, Depends(get_balance_service)]
 Wallets = Annotated[WalletService, Depends(get_wallet_service)]
 Health = Annotated[HealthService, Depends(get_health_service)]

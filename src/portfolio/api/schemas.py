@@ -8,7 +8,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from portfolio.domain.chains import Chain
+from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
+from portfolio.services.balances import BalanceView
 
 EXAMPLE_ETH = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
 
@@ -60,3 +62,82 @@ class CheckOut(BaseModel):
 class HealthOut(BaseModel):
     status: str = Field(examples=["pass"], description="pass, warn or fail")
     checks: dict[str, CheckOut]
+
+
+class TokenOut(BaseModel):
+    chain: Chain
+    address: str | None = Field(description="Contract or mint address; null for ETH and SOL.")
+    symbol: str | None = Field(examples=["USDC"])
+    name: str | None = Field(examples=["USD Coin"])
+    decimals: int = Field(examples=[6])
+    verified: bool = Field(description="The native coin, or a token of the configured list.")
+
+    @classmethod
+    def of(cls, token: Token) -> TokenOut:
+        return cls(
+            chain=token.chain,
+            address=token.address,
+            symbol=token.symbol,
+            name=token.name,
+            decimals=token.decimals,
+            verified=token.verified,
+        )
+
+
+class BalanceOut(BaseModel):
+    token: TokenOut
+    raw_balance: str = Field(description="Integer base units, as a string.", examples=["1500000"])
+    balance: str = Field(description="raw_balance / 10**decimals, exact.", examples=["1.5"])
+    usd_price: str | None = Field(default=None, examples=["0.9998"])
+    usd_value: str | None = Field(default=None, examples=["1.50"])
+    price_change_24h: str | None = Field(default=None, examples=["-0.0123"])
+
+    @classmethod
+    def of(cls, balance: TokenBalance) -> BalanceOut:
+        return cls(
+            token=TokenOut.of(balance.token),
+            raw_balance=str(balance.raw),
+            balance=str(balance.amount),
+        )
+
+
+class TokenErrorOut(BaseModel):
+    token: TokenOut
+    reason: str = Field(examples=["the balance call reverted"])
+
+
+class BalancesOut(BaseModel):
+    wallet_id: UUID
+    chain: Chain
+    address: str
+    as_of: datetime | None = Field(description="When the chain was read; null if never.")
+    stale: bool = Field(description="Older than the freshness setting, or the last fetch failed.")
+    total_usd: str | None = None
+    balances: list[BalanceOut]
+    errors: list[TokenErrorOut] = Field(
+        default_factory=list, description="Tokens of the last fetch that could not be read."
+    )
+    last_error: str | None = Field(default=None, description="Why the last fetch failed.")
+
+    @classmethod
+    def of(cls, view: BalanceView) -> BalancesOut:
+        snapshot = view.snapshot
+        ordered = sorted(snapshot.balances, key=_display_order)
+        return cls(
+            wallet_id=view.wallet.id,
+            chain=view.wallet.chain,
+            address=view.wallet.address,
+            as_of=snapshot.as_of,
+            stale=view.stale,
+            balances=[BalanceOut.of(b) for b in ordered if b.raw],
+            errors=[
+                TokenErrorOut(token=TokenOut.of(f.token), reason=f.reason)
+                for f in snapshot.failures
+            ],
+            last_error=snapshot.last_error,
+        )
+
+
+def _display_order(balance: TokenBalance) -> tuple[bool, bool, str, str]:
+    token = balance.token
+    return (not token.is_native, not token.verified, token.symbol or "~", token.address or "")

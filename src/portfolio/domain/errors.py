@@ -65,6 +65,8 @@ class StorageUnavailableError(ServiceUnavailableError):
 class ChainUnavailableError(ServiceUnavailableError):
     """No RPC endpoint of a chain could be read."""
 
+    retry_after_seconds = 10
+
 
 class LockTimeoutError(ServiceUnavailableError):
     """Another fetch of the same wallet held on for too long."""

@@ -98,7 +98,9 @@ class SolanaChainReader:
     async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
         return await self._pool.run(lambda endpoint: self._read(endpoint.client, addresses))
 
-    async def _read(self, client: AsyncClient, addresses: Sequence[str]) -> dict[str, WalletReading]:
+    async def _read(
+        self, client: AsyncClient, addresses: Sequence[str]
+    ) -> dict[str, WalletReading]:
         keys = [Pubkey.from_string(a) for a in addresses]
         ids = itertools.count()
         lamport_requests = [
@@ -161,7 +163,9 @@ class SolanaChainReader:
 
 async def _send_batch(client: AsyncClient, batch: list[SolanaRequest]) -> list[Any]:
     try:
-        raw = await client._provider.make_request_unparsed(_Body(batch_to_json(batch)))  # noqa: SLF001
+        raw = await client._provider.make_request_unparsed(
+            _Body(batch_to_json(batch))
+        )  # private: no public batch call
         answer = json.loads(raw)
     except SolanaRpcException as exc:
         raise _classify(exc) from exc

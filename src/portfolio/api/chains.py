@@ -1,0 +1,62 @@
+"""Building the chain readers from Settings (part of the composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
+from portfolio.adapters.chains.resilience import RpcPolicy
+from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
+from portfolio.adapters.chains.tokenlist import load_token_list
+from portfolio.config import Settings
+from portfolio.domain.chains import Chain
+from portfolio.ports.chains import ChainReader
+
+
+def rpc_policy(settings: Settings) -> RpcPolicy:
+    return RpcPolicy(
+        timeout_seconds=settings.rpc_timeout_seconds,
+        attempts=settings.rpc_attempts,
+        backoff_seconds=settings.rpc_backoff_seconds,
+        breaker_threshold=settings.rpc_breaker_threshold,
+        breaker_ttl_seconds=settings.rpc_breaker_ttl_seconds,
+    )
+
+
+@asynccontextmanager
+async def chain_readers(settings: Settings) -> AsyncIterator[dict[Chain, ChainReader]]:
+    """A reader per chain with RPC URLs configured; token lists are loaded once, here."""
+    policy = rpc_policy(settings)
+    readers: dict[Chain, ChainReader] = {}
+    async with AsyncExitStack() as stack:
+        if settings.ethereum_rpc_urls:
+            tokens = await load_token_list(
+                Chain.ETHEREUM, settings.ethereum_token_list, chain_id=settings.ethereum_chain_id
+            )
+            evm = Web3ChainReader.from_urls(
+                settings.ethereum_rpc_urls,
+                tokens,
+                settings.multicall_address,
+                policy,
+                EvmLimits(
+                    calls_per_multicall=settings.evm_calls_per_multicall,
+                    max_request_bytes=settings.evm_max_request_bytes,
+                    batch_size=settings.evm_batch_size,
+                ),
+            )
+            stack.push_async_callback(evm.close)
+            readers[Chain.ETHEREUM] = evm
+        if settings.solana_rpc_urls:
+            mints = await load_token_list(Chain.SOLANA, settings.solana_token_list)
+            solana = SolanaChainReader.from_urls(
+                settings.solana_rpc_urls,
+                mints,
+                policy,
+                SolanaLimits(
+                    batch_size=settings.solana_batch_size, commitment=settings.solana_commitment
+                ),
+            )
+            stack.push_async_callback(solana.close)
+            readers[Chain.SOLANA] = solana
+        yield readers

@@ -1,0 +1,37 @@
+"""Reading a wallet from its chain, and serving its last stored balances."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from portfolio.api.dependencies import Balances
+from portfolio.api.problems import problem_responses
+from portfolio.api.schemas import BalancesOut
+
+router = APIRouter(prefix="/wallets/{wallet_id}", tags=["balances"])
+
+
+@router.post(
+    "/fetch",
+    summary="Read a wallet's balances from its chain now",
+    responses=problem_responses(404, 422, 503, 504),
+)
+async def fetch_balances(wallet_id: UUID, balances: Balances) -> BalancesOut:
+    """Reads every balance of the wallet from the chain, stores them with a history entry, and
+    returns them. Concurrent fetches of one wallet share one chain read. When the chain cannot
+    be read nothing stored changes and the answer is a 503 (504 when every node timed out) with
+    `Retry-After`."""
+    return BalancesOut.of(await balances.fetch(wallet_id))
+
+
+@router.get(
+    "/balances",
+    summary="The wallet's last stored balances",
+    responses=problem_responses(404, 422, 503),
+)
+async def get_balances(wallet_id: UUID, balances: Balances) -> BalancesOut:
+    """The balances of the last successful fetch; `stale` when they are older than the
+    freshness setting or the last fetch failed. Zero balances are left out."""
+    return BalancesOut.of(await balances.get(wallet_id))

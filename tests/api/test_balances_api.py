@@ -1,0 +1,174 @@
+"""Fetching and serving balances through the app, against anvil and the local Solana RPC."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portfolio.adapters.db.engine import session_factory
+from portfolio.adapters.db.models import BalanceHistoryRow
+from portfolio.api.app import create_app
+from portfolio.domain.tokens import Token
+from tests.api.conftest import serve, settings_for
+from tests.chains.anvil import CHAIN_ID
+from tests.chains.worlds import BIG, HUGE, ONE, U64_MAX, EvmWorld, SolanaWorld
+from tests.netutil import free_port
+from tests.rpcproxy import RpcProxy
+
+
+def write_list(path: Path, chain_id: int, tokens: list[Token]) -> str:
+    entries = [
+        {"chainId": chain_id, "address": t.address, "symbol": t.symbol, "name": t.name,
+         "decimals": t.decimals}
+        for t in tokens
+    ]  # fmt: skip
+    path.write_text(json.dumps({"name": "test", "tokens": entries}))
+    return str(path)
+
+
+@pytest.fixture
+def chains(evm: EvmWorld, solana: SolanaWorld, tmp_path: Path) -> dict[str, Any]:
+    solana.server.fault = None
+    solana.server.next_faults = []
+    return {
+        "ethereum_rpc_urls": [evm.node.url],
+        "ethereum_token_list": write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),
+        "ethereum_chain_id": CHAIN_ID,
+        "solana_rpc_urls": [solana.server.url],
+        "solana_token_list": write_list(tmp_path / "sol.json", 101, solana.token_list),
+        "rpc_timeout_seconds": 2,
+        "rpc_backoff_seconds": 0.01,
+    }
+
+
+async def add(client: httpx.AsyncClient, chain: str, address: str) -> str:
+    response = await client.post("/api/v1/wallets", json={"chain": chain, "address": address})
+    assert response.status_code == 201, response.text
+    wallet_id: str = response.json()["id"]
+    return wallet_id
+
+
+def by_symbol(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {b["token"]["symbol"] or b["token"]["address"]: b for b in document["balances"]}
+
+
+async def test_an_ethereum_fetch_is_exact_and_reports_failed_tokens(
+    database_url: str, chains: dict[str, Any], evm: EvmWorld
+) -> None:
+    async with serve(create_app(settings_for(database_url, **chains))) as client:
+        wallet_id = await add(client, "ethereum", BIG)
+        fetched = await client.post(f"/api/v1/wallets/{wallet_id}/fetch")
+        assert fetched.status_code == 200, fetched.text
+        document = fetched.json()
+        held = by_symbol(document)
+        assert held["ETH"]["raw_balance"] == str(HUGE)
+        assert held["ETH"]["balance"] == "1000000000000.000000000000000007"
+        assert held["ETH"]["token"]["address"] is None
+        assert held["TWENTYFOUR"]["raw_balance"] == str(HUGE * 24)
+        assert held["TWENTYFOUR"]["balance"] == "24000000.000000000000000000000168"
+        assert held["SIX"]["token"] == {
+            "chain": "ethereum", "address": evm.six.address, "symbol": "SIX", "name": "Six",
+            "decimals": 6, "verified": True,
+        }  # fmt: skip
+        assert {e["token"]["symbol"] for e in document["errors"]} == {"REV", "GRB"}
+        assert document["as_of"] is not None
+        served = (await client.get(f"/api/v1/wallets/{wallet_id}/balances")).json()
+        assert served["balances"] == document["balances"]
+        assert served["as_of"] == document["as_of"]
+
+
+async def test_a_solana_fetch_reads_both_token_programs(
+    database_url: str, chains: dict[str, Any], solana: SolanaWorld
+) -> None:
+    async with serve(create_app(settings_for(database_url, **chains))) as client:
+        wallet_id = await add(client, "solana", solana.rich)
+        document = (await client.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+        held = by_symbol(document)
+        assert held["SOL"]["balance"] == "2.500000001"
+        assert held["USDC"]["balance"] == "1.234567"
+        assert held["PYUSD"]["raw_balance"] == "5"
+        assert held["SPLIT"]["raw_balance"] == "123"
+        assert "ZERO" not in held
+        assert held[solana.unknown_mint]["token"]["verified"] is False
+        assert document["stale"] is False
+        huge = await add(client, "solana", solana.huge)
+        document = (await client.post(f"/api/v1/wallets/{huge}/fetch")).json()
+        assert by_symbol(document)["USDC"]["raw_balance"] == str(U64_MAX)
+
+
+async def history_rows(engine: AsyncEngine) -> int:
+    async with session_factory(engine)() as session:
+        count = await session.scalar(select(func.count()).select_from(BalanceHistoryRow))
+    return int(count or 0)
+
+
+async def test_a_chain_that_cannot_be_read_changes_nothing_and_reads_go_stale(
+    postgres_engine: AsyncEngine, postgres_url: str, chains: dict[str, Any], solana: SolanaWorld
+) -> None:
+    async with serve(create_app(settings_for(postgres_url, **chains))) as client:
+        wallet_id = await add(client, "solana", solana.rich)
+        good = (await client.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+        rows = await history_rows(postgres_engine)
+
+        solana.server.fault = "500"
+        failed = await client.post(f"/api/v1/wallets/{wallet_id}/fetch")
+        assert failed.status_code == 503
+        assert failed.headers["content-type"] == "application/problem+json"
+        assert int(failed.headers["retry-after"]) > 0
+        assert "HTTP 500" in failed.json()["detail"]
+
+        served = (await client.get(f"/api/v1/wallets/{wallet_id}/balances")).json()
+        assert served["balances"] == good["balances"]
+        assert served["stale"] is True
+        assert "HTTP 500" in served["last_error"]
+        assert await history_rows(postgres_engine) == rows
+
+        solana.server.fault = "timeout"
+        timed_out = await client.post(f"/api/v1/wallets/{wallet_id}/fetch")
+        assert timed_out.status_code == 504
+        assert timed_out.headers["retry-after"]
+
+
+async def test_a_chain_with_no_node_answering_is_a_503(
+    database_url: str, chains: dict[str, Any]
+) -> None:
+    settings = settings_for(
+        database_url, **{**chains, "ethereum_rpc_urls": [f"http://127.0.0.1:{free_port()}"]}
+    )
+    async with serve(create_app(settings)) as client:
+        wallet_id = await add(client, "ethereum", ONE)
+        response = await client.post(f"/api/v1/wallets/{wallet_id}/fetch")
+        assert response.status_code == 503
+        balances = (await client.get(f"/api/v1/wallets/{wallet_id}/balances")).json()
+        assert (balances["balances"], balances["as_of"], balances["stale"]) == ([], None, True)
+
+
+async def test_twenty_concurrent_fetches_from_two_processes_read_the_chain_once(
+    postgres_engine: AsyncEngine, postgres_url: str, chains: dict[str, Any], evm: EvmWorld
+) -> None:
+    async with RpcProxy(evm.node.url, delay=0.05) as proxy:
+        settings = settings_for(
+            postgres_url,
+            **{
+                **chains,
+                "ethereum_rpc_urls": [proxy.url],
+                "redis_url": "redis://127.0.0.1:6379/14",
+            },
+        )
+        async with serve(create_app(settings)) as one, serve(create_app(settings)) as two:
+            wallet_id = await add(one, "ethereum", ONE)
+            clients = [one, two] * 10
+            answers = await asyncio.gather(
+                *(c.post(f"/api/v1/wallets/{wallet_id}/fetch") for c in clients)
+            )
+    assert {a.status_code for a in answers} == {200}
+    assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
+    assert proxy.methods.count("eth_blockNumber") == 1
+    assert await history_rows(postgres_engine) == 4  # ETH and three tokens, once
