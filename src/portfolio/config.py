@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     solana_rpc_urls: UrlList = ["https://api.mainnet-beta.solana.com"]
     ethereum_token_list: str | None = None
     solana_token_list: str | None = None
-    ethereum_chain_id: int = Field(default=1, ge=1, description="chainId kept from the token list")
+    # Which chainId's tokens of the token list to read; unset: ask the node (eth_chainId).
+    ethereum_chain_id: int | None = Field(default=None, ge=1)
     multicall_address: str = MULTICALL3
     evm_calls_per_multicall: int = Field(default=1000, ge=1, le=10_000)
     evm_max_request_bytes: int = Field(default=1_000_000, ge=10_000)

@@ -13,6 +13,7 @@ from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.config import MULTICALL3
 from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
 from portfolio.domain.tokens import Token
+from tests.chains.anvil import CHAIN_ID
 from tests.chains.worlds import BIG, HUGE, ONE, ZERO, EvmWorld
 from tests.netutil import free_port
 from tests.rpcproxy import RpcProxy
@@ -38,7 +39,10 @@ def reader(evm: EvmWorld, multicall: str) -> Reader:
         limits: EvmLimits | None = None,
     ) -> AsyncIterator[Web3ChainReader]:
         chosen = evm.tokens if tokens is None else tokens
-        built = Web3ChainReader.from_urls(urls or [evm.node.url], chosen, multicall, policy, limits)
+        token_list = {CHAIN_ID: list(chosen)}
+        built = Web3ChainReader.from_urls(
+            urls or [evm.node.url], token_list, multicall, policy, limits
+        )
         try:
             yield built
         finally:
@@ -145,3 +149,13 @@ async def test_every_endpoint_timing_out_is_a_timeout(evm: EvmWorld, reader: Rea
         proxy.fault = "timeout"
         with pytest.raises(ChainTimeoutError):
             await chain.read_balances([ONE])
+
+
+async def test_the_nodes_chain_id_picks_the_tokens_of_the_list(evm: EvmWorld) -> None:
+    mainnet_only = {1: [evm.six], CHAIN_ID: [evm.eighteen]}
+    chain = Web3ChainReader.from_urls([evm.node.url], mainnet_only, MULTICALL3, FAST)
+    try:
+        reading = (await chain.read_balances([ONE]))[ONE]
+    finally:
+        await chain.close()
+    assert [b.token.symbol for b in reading.balances] == ["ETH", "EIGHTEEN"]

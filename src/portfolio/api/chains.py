@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
 from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
-from portfolio.adapters.chains.tokenlist import load_token_list
+from portfolio.adapters.chains.tokenlist import every_token, load_token_list
 from portfolio.config import Settings
 from portfolio.domain.chains import Chain
 from portfolio.ports.chains import ChainReader
@@ -31,9 +31,7 @@ async def chain_readers(settings: Settings) -> AsyncIterator[dict[Chain, ChainRe
     readers: dict[Chain, ChainReader] = {}
     async with AsyncExitStack() as stack:
         if settings.ethereum_rpc_urls:
-            tokens = await load_token_list(
-                Chain.ETHEREUM, settings.ethereum_token_list, chain_id=settings.ethereum_chain_id
-            )
+            tokens = await load_token_list(Chain.ETHEREUM, settings.ethereum_token_list)
             evm = Web3ChainReader.from_urls(
                 settings.ethereum_rpc_urls,
                 tokens,
@@ -44,6 +42,7 @@ async def chain_readers(settings: Settings) -> AsyncIterator[dict[Chain, ChainRe
                     max_request_bytes=settings.evm_max_request_bytes,
                     batch_size=settings.evm_batch_size,
                 ),
+                chain_id=settings.ethereum_chain_id,
             )
             stack.push_async_callback(evm.close)
             readers[Chain.ETHEREUM] = evm
@@ -51,7 +50,7 @@ async def chain_readers(settings: Settings) -> AsyncIterator[dict[Chain, ChainRe
             mints = await load_token_list(Chain.SOLANA, settings.solana_token_list)
             solana = SolanaChainReader.from_urls(
                 settings.solana_rpc_urls,
-                mints,
+                every_token(mints),
                 policy,
                 SolanaLimits(
                     batch_size=settings.solana_batch_size, commitment=settings.solana_commitment

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,35 +71,40 @@ class Web3ChainReader:
     def __init__(
         self,
         pool: EndpointPool[AsyncWeb3[AsyncHTTPProvider]],
-        tokens: Sequence[Token],
+        tokens: Mapping[int, Sequence[Token]],
         multicall_address: str,
         limits: EvmLimits | None = None,
+        chain_id: int | None = None,
     ) -> None:
+        """``tokens`` by chainId; the node's chainId picks which (unless ``chain_id`` does)."""
         self._pool = pool
-        self._tokens = [Token.native(Chain.ETHEREUM), *tokens]
+        self._tokens = {cid: [Token.native(Chain.ETHEREUM), *ts] for cid, ts in tokens.items()}
         self._multicall = AsyncWeb3.to_checksum_address(multicall_address)
         self._limits = limits or EvmLimits()
+        self._chain_id = chain_id
         self._has_multicall: dict[str, bool] = {}
+        self._chain_ids: dict[str, int] = {}
 
     @classmethod
     def from_urls(
         cls,
         urls: Sequence[str],
-        tokens: Sequence[Token],
+        tokens: Mapping[int, Sequence[Token]],
         multicall_address: str,
         policy: RpcPolicy,
         limits: EvmLimits | None = None,
+        chain_id: int | None = None,
     ) -> Web3ChainReader:
         endpoints = [Endpoint(url, create_web3(url, policy.timeout_seconds)) for url in urls]
-        return cls(EndpointPool("ethereum", endpoints, policy), tokens, multicall_address, limits)
+        pool = EndpointPool("ethereum", endpoints, policy)
+        return cls(pool, tokens, multicall_address, limits, chain_id)
 
     async def close(self) -> None:
         for endpoint in self._pool.endpoints:
             await endpoint.client.provider.disconnect()
 
     async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
-        calls = [_Call(a, t) for a in addresses for t in self._tokens]
-        results = await self._pool.run(lambda endpoint: self._read(endpoint, calls))
+        calls, results = await self._pool.run(lambda endpoint: self._read(endpoint, addresses))
         readings = {a: WalletReading(a, [], []) for a in addresses}
         for call, result in zip(calls, results, strict=True):
             reading = readings[call.address]
@@ -110,14 +115,15 @@ class Web3ChainReader:
         return readings
 
     async def _read(
-        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
-    ) -> list[int | str]:
+        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], addresses: Sequence[str]
+    ) -> tuple[list[_Call], list[int | str]]:
         w3 = endpoint.client
         try:
-            block = hex(_as_int(await self._request(w3, "eth_blockNumber", [])))
+            tokens = await self._tokens_of(endpoint)
+            calls = [_Call(a, t) for a in addresses for t in tokens]
             if await self._multicall_deployed(endpoint):
-                return await self._read_multicall(w3, calls, block)
-            return await self._read_batched(w3, calls, block)
+                return calls, await self._read_multicall(w3, calls)
+            return calls, await self._read_batched(w3, calls)
         except aiohttp.ClientResponseError as exc:
             if exc.status == 429 or exc.status >= 500:
                 raise TransientRpcError(f"HTTP {exc.status}") from exc
@@ -127,6 +133,21 @@ class Web3ChainReader:
         except (ValueError, Web3Exception, UnicodeDecodeError) as exc:
             raise RpcError(f"malformed answer: {exc!r}"[:300]) from exc
 
+    async def _tokens_of(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Token]:
+        chain_id = self._chain_id
+        if chain_id is None:
+            if endpoint.url not in self._chain_ids:
+                answer = await self._request(endpoint.client, "eth_chainId", [])
+                self._chain_ids[endpoint.url] = _as_int(answer)
+            chain_id = self._chain_ids[endpoint.url]
+        return self._tokens.get(chain_id, [Token.native(Chain.ETHEREUM)])
+
+    async def _block(self, w3: AsyncWeb3[AsyncHTTPProvider], requests: int) -> str:
+        """Several requests read at one block; a single one needs no extra round trip."""
+        if requests == 1:
+            return "latest"
+        return hex(_as_int(await self._request(w3, "eth_blockNumber", [])))
+
     async def _multicall_deployed(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> bool:
         if endpoint.url not in self._has_multicall:
             code = await self._request(endpoint.client, "eth_getCode", [self._multicall, "latest"])
@@ -134,10 +155,11 @@ class Web3ChainReader:
         return self._has_multicall[endpoint.url]
 
     async def _read_multicall(
-        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call], block: str
+        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call]
     ) -> list[int | str]:
         chunks = list(_chunks(calls, self._limits.calls_per_multicall))
         per_request = max(1, self._limits.max_request_bytes // self._chunk_bytes())
+        block = await self._block(w3, -(-len(chunks) // per_request))
         requests = [
             [("eth_call", [{"to": self._multicall, "data": _aggregate3(c, self._multicall)}, block])
              for c in group]
@@ -152,8 +174,9 @@ class Web3ChainReader:
         return results
 
     async def _read_batched(
-        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call], block: str
+        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call]
     ) -> list[int | str]:
+        block = await self._block(w3, -(-len(calls) // self._limits.batch_size))
         requests = [[_plain_request(call, block) for call in group]
                     for group in _chunks(calls, self._limits.batch_size)]  # fmt: skip
         answers = await self._send_all(w3, requests)

@@ -22,36 +22,41 @@ class TokenListError(ValueError):
     """A token list that cannot be read or is not in the token-list format."""
 
 
+TokenList = dict[int, list[Token]]  # chainId -> its tokens
+
+
 async def load_token_list(
-    chain: Chain, source: str | None, *, chain_id: int | None = None, http_timeout: float = 10.0
-) -> list[Token]:
-    """The tokens of ``source`` (a path or an http(s) URL; the shipped list when None) for
-    ``chain`` and, when given, its ``chainId``. Duplicates keep their first entry."""
-    return parse_token_list(chain, await _read(chain, source, http_timeout), chain_id=chain_id)
+    chain: Chain, source: str | None, *, http_timeout: float = 10.0
+) -> TokenList:
+    """The tokens of ``source`` (a path or an http(s) URL; the shipped list when None) by
+    chainId. Within one chainId, a duplicate address keeps its first entry."""
+    return parse_token_list(chain, await _read(chain, source, http_timeout))
 
 
-def parse_token_list(chain: Chain, document: Any, *, chain_id: int | None = None) -> list[Token]:
+def parse_token_list(chain: Chain, document: Any) -> TokenList:
     if not isinstance(document, dict) or not isinstance(document.get("tokens"), list):
         raise TokenListError("A token list is a JSON object with a 'tokens' array.")
-    tokens: dict[str, Token] = {}
+    by_chain: dict[int, dict[str, Token]] = {}
     for entry in document["tokens"]:
-        token = _token(chain, entry, chain_id)
-        if token is not None and token.key not in tokens:
-            tokens[token.key] = token
-    return list(tokens.values())
+        chain_id, token = _token(chain, entry)
+        by_chain.setdefault(chain_id, {}).setdefault(token.key, token)
+    return {chain_id: list(tokens.values()) for chain_id, tokens in by_chain.items()}
 
 
-def _token(chain: Chain, entry: Any, chain_id: int | None) -> Token | None:
+def every_token(tokens: TokenList) -> list[Token]:
+    return [token for chain_tokens in tokens.values() for token in chain_tokens]
+
+
+def _token(chain: Chain, entry: Any) -> tuple[int, Token]:
     try:
-        if chain_id is not None and int(entry["chainId"]) != chain_id:
-            return None
+        chain_id = int(entry["chainId"])
         decimals = int(entry["decimals"])
         address = normalize_address(chain, str(entry["address"]))
     except (KeyError, TypeError, ValueError, InvalidAddressError) as exc:
         raise TokenListError(f"Bad token list entry {entry!r}: {exc}") from exc
     if not 0 <= decimals <= 255:
         raise TokenListError(f"Bad decimals in token list entry {entry!r}")
-    return Token(chain, address, entry.get("symbol"), entry.get("name"), decimals, True)
+    return chain_id, Token(chain, address, entry.get("symbol"), entry.get("name"), decimals, True)
 
 
 async def _read(chain: Chain, source: str | None, http_timeout: float) -> Any:
