@@ -51,5 +51,8 @@ lint: install-dev
 test: install-dev tools services lint
 	$(BIN)/pytest
 
+bench: install-dev tools
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

@@ -46,17 +46,26 @@ class AnvilNode:
         tx = await self.rpc(
             "eth_sendTransaction", {"from": self.sender, "data": code, "gas": hex(5_000_000)}
         )
-        receipt = await self.rpc("eth_getTransactionReceipt", tx)
+        receipt = await self.receipt(tx)
         return to_checksum_address(receipt["contractAddress"])
+
+    async def receipt(self, tx: str) -> dict[str, Any]:
+        """The receipt once the transaction is mined (anvil mines each one as it comes)."""
+        for _ in range(500):
+            receipt = await self.rpc("eth_getTransactionReceipt", tx)
+            if receipt is not None:
+                assert receipt["status"] == "0x1", receipt
+                return dict(receipt)
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"transaction {tx} was not mined")
 
     async def transact(self, to: str, signature: str, types: list[str], args: list[Any]) -> None:
         data = "0x" + (function_signature_to_4byte_selector(signature) + encode(types, args)).hex()
         tx = await self.rpc(
             "eth_sendTransaction",
-            {"from": self.sender, "to": to, "data": data, "gas": hex(30_000_000)},
+            {"from": self.sender, "to": to, "data": data, "gas": hex(15_000_000)},
         )
-        receipt = await self.rpc("eth_getTransactionReceipt", tx)
-        assert receipt["status"] == "0x1", receipt
+        await self.receipt(tx)
 
     async def install_multicall(self, address: str = MULTICALL3) -> None:
         await self.rpc("anvil_setCode", address, compile_contracts()["BalanceMulticall"].runtime)
