@@ -41,6 +41,7 @@ class SolanaRpcServer(FaultySwitchboard):
     def __init__(self, svm: LiteSVM | None = None, *, delay: float = 0.0) -> None:
         super().__init__(delay=delay)
         self.svm = svm or LiteSVM()
+        self.batches = True  # False: refuse JSON-RPC batches, as some providers do
 
     async def __aenter__(self) -> SolanaRpcServer:
         await self.start()
@@ -75,6 +76,8 @@ class SolanaRpcServer(FaultySwitchboard):
         except json.JSONDecodeError:
             return 200, _dump(_error(None, -32700, "Parse error"))
         if isinstance(request, list):
+            if not self.batches:
+                return 200, _dump(_error(None, -32600, "batch requests are disabled"))
             if not request:
                 return 200, _dump(_error(None, -32600, "Invalid request"))
             return 200, _dump([self._one(item) for item in request])

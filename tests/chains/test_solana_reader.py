@@ -40,6 +40,7 @@ def reader(solana: SolanaWorld) -> Reader:
 def healthy(solana: SolanaWorld) -> None:
     solana.server.fault = None
     solana.server.next_faults = []
+    solana.server.batches = True
 
 
 async def test_sol_and_spl_balances_of_both_programs(solana: SolanaWorld, reader: Reader) -> None:
@@ -123,3 +124,16 @@ async def test_every_endpoint_timing_out_is_a_timeout(solana: SolanaWorld, reade
     async with reader(policy=RpcPolicy(timeout_seconds=0.2, attempts=1)) as chain:
         with pytest.raises(ChainTimeoutError):
             await chain.read_balances([solana.rich])
+
+
+async def test_an_endpoint_that_refuses_batches_is_asked_one_request_at_a_time(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    solana.server.batches = False
+    async with reader() as chain:
+        first = await chain.read_balances([solana.rich, solana.huge])
+        asked = solana.server.requests
+        second = await chain.read_balances([solana.rich, solana.huge])
+    assert first == second
+    assert first[solana.rich].balances[0].raw == 2_500_000_001
+    assert solana.server.requests - asked == 5  # remembered: no batch tried again

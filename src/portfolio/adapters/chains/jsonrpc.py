@@ -10,6 +10,10 @@ from portfolio.adapters.chains.resilience import RpcError, TransientRpcError
 RATE_LIMIT_CODES = frozenset({-32005, -32029, 429})
 
 
+class BatchRefusedError(RpcError):
+    """The endpoint answered a batch with one error: it does not take JSON-RPC batches."""
+
+
 class ItemError(Exception):
     """One request of a batch failed (a revert, say); the others stand."""
 
@@ -36,7 +40,10 @@ def match_batch(answer: Any, expected: int) -> list[Any]:
     Request ids are increasing numbers, so ordering the answers by id restores request order;
     every request must be answered exactly once."""
     if isinstance(answer, dict):  # the node refused the whole batch
-        check_item(answer)
+        try:
+            check_item(answer)
+        except ItemError as exc:
+            raise BatchRefusedError(f"the node refused a batch: {exc}") from exc
         raise RpcError("a single answer to a batch request")
     if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
         raise RpcError("a batch answer that is not an array of response objects")

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loguru import logger
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solders.account_decoder import UiAccountEncoding
@@ -24,7 +25,7 @@ from solders.rpc.config import RpcAccountInfoConfig, RpcTokenAccountsFilterProgr
 from solders.rpc.requests import GetMultipleAccounts, GetTokenAccountsByOwner, batch_to_json
 from solders.rpc.responses import GetMultipleAccountsResp, GetTokenAccountsByOwnerJsonParsedResp
 
-from portfolio.adapters.chains.jsonrpc import ItemError, check_item, match_batch
+from portfolio.adapters.chains.jsonrpc import BatchRefusedError, ItemError, check_item, match_batch
 from portfolio.adapters.chains.resilience import (
     Endpoint,
     EndpointPool,
@@ -79,6 +80,7 @@ class SolanaChainReader:
         self._known = {t.address: t for t in tokens if t.address}
         self._limits = limits or SolanaLimits()
         self._commitment = CommitmentLevel.from_string(self._limits.commitment)
+        self._unbatched: set[str] = set()  # endpoints that refuse JSON-RPC batches
 
     @classmethod
     def from_urls(
@@ -96,10 +98,10 @@ class SolanaChainReader:
             await endpoint.client.close()
 
     async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
-        return await self._pool.run(lambda endpoint: self._read(endpoint.client, addresses))
+        return await self._pool.run(lambda endpoint: self._read(endpoint, addresses))
 
     async def _read(
-        self, client: AsyncClient, addresses: Sequence[str]
+        self, endpoint: Endpoint[AsyncClient], addresses: Sequence[str]
     ) -> dict[str, WalletReading]:
         keys = [Pubkey.from_string(a) for a in addresses]
         ids = itertools.count()
@@ -117,7 +119,7 @@ class SolanaChainReader:
             for key in keys
             for program in TOKEN_PROGRAMS
         ]
-        answers = await self._send_all(client, [*lamport_requests, *token_requests])
+        answers = await self._send_all(endpoint, [*lamport_requests, *token_requests])
         lamports = list(itertools.chain.from_iterable(
             _lamports(answer, len(request.accounts))
             for request, answer in zip(lamport_requests, answers, strict=False)
@@ -149,37 +151,56 @@ class SolanaChainReader:
     def _config(self, encoding: UiAccountEncoding) -> RpcAccountInfoConfig:
         return RpcAccountInfoConfig(encoding=encoding, commitment=self._commitment)
 
-    async def _send_all(self, client: AsyncClient, requests: list[SolanaRequest]) -> list[Any]:
+    async def _send_all(
+        self, endpoint: Endpoint[AsyncClient], requests: list[SolanaRequest]
+    ) -> list[Any]:
+        """Every request, in batches; one by one where the endpoint refuses batches (some
+        providers turn them off)."""
         gate = asyncio.Semaphore(self._limits.concurrency)
+        batched = endpoint.url not in self._unbatched
 
-        async def send(batch: list[SolanaRequest]) -> list[Any]:
+        async def send(group: list[SolanaRequest]) -> list[Any]:
             async with gate:
-                return await _send_batch(client, batch)
+                if batched:
+                    return await _send_batch(endpoint.client, group)
+                return [await _send_one(endpoint.client, group[0])]
 
-        batches = list(_chunks(requests, self._limits.batch_size))
-        answers = await asyncio.gather(*(send(batch) for batch in batches))
+        groups = list(_chunks(requests, self._limits.batch_size if batched else 1))
+        try:
+            answers = await asyncio.gather(*(send(group) for group in groups))
+        except BatchRefusedError as exc:
+            logger.warning("solana endpoint refuses batches, sending requests one by one: {}", exc)
+            self._unbatched.add(endpoint.url)
+            return await self._send_all(endpoint, requests)
         return list(itertools.chain.from_iterable(answers))
 
 
 async def _send_batch(client: AsyncClient, batch: list[SolanaRequest]) -> list[Any]:
+    items = match_batch(await _post(client, batch_to_json(batch)), len(batch))
+    return [_checked(item) for item in items]
+
+
+async def _send_one(client: AsyncClient, request: SolanaRequest) -> Any:
+    return _checked(await _post(client, request.to_json()))
+
+
+async def _post(client: AsyncClient, body: str) -> Any:
     try:
-        raw = await client._provider.make_request_unparsed(
-            _Body(batch_to_json(batch))
-        )  # private: no public batch call
-        answer = json.loads(raw)
+        # The provider is private API: solana-py 0.41 has no public call that sends a batch.
+        raw = await client._provider.make_request_unparsed(_Body(body))
+        return json.loads(raw)
     except SolanaRpcException as exc:
         raise _classify(exc) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RpcError(f"malformed answer: {exc}") from exc
-    items = match_batch(answer, len(batch))
-    results = []
-    for item in items:
-        try:
-            check_item(item)
-        except ItemError as exc:  # a refused request leaves a hole: never read it as zero
-            raise RpcError(f"a request of the batch failed: {exc}") from exc
-        results.append(item)
-    return results
+
+
+def _checked(item: Any) -> Any:
+    try:
+        check_item(item)
+    except ItemError as exc:  # a refused request leaves a hole: never read it as zero
+        raise RpcError(f"a request failed: {exc}") from exc
+    return item
 
 
 def _classify(exc: SolanaRpcException) -> RpcError:
