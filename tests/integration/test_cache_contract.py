@@ -106,3 +106,9 @@ async def test_a_redis_that_is_gone_is_a_miss_not_a_failure() -> None:
                     pass
     finally:
         await client.aclose()
+
+
+async def test_many_values_at_once(cache: Cache) -> None:
+    await cache.set_many({"a": b"1", "b": b"2"}, 60)
+    assert await cache.get_many(["a", "missing", "b"]) == {"a": b"1", "b": b"2"}
+    assert await cache.get_many([]) == {}

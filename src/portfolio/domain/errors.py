@@ -74,3 +74,7 @@ class LockTimeoutError(ServiceUnavailableError):
 
 class ChainTimeoutError(ChainUnavailableError):
     """Every RPC endpoint of a chain timed out."""
+
+
+class PriceUnavailableError(ServiceUnavailableError):
+    """A price source could not be asked."""

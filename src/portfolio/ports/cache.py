@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -12,6 +13,11 @@ class Cache(Protocol):
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The values of the keys that are present, in one round trip."""
+
+    async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None: ...
 
     def lock(
         self, key: str, *, ttl_seconds: float, wait_seconds: float

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from portfolio.domain.errors import LockTimeoutError
@@ -61,6 +61,14 @@ class MemoryCache:
 
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        found = {key: await self.get(key) for key in keys}
+        return {key: value for key, value in found.items() if value is not None}
+
+    async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None:
+        for key, value in items.items():
+            await self.set(key, value, ttl_seconds)
 
     def lock(
         self, key: str, *, ttl_seconds: float, wait_seconds: float

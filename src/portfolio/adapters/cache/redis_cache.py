@@ -6,7 +6,7 @@ logged once per failure.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from loguru import logger
@@ -44,6 +44,32 @@ class RedisCache:
             await self._redis.delete(self._prefix + key)
         except RedisError as exc:
             logger.warning("cache delete failed: {!r}", exc)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        try:
+            values = await self._redis.mget([self._prefix + key for key in keys])
+        except RedisError as exc:
+            logger.warning("cache read failed, reading through: {!r}", exc)
+            return {}
+        return {
+            key: value.encode() if isinstance(value, str) else bytes(value)
+            for key, value in zip(keys, values, strict=True)
+            if value is not None
+        }
+
+    async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None:
+        if not items:
+            return
+        milliseconds = max(1, int(ttl_seconds * 1000))
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(self._prefix + key, value, px=milliseconds)
+                await pipe.execute()
+        except RedisError as exc:
+            logger.warning("cache write failed: {!r}", exc)
 
     def lock(
         self, key: str, *, ttl_seconds: float, wait_seconds: float

@@ -22,7 +22,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
+from portfolio.domain.errors import (
+    ChainTimeoutError,
+    ChainUnavailableError,
+    ServiceUnavailableError,
+)
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -66,9 +70,16 @@ class EndpointPool(Generic[C]):
         endpoints: Sequence[Endpoint[C]],
         policy: RpcPolicy,
         breakers: AsyncCircuitBreakerFactory | None = None,
+        *,
+        unavailable: type[ServiceUnavailableError] = ChainUnavailableError,
+        timed_out: type[ServiceUnavailableError] = ChainTimeoutError,
     ) -> None:
+        """``unavailable`` (or ``timed_out`` when every endpoint timed out) is raised when no
+        endpoint answers."""
         if not endpoints:
-            raise ValueError(f"{name}: at least one RPC URL is needed")
+            raise ValueError(f"{name}: at least one URL is needed")
+        self._unavailable = unavailable
+        self._timed_out = timed_out
         self.name = name
         self.endpoints = list(endpoints)
         self.policy = policy
@@ -77,8 +88,7 @@ class EndpointPool(Generic[C]):
         )
 
     async def run(self, operation: Callable[[Endpoint[C]], Awaitable[T]]) -> T:
-        """``operation`` on the first endpoint that completes it; ChainUnavailableError (or
-        ChainTimeoutError when every endpoint timed out) when none does."""
+        """``operation`` on the first endpoint that completes it."""
         failures: list[str] = []
         timeouts = 0
         for endpoint in self.endpoints:
@@ -92,10 +102,10 @@ class EndpointPool(Generic[C]):
                 timeouts += isinstance(exc, RpcTimeoutError)
                 failures.append(f"{_host(endpoint.url)}: {exc}")
                 logger.warning("{} endpoint {} failed: {}", self.name, _host(endpoint.url), exc)
-        message = f"No {self.name} RPC endpoint could be read ({'; '.join(failures)})."
+        message = f"No {self.name} endpoint could be read ({'; '.join(failures)})."
         if timeouts == len(self.endpoints):
-            raise ChainTimeoutError(message)
-        raise ChainUnavailableError(message)
+            raise self._timed_out(message)
+        raise self._unavailable(message)
 
     async def _attempts(
         self, operation: Callable[[Endpoint[C]], Awaitable[T]], endpoint: Endpoint[C]

@@ -1,0 +1,1 @@
+"""USD price sources over HTTP (httpx): DefiLlama and CoinGecko."""

@@ -1,0 +1,106 @@
+"""CoinGecko: native coins by id through ``simple/price``; ERC-20 and SPL tokens by contract or
+mint through ``simple/token_price/{platform}``. A key goes in ``x-cg-demo-api-key`` (or
+``x-cg-pro-api-key`` for a Pro base URL); without one, at most 10 addresses a request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from portfolio.adapters.chains.resilience import Endpoint, EndpointPool, RpcError, RpcPolicy
+from portfolio.adapters.prices.http import Pacer, as_fraction, as_price, as_time, get_json
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import PriceUnavailableError
+from portfolio.domain.prices import Price, price_key
+from portfolio.domain.tokens import Token
+
+PLATFORMS = {Chain.ETHEREUM: "ethereum", Chain.SOLANA: "solana"}
+NATIVE_IDS = {Chain.ETHEREUM: "ethereum", Chain.SOLANA: "solana"}
+KEYLESS_ADDRESSES = 10
+KEYED_ADDRESSES = 100
+
+
+def api_key_header(base_url: str) -> str:
+    return "x-cg-pro-api-key" if "pro-api." in base_url else "x-cg-demo-api-key"
+
+
+class CoinGeckoPriceOracle:
+    name = "coingecko"
+
+    def __init__(
+        self,
+        base_url: str,
+        client: httpx.AsyncClient,
+        policy: RpcPolicy,
+        pacer: Pacer,
+        api_key: str | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._pool = EndpointPool(
+            "coingecko",
+            [Endpoint(self._base, client)],
+            policy,
+            unavailable=PriceUnavailableError,
+            timed_out=PriceUnavailableError,
+        )
+        self._pacer = pacer
+        self._policy = policy
+        self._headers = {api_key_header(self._base): api_key} if api_key else {}
+        self._batch = KEYED_ADDRESSES if api_key else KEYLESS_ADDRESSES
+
+    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
+        found: dict[str, Price] = {}
+        natives = {NATIVE_IDS[t.chain]: t for t in tokens if t.address is None}
+        if natives:
+            answer = await self._get("/simple/price", {"ids": ",".join(natives)})
+            found.update(self._read(answer, natives))
+        for chain, platform in PLATFORMS.items():
+            listed = [t for t in tokens if t.chain is chain and t.address is not None]
+            for start in range(0, len(listed), self._batch):
+                chunk = {
+                    _match_key(t.address or ""): t for t in listed[start : start + self._batch]
+                }
+                params = {"contract_addresses": ",".join(t.address or "" for t in chunk.values())}
+                answer = await self._get(f"/simple/token_price/{platform}", params)
+                keyed = {_match_key(key): value for key, value in answer.items()}
+                found.update(self._read(keyed, chunk))
+        return found
+
+    def _read(self, answer: dict[str, Any], wanted: dict[str, Token]) -> dict[str, Price]:
+        now = datetime.now(UTC)
+        prices = {}
+        for key, token in wanted.items():
+            info = answer.get(key)
+            usd = as_price(info.get("usd")) if isinstance(info, dict) else None
+            if info is None or usd is None:
+                continue
+            change = as_fraction(info.get("usd_24h_change"))
+            as_of = as_time(info.get("last_updated_at"), now)
+            prices[price_key(token)] = Price(usd, change, as_of, self.name)
+        return prices
+
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        query = {
+            **params,
+            "vs_currencies": "usd",
+            "include_24hr_change": "true",
+            "include_last_updated_at": "true",
+        }
+
+        async def ask(endpoint: Endpoint[httpx.AsyncClient]) -> dict[str, Any]:
+            await self._pacer.wait(self._policy.timeout_seconds)
+            document = await get_json(endpoint.client, endpoint.url + path, query, self._headers)
+            if not isinstance(document, dict):
+                raise RpcError("an answer that is not a JSON object")
+            return document
+
+        return await self._pool.run(ask)
+
+
+def _match_key(address: str) -> str:
+    """CoinGecko answers with lower-cased addresses, Solana mints included; within one
+    request two mints differing only in case are not to be expected."""
+    return address.lower()

@@ -1,0 +1,85 @@
+"""What both price sources share: pacing under a public rate limit, and checked JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+from limits import parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from portfolio.adapters.chains.resilience import RpcError, RpcTimeoutError, TransientRpcError
+
+
+class Pacer:
+    """Waits before a request until the source's rate limit allows it (counted by ``limits``;
+    in Redis when the storage is Redis, so every process shares one budget)."""
+
+    def __init__(self, name: str, rate: str, storage: Storage | None = None) -> None:
+        self._name = name
+        self._rate = parse(rate)
+        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+
+    async def wait(self, max_wait: float) -> None:
+        deadline = time.monotonic() + max_wait
+        while not await self._limiter.hit(self._rate, self._name):
+            stats = await self._limiter.get_window_stats(self._rate, self._name)
+            delay = max(0.05, stats.reset_time - time.time())
+            if time.monotonic() + delay > deadline:
+                raise TransientRpcError(f"{self._name}: over its rate limit for {max_wait}s")
+            await asyncio.sleep(delay)
+
+
+async def get_json(
+    client: httpx.AsyncClient,
+    url: str,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """The JSON body of a GET, numbers as exact Decimals."""
+    try:
+        response = await client.get(url, params=params, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise RpcTimeoutError(f"timed out: {exc!r}") from exc
+    except httpx.TransportError as exc:
+        raise TransientRpcError(f"connection failed: {exc!r}") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientRpcError(f"HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise RpcError(f"HTTP {response.status_code}")
+    try:
+        return json.loads(response.text, parse_float=Decimal)
+    except ValueError as exc:
+        raise RpcError(f"malformed answer: {exc}") from exc
+
+
+def as_price(value: Any) -> Decimal | None:
+    """A usable USD price (a finite number >= 0), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        return None
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() and price >= 0 else None
+
+
+def as_fraction(percent: Any) -> Decimal | None:
+    """A percentage change as a fraction (``-1.23`` -> ``-0.0123``)."""
+    change = as_price(abs(percent)) if isinstance(percent, int | Decimal) else None
+    if change is None:
+        return None
+    return Decimal(percent) / 100
+
+
+def as_time(timestamp: Any, default: datetime) -> datetime:
+    if isinstance(timestamp, int | Decimal) and not isinstance(timestamp, bool) and timestamp > 0:
+        return datetime.fromtimestamp(int(timestamp), UTC)
+    return default

@@ -1,0 +1,49 @@
+"""USD prices and values. Prices are looked up by (chain, address), never by symbol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+
+from portfolio.domain.amounts import Amount
+from portfolio.domain.tokens import NATIVE_KEY, Token
+
+CENT = Decimal("0.01")
+# The one rounding rule: USD values are computed exactly and rounded half-to-even to the cent
+# only where they are shown; totals are sums of exact values, rounded once.
+USD_ROUNDING = ROUND_HALF_EVEN
+SHARE_PLACES = Decimal("0.000001")
+# A uint256 amount (78 digits) times a price of up to 40 significant digits stays exact.
+VALUE_CONTEXT = Context(prec=120)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    usd: Decimal
+    change_24h: Decimal | None  # a fraction: -0.0123 is 1.23 % down over 24 hours
+    as_of: datetime
+    source: str
+    stale: bool = False
+
+
+def price_key(token: Token) -> str:
+    return f"{token.chain.value}:{token.address or NATIVE_KEY}"
+
+
+def usd_value(amount: Amount, price: Decimal) -> Decimal:
+    """``amount * price``, exact for any uint256 amount and any price of up to 40 digits."""
+    with localcontext(VALUE_CONTEXT):
+        return amount.value * price
+
+
+def round_usd(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=USD_ROUNDING)
+
+
+def share(part: Decimal, total: Decimal) -> Decimal:
+    """``part / total`` to six places (0 when the total is 0)."""
+    if not total:
+        return Decimal(0)
+    with localcontext(VALUE_CONTEXT):
+        return (part / total).quantize(SHARE_PLACES, rounding=USD_ROUNDING)

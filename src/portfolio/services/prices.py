@@ -1,0 +1,112 @@
+"""Prices for many tokens: from the cache, else from the sources in order, else the last known
+price marked stale. A token no source prices has no price (never zero)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from loguru import logger
+
+from portfolio.domain.errors import ServiceUnavailableError
+from portfolio.domain.prices import Price, price_key
+from portfolio.domain.tokens import Token
+from portfolio.ports.cache import Cache
+from portfolio.ports.prices import PriceOracle
+
+LAST_KNOWN = timedelta(days=7)  # how long a price may serve, stale, when every source fails
+UNPRICED = b"null"  # cached: the sources answered and know no price
+
+
+class PriceService:
+    def __init__(self, sources: Sequence[PriceOracle], cache: Cache, ttl: timedelta) -> None:
+        self._sources = list(sources)
+        self._cache = cache
+        self._ttl = ttl
+
+    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
+        """Prices by ``price_key`` for the tokens that have one."""
+        wanted = {price_key(t): t for t in tokens}
+        if not wanted or not self._sources:
+            return {}
+        cached = await self._cache.get_many([_fresh(k) for k in wanted])
+        found = {k: p for k in wanted if (p := _decode(cached.get(_fresh(k)))) is not None}
+        missing = {k: t for k, t in wanted.items() if _fresh(k) not in cached}
+        if not missing:
+            return found
+        fetched, every_source_answered = await self._ask_sources(list(missing.values()))
+        unpriced = [k for k in missing if k not in fetched]
+        await self._remember(fetched, unpriced if every_source_answered else [])
+        found.update(fetched)
+        if unpriced and not every_source_answered:
+            last = await self._cache.get_many([_last(k) for k in unpriced])
+            for key in unpriced:
+                price = _decode(last.get(_last(key)))
+                if price is not None:
+                    found[key] = replace(price, stale=True)
+        return found
+
+    async def _ask_sources(self, tokens: list[Token]) -> tuple[dict[str, Price], bool]:
+        """Each source is asked for what the ones before it did not price; the flag tells
+        whether every source asked did answer."""
+        found: dict[str, Price] = {}
+        every_source_answered = True
+        for source in self._sources:
+            remaining = [t for t in tokens if price_key(t) not in found]
+            if not remaining:
+                break
+            try:
+                found.update(await source.prices(remaining))
+            except ServiceUnavailableError as exc:
+                every_source_answered = False
+                logger.warning("price source {} failed: {}", source.name, exc)
+        return found, every_source_answered
+
+    async def _remember(self, prices: dict[str, Price], unpriced: list[str]) -> None:
+        ttl = self._ttl.total_seconds()
+        encoded = {k: _encode(p) for k, p in prices.items()}
+        await self._cache.set_many(
+            {
+                **{_fresh(k): v for k, v in encoded.items()},
+                **dict.fromkeys(map(_fresh, unpriced), UNPRICED),
+            },
+            ttl,
+        )
+        await self._cache.set_many(
+            {_last(k): v for k, v in encoded.items()}, LAST_KNOWN.total_seconds()
+        )
+
+
+def _fresh(key: str) -> str:
+    return f"price:{key}"
+
+
+def _last(key: str) -> str:
+    return f"price-last:{key}"
+
+
+def _encode(price: Price) -> bytes:
+    return json.dumps(
+        {
+            "usd": str(price.usd),
+            "change_24h": None if price.change_24h is None else str(price.change_24h),
+            "as_of": price.as_of.isoformat(),
+            "source": price.source,
+        }
+    ).encode()
+
+
+def _decode(data: bytes | None) -> Price | None:
+    if data is None or data == UNPRICED:
+        return None
+    doc = json.loads(data)
+    change = doc["change_24h"]
+    return Price(
+        Decimal(doc["usd"]),
+        None if change is None else Decimal(change),
+        datetime.fromisoformat(doc["as_of"]),
+        doc["source"],
+    )
