@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from uuid import UUID
 
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
+from portfolio.domain.prices import Price, price_key, valued
 from portfolio.domain.tokens import TokenBalance, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
@@ -79,7 +81,8 @@ class FakeBalanceRepository:
         self._wallets = wallets
         self.current: dict[UUID, dict[str, TokenBalance]] = {}
         self.fetched_at: dict[UUID, datetime] = {}
-        self.history: list[tuple[UUID, str, int, datetime]] = []
+        # (wallet id, token key, raw balance, stored USD value, time)
+        self.history: list[tuple[UUID, str, int, Decimal | None, datetime]] = []
 
     async def get(self, wallet_id: UUID) -> WalletBalances | None:
         if wallet_id not in self._wallets.wallets:
@@ -88,7 +91,11 @@ class FakeBalanceRepository:
         return WalletBalances(wallet_id, balances, self.fetched_at.get(wallet_id))
 
     async def record(
-        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
+        self,
+        wallet_id: UUID,
+        reading: WalletReading,
+        fetched_at: datetime,
+        prices: Mapping[str, Price],
     ) -> WalletBalances:
         if wallet_id not in self._wallets.wallets:
             raise WalletNotFoundError(wallet_id)
@@ -97,9 +104,11 @@ class FakeBalanceRepository:
         held = {b.token.key: b for b in reading.nonzero()}
         kept = {key: b for key, b in before.items() if key in failed}
         for key in before.keys() - held.keys() - failed:
-            self.history.append((wallet_id, key, 0, fetched_at))
+            self.history.append((wallet_id, key, 0, Decimal(0), fetched_at))
         for key, balance in held.items():
-            self.history.append((wallet_id, key, balance.raw, fetched_at))
+            token = balance.token
+            _, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
+            self.history.append((wallet_id, key, balance.raw, value, fetched_at))
         self.current[wallet_id] = {**kept, **held}
         self.fetched_at[wallet_id] = fetched_at
         snapshot = await self.get(wallet_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from uuid import uuid4
 
 import pytest
@@ -17,6 +18,7 @@ from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.domain.amounts import UINT256_MAX
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
+from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.repositories import BalanceRepository, WalletRepository
@@ -72,7 +74,7 @@ async def test_a_wallet_never_read_has_no_balances_and_no_time(stores: Stores) -
 async def test_a_read_is_stored_without_its_zero_balances(stores: Stores) -> None:
     wallet = await new_wallet(stores)
     read = reading(TokenBalance(ETH, 1), TokenBalance(USDC, 0), TokenBalance(BIG, UINT256_MAX))
-    recorded = await stores.balances.record(wallet.id, read, T0)
+    recorded = await stores.balances.record(wallet.id, read, T0, {})
     stored = await stores.balances.get(wallet.id)
     assert stored is not None
     assert (
@@ -85,10 +87,10 @@ async def test_a_read_is_stored_without_its_zero_balances(stores: Stores) -> Non
 async def test_a_token_that_is_gone_is_removed_and_a_failed_token_kept(stores: Stores) -> None:
     wallet = await new_wallet(stores)
     first = reading(TokenBalance(ETH, 5), TokenBalance(USDC, 7), TokenBalance(BIG, 9))
-    await stores.balances.record(wallet.id, first, T0)
+    await stores.balances.record(wallet.id, first, T0, {})
     later = T0 + timedelta(minutes=5)
     second = reading(TokenBalance(ETH, 6), failures=(TokenFailure(BIG, "reverted"),))
-    recorded = await stores.balances.record(wallet.id, second, later)
+    recorded = await stores.balances.record(wallet.id, second, later, {})
     assert recorded.failures == [TokenFailure(BIG, "reverted")]
     stored = await stores.balances.get(wallet.id)
     assert stored is not None
@@ -100,30 +102,41 @@ async def test_recording_for_a_deleted_wallet_is_not_found(stores: Stores) -> No
     wallet = await new_wallet(stores)
     await stores.wallets.delete(wallet.id)
     with pytest.raises(WalletNotFoundError):
-        await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 1)), T0)
+        await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 1)), T0, {})
 
 
 async def test_history_has_a_row_per_token_read_and_a_zero_for_a_token_gone(
     stores: Stores,
 ) -> None:
     wallet = await new_wallet(stores)
-    await stores.balances.record(
-        wallet.id, reading(TokenBalance(ETH, 5), TokenBalance(USDC, 7)), T0
-    )
+    prices = {
+        price_key(ETH): Price(Decimal("2000.5"), None, T0, "test"),
+        price_key(USDC): Price(Decimal("0.99990001"), None, T0, "test"),
+    }
+    first = reading(TokenBalance(ETH, 5 * 10**17), TokenBalance(USDC, 7))
+    await stores.balances.record(wallet.id, first, T0, prices)
     later = T0 + timedelta(minutes=5)
     failed = (TokenFailure(BIG, "reverted"),)
-    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 6), failures=failed), later)
-    expected = [("native", 5, T0), (USDC.key, 7, T0), ("native", 6, later), (USDC.key, 0, later)]
-    assert sorted(await history(stores, wallet)) == sorted(expected)
+    second = reading(TokenBalance(ETH, 6), failures=failed)
+    await stores.balances.record(wallet.id, second, later, {})
+    expected = [
+        ("native", 5 * 10**17, Decimal("1000.25"), T0),
+        (USDC.key, 7, Decimal("0.00000699930007"), T0),
+        ("native", 6, None, later),
+        (USDC.key, 0, Decimal(0), later),
+    ]
+    assert sorted(await history(stores, wallet), key=str) == sorted(expected, key=str)
 
 
-async def history(stores: Stores, wallet: Wallet) -> list[tuple[str, int, datetime]]:
+async def history(
+    stores: Stores, wallet: Wallet
+) -> list[tuple[str, int, Decimal | None, datetime]]:
     if stores.engine is None:
         fake = stores.balances
         assert isinstance(fake, FakeBalanceRepository)
-        return [(key, raw, at) for wid, key, raw, at in fake.history if wid == wallet.id]
+        return [(key, raw, usd, at) for wid, key, raw, usd, at in fake.history if wid == wallet.id]
     async with session_factory(stores.engine)() as session:
         rows = await session.scalars(
             select(BalanceHistoryRow).where(BalanceHistoryRow.wallet_id == wallet.id)
         )
-        return [(r.token_key, r.raw_balance, r.recorded_at) for r in rows]
+        return [(r.token_key, r.raw_balance, r.usd_value, r.recorded_at) for r in rows]

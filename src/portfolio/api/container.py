@@ -15,6 +15,7 @@ from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.api.chains import chain_readers
+from portfolio.api.pricing import price_service
 from portfolio.config import Settings
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
@@ -50,6 +51,7 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
         sessions = session_factory(engine)
         optional: list[HealthCheck] = []
         cache: Cache = MemoryCache()
+        redis = None
         if settings.redis_url:
             redis = create_redis(settings.redis_url, timeout=settings.health_timeout_seconds)
             stack.push_async_callback(redis.aclose)
@@ -62,7 +64,9 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             freshness=timedelta(seconds=settings.balance_ttl_seconds),
             lock_ttl_seconds=settings.fetch_lock_wait_seconds * 2,
             lock_wait_seconds=settings.fetch_lock_wait_seconds,
+            include_unverified=settings.include_unverified,
         )
+        prices = await stack.enter_async_context(price_service(settings, cache, redis))
         yield Container(
             settings=settings,
             wallets=WalletService(wallets, clock),
@@ -70,6 +74,6 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
                 [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
             ),
             balances=BalanceService(
-                wallets, SqlBalanceRepository(sessions), readers, cache, clock, policy
+                wallets, SqlBalanceRepository(sessions), readers, cache, clock, policy, prices
             ),
         )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
+from portfolio.domain.prices import Price, price_key, round_usd, usd_value
 from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
 from portfolio.services.balances import BalanceView
@@ -93,12 +96,22 @@ class BalanceOut(BaseModel):
     price_change_24h: str | None = Field(default=None, examples=["-0.0123"])
 
     @classmethod
-    def of(cls, balance: TokenBalance) -> BalanceOut:
+    def of(cls, balance: TokenBalance, price: Price | None) -> BalanceOut:
+        value = None if price is None else usd_value(balance.amount, price.usd)
         return cls(
             token=TokenOut.of(balance.token),
             raw_balance=str(balance.raw),
             balance=str(balance.amount),
+            usd_price=None if price is None else format_decimal(price.usd),
+            usd_value=None if value is None else str(round_usd(value)),
+            price_change_24h=_change(price),
         )
+
+
+def _change(price: Price | None) -> str | None:
+    if price is None or price.change_24h is None:
+        return None
+    return format_decimal(price.change_24h)
 
 
 class TokenErrorOut(BaseModel):
@@ -122,14 +135,17 @@ class BalancesOut(BaseModel):
     @classmethod
     def of(cls, view: BalanceView) -> BalancesOut:
         snapshot = view.snapshot
-        ordered = sorted(snapshot.balances, key=_display_order)
+        ordered = [b for b in sorted(snapshot.balances, key=_display_order) if b.raw]
+        priced = [(b, view.prices.get(price_key(b.token))) for b in ordered]
+        values = [usd_value(b.amount, p.usd) for b, p in priced if p is not None]
         return cls(
             wallet_id=view.wallet.id,
             chain=view.wallet.chain,
             address=view.wallet.address,
             as_of=snapshot.as_of,
-            stale=view.stale,
-            balances=[BalanceOut.of(b) for b in ordered if b.raw],
+            stale=view.stale or any(p.stale for _, p in priced if p is not None),
+            total_usd=str(round_usd(sum(values, Decimal(0)))) if values else None,
+            balances=[BalanceOut.of(b, p) for b, p in priced],
             errors=[
                 TokenErrorOut(token=TokenOut.of(f.token), reason=f.reason)
                 for f in snapshot.failures

@@ -47,3 +47,25 @@ def share(part: Decimal, total: Decimal) -> Decimal:
         return Decimal(0)
     with localcontext(VALUE_CONTEXT):
         return (part / total).quantize(SHARE_PLACES, rounding=USD_ROUNDING)
+
+
+STORED_PLACES = Decimal("1E-18")
+STORED_LIMIT = Decimal(10) ** 30  # NUMERIC(48, 18) holds 30 integer digits
+
+
+def stored_usd(value: Decimal | None) -> Decimal | None:
+    """A price or value as stored: 18 decimal places; beyond 10**30 USD (spam arithmetic)
+    it is not stored at all."""
+    if value is None or abs(value) >= STORED_LIMIT:
+        return None
+    with localcontext(VALUE_CONTEXT):
+        return value.quantize(STORED_PLACES, rounding=USD_ROUNDING)
+
+
+def valued(
+    balance_raw: int, decimals: int, price: Price | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """(stored price, stored value) of a balance."""
+    if price is None:
+        return None, None
+    return stored_usd(price.usd), stored_usd(usd_value(Amount(balance_raw, decimals), price.usd))

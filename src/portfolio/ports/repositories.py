@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
+from portfolio.domain.prices import Price
 from portfolio.domain.tokens import WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
@@ -32,9 +34,14 @@ class BalanceRepository(Protocol):
         """The wallet's stored balances; None when the wallet does not exist."""
 
     async def record(
-        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
+        self,
+        wallet_id: UUID,
+        reading: WalletReading,
+        fetched_at: datetime,
+        prices: Mapping[str, Price],
     ) -> WalletBalances:
         """Store a successful read in one transaction: the current balances (zero balances
         removed, tokens that failed to read kept as they were) and a history row for each token
-        read, including a zero row for a token that was held and is gone. Raises
+        read, including a zero row for a token that was held and is gone; each row with its
+        USD price and value from ``prices`` (by price_key) where known. Raises
         WalletNotFoundError when the wallet was deleted meanwhile."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -12,12 +12,15 @@ from loguru import logger
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ChainUnavailableError, WalletNotFoundError
+from portfolio.domain.prices import Price
+from portfolio.domain.tokens import Token
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.cache import Cache
 from portfolio.ports.chains import ChainReader
 from portfolio.ports.clock import Clock
 from portfolio.ports.repositories import BalanceRepository, WalletRepository
 from portfolio.services.codec import decode_balances, encode_balances
+from portfolio.services.prices import PriceService
 
 FAILURE_MEMORY = timedelta(days=1)
 
@@ -35,6 +38,7 @@ class BalanceView:
     wallet: Wallet
     snapshot: WalletBalances
     stale: bool
+    prices: Mapping[str, Price] = field(default_factory=dict)  # by price_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class FetchPolicy:
     freshness: timedelta = timedelta(seconds=60)
     lock_ttl_seconds: float = 120.0  # a crashed holder frees the wallet after this
     lock_wait_seconds: float = 60.0  # how long a second fetch waits for the first
+    include_unverified: bool = False  # price tokens outside the token lists too
 
 
 class BalanceService:
@@ -53,7 +58,9 @@ class BalanceService:
         cache: Cache,
         clock: Clock,
         policy: FetchPolicy | None = None,
+        prices: PriceService | None = None,
     ) -> None:
+        self._prices = prices
         self._wallets = wallets
         self._balances = balances
         self._readers = dict(readers)
@@ -73,9 +80,9 @@ class BalanceService:
         ):
             cached = await self._cached(wallet_id)
             if cached is not None and cached.as_of is not None and cached.as_of > asked_at:
-                return BalanceView(wallet, cached, self._stale(cached))  # read while we waited
+                return await self._view(wallet, cached)  # read while we waited
             snapshot = await self._read_and_record(wallet)
-        return BalanceView(wallet, snapshot, self._stale(snapshot))
+        return await self._view(wallet, snapshot)
 
     async def get(self, wallet_id: UUID) -> BalanceView:
         """The last stored balances, marked stale when old or when the last fetch failed."""
@@ -89,7 +96,18 @@ class BalanceService:
         error = await self._cache.get(fetch_error_key(wallet_id))
         if error is not None:
             snapshot = replace(snapshot, last_error=error.decode())
-        return BalanceView(wallet, snapshot, self._stale(snapshot))
+        return await self._view(wallet, snapshot)
+
+    async def price(self, tokens: Sequence[Token]) -> dict[str, Price]:
+        """Current prices of the tokens that count (verified ones, unless told otherwise)."""
+        if self._prices is None:
+            return {}
+        counted = [t for t in tokens if t.verified or self._policy.include_unverified]
+        return await self._prices.prices(counted)
+
+    async def _view(self, wallet: Wallet, snapshot: WalletBalances) -> BalanceView:
+        prices = await self.price([b.token for b in snapshot.balances])
+        return BalanceView(wallet, snapshot, self._stale(snapshot), prices)
 
     async def _read_and_record(self, wallet: Wallet) -> WalletBalances:
         reader = self._readers.get(wallet.chain)
@@ -106,7 +124,8 @@ class BalanceService:
                 fetch_error_key(wallet.id), str(exc).encode(), FAILURE_MEMORY.total_seconds()
             )
             raise
-        snapshot = await self._balances.record(wallet.id, reading, self._clock.now())
+        prices = await self.price([b.token for b in reading.nonzero()])
+        snapshot = await self._balances.record(wallet.id, reading, self._clock.now(), prices)
         await self._remember(snapshot)
         await self._cache.delete(fetch_error_key(wallet.id))
         return snapshot

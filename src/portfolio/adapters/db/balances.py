@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 from sqlalchemy import delete, insert, select
@@ -14,6 +15,7 @@ from portfolio.adapters.db.models import BalanceHistoryRow, BalanceRow, WalletRo
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
+from portfolio.domain.prices import Price, price_key, valued
 from portfolio.domain.tokens import NATIVE_KEY, Token, TokenBalance, WalletReading
 
 
@@ -30,7 +32,11 @@ class SqlBalanceRepository:
             return _snapshot(wallet, rows)
 
     async def record(
-        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
+        self,
+        wallet_id: UUID,
+        reading: WalletReading,
+        fetched_at: datetime,
+        prices: Mapping[str, Price],
     ) -> WalletBalances:
         failed = {failure.token.key for failure in reading.failures}
         held = {b.token.key: b for b in reading.nonzero()}
@@ -51,9 +57,9 @@ class SqlBalanceRepository:
             if held:
                 await session.execute(
                     insert(BalanceRow),
-                    [_current(wallet_id, b, fetched_at) for b in held.values()],
+                    [_current(wallet_id, b, fetched_at, prices) for b in held.values()],
                 )
-            history = [_history(wallet_id, b, fetched_at) for b in held.values()]
+            history = [_history(wallet_id, b, fetched_at, prices) for b in held.values()]
             history += [_zero_history(row, fetched_at) for row in gone]
             if history:
                 await session.execute(insert(BalanceHistoryRow), history)
@@ -67,8 +73,11 @@ async def _current_rows(session: AsyncSession, wallet_id: UUID) -> Sequence[Bala
     return (await session.scalars(query)).all()
 
 
-def _current(wallet_id: UUID, balance: TokenBalance, at: datetime) -> dict[str, object]:
+def _current(
+    wallet_id: UUID, balance: TokenBalance, at: datetime, prices: Mapping[str, Price]
+) -> dict[str, object]:
     token = balance.token
+    usd_price, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
     return {
         "wallet_id": wallet_id,
         "token_key": token.key,
@@ -77,17 +86,25 @@ def _current(wallet_id: UUID, balance: TokenBalance, at: datetime) -> dict[str, 
         "decimals": token.decimals,
         "verified": token.verified,
         "raw_balance": balance.raw,
+        "usd_price": usd_price,
+        "usd_value": value,
         "fetched_at": at,
     }
 
 
-def _history(wallet_id: UUID, balance: TokenBalance, at: datetime) -> dict[str, object]:
+def _history(
+    wallet_id: UUID, balance: TokenBalance, at: datetime, prices: Mapping[str, Price]
+) -> dict[str, object]:
+    token = balance.token
+    usd_price, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
     return {
         "wallet_id": wallet_id,
         "token_key": balance.token.key,
         "symbol": balance.token.symbol,
         "decimals": balance.token.decimals,
         "raw_balance": balance.raw,
+        "usd_price": usd_price,
+        "usd_value": value,
         "recorded_at": at,
     }
 
@@ -99,6 +116,8 @@ def _zero_history(row: BalanceRow, at: datetime) -> dict[str, object]:
         "symbol": row.symbol,
         "decimals": row.decimals,
         "raw_balance": 0,
+        "usd_price": None,
+        "usd_value": Decimal(0),
         "recorded_at": at,
     }
 

@@ -1,0 +1,69 @@
+"""Building the price sources from Settings (part of the composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from redis.asyncio import Redis
+
+from portfolio.adapters.chains.resilience import RpcPolicy
+from portfolio.adapters.prices.coingecko import CoinGeckoPriceOracle
+from portfolio.adapters.prices.defillama import DefiLlamaPriceOracle
+from portfolio.adapters.prices.http import Pacer
+from portfolio.api.chains import rpc_policy
+from portfolio.config import Settings
+from portfolio.ports.cache import Cache
+from portfolio.ports.prices import PriceOracle
+from portfolio.services.prices import PriceService
+
+# Public rate limits, kept under: DefiLlama's coins API is generous; CoinGecko's public API
+# allows about 10 calls a minute without a key, 30 with a demo key, far more on a paid plan.
+RATES = {"defillama": "300/minute", "coingecko": "8/minute", "coingecko-key": "25/minute"}
+
+
+@asynccontextmanager
+async def price_service(
+    settings: Settings, cache: Cache, redis: Redis | None
+) -> AsyncIterator[PriceService | None]:
+    """The price sources of the settings, in order; None when pricing is off. With Redis, the
+    sources' rate budgets are counted there (on the app's own connection pool)."""
+    names = [n.strip().lower() for n in settings.price_sources if n.strip()]
+    if not names or "none" in names:
+        yield None
+        return
+    policy = rpc_policy(settings)
+    storage: Storage = MemoryStorage()
+    if settings.redis_url and redis is not None:  # one rate budget for every process
+        storage = RedisStorage(
+            _limits_url(settings.redis_url),
+            implementation="redispy",
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+        )
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=settings.rpc_timeout_seconds, follow_redirects=True)
+        )
+        sources = [_source(name, settings, client, policy, storage) for name in names]
+        yield PriceService(sources, cache, timedelta(seconds=settings.price_ttl_seconds))
+
+
+def _source(
+    name: str, settings: Settings, client: httpx.AsyncClient, policy: RpcPolicy, storage: Storage
+) -> PriceOracle:
+    if name == "defillama":
+        pacer = Pacer("defillama", RATES["defillama"], storage)
+        return DefiLlamaPriceOracle(settings.defillama_base_url, client, policy, pacer)
+    if name == "coingecko":
+        key = settings.coingecko_api_key.get_secret_value() if settings.coingecko_api_key else None
+        pacer = Pacer("coingecko", RATES["coingecko-key" if key else "coingecko"], storage)
+        return CoinGeckoPriceOracle(settings.coingecko_base_url, client, policy, pacer, key)
+    raise ValueError(f"unknown price source {name!r} (defillama, coingecko or none)")
+
+
+def _limits_url(redis_url: str) -> str:
+    scheme, rest = redis_url.split("://", 1)
+    return f"async+{scheme}://{rest}"
