@@ -15,13 +15,15 @@ from tests.netutil import free_port
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
-    """Settings for a test: no .env file, and chains on loopback ports nobody listens on (a
-    test that reads a chain names its own node)."""
+    """Settings for a test: no .env file, and chains and price sources on loopback ports
+    nobody listens on (a test that reads a chain or a price names its own server)."""
     nowhere = f"http://127.0.0.1:{free_port()}"
     values: dict[str, Any] = {
         "database_url": database_url,
         "ethereum_rpc_urls": [nowhere],
         "solana_rpc_urls": [nowhere],
+        "defillama_base_url": nowhere,
+        "coingecko_base_url": nowhere,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

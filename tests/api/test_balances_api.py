@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tests.api.conftest import serve, settings_for
 from tests.chains.anvil import CHAIN_ID
 from tests.chains.worlds import BIG, HUGE, ONE, U64_MAX, EvmWorld, SolanaWorld
 from tests.netutil import free_port
+from tests.prices.price_server import PriceServer, Quote
 from tests.rpcproxy import RpcProxy
 
 
@@ -171,3 +174,47 @@ async def test_twenty_concurrent_fetches_from_two_processes_read_the_chain_once(
     assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
     assert proxy.methods.count("eth_call") == 1  # one multicall: one read
     assert await history_rows(postgres_engine) == 4  # ETH and three tokens, once
+
+
+@pytest.fixture
+async def prices(evm: EvmWorld) -> AsyncIterator[PriceServer]:
+    async with PriceServer() as server:
+        server.llama = {
+            "coingecko:ethereum": Quote(Decimal("3456.78"), Decimal("-2")),
+            f"ethereum:{evm.six.address}": Quote(Decimal("0.999912345678901234567")),
+        }
+        yield server
+
+
+async def test_balances_are_valued_in_usd_and_history_keeps_the_values(
+    postgres_engine: AsyncEngine,
+    postgres_url: str,
+    chains: dict[str, Any],
+    prices: PriceServer,
+    evm: EvmWorld,
+) -> None:
+    settings = settings_for(
+        postgres_url,
+        **chains,
+        defillama_base_url=f"{prices.url}/llama",
+        coingecko_base_url=f"{prices.url}/cg",
+    )
+    async with serve(create_app(settings)) as client:
+        wallet_id = await add(client, "ethereum", BIG)
+        document = (await client.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+    held = by_symbol(document)
+    with localcontext(Context(prec=100)):  # the default 28 digits would round these
+        eth_value = Decimal(HUGE) / 10**18 * Decimal("3456.78")
+        six_value = Decimal(HUGE * 6) / 10**6 * Decimal("0.999912345678901234567")
+    assert held["ETH"]["usd_price"] == "3456.78"
+    assert held["ETH"]["usd_value"] == str(eth_value.quantize(Decimal("0.01")))
+    assert held["ETH"]["price_change_24h"] == "-0.02"
+    assert held["SIX"]["usd_value"] == str(six_value.quantize(Decimal("0.01")))
+    assert held["EIGHTEEN"]["usd_price"] is None  # no source prices it: null, never zero
+    assert held["EIGHTEEN"]["usd_value"] is None
+    assert document["total_usd"] == str((eth_value + six_value).quantize(Decimal("0.01")))
+    async with session_factory(postgres_engine)() as session:
+        rows = (await session.scalars(select(BalanceHistoryRow))).all()
+    recorded = {row.symbol: row.usd_value for row in rows}
+    assert recorded["ETH"] == Decimal("3456780000000000.000000000000024197")
+    assert recorded["EIGHTEEN"] is None

@@ -22,6 +22,9 @@ def server(tmp_path: Path) -> Iterator[str]:
         **os.environ,
         "PORTFOLIO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'smoke.db'}",
         "PORTFOLIO_LOG_JSON": "true",
+        "PORTFOLIO_PRICE_SOURCES": "none",
+        "PORTFOLIO_ETHEREUM_RPC_URLS": f"http://127.0.0.1:{free_port()}",
+        "PORTFOLIO_SOLANA_RPC_URLS": f"http://127.0.0.1:{free_port()}",
     }
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True
