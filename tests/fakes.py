@@ -90,6 +90,11 @@ class FakeBalanceRepository:
         balances = list(self.current.get(wallet_id, {}).values())
         return WalletBalances(wallet_id, balances, self.fetched_at.get(wallet_id))
 
+    async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
+        ordered = sorted(self._wallets.wallets.values(), key=lambda w: (w.created_at, w.id))
+        found = [(w, await self.get(w.id)) for w in ordered]
+        return [(w, snapshot) for w, snapshot in found if snapshot is not None]
+
     async def record(
         self,
         wallet_id: UUID,

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +13,9 @@ from fastapi import FastAPI
 
 from portfolio.api.app import create_app
 from portfolio.config import Settings
+from portfolio.domain.tokens import Token
+from tests.chains.anvil import CHAIN_ID
+from tests.chains.worlds import EvmWorld, SolanaWorld
 from tests.netutil import free_port
 
 
@@ -43,3 +48,34 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The whole app on a migrated database of each kind, emptied after the test."""
     async with serve(create_app(settings_for(database_url))) as client:
         yield client
+
+
+def write_list(path: Path, chain_id: int, tokens: list[Token]) -> str:
+    entries = [
+        {"chainId": chain_id, "address": t.address, "symbol": t.symbol, "name": t.name,
+         "decimals": t.decimals}
+        for t in tokens
+    ]  # fmt: skip
+    path.write_text(json.dumps({"name": "test", "tokens": entries}))
+    return str(path)
+
+
+@pytest.fixture
+def chains(evm: EvmWorld, solana: SolanaWorld, tmp_path: Path) -> dict[str, Any]:
+    solana.server.fault = None
+    solana.server.next_faults = []
+    return {
+        "ethereum_rpc_urls": [evm.node.url],
+        "ethereum_token_list": write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),
+        "solana_rpc_urls": [solana.server.url],
+        "solana_token_list": write_list(tmp_path / "sol.json", 101, solana.token_list),
+        "rpc_timeout_seconds": 2,
+        "rpc_backoff_seconds": 0.01,
+    }
+
+
+async def add(client: httpx.AsyncClient, chain: str, address: str) -> str:
+    response = await client.post("/api/v1/wallets", json={"chain": chain, "address": address})
+    assert response.status_code == 201, response.text
+    wallet_id: str = response.json()["id"]
+    return wallet_id

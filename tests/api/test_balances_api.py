@@ -6,10 +6,8 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from decimal import Context, Decimal, localcontext
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,44 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.models import BalanceHistoryRow
 from portfolio.api.app import create_app
-from portfolio.domain.tokens import Token
-from tests.api.conftest import serve, settings_for
-from tests.chains.anvil import CHAIN_ID
+from tests.api.conftest import add, serve, settings_for
 from tests.chains.worlds import BIG, HUGE, ONE, U64_MAX, EvmWorld, SolanaWorld
 from tests.netutil import free_port
 from tests.prices.price_server import PriceServer, Quote
 from tests.rpcproxy import RpcProxy
-
-
-def write_list(path: Path, chain_id: int, tokens: list[Token]) -> str:
-    entries = [
-        {"chainId": chain_id, "address": t.address, "symbol": t.symbol, "name": t.name,
-         "decimals": t.decimals}
-        for t in tokens
-    ]  # fmt: skip
-    path.write_text(json.dumps({"name": "test", "tokens": entries}))
-    return str(path)
-
-
-@pytest.fixture
-def chains(evm: EvmWorld, solana: SolanaWorld, tmp_path: Path) -> dict[str, Any]:
-    solana.server.fault = None
-    solana.server.next_faults = []
-    return {
-        "ethereum_rpc_urls": [evm.node.url],
-        "ethereum_token_list": write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),
-        "solana_rpc_urls": [solana.server.url],
-        "solana_token_list": write_list(tmp_path / "sol.json", 101, solana.token_list),
-        "rpc_timeout_seconds": 2,
-        "rpc_backoff_seconds": 0.01,
-    }
-
-
-async def add(client: httpx.AsyncClient, chain: str, address: str) -> str:
-    response = await client.post("/api/v1/wallets", json={"chain": chain, "address": address})
-    assert response.status_code == 201, response.text
-    wallet_id: str = response.json()["id"]
-    return wallet_id
 
 
 def by_symbol(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from portfolio.api.container import Container
 from portfolio.domain.wallet import Wallet
 from portfolio.services.balances import BalanceService
 from portfolio.services.health import HealthService
+from portfolio.services.portfolio import PortfolioService
 from portfolio.services.wallets import WalletService
 from tests.api.conftest import serve, settings_for
 from tests.fakes import (
@@ -156,13 +157,15 @@ async def test_an_unhandled_error_is_a_500_problem_with_the_trace_only_in_the_lo
 ) -> None:
     settings = settings_for("sqlite+aiosqlite://", log_json=True)
     repository = ExplodingRepository()
+    store, cache, clock = FakeBalanceRepository(repository), MemoryCache(), FakeClock()
+    balances = BalanceService(repository, store, {}, cache, clock)
     container = Container(
         settings=settings,
-        wallets=WalletService(repository, FakeClock()),
+        wallets=WalletService(repository, clock),
         health=HealthService([PassingHealthCheck("database")], [], 1),
-        balances=BalanceService(
-            repository, FakeBalanceRepository(repository), {}, MemoryCache(), FakeClock()
-        ),
+        balances=balances,
+        portfolio=PortfolioService(store, balances, cache, clock),
+        cache=cache,
     )
     async with serve(create_app(container=container)) as client:
         response = await client.get(f"/api/v1/wallets/{uuid4()}", headers={"X-Request-ID": "r-9"})

@@ -16,7 +16,7 @@ from portfolio.api.container import Container, build_container
 from portfolio.api.logs import configure_logging
 from portfolio.api.middleware import RequestContextMiddleware
 from portfolio.api.problems import install_problem_handlers, unhandled_error
-from portfolio.api.routers import balances, health, wallets
+from portfolio.api.routers import balances, health, portfolio, wallets
 from portfolio.config import Settings
 
 API_PREFIX = "/api/v1"
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     install_problem_handlers(app)
     app.include_router(wallets.router, prefix=API_PREFIX)
     app.include_router(balances.router, prefix=API_PREFIX)
+    app.include_router(portfolio.router, prefix=API_PREFIX)
     app.include_router(health.router, prefix=API_PREFIX)
     # Probes and scrapers often expect these at the root; same handlers, not in the schema.
     app.include_router(health.router, include_in_schema=False)

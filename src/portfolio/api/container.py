@@ -21,6 +21,7 @@ from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
 from portfolio.services.balances import BalanceService, FetchPolicy
 from portfolio.services.health import HealthService
+from portfolio.services.portfolio import PortfolioService
 from portfolio.services.wallets import WalletService
 
 
@@ -35,6 +36,8 @@ class Container:
     wallets: WalletService
     health: HealthService
     balances: BalanceService
+    portfolio: PortfolioService
+    cache: Cache
 
 
 @asynccontextmanager
@@ -67,13 +70,15 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             include_unverified=settings.include_unverified,
         )
         prices = await stack.enter_async_context(price_service(settings, cache, redis))
+        balance_store = SqlBalanceRepository(sessions)
+        balances = BalanceService(wallets, balance_store, readers, cache, clock, policy, prices)
         yield Container(
             settings=settings,
-            wallets=WalletService(wallets, clock),
+            wallets=WalletService(wallets, clock, cache),
             health=HealthService(
                 [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
             ),
-            balances=BalanceService(
-                wallets, SqlBalanceRepository(sessions), readers, cache, clock, policy, prices
-            ),
+            balances=balances,
+            portfolio=PortfolioService(balance_store, balances, cache, clock, policy),
+            cache=cache,
         )

@@ -28,6 +28,7 @@ def get_balance_service(request: Request) -> BalanceService:
     return get_container(request).balances
 
 
+AppContainer = Annotated[Container, Depends(get_container)]
 Balances = Annotated[BalanceService, Depends(get_balance_service)]
 Wallets = Annotated[WalletService, Depends(get_wallet_service)]
 Health = Annotated[HealthService, Depends(get_health_service)]

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
-from portfolio.domain.prices import Price, price_key, round_usd, usd_value
+from portfolio.domain.portfolio import Summary, TokenTotal
+from portfolio.domain.prices import Price, price_key, round_usd, share, usd_value
 from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
 from portfolio.services.balances import BalanceView
@@ -157,3 +158,94 @@ class BalancesOut(BaseModel):
 def _display_order(balance: TokenBalance) -> tuple[bool, bool, str, str]:
     token = balance.token
     return (not token.is_native, not token.verified, token.symbol or "~", token.address or "")
+
+
+class ChainTotalOut(BaseModel):
+    chain: Chain
+    usd_value: str = Field(examples=["1234.56"])
+    share: str = Field(examples=["0.75"], description="Fraction of total_usd.")
+
+
+class TokenTotalOut(BaseModel):
+    token: TokenOut
+    balance: str
+    raw_balance: str
+    usd_price: str | None = None
+    usd_value: str | None = None
+    share: str | None = None
+    price_change_24h: str | None = None
+
+
+class WalletTotalOut(BaseModel):
+    wallet_id: UUID
+    chain: Chain
+    address: str
+    label: str | None
+    usd_value: str
+    share: str
+
+
+class SummaryOut(BaseModel):
+    total_usd: str = Field(examples=["1646.08"])
+    as_of: datetime | None = Field(description="The oldest balance or price it stands on.")
+    stale: bool
+    wallet_count: int
+    change_24h_usd: str | None = Field(
+        description="What the priced holdings gained or lost at their 24-hour price change."
+    )
+    by_chain: list[ChainTotalOut]
+    by_token: list[TokenTotalOut]
+    by_wallet: list[WalletTotalOut]
+    unpriced: list[TokenTotalOut] = Field(
+        description="Tokens with no price and, unless PORTFOLIO_INCLUDE_UNVERIFIED is set, "
+        "tokens outside the token lists: not in total_usd."
+    )
+
+    @classmethod
+    def of(cls, summary: Summary) -> SummaryOut:
+        total = summary.total
+        return cls(
+            total_usd=str(round_usd(total)),
+            as_of=summary.as_of,
+            stale=summary.stale,
+            wallet_count=summary.wallet_count,
+            change_24h_usd=None
+            if summary.change_24h is None
+            else str(round_usd(summary.change_24h)),
+            by_chain=[
+                ChainTotalOut(
+                    chain=chain, usd_value=str(round_usd(value)), share=_share(value, total)
+                )
+                for chain, value in sorted(summary.by_chain.items(), key=lambda item: -item[1])
+            ],
+            by_token=[_token_total(t, total) for t in summary.by_token],
+            by_wallet=[
+                WalletTotalOut(
+                    wallet_id=wallet.id,
+                    chain=wallet.chain,
+                    address=wallet.address,
+                    label=wallet.label,
+                    usd_value=str(round_usd(value)),
+                    share=_share(value, total),
+                )
+                for wallet, value in summary.by_wallet
+            ],
+            unpriced=[_token_total(t, total) for t in summary.unpriced],
+        )
+
+
+def _share(value: Decimal, total: Decimal) -> str:
+    return format_decimal(share(value, total))
+
+
+def _token_total(total_of_token: TokenTotal, total: Decimal) -> TokenTotalOut:
+    price, value = total_of_token.price, total_of_token.value
+    return TokenTotalOut(
+        token=TokenOut.of(total_of_token.token),
+        balance=str(total_of_token.amount),
+        raw_balance=str(total_of_token.raw),
+        usd_price=None if price is None else format_decimal(price.usd),
+        usd_value=None if value is None else str(round_usd(value)),
+        share=None if value is None else _share(value, total),
+        price_change_24h=_change(price),
+    )

@@ -45,3 +45,6 @@ class BalanceRepository(Protocol):
         read, including a zero row for a token that was held and is gone; each row with its
         USD price and value from ``prices`` (by price_key) where known. Raises
         WalletNotFoundError when the wallet was deleted meanwhile."""
+
+    async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
+        """Every wallet with its stored balances, in the stable wallet order."""

@@ -25,6 +25,9 @@ from portfolio.services.prices import PriceService
 FAILURE_MEMORY = timedelta(days=1)
 
 
+SUMMARY_KEY = "portfolio:summary"  # the rendered portfolio summary; a write deletes it
+
+
 def balances_key(wallet_id: UUID) -> str:
     return f"balances:{wallet_id}"
 
@@ -128,6 +131,7 @@ class BalanceService:
         snapshot = await self._balances.record(wallet.id, reading, self._clock.now(), prices)
         await self._remember(snapshot)
         await self._cache.delete(fetch_error_key(wallet.id))
+        await self._cache.delete(SUMMARY_KEY)
         return snapshot
 
     async def _wallet(self, wallet_id: UUID) -> Wallet:

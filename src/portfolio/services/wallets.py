@@ -7,18 +7,22 @@ from uuid import UUID
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
+from portfolio.ports.cache import Cache
 from portfolio.ports.clock import Clock
 from portfolio.ports.repositories import WalletRepository
+from portfolio.services.balances import SUMMARY_KEY
 
 
 class WalletService:
-    def __init__(self, wallets: WalletRepository, clock: Clock) -> None:
+    def __init__(self, wallets: WalletRepository, clock: Clock, cache: Cache | None = None) -> None:
         self._wallets = wallets
         self._clock = clock
+        self._cache = cache
 
     async def add(self, chain: Chain, address: str, label: str | None) -> Wallet:
         wallet = Wallet.create(chain, address, label, self._clock.now())
         await self._wallets.add(wallet)
+        await self._changed()
         return wallet
 
     async def get(self, wallet_id: UUID) -> Wallet:
@@ -35,3 +39,8 @@ class WalletService:
     async def remove(self, wallet_id: UUID) -> None:
         if not await self._wallets.delete(wallet_id):
             raise WalletNotFoundError(wallet_id)
+        await self._changed()
+
+    async def _changed(self) -> None:
+        if self._cache is not None:
+            await self._cache.delete(SUMMARY_KEY)

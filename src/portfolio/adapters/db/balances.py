@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import BalanceHistoryRow, BalanceRow, WalletRow
+from portfolio.adapters.db.wallets import to_wallet
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.prices import Price, price_key, valued
 from portfolio.domain.tokens import NATIVE_KEY, Token, TokenBalance, WalletReading
+from portfolio.domain.wallet import Wallet
 
 
 class SqlBalanceRepository:
@@ -30,6 +32,10 @@ class SqlBalanceRepository:
                 return None
             rows = await _current_rows(session, wallet_id)
             return _snapshot(wallet, rows)
+
+    async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
+        async with storage_errors(), self._sessions() as session:
+            return await _everything(session)
 
     async def record(
         self,
@@ -66,6 +72,31 @@ class SqlBalanceRepository:
             wallet.last_fetched_at = fetched_at
             rows = await _current_rows(session, wallet_id)
             return _snapshot(wallet, rows, reading)
+
+
+async def _everything(session: AsyncSession) -> list[tuple[Wallet, WalletBalances]]:
+    wallets = (
+        await session.scalars(select(WalletRow).order_by(WalletRow.created_at, WalletRow.id))
+    ).all()
+    columns = (
+        BalanceRow.wallet_id,
+        BalanceRow.token_key,
+        BalanceRow.symbol,
+        BalanceRow.name,
+        BalanceRow.decimals,
+        BalanceRow.verified,
+        BalanceRow.raw_balance,
+    )
+    held: dict[UUID, list[TokenBalance]] = {w.id: [] for w in wallets}
+    chains = {w.id: Chain(w.chain) for w in wallets}
+    for wallet_id, key, symbol, name, decimals, verified, raw in await session.execute(
+        select(*columns).order_by(BalanceRow.id)
+    ):
+        if wallet_id in held:  # a wallet added after the first query is left for next time
+            address = None if key == NATIVE_KEY else key
+            token = Token(chains[wallet_id], address, symbol, name, decimals, verified)
+            held[wallet_id].append(TokenBalance(token, raw))
+    return [(to_wallet(w), WalletBalances(w.id, held[w.id], w.last_fetched_at)) for w in wallets]
 
 
 async def _current_rows(session: AsyncSession, wallet_id: UUID) -> Sequence[BalanceRow]:

@@ -33,7 +33,7 @@ class SqlWalletRepository:
     async def get(self, wallet_id: UUID) -> Wallet | None:
         async with storage_errors(), self._sessions() as session:
             row = await session.get(WalletRow, wallet_id)
-            return None if row is None else _to_wallet(row)
+            return None if row is None else to_wallet(row)
 
     async def list(
         self, *, chain: Chain | None, limit: int, after: WalletCursor | None
@@ -46,7 +46,7 @@ class SqlWalletRepository:
             query = query.where(position > tuple_(after.created_at, after.id))
         async with storage_errors(), self._sessions() as session:
             rows = (await session.scalars(query)).all()
-        items = [_to_wallet(row) for row in rows[:limit]]
+        items = [to_wallet(row) for row in rows[:limit]]
         more = len(rows) > limit
         return WalletPage(items, WalletCursor.after(items[-1]) if more else None)
 
@@ -74,7 +74,7 @@ def _to_row(wallet: Wallet) -> WalletRow:
     )
 
 
-def _to_wallet(row: WalletRow) -> Wallet:
+def to_wallet(row: WalletRow) -> Wallet:
     return Wallet(
         id=row.id,
         chain=Chain(row.chain),

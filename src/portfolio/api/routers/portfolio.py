@@ -1,0 +1,48 @@
+"""The portfolio summary."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Request, Response
+
+from portfolio.api.dependencies import AppContainer
+from portfolio.api.problems import problem_responses
+from portfolio.api.schemas import SummaryOut
+from portfolio.services.balances import SUMMARY_KEY
+
+router = APIRouter(prefix="/portfolio", tags=["portfolio"])
+JSON = "application/json"
+
+
+@router.get(
+    "",
+    summary="The portfolio over every wallet",
+    response_model=SummaryOut,
+    responses={304: {"description": "Not modified (If-None-Match)"}, **problem_responses(503)},
+)
+async def get_portfolio(container: AppContainer, request: Request) -> Response:
+    """Totals by chain, by token (one token merged across wallets) and by wallet, with shares
+    of the total; tokens without a price, and unverified ones, under `unpriced`. The document is
+    cached until a wallet changes or the balance/price freshness runs out, and carries an
+    `ETag`: send it back in `If-None-Match` for a 304."""
+    body = await container.cache.get(SUMMARY_KEY)
+    if body is None:
+        summary = await container.portfolio.summary()
+        body = SummaryOut.of(summary).model_dump_json().encode()
+        ttl = min(container.settings.balance_ttl_seconds, container.settings.price_ttl_seconds)
+        await container.cache.set(SUMMARY_KEY, body, ttl)
+    etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=JSON, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in candidates

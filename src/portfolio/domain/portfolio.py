@@ -1,0 +1,128 @@
+"""Portfolio math: totals by chain, by token (one token merged across wallets) and by wallet,
+shares of the total, what is left unpriced, and the 24-hour change. Pure and exact: values are
+exact Decimals here; rounding happens where they are shown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, localcontext
+
+from portfolio.domain.amounts import Amount
+from portfolio.domain.chains import Chain
+from portfolio.domain.prices import VALUE_CONTEXT, Price, price_key, usd_value
+from portfolio.domain.tokens import Token, TokenBalance
+from portfolio.domain.wallet import Wallet
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletHoldings:
+    wallet: Wallet
+    balances: Sequence[TokenBalance]
+    as_of: datetime | None
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTotal:
+    token: Token
+    raw: int
+    price: Price | None = None
+    value: Decimal | None = None
+
+    @property
+    def amount(self) -> Amount:
+        return Amount(self.raw, self.token.decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total: Decimal
+    by_chain: dict[Chain, Decimal]
+    by_token: list[TokenTotal]  # priced and counted, largest first
+    by_wallet: list[tuple[Wallet, Decimal]]
+    unpriced: list[TokenTotal]  # no price, or not counted (unverified)
+    change_24h: Decimal | None
+    as_of: datetime | None
+    stale: bool
+    wallet_count: int = field(default=0)
+
+
+def summarize(
+    holdings: Sequence[WalletHoldings],
+    prices: Mapping[str, Price],
+    *,
+    include_unverified: bool = False,
+) -> Summary:
+    merged: dict[str, tuple[Token, int]] = {}
+    by_wallet: list[tuple[Wallet, Decimal]] = []
+    by_chain: dict[Chain, Decimal] = {}
+    with localcontext(VALUE_CONTEXT):
+        for held in holdings:
+            wallet_value = ZERO
+            for balance in held.balances:
+                if not balance.raw:
+                    continue
+                key = price_key(balance.token)
+                token, raw = merged.get(key, (balance.token, 0))
+                merged[key] = (token, raw + balance.raw)
+                price = _counted_price(balance.token, prices, include_unverified)
+                if price is not None:
+                    wallet_value += usd_value(balance.amount, price.usd)
+            by_wallet.append((held.wallet, wallet_value))
+            by_chain[held.wallet.chain] = by_chain.get(held.wallet.chain, ZERO) + wallet_value
+        priced, unpriced = _split(merged, prices, include_unverified)
+        total = sum((t.value or ZERO for t in priced), ZERO)
+        change = _change(priced)
+    used = [t.price for t in priced if t.price is not None]
+    times = [h.as_of for h in holdings if h.as_of is not None] + [p.as_of for p in used]
+    return Summary(
+        total=total,
+        by_chain=by_chain,
+        by_token=sorted(priced, key=lambda t: (-(t.value or ZERO), price_key(t.token))),
+        by_wallet=sorted(by_wallet, key=lambda w: (-w[1], w[0].created_at, w[0].id)),
+        unpriced=sorted(unpriced, key=lambda t: price_key(t.token)),
+        change_24h=change,
+        as_of=min(times) if times else None,
+        stale=any(h.stale for h in holdings) or any(p.stale for p in used),
+        wallet_count=len(holdings),
+    )
+
+
+def _counted_price(
+    token: Token, prices: Mapping[str, Price], include_unverified: bool
+) -> Price | None:
+    if not (token.verified or include_unverified):
+        return None
+    return prices.get(price_key(token))
+
+
+def _split(
+    merged: Mapping[str, tuple[Token, int]], prices: Mapping[str, Price], include_unverified: bool
+) -> tuple[list[TokenTotal], list[TokenTotal]]:
+    priced, unpriced = [], []
+    for token, raw in merged.values():
+        price = _counted_price(token, prices, include_unverified)
+        if price is None:
+            unpriced.append(TokenTotal(token, raw))
+        else:
+            value = usd_value(Amount(raw, token.decimals), price.usd)
+            priced.append(TokenTotal(token, raw, price, value))
+    return priced, unpriced
+
+
+def _change(priced: Sequence[TokenTotal]) -> Decimal | None:
+    """What the priced holdings gained or lost over 24 hours at their price change: a value
+    ``v`` whose price moved by the fraction ``c`` was worth ``v / (1 + c)`` a day ago."""
+    changes = [
+        t.value * t.price.change_24h / (1 + t.price.change_24h)
+        for t in priced
+        if t.price is not None
+        and t.value is not None
+        and t.price.change_24h is not None
+        and t.price.change_24h > -1
+    ]
+    return sum(changes, ZERO) if changes else None

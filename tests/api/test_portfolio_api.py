@@ -1,0 +1,94 @@
+"""GET /portfolio over wallets read from anvil and the local Solana RPC, priced by a local
+price server; totals recomputed here by hand."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from portfolio.api.app import create_app
+from tests.api.conftest import add, serve, settings_for
+from tests.chains.worlds import ONE, EvmWorld, SolanaWorld
+from tests.prices.price_server import PriceServer, Quote
+
+
+@pytest.fixture
+async def priced(
+    database_url: str, chains: dict[str, Any], evm: EvmWorld, solana: SolanaWorld
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with PriceServer() as prices:
+        prices.llama = {
+            "coingecko:ethereum": Quote(Decimal("2000"), Decimal("25")),
+            f"ethereum:{evm.six.address}": Quote(Decimal("0.5")),
+            "coingecko:solana": Quote(Decimal("100"), Decimal("-10")),
+            f"solana:{solana.usdc.address}": Quote(Decimal("1")),
+        }
+        settings = settings_for(
+            database_url,
+            **chains,
+            defillama_base_url=f"{prices.url}/llama",
+            coingecko_base_url=f"{prices.url}/cg",
+        )
+        async with serve(create_app(settings)) as client:
+            yield client
+
+
+async def test_the_summary_adds_up_by_chain_token_and_wallet(
+    priced: httpx.AsyncClient, evm: EvmWorld, solana: SolanaWorld
+) -> None:
+    eth_wallet = await add(priced, "ethereum", ONE)
+    sol_wallet = await add(priced, "solana", solana.rich)
+    for wallet_id in (eth_wallet, sol_wallet):
+        assert (await priced.post(f"/api/v1/wallets/{wallet_id}/fetch")).status_code == 200
+    summary = (await priced.get("/api/v1/portfolio")).json()
+    # SOL 2.500000001 * 100 + USDC 1.234567 * 1 + 1 wei * 2000 + 0.000001 SIX * 0.5
+    assert summary["total_usd"] == "251.23"
+    assert summary["wallet_count"] == 2
+    by_chain = {c["chain"]: c for c in summary["by_chain"]}
+    assert by_chain["solana"] == {"chain": "solana", "usd_value": "251.23", "share": "1"}
+    assert by_chain["ethereum"] == {"chain": "ethereum", "usd_value": "0.00", "share": "0"}
+    tokens = {t["token"]["symbol"]: t for t in summary["by_token"]}
+    assert list(tokens) == ["SOL", "USDC", "SIX", "ETH"]  # largest value first
+    assert tokens["SOL"]["balance"] == "2.500000001"
+    assert tokens["SOL"]["usd_value"] == "250.00"
+    assert tokens["SOL"]["share"] == "0.995086"
+    assert tokens["USDC"]["raw_balance"] == "1234567"
+    unpriced = {t["token"]["symbol"] or t["token"]["address"] for t in summary["unpriced"]}
+    assert unpriced == {"EIGHTEEN", "TWENTYFOUR", "PYUSD", "SPLIT", solana.unknown_mint}
+    # SOL fell 10 %: 250.0000001 was 277.7777779 a day ago
+    assert summary["change_24h_usd"] == "-27.78"
+    wallets = {w["wallet_id"]: w for w in summary["by_wallet"]}
+    assert wallets[sol_wallet]["usd_value"] == "251.23"
+    assert summary["as_of"] is not None
+    assert summary["stale"] is False
+
+
+async def test_an_etag_answers_304_until_the_portfolio_changes(
+    priced: httpx.AsyncClient, solana: SolanaWorld
+) -> None:
+    await add(priced, "solana", solana.rich)
+    first = await priced.get("/api/v1/portfolio")
+    etag = first.headers["etag"]
+    again = await priced.get("/api/v1/portfolio", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    await add(priced, "solana", solana.huge)
+    changed = await priced.get("/api/v1/portfolio", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["wallet_count"] == 2
+    assert changed.headers["etag"] != etag
+
+
+async def test_an_empty_portfolio_is_zero(client: httpx.AsyncClient) -> None:
+    summary = (await client.get("/api/v1/portfolio")).json()
+    assert summary["total_usd"] == "0.00"
+    assert (summary["wallet_count"], summary["by_token"], summary["change_24h_usd"]) == (
+        0,
+        [],
+        None,
+    )
