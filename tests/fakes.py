@@ -12,6 +12,7 @@ from uuid import UUID
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
+from portfolio.domain.history import HistoryPoint, Window
 from portfolio.domain.prices import Price, price_key, valued
 from portfolio.domain.tokens import TokenBalance, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
@@ -138,3 +139,11 @@ class FakeChainReader:
         if self.failure is not None:
             raise self.failure
         return {a: self.readings.get(a, WalletReading(a, [], [])) for a in addresses}
+
+
+class FakeHistoryRepository:
+    def __init__(self) -> None:
+        self.points: list[HistoryPoint] = []
+
+    async def portfolio_history(self, window: Window) -> list[HistoryPoint]:
+        return list(self.points)

@@ -19,12 +19,14 @@ from portfolio.api.container import Container
 from portfolio.domain.wallet import Wallet
 from portfolio.services.balances import BalanceService
 from portfolio.services.health import HealthService
+from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
 from portfolio.services.wallets import WalletService
 from tests.api.conftest import serve, settings_for
 from tests.fakes import (
     FakeBalanceRepository,
     FakeClock,
+    FakeHistoryRepository,
     FakeWalletRepository,
     PassingHealthCheck,
 )
@@ -165,6 +167,7 @@ async def test_an_unhandled_error_is_a_500_problem_with_the_trace_only_in_the_lo
         health=HealthService([PassingHealthCheck("database")], [], 1),
         balances=balances,
         portfolio=PortfolioService(store, balances, cache, clock),
+        history=HistoryService(FakeHistoryRepository(), clock),
         cache=cache,
     )
     async with serve(create_app(container=container)) as client:

@@ -13,6 +13,7 @@ from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
+from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.api.chains import chain_readers
 from portfolio.api.pricing import price_service
@@ -21,6 +22,7 @@ from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
 from portfolio.services.balances import BalanceService, FetchPolicy
 from portfolio.services.health import HealthService
+from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
 from portfolio.services.wallets import WalletService
 
@@ -37,6 +39,7 @@ class Container:
     health: HealthService
     balances: BalanceService
     portfolio: PortfolioService
+    history: HistoryService
     cache: Cache
 
 
@@ -80,5 +83,6 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             ),
             balances=balances,
             portfolio=PortfolioService(balance_store, balances, cache, clock, policy),
+            history=HistoryService(SqlHistoryRepository(sessions, engine.dialect.name), clock),
             cache=cache,
         )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
+from portfolio.domain.history import HistoryPoint, Interval, Window
 from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, usd_value
 from portfolio.domain.tokens import Token, TokenBalance
@@ -249,3 +250,32 @@ def _token_total(total_of_token: TokenTotal, total: Decimal) -> TokenTotalOut:
         share=None if value is None else _share(value, total),
         price_change_24h=_change(price),
     )
+
+
+class HistoryPointOut(BaseModel):
+    timestamp: datetime = Field(description="The bucket's start; values stand at its end.")
+    total_usd: str
+    by_chain: dict[Chain, str]
+
+
+class HistoryOut(BaseModel):
+    interval: Interval
+    start: datetime
+    end: datetime
+    points: list[HistoryPointOut]
+
+    @classmethod
+    def of(cls, interval: Interval, window: Window, points: list[HistoryPoint]) -> HistoryOut:
+        return cls(
+            interval=interval,
+            start=window.start,
+            end=window.end,
+            points=[
+                HistoryPointOut(
+                    timestamp=p.timestamp,
+                    total_usd=str(round_usd(p.total)),
+                    by_chain={c: str(round_usd(v)) for c, v in p.by_chain.items()},
+                )
+                for p in points
+            ],
+        )

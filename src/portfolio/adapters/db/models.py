@@ -80,7 +80,10 @@ class BalanceRow(Base):
 
 class BalanceHistoryRow(Base):
     __tablename__ = "balance_history"
-    __table_args__ = (Index(None, "wallet_id", "recorded_at"),)
+    __table_args__ = (
+        Index(None, "wallet_id", "recorded_at"),
+        Index(None, "wallet_id", "token_key", "recorded_at"),
+    )
 
     id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
     wallet_id: Mapped[UUID] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from portfolio.api.dependencies import AppContainer
 from portfolio.api.problems import problem_responses
-from portfolio.api.schemas import SummaryOut
+from portfolio.api.schemas import HistoryOut, SummaryOut
+from portfolio.domain.history import Interval
 from portfolio.services.balances import SUMMARY_KEY
 
 router = APIRouter(prefix="/portfolio", tags=["portfolio"])
@@ -46,3 +49,28 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
         return True
     candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return etag in candidates
+
+
+@router.get(
+    "/history",
+    summary="The portfolio's value over time",
+    responses=problem_responses(422, 503),
+)
+async def get_history(
+    container: AppContainer,
+    start: Annotated[datetime | None, Query(description="Default: 7 days before end.")] = None,
+    end: Annotated[datetime | None, Query(description="Default: now.")] = None,
+    interval: Annotated[Interval, Query(description="Bucket size.")] = Interval.HOUR,
+) -> HistoryOut:
+    """One point per bucket (`5m`, `1h` or `1d`, aligned to the interval from the Unix epoch)
+    from the bucket holding `start` up to `end`. A point's value is, for each wallet and token,
+    the last USD value recorded at or before the bucket's end, carried forward across gaps; a
+    wallet adds nothing before its first record. Times without a zone are taken as UTC."""
+    window, points = await container.history.history(_utc(start), _utc(end), interval)
+    return HistoryOut.of(interval, window, points)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

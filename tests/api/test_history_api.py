@@ -1,0 +1,80 @@
+"""GET /portfolio/history through the app."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import httpx
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from portfolio.adapters.db.engine import session_factory
+from portfolio.adapters.db.models import BalanceHistoryRow
+from tests.api.conftest import add
+
+BASE = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+async def record(url: str, wallet_id: str, token: str, minute: int, usd: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with session_factory(engine).begin() as session:
+            await session.execute(
+                insert(BalanceHistoryRow),
+                [{"wallet_id": UUID(wallet_id), "token_key": token, "symbol": None, "decimals": 0,
+                  "raw_balance": 1, "usd_price": None, "usd_value": Decimal(usd),
+                  "recorded_at": BASE + timedelta(minutes=minute)}],
+            )  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+async def test_history_carries_values_forward_and_forgets_deleted_wallets(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    eth = await add(client, "ethereum", "0x" + "11" * 20)
+    sol = await add(client, "solana", "vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg")
+    await record(database_url, eth, "native", 1, "10.004")
+    await record(database_url, eth, "native", 3, "20.004")  # same bucket: the later one counts
+    await record(database_url, eth, "0xusdc", 12, "5")
+    await record(database_url, sol, "native", 25, "1.5")  # at a bucket's end: counts in it
+    params = {"start": BASE.isoformat(), "end": (BASE + timedelta(minutes=30)).isoformat(),
+              "interval": "5m"}  # fmt: skip
+    history = (await client.get("/api/v1/portfolio/history", params=params)).json()
+    assert history["interval"] == "5m"
+    assert [p["total_usd"] for p in history["points"]] == [
+        "20.00", "20.00", "25.00", "25.00", "26.50", "26.50",
+    ]  # fmt: skip
+    assert history["points"][5]["by_chain"] == {"ethereum": "25.00", "solana": "1.50"}
+    assert history["points"][0]["timestamp"] == "2026-04-01T00:00:00Z"
+
+    assert (await client.delete(f"/api/v1/wallets/{eth}")).status_code == 204
+    after = (await client.get("/api/v1/portfolio/history", params=params)).json()
+    assert [p["total_usd"] for p in after["points"]] == ["0.00"] * 4 + ["1.50"] * 2
+
+
+async def test_bad_history_queries_are_422(client: httpx.AsyncClient) -> None:
+    for params in (
+        {"interval": "2m"},
+        {"start": BASE.isoformat(), "end": BASE.isoformat()},
+        {"start": "yesterday"},
+        {
+            "start": BASE.isoformat(),
+            "end": (BASE + timedelta(days=60)).isoformat(),
+            "interval": "5m",
+        },
+    ):
+        response = await client.get("/api/v1/portfolio/history", params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_default_window_is_the_last_week_by_the_hour(client: httpx.AsyncClient) -> None:
+    history = (await client.get("/api/v1/portfolio/history")).json()
+    start = datetime.fromisoformat(history["start"])
+    end = datetime.fromisoformat(history["end"])
+    assert timedelta(days=7) <= end - start < timedelta(days=7, hours=1)
+    assert len(history["points"]) in (168, 169)
+    assert {p["total_usd"] for p in history["points"]} == {"0.00"}

@@ -1,0 +1,159 @@
+"""Portfolio history on PostgreSQL (one SQL query) and SQLite (walked in Python), each checked
+against a plain-Python reference of the definition on random sample streams."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from portfolio.adapters.db.engine import session_factory
+from portfolio.adapters.db.history import SqlHistoryRepository
+from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
+from portfolio.domain.chains import Chain
+from portfolio.domain.history import HistoryPoint, Interval, InvalidWindowError, Window
+
+BASE = datetime(2026, 3, 1, tzinfo=UTC)
+WALLETS = [
+    (UUID(int=1), Chain.ETHEREUM),
+    (UUID(int=2), Chain.SOLANA),
+    (UUID(int=3), Chain.ETHEREUM),
+]
+TOKENS = ["native", "0xtoken", "mint"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    wallet: int
+    token: int
+    at: datetime
+    value: Decimal | None
+
+
+samples_st = st.lists(
+    st.builds(
+        Sample,
+        st.integers(0, len(WALLETS) - 1),
+        st.integers(0, len(TOKENS) - 1),
+        # whole minutes, so exact bucket boundaries come up often, and a few odd seconds
+        st.one_of(
+            st.integers(-120, 600).map(lambda m: BASE + timedelta(minutes=m)),
+            st.integers(-7200, 36000).map(lambda s: BASE + timedelta(seconds=s, microseconds=7)),
+        ),
+        st.one_of(
+            st.none(),
+            st.decimals(min_value=0, max_value=10**9, places=18, allow_nan=False),
+        ),
+    ),
+    max_size=25,
+)
+
+
+def reference(samples: Sequence[Sample], window: Window) -> list[HistoryPoint]:
+    """The definition, literally: at each bucket's end, the last value of each (wallet, token)
+    recorded at or before it (the later insert wins a tie), summed by chain."""
+    points = []
+    for start in window.buckets():
+        end = start + window.step
+        last: dict[tuple[int, int], Sample] = {}
+        for sample in samples:  # in insertion order
+            if sample.at <= end:
+                known = last.get((sample.wallet, sample.token))
+                if known is None or sample.at >= known.at:
+                    last[(sample.wallet, sample.token)] = sample
+        by_chain: dict[Chain, Decimal] = {}
+        for sample in last.values():
+            chain = WALLETS[sample.wallet][1]
+            by_chain[chain] = by_chain.get(chain, Decimal(0)) + (sample.value or Decimal(0))
+        points.append(HistoryPoint(start, sum(by_chain.values(), Decimal(0)), by_chain))
+    return points
+
+
+async def store(engine: AsyncEngine, samples: Sequence[Sample]) -> None:
+    async with session_factory(engine).begin() as session:
+        await session.execute(delete(WalletRow))
+        await session.execute(
+            insert(WalletRow),
+            [
+                {"id": wid, "chain": chain.value, "address": str(wid), "label": None,
+                 "created_at": BASE, "updated_at": BASE}
+                for wid, chain in WALLETS
+            ],
+        )  # fmt: skip
+        if samples:
+            await session.execute(
+                insert(BalanceHistoryRow),
+                [
+                    {"wallet_id": WALLETS[s.wallet][0], "token_key": TOKENS[s.token],
+                     "symbol": None, "decimals": 18, "raw_balance": 1, "usd_price": None,
+                     "usd_value": s.value, "recorded_at": s.at}
+                    for s in samples
+                ],
+            )  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    samples=samples_st,
+    start_minutes=st.integers(-30, 300),
+    length_minutes=st.integers(1, 600),
+    interval=st.sampled_from([Interval.FIVE_MINUTES, Interval.HOUR]),
+)
+async def test_both_databases_match_the_definition(
+    sqlite_engine: AsyncEngine,
+    postgres_engine: AsyncEngine,
+    samples: list[Sample],
+    start_minutes: int,
+    length_minutes: int,
+    interval: Interval,
+) -> None:
+    start = BASE + timedelta(minutes=start_minutes)
+    window = Window.of(start, start + timedelta(minutes=length_minutes), interval)
+    expected = reference(samples, window)
+    for engine in (sqlite_engine, postgres_engine):
+        await store(engine, samples)
+        history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
+        got = await history.portfolio_history(window)
+        assert [p.timestamp for p in got] == [p.timestamp for p in expected]
+        assert [p.total for p in got] == [p.total for p in expected], engine.dialect.name
+        assert [p.by_chain for p in got] == [p.by_chain for p in expected]
+
+
+async def test_several_samples_in_one_bucket_count_once_and_gaps_carry_forward(
+    db_engine: AsyncEngine,
+) -> None:
+    samples = [
+        Sample(0, 0, BASE + timedelta(minutes=1), Decimal(100)),
+        Sample(0, 0, BASE + timedelta(minutes=2), Decimal(110)),  # same bucket: replaces 100
+        Sample(0, 0, BASE + timedelta(minutes=4), Decimal(120)),  # the last of the bucket
+        Sample(1, 0, BASE + timedelta(minutes=20), Decimal(5)),  # another chain, later
+    ]
+    await store(db_engine, samples)
+    window = Window.of(BASE, BASE + timedelta(minutes=30), Interval.FIVE_MINUTES)
+    history = SqlHistoryRepository(session_factory(db_engine), db_engine.dialect.name)
+    points = await history.portfolio_history(window)
+    assert [p.total for p in points] == [120, 120, 120, 125, 125, 125]
+    assert points[0].by_chain == {Chain.ETHEREUM: Decimal(120)}
+    assert points[3].by_chain == {Chain.ETHEREUM: Decimal(120), Chain.SOLANA: Decimal(5)}
+    assert [p.timestamp for p in points] == [BASE + timedelta(minutes=5 * i) for i in range(6)]
+
+
+def test_a_window_is_aligned_and_bounded() -> None:
+    window = Window.of(
+        BASE + timedelta(minutes=7), BASE + timedelta(minutes=20), Interval.FIVE_MINUTES
+    )
+    assert window.buckets() == [BASE + timedelta(minutes=m) for m in (5, 10, 15)]
+    with pytest.raises(InvalidWindowError, match="before end"):
+        Window.of(BASE, BASE, Interval.HOUR)
+    with pytest.raises(InvalidWindowError, match="At most"):
+        Window.of(BASE, BASE + timedelta(days=400), Interval.FIVE_MINUTES)
