@@ -91,6 +91,18 @@ class FakeBalanceRepository:
         balances = list(self.current.get(wallet_id, {}).values())
         return WalletBalances(wallet_id, balances, self.fetched_at.get(wallet_id))
 
+    async def record_many(
+        self,
+        readings: Mapping[UUID, WalletReading],
+        fetched_at: datetime,
+        prices: Mapping[str, Price],
+    ) -> dict[UUID, WalletBalances]:
+        return {
+            wallet_id: await self.record(wallet_id, reading, fetched_at, prices)
+            for wallet_id, reading in readings.items()
+            if wallet_id in self._wallets.wallets
+        }
+
     async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
         ordered = sorted(self._wallets.wallets.values(), key=lambda w: (w.created_at, w.id))
         found = [(w, await self.get(w.id)) for w in ordered]

@@ -140,3 +140,29 @@ async def history(
             select(BalanceHistoryRow).where(BalanceHistoryRow.wallet_id == wallet.id)
         )
         return [(r.token_key, r.raw_balance, r.usd_value, r.recorded_at) for r in rows]
+
+
+async def test_many_wallets_are_recorded_at_once_and_a_deleted_one_is_left_out(
+    stores: Stores,
+) -> None:
+    wallets = [Wallet.create(Chain.ETHEREUM, f"0x{n:040x}", None, T0) for n in range(1, 4)]
+    for wallet in wallets:
+        await stores.wallets.add(wallet)
+    await stores.balances.record(wallets[0].id, reading(TokenBalance(USDC, 9)), T0, {})
+    await stores.wallets.delete(wallets[2].id)
+    later = T0 + timedelta(hours=1)
+    recorded = await stores.balances.record_many(
+        {
+            wallets[0].id: reading(TokenBalance(ETH, 1)),
+            wallets[1].id: reading(TokenBalance(ETH, 2), TokenBalance(BIG, 3)),
+            wallets[2].id: reading(TokenBalance(ETH, 4)),
+        },
+        later,
+        {},
+    )
+    assert set(recorded) == {wallets[0].id, wallets[1].id}
+    for wallet, expected in ((wallets[0], {"native": 1}), (wallets[1], {"native": 2, BIG.key: 3})):
+        stored = await stores.balances.get(wallet.id)
+        assert stored is not None
+        assert by_key(stored.balances) == by_key(recorded[wallet.id].balances) == expected
+        assert stored.as_of == later

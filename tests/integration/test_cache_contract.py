@@ -112,3 +112,5 @@ async def test_many_values_at_once(cache: Cache) -> None:
     await cache.set_many({"a": b"1", "b": b"2"}, 60)
     assert await cache.get_many(["a", "missing", "b"]) == {"a": b"1", "b": b"2"}
     assert await cache.get_many([]) == {}
+    await cache.delete_many(["a", "missing"])
+    assert await cache.get_many(["a", "b"]) == {"b": b"2"}

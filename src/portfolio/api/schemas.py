@@ -15,7 +15,7 @@ from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, usd_value
 from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
-from portfolio.services.balances import BalanceView
+from portfolio.services.balances import BalanceView, RefreshOutcome
 
 EXAMPLE_ETH = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
 
@@ -279,3 +279,36 @@ class HistoryOut(BaseModel):
                 for p in points
             ],
         )
+
+
+class RefreshedWalletOut(BaseModel):
+    wallet_id: UUID
+    chain: Chain
+    address: str
+    status: str = Field(examples=["refreshed"], description="refreshed or failed")
+    as_of: datetime | None = None
+    error: str | None = None
+    token_errors: int = Field(default=0, description="Tokens that could not be read.")
+
+
+class RefreshOut(BaseModel):
+    refreshed: int
+    failed: int
+    wallets: list[RefreshedWalletOut]
+
+    @classmethod
+    def of(cls, outcomes: list[RefreshOutcome]) -> RefreshOut:
+        wallets = [
+            RefreshedWalletOut(
+                wallet_id=o.wallet.id,
+                chain=o.wallet.chain,
+                address=o.wallet.address,
+                status="failed" if o.snapshot is None else "refreshed",
+                as_of=None if o.snapshot is None else o.snapshot.as_of,
+                error=o.error,
+                token_errors=0 if o.snapshot is None else len(o.snapshot.failures),
+            )
+            for o in outcomes
+        ]
+        refreshed = sum(w.status == "refreshed" for w in wallets)
+        return cls(refreshed=refreshed, failed=len(wallets) - refreshed, wallets=wallets)

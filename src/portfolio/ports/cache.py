@@ -14,6 +14,8 @@ class Cache(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def delete_many(self, keys: Sequence[str]) -> None: ...
+
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         """The values of the keys that are present, in one round trip."""
 

@@ -46,5 +46,14 @@ class BalanceRepository(Protocol):
         USD price and value from ``prices`` (by price_key) where known. Raises
         WalletNotFoundError when the wallet was deleted meanwhile."""
 
+    async def record_many(
+        self,
+        readings: Mapping[UUID, WalletReading],
+        fetched_at: datetime,
+        prices: Mapping[str, Price],
+    ) -> dict[UUID, WalletBalances]:
+        """``record`` for many wallets in one transaction; a wallet deleted meanwhile is left
+        out of the answer."""
+
     async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
         """Every wallet with its stored balances, in the stable wallet order."""

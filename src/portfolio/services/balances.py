@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -42,6 +43,13 @@ class BalanceView:
     snapshot: WalletBalances
     stale: bool
     prices: Mapping[str, Price] = field(default_factory=dict)  # by price_key
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    wallet: Wallet
+    snapshot: WalletBalances | None  # None when the wallet could not be refreshed
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +120,77 @@ class BalanceService:
         prices = await self.price([b.token for b in snapshot.balances])
         return BalanceView(wallet, snapshot, self._stale(snapshot), prices)
 
-    async def _read_and_record(self, wallet: Wallet) -> WalletBalances:
-        reader = self._readers.get(wallet.chain)
-        if reader is None:
-            raise ChainUnavailableError(f"No RPC endpoint is configured for {wallet.chain}.")
+    async def refresh_all(self) -> list[RefreshOutcome]:
+        """Read every wallet, one batched read per chain; a chain that cannot be read leaves
+        its wallets' stored data as it was and the other chains' wallets refreshed."""
+        by_chain: dict[Chain, list[Wallet]] = {}
+        for wallet in await self._all_wallets():
+            by_chain.setdefault(wallet.chain, []).append(wallet)
+        policy = self._policy
+        async with self._cache.lock(
+            "refresh:all",
+            ttl_seconds=policy.lock_ttl_seconds,
+            wait_seconds=policy.lock_wait_seconds,
+        ):
+            results = await asyncio.gather(
+                *(self._refresh_chain(wallets) for wallets in by_chain.values())
+            )
+        return [outcome for outcomes in results for outcome in outcomes]
+
+    async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
         try:
-            readings = await reader.read_balances([wallet.address])
-            reading = readings.get(wallet.address)
-            if reading is None:
-                raise ChainUnavailableError("The node's answer left this wallet out.")
+            recorded = await self._read_and_record_many(wallets)
         except ChainUnavailableError as exc:
-            logger.warning("fetch of wallet {} failed: {}", wallet.id, exc)
-            await self._cache.set(
-                fetch_error_key(wallet.id), str(exc).encode(), FAILURE_MEMORY.total_seconds()
+            return [RefreshOutcome(w, None, str(exc)) for w in wallets]
+        return [
+            RefreshOutcome(w, recorded.get(w.id), None if w.id in recorded else "deleted")
+            for w in wallets
+        ]
+
+    async def _all_wallets(self) -> list[Wallet]:
+        wallets: list[Wallet] = []
+        cursor = None
+        while True:
+            page = await self._wallets.list(chain=None, limit=1000, after=cursor)
+            wallets += page.items
+            if page.next_cursor is None:
+                return wallets
+            cursor = page.next_cursor
+
+    async def _read_and_record(self, wallet: Wallet) -> WalletBalances:
+        recorded = await self._read_and_record_many([wallet])
+        if wallet.id not in recorded:
+            raise WalletNotFoundError(wallet.id)
+        return recorded[wallet.id]
+
+    async def _read_and_record_many(self, wallets: list[Wallet]) -> dict[UUID, WalletBalances]:
+        """Read wallets of one chain in one batched read and record them in one transaction.
+        When the chain cannot be read, each wallet remembers why and nothing stored changes."""
+        chain = wallets[0].chain
+        try:
+            reader = self._readers.get(chain)
+            if reader is None:
+                raise ChainUnavailableError(f"No RPC endpoint is configured for {chain}.")
+            readings = await reader.read_balances([w.address for w in wallets])
+            if any(w.address not in readings for w in wallets):
+                raise ChainUnavailableError("The node's answer left wallets out.")
+        except ChainUnavailableError as exc:
+            logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
+            ttl = FAILURE_MEMORY.total_seconds()
+            await self._cache.set_many(
+                {fetch_error_key(w.id): str(exc).encode() for w in wallets}, ttl
             )
             raise
-        prices = await self.price([b.token for b in reading.nonzero()])
-        snapshot = await self._balances.record(wallet.id, reading, self._clock.now(), prices)
-        await self._remember(snapshot)
-        await self._cache.delete(fetch_error_key(wallet.id))
-        await self._cache.delete(SUMMARY_KEY)
-        return snapshot
+        by_id = {w.id: readings[w.address] for w in wallets}
+        tokens = {b.token for reading in by_id.values() for b in reading.nonzero()}
+        prices = await self.price(list(tokens))
+        recorded = await self._balances.record_many(by_id, self._clock.now(), prices)
+        await self._cache.set_many(
+            {balances_key(i): encode_balances(s) for i, s in recorded.items()},
+            self._policy.freshness.total_seconds(),
+        )
+        await self._cache.delete_many([*map(fetch_error_key, recorded), SUMMARY_KEY])
+        return recorded
 
     async def _wallet(self, wallet_id: UUID) -> Wallet:
         wallet = await self._wallets.get(wallet_id)

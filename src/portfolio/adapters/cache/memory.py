@@ -62,6 +62,10 @@ class MemoryCache:
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         found = {key: await self.get(key) for key in keys}
         return {key: value for key, value in found.items() if value is not None}

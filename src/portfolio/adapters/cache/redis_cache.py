@@ -45,6 +45,14 @@ class RedisCache:
         except RedisError as exc:
             logger.warning("cache delete failed: {!r}", exc)
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        try:
+            await self._redis.delete(*(self._prefix + key for key in keys))
+        except RedisError as exc:
+            logger.warning("cache delete failed: {!r}", exc)
+
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
             return {}

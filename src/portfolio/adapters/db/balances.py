@@ -44,34 +44,73 @@ class SqlBalanceRepository:
         fetched_at: datetime,
         prices: Mapping[str, Price],
     ) -> WalletBalances:
-        failed = {failure.token.key for failure in reading.failures}
-        held = {b.token.key: b for b in reading.nonzero()}
+        recorded = await self.record_many({wallet_id: reading}, fetched_at, prices)
+        if wallet_id not in recorded:
+            raise WalletNotFoundError(wallet_id)
+        return recorded[wallet_id]
+
+    async def record_many(
+        self,
+        readings: Mapping[UUID, WalletReading],
+        fetched_at: datetime,
+        prices: Mapping[str, Price],
+    ) -> dict[UUID, WalletBalances]:
+        if not readings:
+            return {}
         async with storage_errors(), self._sessions.begin() as session:
-            # Locks the wallet row on PostgreSQL: two records of one wallet go one at a time.
-            wallet = await session.scalar(
-                select(WalletRow).where(WalletRow.id == wallet_id).with_for_update()
-            )
-            if wallet is None:
-                raise WalletNotFoundError(wallet_id)
-            before = {row.token_key: row for row in await _current_rows(session, wallet_id)}
-            gone = [row for key, row in before.items() if key not in held and key not in failed]
-            await session.execute(
-                delete(BalanceRow).where(
-                    BalanceRow.wallet_id == wallet_id, BalanceRow.token_key.not_in(failed)
+            # Locks the wallet rows (in one order) on PostgreSQL: records of one wallet go one
+            # at a time. A wallet deleted meanwhile is left out.
+            wallets = (
+                await session.scalars(
+                    select(WalletRow)
+                    .where(WalletRow.id.in_(list(readings)))
+                    .order_by(WalletRow.id)
+                    .with_for_update()
                 )
-            )
-            if held:
-                await session.execute(
-                    insert(BalanceRow),
-                    [_current(wallet_id, b, fetched_at, prices) for b in held.values()],
+            ).all()
+            ids = [w.id for w in wallets]
+            before: dict[UUID, dict[str, BalanceRow]] = {wid: {} for wid in ids}
+            for row in await session.scalars(
+                select(BalanceRow).where(BalanceRow.wallet_id.in_(ids)).order_by(BalanceRow.id)
+            ):
+                before[row.wallet_id][row.token_key] = row
+            current: list[dict[str, object]] = []
+            history: list[dict[str, object]] = []
+            snapshots = {}
+            whole = [wid for wid in ids if not readings[wid].failures]
+            if whole:  # wallets read in full lose every current row at once
+                await session.execute(delete(BalanceRow).where(BalanceRow.wallet_id.in_(whole)))
+            for wallet in wallets:
+                reading = readings[wallet.id]
+                failed = {failure.token.key for failure in reading.failures}
+                held = {b.token.key: b for b in reading.nonzero()}
+                old = before[wallet.id]
+                if failed:  # keep the rows of the tokens that could not be read
+                    await session.execute(
+                        delete(BalanceRow).where(
+                            BalanceRow.wallet_id == wallet.id, BalanceRow.token_key.not_in(failed)
+                        )
+                    )
+                current += [_current(wallet.id, b, fetched_at, prices) for b in held.values()]
+                history += [_history(wallet.id, b, fetched_at, prices) for b in held.values()]
+                history += [
+                    _zero_history(row, fetched_at)
+                    for key, row in old.items()
+                    if key not in held and key not in failed
+                ]
+                wallet.last_fetched_at = fetched_at
+                kept = [row for key, row in old.items() if key in failed]
+                chain = Chain(wallet.chain)
+                balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in kept]
+                balances += list(held.values())
+                snapshots[wallet.id] = WalletBalances(
+                    wallet.id, balances, fetched_at, list(reading.failures)
                 )
-            history = [_history(wallet_id, b, fetched_at, prices) for b in held.values()]
-            history += [_zero_history(row, fetched_at) for row in gone]
+            if current:
+                await session.execute(insert(BalanceRow), current)
             if history:
                 await session.execute(insert(BalanceHistoryRow), history)
-            wallet.last_fetched_at = fetched_at
-            rows = await _current_rows(session, wallet_id)
-            return _snapshot(wallet, rows, reading)
+        return snapshots
 
 
 async def _everything(session: AsyncSession) -> list[tuple[Wallet, WalletBalances]]:
@@ -153,13 +192,10 @@ def _zero_history(row: BalanceRow, at: datetime) -> dict[str, object]:
     }
 
 
-def _snapshot(
-    wallet: WalletRow, rows: Sequence[BalanceRow], reading: WalletReading | None = None
-) -> WalletBalances:
+def _snapshot(wallet: WalletRow, rows: Sequence[BalanceRow]) -> WalletBalances:
     chain = Chain(wallet.chain)
     balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in rows]
-    failures = list(reading.failures) if reading else []
-    return WalletBalances(wallet.id, balances, wallet.last_fetched_at, failures)
+    return WalletBalances(wallet.id, balances, wallet.last_fetched_at)
 
 
 def _token(chain: Chain, row: BalanceRow) -> Token:

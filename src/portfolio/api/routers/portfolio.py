@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from portfolio.api.dependencies import AppContainer
 from portfolio.api.problems import problem_responses
-from portfolio.api.schemas import HistoryOut, SummaryOut
+from portfolio.api.schemas import HistoryOut, RefreshOut, SummaryOut
 from portfolio.domain.history import Interval
 from portfolio.services.balances import SUMMARY_KEY
 
@@ -74,3 +74,16 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+@router.post(
+    "/refresh",
+    summary="Read every wallet from its chain now",
+    responses=problem_responses(503),
+)
+async def refresh_portfolio(container: AppContainer) -> RefreshOut:
+    """Reads every wallet, batched across wallets per chain (one multicall carries many
+    wallets), stores what was read and lists each wallet's outcome. A chain that cannot be
+    read leaves its wallets' stored balances as they were (`failed`, with the reason) and the
+    other chains' wallets refreshed."""
+    return RefreshOut.of(await container.balances.refresh_all())

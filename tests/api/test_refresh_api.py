@@ -1,0 +1,43 @@
+"""POST /portfolio/refresh: every wallet, batched per chain; one chain down leaves the other
+refreshed and its own wallets' stored data untouched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portfolio.api.app import create_app
+from tests.api.conftest import add, serve, settings_for
+from tests.chains.worlds import BIG, ONE, ZERO, EvmWorld, SolanaWorld
+from tests.rpcproxy import RpcProxy
+
+
+async def test_refresh_reads_each_chain_once_and_survives_a_chain_going_down(
+    database_url: str, chains: dict[str, Any], evm: EvmWorld, solana: SolanaWorld
+) -> None:
+    async with RpcProxy(evm.node.url) as proxy:
+        settings = settings_for(database_url, **{**chains, "ethereum_rpc_urls": [proxy.url]})
+        async with serve(create_app(settings)) as client:
+            evm_ids = [await add(client, "ethereum", a) for a in (ONE, BIG, ZERO)]
+            sol_ids = [await add(client, "solana", a) for a in (solana.rich, solana.huge)]
+            first = await client.post("/api/v1/portfolio/refresh")
+            assert first.status_code == 200
+            outcome = first.json()
+            assert (outcome["refreshed"], outcome["failed"]) == (5, 0)
+            assert proxy.methods.count("eth_call") == 1  # one multicall for every wallet
+            rich = await client.get(f"/api/v1/wallets/{sol_ids[0]}/balances")
+            before = rich.json()
+            assert before["balances"]
+
+            solana.server.fault = "500"
+            second = (await client.post("/api/v1/portfolio/refresh")).json()
+            status = {w["wallet_id"]: w for w in second["wallets"]}
+            assert {status[i]["status"] for i in evm_ids} == {"refreshed"}
+            assert {status[i]["status"] for i in sol_ids} == {"failed"}
+            assert "HTTP 500" in status[sol_ids[0]]["error"]
+            after = (await client.get(f"/api/v1/wallets/{sol_ids[0]}/balances")).json()
+            assert after["balances"] == before["balances"]
+            assert after["as_of"] == before["as_of"]
+            assert after["stale"] is True
+            eth = (await client.get(f"/api/v1/wallets/{evm_ids[1]}/balances")).json()
+            assert eth["as_of"] > before["as_of"]
+    solana.server.fault = None
