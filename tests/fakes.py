@@ -14,7 +14,7 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
 from portfolio.domain.history import HistoryPoint, Window
 from portfolio.domain.prices import Price, price_key, valued
-from portfolio.domain.tokens import TokenBalance, WalletReading
+from portfolio.domain.tokens import TokenAccount, TokenBalance, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -84,6 +84,7 @@ class FakeBalanceRepository:
         self.fetched_at: dict[UUID, datetime] = {}
         # (wallet id, token key, raw balance, stored USD value, time)
         self.history: list[tuple[UUID, str, int, Decimal | None, datetime]] = []
+        self.accounts: dict[UUID, tuple[datetime, list[TokenAccount]]] = {}
 
     async def get(self, wallet_id: UUID) -> WalletBalances | None:
         if wallet_id not in self._wallets.wallets:
@@ -102,6 +103,11 @@ class FakeBalanceRepository:
             for wallet_id, reading in readings.items()
             if wallet_id in self._wallets.wallets
         }
+
+    async def known_accounts(
+        self, wallet_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[datetime, list[TokenAccount]]]:
+        return {i: self.accounts[i] for i in wallet_ids if i in self.accounts}
 
     async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
         ordered = sorted(self._wallets.wallets.values(), key=lambda w: (w.created_at, w.id))
@@ -129,6 +135,8 @@ class FakeBalanceRepository:
             self.history.append((wallet_id, key, balance.raw, value, fetched_at))
         self.current[wallet_id] = {**kept, **held}
         self.fetched_at[wallet_id] = fetched_at
+        if reading.accounts is not None:
+            self.accounts[wallet_id] = (fetched_at, list(reading.accounts))
         snapshot = await self.get(wallet_id)
         assert snapshot is not None
         return replace(snapshot, failures=list(reading.failures))
@@ -143,9 +151,15 @@ class FakeChainReader:
         self.reads = 0
         self.failure: Exception | None = None
         self.gate: asyncio.Event | None = None
+        self.known: list[dict[str, Sequence[TokenAccount]]] = []  # what each read was given
 
-    async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
+    async def read_balances(
+        self,
+        addresses: Sequence[str],
+        known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
+    ) -> dict[str, WalletReading]:
         self.reads += 1
+        self.known.append(dict(known_accounts or {}))
         if self.gate is not None:
             await self.gate.wait()
         if self.failure is not None:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     evm_batch_size: int = Field(default=100, ge=1, le=1000)
     solana_batch_size: int = Field(default=100, ge=1, le=1000)
     solana_commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
+    solana_discovery_seconds: int = Field(default=3600, ge=0)
 
     rpc_timeout_seconds: float = Field(default=10.0, gt=0)
     rpc_attempts: int = Field(default=3, ge=1, le=10)

@@ -41,3 +41,23 @@ async def test_refresh_reads_each_chain_once_and_survives_a_chain_going_down(
             eth = (await client.get(f"/api/v1/wallets/{evm_ids[1]}/balances")).json()
             assert eth["as_of"] > before["as_of"]
     solana.server.fault = None
+
+
+async def test_a_second_refresh_reads_known_solana_accounts_with_get_multiple_accounts(
+    database_url: str, chains: dict[str, Any], solana: SolanaWorld
+) -> None:
+    async with serve(create_app(settings_for(database_url, **chains))) as client:
+        for address in (solana.rich, solana.huge, solana.empty):
+            await add(client, "solana", address)
+        asked = len(solana.server.methods)
+        first = (await client.post("/api/v1/portfolio/refresh")).json()
+        discovery = solana.server.methods[asked:]
+        asked = len(solana.server.methods)
+        second = (await client.post("/api/v1/portfolio/refresh")).json()
+        again = solana.server.methods[asked:]
+        summary = (await client.get("/api/v1/portfolio")).json()
+    assert discovery.count("getTokenAccountsByOwner") == 6  # two programs, three wallets
+    assert again == ["getMultipleAccounts"]  # 3 wallets and their 8 token accounts in one call
+    assert first["refreshed"] == second["refreshed"] == 3
+    held = {t["token"]["symbol"]: t["raw_balance"] for t in summary["unpriced"]}
+    assert held["SPLIT"] == "123"

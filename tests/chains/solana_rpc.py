@@ -69,6 +69,10 @@ class SolanaRpcServer(FaultySwitchboard):
             data += IMMUTABLE_OWNER_TLV
         self.svm.set_account(address, Account(2_039_280, data, program, False, RENT_EPOCH))
 
+    def close_account(self, address: Pubkey) -> None:
+        """A closed account: no lamports, no data, owned by the system program again."""
+        self.svm.set_account(address, Account(0, b"", SYSTEM_PROGRAM, False, RENT_EPOCH))
+
     # -- JSON-RPC --------------------------------------------------------------------------
     async def answer(self, body: bytes) -> tuple[int, bytes]:
         try:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
+from solders.pubkey import Pubkey
 
 from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
@@ -137,3 +138,35 @@ async def test_an_endpoint_that_refuses_batches_is_asked_one_request_at_a_time(
     assert first == second
     assert first[solana.rich].balances[0].raw == 2_500_000_001
     assert solana.server.requests - asked == 5  # remembered: no batch tried again
+
+
+async def test_known_token_accounts_are_read_again_with_get_multiple_accounts(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    async with reader() as chain:
+        discovered = await chain.read_balances([solana.rich, solana.huge, solana.empty])
+        accounts = {a: r.accounts or [] for a, r in discovered.items()}
+        assert len(accounts[solana.rich]) == 6  # the zero-balance account is known too
+        assert accounts[solana.empty] == []
+        calls = len(solana.server.methods)
+        again = await chain.read_balances(list(accounts), accounts)
+    assert solana.server.methods[calls:] == ["getMultipleAccounts"]  # 11 accounts, one call
+    for address in accounts:
+        assert again[address].balances == discovered[address].balances
+        assert again[address].accounts is None
+
+
+async def test_a_known_account_that_changed_or_closed_is_read_as_it_is_now(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    owner = Pubkey.new_unique()
+    mint = Pubkey.from_string(solana.usdc.address or "")
+    first, second = Pubkey.new_unique(), Pubkey.new_unique()
+    solana.server.create_token_account(first, mint, owner, 10)
+    solana.server.create_token_account(second, mint, owner, 5)
+    async with reader() as chain:
+        accounts = (await chain.read_balances([str(owner)]))[str(owner)].accounts or []
+        solana.server.create_token_account(first, mint, owner, 70)
+        solana.server.close_account(second)
+        again = (await chain.read_balances([str(owner)], {str(owner): accounts}))[str(owner)]
+    assert {b.token.symbol: b.raw for b in again.balances} == {"SOL": 0, "USDC": 70}

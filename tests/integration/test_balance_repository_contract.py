@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
@@ -19,7 +19,13 @@ from portfolio.domain.amounts import UINT256_MAX
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.prices import Price, price_key
-from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
+from portfolio.domain.tokens import (
+    Token,
+    TokenAccount,
+    TokenBalance,
+    TokenFailure,
+    WalletReading,
+)
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.repositories import BalanceRepository, WalletRepository
 from tests.fakes import FakeBalanceRepository, FakeWalletRepository
@@ -166,3 +172,19 @@ async def test_many_wallets_are_recorded_at_once_and_a_deleted_one_is_left_out(
         assert stored is not None
         assert by_key(stored.balances) == by_key(recorded[wallet.id].balances) == expected
         assert stored.as_of == later
+
+
+async def test_discovered_token_accounts_replace_the_known_ones(stores: Stores) -> None:
+    wallet = await new_wallet(stores)
+    assert await stores.balances.known_accounts([wallet.id]) == {}
+    first = [TokenAccount("a1", "m1", "p", 6), TokenAccount("a2", "m1", "p", 6)]
+    await stores.balances.record(wallet.id, replace(reading(), accounts=first), T0, {})
+    assert await stores.balances.known_accounts([wallet.id]) == {wallet.id: (T0, first)}
+    later = T0 + timedelta(minutes=1)
+    await stores.balances.record(
+        wallet.id, reading(TokenBalance(ETH, 1)), later, {}
+    )  # no discovery
+    second = [TokenAccount("a3", "m2", "p", 9)]
+    latest = T0 + timedelta(minutes=2)
+    await stores.balances.record(wallet.id, replace(reading(), accounts=second), latest, {})
+    assert await stores.balances.known_accounts([wallet.id]) == {wallet.id: (latest, second)}

@@ -8,7 +8,7 @@ import pytest
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ChainUnavailableError, WalletNotFoundError
-from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
+from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, TokenFailure, WalletReading
 from portfolio.domain.wallet import Wallet
 from portfolio.services.balances import BalanceService, FetchPolicy
 from tests.fakes import FakeBalanceRepository, FakeChainReader, FakeClock, FakeWalletRepository
@@ -128,3 +128,27 @@ async def test_a_chain_without_a_reader_is_unavailable(world: World) -> None:
     await world.wallets.add(wallet)
     with pytest.raises(ChainUnavailableError):
         await world.service.fetch(wallet.id)
+
+
+async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_discovers() -> None:
+    world = World()
+    solana = FakeChainReader(Chain.SOLANA)
+    world.service = BalanceService(
+        world.wallets, world.balances, {Chain.SOLANA: solana}, MemoryCache(), world.clock,
+        FetchPolicy(discovery_max_age=timedelta(hours=1)),
+    )  # fmt: skip
+    key = "11111111111111111111111111111111"
+    wallet = Wallet.create(Chain.SOLANA, key, None, world.clock.now())
+    await world.wallets.add(wallet)
+    account = TokenAccount("acc1", "mint1", "prog", 6)
+    solana.readings[key] = WalletReading(
+        key, [TokenBalance(Token.native(Chain.SOLANA), 5)], [], [account]
+    )
+
+    await world.service.refresh_all()  # nothing known yet: discovery
+    world.clock.advance(minutes=30)
+    await world.service.refresh_all()  # discovered 30 minutes ago: read again
+    await world.service.fetch(wallet.id)  # a wallet's own fetch discovers
+    world.clock.advance(minutes=61)
+    await world.service.refresh_all()  # too old: discover again
+    assert solana.known == [{}, {key: [account]}, {}, {}]

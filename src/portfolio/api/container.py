@@ -71,6 +71,7 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             lock_ttl_seconds=settings.fetch_lock_wait_seconds * 2,
             lock_wait_seconds=settings.fetch_lock_wait_seconds,
             include_unverified=settings.include_unverified,
+            discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
         )
         prices = await stack.enter_async_context(price_service(settings, cache, redis))
         balance_store = SqlBalanceRepository(sessions)

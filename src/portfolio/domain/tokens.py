@@ -54,12 +54,24 @@ class TokenFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenAccount:
+    """A Solana token account of a wallet, as found by discovery: enough to read its amount
+    again without asking the owner's whole account list."""
+
+    address: str
+    mint: str
+    program: str  # the owning program's id
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
 class WalletReading:
     """What one chain read found for one address."""
 
     address: str
     balances: list[TokenBalance]
     failures: list[TokenFailure]
+    accounts: list[TokenAccount] | None = None  # set when the read discovered token accounts
 
     def nonzero(self) -> list[TokenBalance]:
         return [b for b in self.balances if b.raw]

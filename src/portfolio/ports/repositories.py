@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -10,7 +10,7 @@ from uuid import UUID
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.prices import Price
-from portfolio.domain.tokens import WalletReading
+from portfolio.domain.tokens import TokenAccount, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -53,7 +53,12 @@ class BalanceRepository(Protocol):
         prices: Mapping[str, Price],
     ) -> dict[UUID, WalletBalances]:
         """``record`` for many wallets in one transaction; a wallet deleted meanwhile is left
-        out of the answer."""
+        out of the answer. A reading that lists token accounts replaces the known ones."""
 
     async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
         """Every wallet with its stored balances, in the stable wallet order."""
+
+    async def known_accounts(
+        self, wallet_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[datetime, list[TokenAccount]]]:
+        """The token accounts of the last discovery of each wallet that had one, and when."""

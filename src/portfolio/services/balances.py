@@ -14,7 +14,7 @@ from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ChainUnavailableError, WalletNotFoundError
 from portfolio.domain.prices import Price
-from portfolio.domain.tokens import Token
+from portfolio.domain.tokens import Token, TokenAccount
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.cache import Cache
 from portfolio.ports.chains import ChainReader
@@ -58,6 +58,9 @@ class FetchPolicy:
     lock_ttl_seconds: float = 120.0  # a crashed holder frees the wallet after this
     lock_wait_seconds: float = 60.0  # how long a second fetch waits for the first
     include_unverified: bool = False  # price tokens outside the token lists too
+    # A refresh reads a Solana wallet's known token accounts again while its last discovery
+    # is younger than this; a wallet's own fetch always discovers.
+    discovery_max_age: timedelta = timedelta(hours=1)
 
 
 class BalanceService:
@@ -139,13 +142,23 @@ class BalanceService:
 
     async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
         try:
-            recorded = await self._read_and_record_many(wallets)
+            recorded = await self._read_and_record_many(wallets, reuse_accounts=True)
         except ChainUnavailableError as exc:
             return [RefreshOutcome(w, None, str(exc)) for w in wallets]
         return [
             RefreshOutcome(w, recorded.get(w.id), None if w.id in recorded else "deleted")
             for w in wallets
         ]
+
+    async def _known_accounts(self, wallets: list[Wallet]) -> dict[str, list[TokenAccount]]:
+        """Token accounts of the wallets whose last discovery is recent enough to trust."""
+        if wallets[0].chain is not Chain.SOLANA:
+            return {}
+        oldest = self._clock.now() - self._policy.discovery_max_age
+        known = await self._balances.known_accounts([w.id for w in wallets])
+        return {
+            w.address: known[w.id][1] for w in wallets if w.id in known and known[w.id][0] >= oldest
+        }
 
     async def _all_wallets(self) -> list[Wallet]:
         wallets: list[Wallet] = []
@@ -163,7 +176,9 @@ class BalanceService:
             raise WalletNotFoundError(wallet.id)
         return recorded[wallet.id]
 
-    async def _read_and_record_many(self, wallets: list[Wallet]) -> dict[UUID, WalletBalances]:
+    async def _read_and_record_many(
+        self, wallets: list[Wallet], *, reuse_accounts: bool = False
+    ) -> dict[UUID, WalletBalances]:
         """Read wallets of one chain in one batched read and record them in one transaction.
         When the chain cannot be read, each wallet remembers why and nothing stored changes."""
         chain = wallets[0].chain
@@ -171,7 +186,8 @@ class BalanceService:
             reader = self._readers.get(chain)
             if reader is None:
                 raise ChainUnavailableError(f"No RPC endpoint is configured for {chain}.")
-            readings = await reader.read_balances([w.address for w in wallets])
+            known = await self._known_accounts(wallets) if reuse_accounts else {}
+            readings = await reader.read_balances([w.address for w in wallets], known)
             if any(w.address not in readings for w in wallets):
                 raise ChainUnavailableError("The node's answer left wallets out.")
         except ChainUnavailableError as exc:

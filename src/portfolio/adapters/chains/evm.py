@@ -31,7 +31,13 @@ from portfolio.adapters.chains.resilience import (
     TransientRpcError,
 )
 from portfolio.domain.chains import Chain
-from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
+from portfolio.domain.tokens import (
+    Token,
+    TokenAccount,
+    TokenBalance,
+    TokenFailure,
+    WalletReading,
+)
 
 AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 GET_ETH_BALANCE = function_signature_to_4byte_selector("getEthBalance(address)")
@@ -103,7 +109,12 @@ class Web3ChainReader:
         for endpoint in self._pool.endpoints:
             await endpoint.client.provider.disconnect()
 
-    async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
+    async def read_balances(
+        self,
+        addresses: Sequence[str],
+        known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
+    ) -> dict[str, WalletReading]:
+        """``known_accounts`` do not apply to EVM chains: every token of the list is read."""
         calls, results = await self._pool.run(lambda endpoint: self._read(endpoint, addresses))
         readings = {a: WalletReading(a, [], []) for a in addresses}
         for call, result in zip(calls, results, strict=True):

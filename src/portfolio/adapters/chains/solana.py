@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
-from solders.account_decoder import UiAccountEncoding
+from solders.account_decoder import UiAccountEncoding, UiDataSliceConfig
 from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcAccountInfoConfig, RpcTokenAccountsFilterProgramId
@@ -34,12 +34,14 @@ from portfolio.adapters.chains.resilience import (
     TransientRpcError,
 )
 from portfolio.domain.chains import Chain
-from portfolio.domain.tokens import Token, TokenBalance, WalletReading
+from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
 
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
 TOKEN_PROGRAMS = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}
 MAX_ACCOUNTS_PER_CALL = 100  # the getMultipleAccounts limit of Solana nodes
+# A token account's amount: a little-endian u64 after the mint and the owner (both programs).
+AMOUNT_SLICE = UiDataSliceConfig(offset=64, length=8)
 
 SolanaRequest = GetMultipleAccounts | GetTokenAccountsByOwner
 
@@ -97,50 +99,105 @@ class SolanaChainReader:
         for endpoint in self._pool.endpoints:
             await endpoint.client.close()
 
-    async def read_balances(self, addresses: Sequence[str]) -> dict[str, WalletReading]:
-        return await self._pool.run(lambda endpoint: self._read(endpoint, addresses))
+    async def read_balances(
+        self,
+        addresses: Sequence[str],
+        known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
+    ) -> dict[str, WalletReading]:
+        """Addresses with ``known_accounts`` are read again with getMultipleAccounts (the
+        wallet and its token accounts, 100 a call, only the 8 bytes of each amount); the others
+        are discovered: getTokenAccountsByOwner on both token programs, two calls a wallet."""
+        known = {
+            a: list(known_accounts[a]) for a in addresses if known_accounts and a in known_accounts
+        }
+        return await self._pool.run(lambda endpoint: self._read(endpoint, addresses, known))
 
     async def _read(
-        self, endpoint: Endpoint[AsyncClient], addresses: Sequence[str]
+        self,
+        endpoint: Endpoint[AsyncClient],
+        addresses: Sequence[str],
+        known: dict[str, list[TokenAccount]],
     ) -> dict[str, WalletReading]:
-        keys = [Pubkey.from_string(a) for a in addresses]
+        discover = [a for a in addresses if a not in known]
         ids = itertools.count()
-        lamport_requests = [
-            GetMultipleAccounts(chunk, self._config(UiAccountEncoding.Base64), id=next(ids))
-            for chunk in _chunks(keys, self._limits.accounts_per_call)
-        ]
+        lamport_requests = self._multiple(discover, ids)
         token_requests = [
             GetTokenAccountsByOwner(
-                key,
+                Pubkey.from_string(address),
                 RpcTokenAccountsFilterProgramId(program),
                 self._config(UiAccountEncoding.JsonParsed),
                 id=next(ids),
             )
-            for key in keys
+            for address in discover
             for program in TOKEN_PROGRAMS
         ]
-        answers = await self._send_all(endpoint, [*lamport_requests, *token_requests])
-        lamports = list(itertools.chain.from_iterable(
-            _lamports(answer, len(request.accounts))
-            for request, answer in zip(lamport_requests, answers, strict=False)
-        ))  # fmt: skip
+        again = [
+            k
+            for address, accounts in known.items()
+            for k in (address, *(a.address for a in accounts))
+        ]
+        amount_requests = self._multiple(again, ids, AMOUNT_SLICE)
+        answers = iter(
+            await self._send_all(endpoint, [*lamport_requests, *token_requests, *amount_requests])
+        )
+        lamports = _accounts(lamport_requests, answers)
         readings = {}
-        token_answers = iter(answers[len(lamport_requests) :])
-        for address, sol in zip(addresses, lamports, strict=True):
-            held: dict[str, int] = {}
-            decimals: dict[str, int] = {}
-            for program in TOKEN_PROGRAMS:
-                for mint, amount, places in _token_accounts(next(token_answers), program):
-                    held[mint] = held.get(mint, 0) + amount
-                    decimals[mint] = places
-            balances = [TokenBalance(Token.native(Chain.SOLANA), sol)]
-            balances += [
-                TokenBalance(self._token(mint, decimals[mint]), amount)
-                for mint, amount in held.items()
-                if amount
+        for address in discover:
+            found = [
+                account
+                for program in TOKEN_PROGRAMS
+                for account in _token_accounts(next(answers), program)
             ]
-            readings[address] = WalletReading(address, balances, [])
-        return readings
+            sol = lamports[address]
+            sol_lamports = 0 if sol is None else sol.lamports
+            readings[address] = self._reading(
+                address, sol_lamports, [(a, amount) for a, amount in found], discovered=True
+            )
+        current = _accounts(amount_requests, answers)
+        for address, accounts in known.items():
+            wallet = current[address]
+            held = [(a, _sliced_amount(a, current[a.address])) for a in accounts]
+            readings[address] = self._reading(
+                address, 0 if wallet is None else wallet.lamports, held, discovered=False
+            )
+        return {address: readings[address] for address in addresses}
+
+    def _reading(
+        self,
+        address: str,
+        lamports: int,
+        held: list[tuple[TokenAccount, int]],
+        *,
+        discovered: bool,
+    ) -> WalletReading:
+        """SOL and the sum per mint of the token accounts; zero balances dropped."""
+        amounts: dict[str, int] = {}
+        decimals: dict[str, int] = {}
+        for account, amount in held:
+            amounts[account.mint] = amounts.get(account.mint, 0) + amount
+            decimals[account.mint] = account.decimals
+        balances = [TokenBalance(Token.native(Chain.SOLANA), lamports)]
+        balances += [
+            TokenBalance(self._token(mint, decimals[mint]), amount)
+            for mint, amount in amounts.items()
+            if amount
+        ]
+        accounts = [account for account, _ in held] if discovered else None
+        return WalletReading(address, balances, [], accounts)
+
+    def _multiple(
+        self,
+        addresses: list[str],
+        ids: Iterator[int],
+        window: UiDataSliceConfig | None = None,
+    ) -> list[GetMultipleAccounts]:
+        config = RpcAccountInfoConfig(
+            encoding=UiAccountEncoding.Base64, commitment=self._commitment, data_slice=window
+        )
+        return [
+            GetMultipleAccounts([Pubkey.from_string(a) for a in chunk], config, id=next(ids))
+            for chunk in _chunks(addresses, self._limits.accounts_per_call)
+        ]
 
     def _token(self, mint: str, decimals: int) -> Token:
         known = self._known.get(mint)
@@ -216,26 +273,43 @@ def _classify(exc: SolanaRpcException) -> RpcError:
     return TransientRpcError(f"connection failed: {cause!r}")
 
 
-def _lamports(item: Any, expected: int) -> list[int]:
-    parsed = _parse(GetMultipleAccountsResp, item)
-    if len(parsed.value) != expected:
-        raise RpcError(f"getMultipleAccounts answered {len(parsed.value)} of {expected} accounts")
-    return [0 if account is None else account.lamports for account in parsed.value]
+def _accounts(requests: list[GetMultipleAccounts], answers: Iterator[Any]) -> dict[str, Any]:
+    """Address -> account (None when it does not exist) of getMultipleAccounts answers."""
+    found: dict[str, Any] = {}
+    for request in requests:
+        parsed = _parse(GetMultipleAccountsResp, next(answers))
+        if len(parsed.value) != len(request.accounts):
+            raise RpcError(
+                f"getMultipleAccounts answered {len(parsed.value)} of {len(request.accounts)}"
+            )
+        found.update(zip(map(str, request.accounts), parsed.value, strict=True))
+    return found
 
 
-def _token_accounts(item: Any, program: Pubkey) -> Iterator[tuple[str, int, int]]:
-    """(mint, amount, decimals) of each token account in a jsonParsed answer."""
+def _sliced_amount(account: TokenAccount, state: Any) -> int:
+    """The amount of a token account read through AMOUNT_SLICE; a closed account holds 0."""
+    if state is None or str(state.owner) != account.program:
+        return 0
+    data = bytes(state.data)
+    if len(data) != AMOUNT_SLICE.length:
+        raise RpcError(f"token account {account.address}: {len(data)} bytes, not an amount")
+    return int.from_bytes(data, "little")
+
+
+def _token_accounts(item: Any, program: Pubkey) -> Iterator[tuple[TokenAccount, int]]:
+    """Each token account of a jsonParsed answer, with its amount."""
     parsed = _parse(GetTokenAccountsByOwnerJsonParsedResp, item)
     for keyed in parsed.value:
         data = keyed.account.data
         try:
             if keyed.account.owner != program or data.program != TOKEN_PROGRAMS[program]:
                 raise RpcError(f"an account of another program under {program}")
-            amount = data.parsed["info"]["tokenAmount"]
-            raw, places = amount["amount"], int(amount["decimals"])
+            info = data.parsed["info"]
+            raw, places = info["tokenAmount"]["amount"], int(info["tokenAmount"]["decimals"])
             if not (isinstance(raw, str) and raw.isdigit()):
                 raise RpcError(f"a token amount that is not a digit string: {raw!r}")
-            yield str(data.parsed["info"]["mint"]), int(raw), places
+            account = TokenAccount(str(keyed.pubkey), str(info["mint"]), str(program), places)
+            yield account, int(raw)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise RpcError(f"an unparsed token account {keyed.pubkey}: {exc!r}") from exc
 

@@ -11,13 +11,24 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import storage_errors
-from portfolio.adapters.db.models import BalanceHistoryRow, BalanceRow, WalletRow
+from portfolio.adapters.db.models import (
+    BalanceHistoryRow,
+    BalanceRow,
+    TokenAccountRow,
+    WalletRow,
+)
 from portfolio.adapters.db.wallets import to_wallet
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.prices import Price, price_key, valued
-from portfolio.domain.tokens import NATIVE_KEY, Token, TokenBalance, WalletReading
+from portfolio.domain.tokens import (
+    NATIVE_KEY,
+    Token,
+    TokenAccount,
+    TokenBalance,
+    WalletReading,
+)
 from portfolio.domain.wallet import Wallet
 
 
@@ -110,7 +121,55 @@ class SqlBalanceRepository:
                 await session.execute(insert(BalanceRow), current)
             if history:
                 await session.execute(insert(BalanceHistoryRow), history)
+            await _replace_accounts(session, wallets, readings, fetched_at)
         return snapshots
+
+    async def known_accounts(
+        self, wallet_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[datetime, list[TokenAccount]]]:
+        async with storage_errors(), self._sessions() as session:
+            discovered = await session.execute(
+                select(WalletRow.id, WalletRow.accounts_discovered_at).where(
+                    WalletRow.id.in_(list(wallet_ids)),
+                    WalletRow.accounts_discovered_at.is_not(None),
+                )
+            )
+            found: dict[UUID, tuple[datetime, list[TokenAccount]]] = {
+                wallet_id: (at, []) for wallet_id, at in discovered if at is not None
+            }
+            rows = await session.scalars(
+                select(TokenAccountRow).where(TokenAccountRow.wallet_id.in_(list(found)))
+            )
+            for row in rows:
+                found[row.wallet_id][1].append(
+                    TokenAccount(row.address, row.mint, row.program, row.decimals)
+                )
+            return found
+
+
+async def _replace_accounts(
+    session: AsyncSession,
+    wallets: Sequence[WalletRow],
+    readings: Mapping[UUID, WalletReading],
+    at: datetime,
+) -> None:
+    """Discovered token accounts replace the known ones of their wallet."""
+    discovered = [w for w in wallets if readings[w.id].accounts is not None]
+    if not discovered:
+        return
+    await session.execute(
+        delete(TokenAccountRow).where(TokenAccountRow.wallet_id.in_([w.id for w in discovered]))
+    )
+    rows = [
+        {"wallet_id": w.id, "address": a.address, "mint": a.mint, "program": a.program,
+         "decimals": a.decimals}
+        for w in discovered
+        for a in readings[w.id].accounts or []
+    ]  # fmt: skip
+    if rows:
+        await session.execute(insert(TokenAccountRow), rows)
+    for wallet in discovered:
+        wallet.accounts_discovered_at = at
 
 
 async def _everything(session: AsyncSession) -> list[tuple[Wallet, WalletBalances]]:

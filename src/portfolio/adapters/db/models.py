@@ -59,6 +59,7 @@ class WalletRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    accounts_discovered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class BalanceRow(Base):
@@ -94,3 +95,17 @@ class BalanceHistoryRow(Base):
     usd_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TokenAccountRow(Base):
+    """A Solana token account found by discovery."""
+
+    __tablename__ = "token_accounts"
+
+    wallet_id: Mapped[UUID] = mapped_column(
+        ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mint: Mapped[str] = mapped_column(String(64))
+    program: Mapped[str] = mapped_column(String(64))
+    decimals: Mapped[int] = mapped_column(SmallInteger)
