@@ -7,13 +7,17 @@ import sys
 
 from loguru import logger
 
-from bench import evm_bench, solana_bench
+from bench import api_bench, evm_bench, solana_bench
+
+BENCHES = {"evm": evm_bench, "solana": solana_bench, "api": api_bench}
 
 
 async def main() -> None:
+    """`python -m bench [evm] [solana] [api]`: the named benchmarks, or all of them."""
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
-    for bench in (evm_bench, solana_bench):
+    chosen = [BENCHES[name] for name in sys.argv[1:]] or list(BENCHES.values())
+    for bench in chosen:
         for line in await bench.run():
             print(line, flush=True)
         print(flush=True)

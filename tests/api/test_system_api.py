@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.api.app import create_app
 from portfolio.api.container import Container
+from portfolio.api.rendered import RenderedDocuments
 from portfolio.domain.wallet import Wallet
 from portfolio.services.balances import BalanceService
 from portfolio.services.health import HealthService
@@ -169,6 +170,7 @@ async def test_an_unhandled_error_is_a_500_problem_with_the_trace_only_in_the_lo
         portfolio=PortfolioService(store, balances, cache, clock),
         history=HistoryService(FakeHistoryRepository(), clock),
         cache=cache,
+        rendered=RenderedDocuments(cache),
     )
     async with serve(create_app(container=container)) as client:
         response = await client.get(f"/api/v1/wallets/{uuid4()}", headers={"X-Request-ID": "r-9"})

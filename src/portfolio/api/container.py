@@ -17,6 +17,7 @@ from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.api.chains import chain_readers
 from portfolio.api.pricing import price_service
+from portfolio.api.rendered import RenderedDocuments
 from portfolio.config import Settings
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
@@ -41,6 +42,7 @@ class Container:
     portfolio: PortfolioService
     history: HistoryService
     cache: Cache
+    rendered: RenderedDocuments
 
 
 @asynccontextmanager
@@ -86,4 +88,5 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             portfolio=PortfolioService(balance_store, balances, cache, clock, policy),
             history=HistoryService(SqlHistoryRepository(sessions, engine.dialect.name), clock),
             cache=cache,
+            rendered=RenderedDocuments(cache),
         )

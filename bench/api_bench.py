@@ -1,0 +1,136 @@
+"""GET /portfolio over 1,000 wallets x 20 tokens on a real uvicorn (one worker) with PostgreSQL
+and Redis, loaded by wrk on loopback, beside a bare endpoint of the same process that answers
+the same document pre-serialized; and the API process's peak memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+from sqlalchemy import insert
+
+from portfolio.adapters.chains.tokenlist import load_token_list
+from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.models import BalanceRow, WalletRow
+from portfolio.domain.chains import Chain
+from portfolio.domain.tokens import Token
+from tests.databases import ROOT, fresh_postgres_database, migrate
+from tests.netutil import free_port
+from tests.prices.price_server import PriceServer, Quote
+
+WALLETS = 1000
+TOKENS = 20
+REDIS = "redis://127.0.0.1:6379/13"
+WRK = ["wrk", "-t1", "-c16", "-d8s", "--latency"]
+
+
+async def _seed(url: str) -> list[Token]:
+    listed = (await load_token_list(Chain.ETHEREUM, None))[1][: TOKENS - 1]
+    tokens = [Token.native(Chain.ETHEREUM), *listed]
+    now = datetime.now(UTC)
+    wallets = [
+        {"id": uuid4(), "chain": "ethereum", "address": f"0x{0xA000 + n:040x}",
+         "label": f"wallet {n}", "created_at": now, "updated_at": now, "last_fetched_at": now}
+        for n in range(WALLETS)
+    ]  # fmt: skip
+    balances = [
+        {"wallet_id": w["id"], "token_key": t.key, "symbol": t.symbol, "name": t.name,
+         "decimals": t.decimals, "verified": True, "raw_balance": 10**t.decimals * (n + 1) + i,
+         "fetched_at": now}
+        for n, w in enumerate(wallets)
+        for i, t in enumerate(tokens)
+    ]  # fmt: skip
+    engine = create_engine(url)
+    async with session_factory(engine).begin() as session:
+        await session.execute(insert(WalletRow), wallets)
+        await session.execute(insert(BalanceRow), balances)
+    await engine.dispose()
+    return tokens
+
+
+async def _wrk(url: str, *headers: str) -> tuple[float, str, str]:
+    args = [*WRK, *(x for h in headers for x in ("-H", h)), url]
+    process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    out = (await process.communicate())[0].decode()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    return rate, p50, p99
+
+
+def _peak_memory_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+async def run() -> list[str]:
+    url = await fresh_postgres_database("portfolio_bench")
+    await migrate(url)
+    tokens = await _seed(url)
+    lines = [f"GET /portfolio: {WALLETS:,} wallets x {TOKENS} tokens, PostgreSQL + Redis, "
+             "one uvicorn worker, wrk -t1 -c16 on loopback"]  # fmt: skip
+    async with PriceServer() as prices:
+        prices.llama = {
+            ("coingecko:ethereum" if t.address is None else f"ethereum:{t.address}"): Quote(
+                Decimal("1.5") + n, Decimal("1.25")
+            )
+            for n, t in enumerate(tokens)
+        }
+        port = free_port()
+        env = {
+            **os.environ,
+            "PORTFOLIO_DATABASE_URL": url,
+            "PORTFOLIO_REDIS_URL": REDIS,
+            "PORTFOLIO_PRICE_SOURCES": "defillama",
+            "PORTFOLIO_DEFILLAMA_BASE_URL": f"{prices.url}/llama",
+            "PORTFOLIO_ETHEREUM_RPC_URLS": f"http://127.0.0.1:{free_port()}",
+            "PORTFOLIO_SOLANA_RPC_URLS": f"http://127.0.0.1:{free_port()}",
+            "PORTFOLIO_LOG_LEVEL": "WARNING",
+            "PORTFOLIO_BALANCE_TTL_SECONDS": "600",
+            "PORTFOLIO_PRICE_TTL_SECONDS": "600",
+        }
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "--factory", "bench.app:create_bench_app",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--workers", "1",
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(timeout=60) as client:
+                for _ in range(200):
+                    try:
+                        await client.delete(f"{base}/nothing")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                first = await client.get(f"{base}/api/v1/portfolio")
+                bare = await client.get(f"{base}/bench/bare")
+                assert first.json() == bare.json(), "the bare endpoint serves another document"
+                etag = first.headers["etag"]
+            size = len(first.content)
+            bare_rate, bare_p50, bare_p99 = await _wrk(f"{base}/bench/bare")
+            rate, p50, p99 = await _wrk(f"{base}/api/v1/portfolio")
+            not_modified, nm_p50, nm_p99 = await _wrk(
+                f"{base}/api/v1/portfolio", f"If-None-Match: {etag}"
+            )
+            memory = _peak_memory_mb(server.pid)
+        finally:
+            server.terminate()
+            await server.wait()
+    lines += [
+        f"  document: {size / 1024:.0f} KB; total_usd {first.json()['total_usd']}",
+        f"  {'endpoint':<36} {'req/s':>9} {'p50':>9} {'p99':>9}",
+        f"  {'bare (pre-serialized bytes)':<36} {bare_rate:>9.0f} {bare_p50:>9} {bare_p99:>9}",
+        f"  {'GET /api/v1/portfolio':<36} {rate:>9.0f} {p50:>9} {p99:>9}",
+        f"  {'GET /api/v1/portfolio (304, ETag)':<36} {not_modified:>9.0f} {nm_p50:>9} {nm_p99:>9}",
+        f"  throughput vs bare: {rate / bare_rate:.2f} (target >= 0.5)",
+        f"  API process peak memory (VmHWM): {memory:.0f} MB",
+    ]
+    return lines
