@@ -51,7 +51,8 @@ lint: install-dev
 test: install-dev tools services lint
 	$(BIN)/pytest
 
-bench: install-dev tools
+bench: install-dev tools services
+	command -v wrk >/dev/null || bash scripts/ensure-services.sh wrk
 	$(BIN)/python -m bench
 
 clean:

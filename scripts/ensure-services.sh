@@ -65,10 +65,10 @@ ensure_node() {
   command -v npm >/dev/null || apt_install nodejs npm
 }
 
-if [ "${1:-}" = node ]; then
-  ensure_node
-  exit 0
-fi
+case "${1:-}" in
+  node) ensure_node; exit 0 ;;
+  wrk) command -v wrk >/dev/null || apt_install wrk; exit 0 ;;
+esac
 ensure_postgres
 ensure_redis
 echo "ensure-services: PostgreSQL on 127.0.0.1:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT answer"
