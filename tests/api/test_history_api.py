@@ -7,26 +7,24 @@ from decimal import Decimal
 from uuid import UUID
 
 import httpx
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from portfolio.adapters.db.engine import session_factory
-from portfolio.adapters.db.models import BalanceHistoryRow
+from portfolio.adapters.db.marks import write_history
 from tests.api.conftest import add
 
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 async def record(url: str, wallet_id: str, token: str, minute: int, usd: str) -> None:
+    """A history sample, written the way a fetch writes it."""
     engine = create_async_engine(url)
     try:
         async with session_factory(engine).begin() as session:
-            await session.execute(
-                insert(BalanceHistoryRow),
-                [{"wallet_id": UUID(wallet_id), "token_key": token, "symbol": None, "decimals": 0,
-                  "raw_balance": 1, "usd_price": None, "usd_value": Decimal(usd),
-                  "recorded_at": BASE + timedelta(minutes=minute)}],
-            )  # fmt: skip
+            row = {"wallet_id": UUID(wallet_id), "token_key": token, "symbol": None, "decimals": 0,
+                   "raw_balance": 1, "usd_price": None, "usd_value": Decimal(usd),
+                   "recorded_at": BASE + timedelta(minutes=minute)}  # fmt: skip
+            await write_history(session, [row], engine.dialect.name)
     finally:
         await engine.dispose()
 

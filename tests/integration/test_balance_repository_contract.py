@@ -52,7 +52,9 @@ def stores(request: pytest.FixtureRequest) -> Stores:
         return Stores(wallets, FakeBalanceRepository(wallets), None)
     engine: AsyncEngine = request.getfixturevalue(f"{request.param}_engine")
     sessions = session_factory(engine)
-    return Stores(SqlWalletRepository(sessions), SqlBalanceRepository(sessions), engine)
+    return Stores(
+        SqlWalletRepository(sessions), SqlBalanceRepository(sessions, engine.dialect.name), engine
+    )
 
 
 async def new_wallet(stores: Stores) -> Wallet:

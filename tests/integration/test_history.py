@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.history import SqlHistoryRepository
-from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
+from portfolio.adapters.db.marks import write_history
+from portfolio.adapters.db.models import WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HistoryPoint, Interval, InvalidWindowError, Window
 
@@ -88,16 +89,13 @@ async def store(engine: AsyncEngine, samples: Sequence[Sample]) -> None:
                 for wid, chain in WALLETS
             ],
         )  # fmt: skip
-        if samples:
-            await session.execute(
-                insert(BalanceHistoryRow),
-                [
-                    {"wallet_id": WALLETS[s.wallet][0], "token_key": TOKENS[s.token],
-                     "symbol": None, "decimals": 18, "raw_balance": 1, "usd_price": None,
-                     "usd_value": s.value, "recorded_at": s.at}
-                    for s in samples
-                ],
-            )  # fmt: skip
+        rows = [
+            {"wallet_id": WALLETS[s.wallet][0], "token_key": TOKENS[s.token], "symbol": None,
+             "decimals": 18, "raw_balance": 1, "usd_price": None, "usd_value": s.value,
+             "recorded_at": s.at}
+            for s in samples
+        ]  # fmt: skip
+        await write_history(session, rows, engine.dialect.name)
 
 
 @settings(
@@ -105,9 +103,9 @@ async def store(engine: AsyncEngine, samples: Sequence[Sample]) -> None:
 )
 @given(
     samples=samples_st,
-    start_minutes=st.integers(-30, 300),
-    length_minutes=st.integers(1, 600),
-    interval=st.sampled_from([Interval.FIVE_MINUTES, Interval.HOUR]),
+    start_minutes=st.integers(-3000, 300),
+    length_minutes=st.integers(1, 4000),
+    interval=st.sampled_from(list(Interval)),
 )
 async def test_both_databases_match_the_definition(
     sqlite_engine: AsyncEngine,

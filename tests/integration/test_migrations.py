@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert, select
 
 from portfolio.adapters.db.engine import create_engine
-from portfolio.adapters.db.models import Base
+from portfolio.adapters.db.models import BalanceHistoryRow, Base, HistoryMarkRow, WalletRow
 from tests.databases import alembic_config, downgrade, fresh_postgres_database, migrate
 
 
@@ -53,3 +56,43 @@ async def test_the_models_and_the_migrations_agree(empty_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_existing_history_is_marked_by_the_marks_migration(empty_url: str) -> None:
+    await migrate(empty_url, "0004")
+    engine = create_engine(empty_url)
+    at = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(WalletRow),
+                [{"id": UUID(int=9), "chain": "ethereum", "address": "0x9", "label": None,
+                  "created_at": at, "updated_at": at}],
+            )  # fmt: skip
+            await connection.execute(
+                insert(BalanceHistoryRow),
+                [
+                    {"wallet_id": UUID(int=9), "token_key": "native", "symbol": "ETH",
+                     "decimals": 18, "raw_balance": n, "usd_price": None,
+                     "usd_value": Decimal(n), "recorded_at": at + timedelta(minutes=2 * n)}
+                    for n in range(1, 5)
+                ],
+            )  # fmt: skip
+        await migrate(empty_url)
+        async with engine.connect() as connection:
+            marks = (
+                await connection.execute(
+                    select(
+                        HistoryMarkRow.step_seconds, HistoryMarkRow.bucket, HistoryMarkRow.usd_value
+                    ).order_by(HistoryMarkRow.step_seconds, HistoryMarkRow.bucket)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    # samples at 10:02, 10:04, 10:06, 10:08: 5-minute buckets (10:00, 10:05] and (10:05, 10:10]
+    assert [(step, bucket, value) for step, bucket, value in marks] == [
+        (300, at, Decimal(2)),
+        (300, at + timedelta(minutes=5), Decimal(4)),
+        (3600, at, Decimal(4)),
+        (86400, at - timedelta(hours=10), Decimal(4)),
+    ]

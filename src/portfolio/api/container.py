@@ -76,7 +76,7 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
         )
         prices = await stack.enter_async_context(price_service(settings, cache, redis))
-        balance_store = SqlBalanceRepository(sessions)
+        balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
         balances = BalanceService(wallets, balance_store, readers, cache, clock, policy, prices)
         yield Container(
             settings=settings,

@@ -11,8 +11,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import storage_errors
+from portfolio.adapters.db.marks import write_history
 from portfolio.adapters.db.models import (
-    BalanceHistoryRow,
     BalanceRow,
     TokenAccountRow,
     WalletRow,
@@ -33,8 +33,9 @@ from portfolio.domain.wallet import Wallet
 
 
 class SqlBalanceRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessions = sessions
+        self._dialect = dialect
 
     async def get(self, wallet_id: UUID) -> WalletBalances | None:
         async with storage_errors(), self._sessions() as session:
@@ -119,8 +120,7 @@ class SqlBalanceRepository:
                 )
             if current:
                 await session.execute(insert(BalanceRow), current)
-            if history:
-                await session.execute(insert(BalanceHistoryRow), history)
+            await write_history(session, history, self._dialect)
             await _replace_accounts(session, wallets, readings, fetched_at)
         return snapshots
 

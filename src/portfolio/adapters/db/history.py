@@ -1,11 +1,11 @@
-"""Portfolio history in SQL. PostgreSQL does it in one query (date_bin, DISTINCT ON and window
-functions over the history index); SQLite, which has neither date_bin nor exact wide numbers,
-walks the samples in Python. Both give the same exact sums."""
+"""Portfolio history in SQL. PostgreSQL does it in one query over the history marks (DISTINCT
+ON and window functions); SQLite, the small embedded default without exact wide numbers, walks
+the samples in Python. Both give the same exact sums."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -15,35 +15,38 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import EPOCH, HistoryPoint, Window
+from portfolio.domain.history import HistoryPoint, Window, floor_time
 from portfolio.domain.prices import VALUE_CONTEXT
 
-# The last sample of each (wallet, token) in each bucket, where a sample at t belongs to the
-# bucket whose end is the first at or after t (so "at or before the bucket's end"); samples
-# before the window fall into its first bucket. Each sample then counts as the change from the
-# previous one of its (wallet, token); a running sum over the buckets carries values forward.
+# From the marks (see marks.py): the last sample of each (wallet, token) in each bucket of the
+# window, and for the state at the window's start the daily marks before its first day plus the
+# marks of the asked step from that day on, all folded into the first bucket. Each mark then
+# counts as the change from the previous one of its (wallet, token); a running sum over the
+# buckets carries values forward.
 POSTGRES_HISTORY = text(
     """
-    WITH placed AS (
-        SELECT h.id, h.wallet_id, h.token_key, h.recorded_at, w.chain,
-               COALESCE(h.usd_value, 0) AS value,
-               GREATEST(
-                   date_bin(:step, h.recorded_at - interval '1 microsecond', :origin), :first
-               ) AS bucket
-        FROM balance_history h JOIN wallets w ON w.id = h.wallet_id
-        WHERE h.recorded_at <= :last_end
+    WITH candidates AS (
+        SELECT wallet_id, token_key, CAST(:first AS timestamptz) AS bucket, usd_value,
+               recorded_at, history_id
+        FROM history_marks
+        WHERE step_seconds = 86400 AND bucket < :first_day
+        UNION ALL
+        SELECT wallet_id, token_key, GREATEST(bucket, :first), usd_value, recorded_at, history_id
+        FROM history_marks
+        WHERE step_seconds = :step AND bucket >= :first_day AND bucket <= :last
     ),
     marks AS (
-        SELECT DISTINCT ON (wallet_id, token_key, bucket) wallet_id, token_key, chain, bucket, value
-        FROM placed
-        ORDER BY wallet_id, token_key, bucket, recorded_at DESC, id DESC
+        SELECT DISTINCT ON (wallet_id, token_key, bucket)
+               wallet_id, token_key, bucket, COALESCE(usd_value, 0) AS value
+        FROM candidates
+        ORDER BY wallet_id, token_key, bucket, recorded_at DESC, history_id DESC
     ),
     deltas AS (
-        SELECT chain, bucket,
-               value - COALESCE(
-                   LAG(value) OVER (PARTITION BY wallet_id, token_key ORDER BY bucket), 0
+        SELECT w.chain, m.bucket,
+               m.value - COALESCE(
+                   LAG(m.value) OVER (PARTITION BY m.wallet_id, m.token_key ORDER BY m.bucket), 0
                ) AS delta
-        FROM marks
+        FROM marks m JOIN wallets w ON w.id = m.wallet_id
     ),
     per_bucket AS (
         SELECT chain, bucket, SUM(delta) AS delta FROM deltas GROUP BY chain, bucket
@@ -74,7 +77,12 @@ async def _postgres_levels(
 ) -> list[tuple[datetime, Chain, Decimal]]:
     rows = await session.execute(
         POSTGRES_HISTORY,
-        {"step": window.step, "origin": EPOCH, "first": window.start, "last_end": window.last_end},
+        {
+            "step": int(window.step.total_seconds()),
+            "first": window.start,
+            "first_day": floor_time(window.start, timedelta(days=1)),
+            "last": window.buckets()[-1],
+        },
     )
     return [(bucket, Chain(chain), Decimal(value)) for chain, bucket, value in rows]
 

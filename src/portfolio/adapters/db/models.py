@@ -109,3 +109,20 @@ class TokenAccountRow(Base):
     mint: Mapped[str] = mapped_column(String(64))
     program: Mapped[str] = mapped_column(String(64))
     decimals: Mapped[int] = mapped_column(SmallInteger)
+
+
+class HistoryMarkRow(Base):
+    """The last history sample of a (wallet, token) in one bucket of one step (see marks.py)."""
+
+    __tablename__ = "history_marks"
+    __table_args__ = (Index(None, "step_seconds", "bucket"),)
+
+    wallet_id: Mapped[UUID] = mapped_column(
+        ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    history_id: Mapped[int] = mapped_column(HistoryId)

@@ -1,0 +1,80 @@
+"""History marks: for each (wallet, token) and each bucket of 5 minutes, 1 hour and 1 day, the
+last sample in that bucket. History queries read these instead of every sample, so a year at
+one point a day reads 365 marks per token, not 105,120 samples.
+
+A sample at t belongs to the bucket (s, s + step] (the first bucket whose end is at or after
+t), which is what "the last value at or before the bucket's end" needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portfolio.adapters.db.models import BalanceHistoryRow, HistoryMarkRow
+from portfolio.domain.history import EPOCH, Interval
+
+STEPS = [interval.step for interval in Interval]
+TICK = timedelta(microseconds=1)
+
+
+def bucket_of(moment: datetime, step: timedelta) -> datetime:
+    """The start of the bucket (s, s + step] that holds ``moment``."""
+    return EPOCH + ((moment - TICK - EPOCH) // step) * step
+
+
+async def write_history(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], dialect: str
+) -> None:
+    """Insert history samples and bring the marks up to date, in the caller's transaction."""
+    if not rows:
+        return
+    returning = insert(BalanceHistoryRow).returning(
+        BalanceHistoryRow.id, sort_by_parameter_order=True
+    )
+    ids = (await session.scalars(returning, [dict(row) for row in rows])).all()
+    marks = [
+        {
+            "wallet_id": row["wallet_id"],
+            "token_key": row["token_key"],
+            "step_seconds": int(step.total_seconds()),
+            "bucket": bucket_of(row["recorded_at"], step),
+            "usd_value": row["usd_value"],
+            "recorded_at": row["recorded_at"],
+            "history_id": history_id,
+        }
+        for row, history_id in zip(rows, ids, strict=True)
+        for step in STEPS
+    ]
+    # Within one write, keep the last sample of each mark (later rows win a tie).
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for mark in marks:
+        key = (mark["wallet_id"], mark["token_key"], mark["step_seconds"], mark["bucket"])
+        known = latest.get(key)
+        if known is None or (mark["recorded_at"], mark["history_id"]) >= (
+            known["recorded_at"],
+            known["history_id"],
+        ):
+            latest[key] = mark
+    await session.execute(_upsert(dialect), list(latest.values()))
+
+
+def _upsert(dialect: str) -> Any:
+    """Insert a mark, or replace the stored one when the new sample is not older."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(HistoryMarkRow)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["wallet_id", "token_key", "step_seconds", "bucket"],
+        set_={
+            "usd_value": excluded.usd_value,
+            "recorded_at": excluded.recorded_at,
+            "history_id": excluded.history_id,
+        },
+        where=tuple_(HistoryMarkRow.recorded_at, HistoryMarkRow.history_id)
+        <= tuple_(excluded.recorded_at, excluded.history_id),
+    )
