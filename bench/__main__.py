@@ -7,13 +7,18 @@ import sys
 
 from loguru import logger
 
-from bench import api_bench, evm_bench, solana_bench
+from bench import api_bench, evm_bench, history_bench, solana_bench
 
-BENCHES = {"evm": evm_bench, "solana": solana_bench, "api": api_bench}
+BENCHES = {
+    "evm": evm_bench,
+    "solana": solana_bench,
+    "api": api_bench,
+    "history": history_bench,
+}
 
 
 async def main() -> None:
-    """`python -m bench [evm] [solana] [api]`: the named benchmarks, or all of them."""
+    """`python -m bench [evm] [solana] [api] [history]`: the named benchmarks, or all."""
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     chosen = [BENCHES[name] for name in sys.argv[1:]] or list(BENCHES.values())

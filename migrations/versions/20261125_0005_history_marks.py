@@ -12,7 +12,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from alembic import op
 
-from portfolio.adapters.db.marks import bucket_of
+from portfolio.adapters.db.marks import bucket_of, mark_postgres_history
 from portfolio.adapters.db.types import ExactDecimal, UtcDateTime
 
 revision: str = "0005"
@@ -22,21 +22,6 @@ depends_on: str | Sequence[str] | None = None
 
 HistoryId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 STEPS = (300, 3600, 86400)
-
-# Postgres marks existing history in one statement per step; SQLite (the embedded default,
-# small) in Python below. A sample at t belongs to the bucket (s, s + step].
-POSTGRES_BACKFILL = """
-INSERT INTO history_marks (wallet_id, token_key, step_seconds, bucket, usd_value, recorded_at,
-                           history_id)
-SELECT DISTINCT ON (wallet_id, token_key, bucket)
-       wallet_id, token_key, :step, bucket, usd_value, recorded_at, id
-FROM (
-    SELECT h.*, date_bin(make_interval(secs => :step), h.recorded_at - interval '1 microsecond',
-                         timestamptz '1970-01-01 00:00:00+00') AS bucket
-    FROM balance_history h
-) placed
-ORDER BY wallet_id, token_key, bucket, recorded_at DESC, id DESC
-"""
 
 
 def upgrade() -> None:
@@ -64,9 +49,8 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        for step in STEPS:
-            bind.execute(sa.text(POSTGRES_BACKFILL), {"step": step})
-    else:
+        mark_postgres_history(bind)
+    else:  # the embedded default: small, marked in Python
         _backfill_in_python(bind)
 
 

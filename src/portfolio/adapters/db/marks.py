@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, tuple_
+from sqlalchemy import Connection, insert, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,3 +78,28 @@ def _upsert(dialect: str) -> Any:
         where=tuple_(HistoryMarkRow.recorded_at, HistoryMarkRow.history_id)
         <= tuple_(excluded.recorded_at, excluded.history_id),
     )
+
+
+# Marks every stored sample in one statement per step (PostgreSQL): for the migration that
+# brought marks in, and for bulk loads.
+POSTGRES_MARK_ALL = text(
+    """
+    INSERT INTO history_marks (wallet_id, token_key, step_seconds, bucket, usd_value,
+                               recorded_at, history_id)
+    SELECT DISTINCT ON (wallet_id, token_key, bucket)
+           wallet_id, token_key, :step, bucket, usd_value, recorded_at, id
+    FROM (
+        SELECT h.*, date_bin(make_interval(secs => :step),
+                             h.recorded_at - interval '1 microsecond',
+                             timestamptz '1970-01-01 00:00:00+00') AS bucket
+        FROM balance_history h
+    ) placed
+    ORDER BY wallet_id, token_key, bucket, recorded_at DESC, id DESC
+    ON CONFLICT (wallet_id, token_key, step_seconds, bucket) DO NOTHING
+    """
+)
+
+
+def mark_postgres_history(connection: Connection) -> None:
+    for step in STEPS:
+        connection.execute(POSTGRES_MARK_ALL, {"step": int(step.total_seconds())})
