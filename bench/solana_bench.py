@@ -38,10 +38,19 @@ async def run() -> list[str]:
         started = time.perf_counter()
         readings = await reader.read_balances(wallets)
         batched_seconds = time.perf_counter() - started
-        await reader.close()
         batched_http, batched_rpc = server.requests, len(server.methods)
         assert all(len(r.balances) == 6 for r in readings.values())
 
+        known = {a: r.accounts or [] for a, r in readings.items()}
+        started = time.perf_counter()
+        again = await reader.read_balances(wallets, known)
+        known_seconds = time.perf_counter() - started
+        known_http = server.requests - batched_http
+        known_rpc = len(server.methods) - batched_rpc
+        assert all(again[a].balances == readings[a].balances for a in wallets)
+
+        await reader.close()
+        plain_before = server.requests
         started = time.perf_counter()
         async with AsyncClient(server.url, http2=False) as client:
             for wallet in wallets:
@@ -52,11 +61,15 @@ async def run() -> list[str]:
                         key, TokenAccountOpts(program_id=program)
                     )
         plain_seconds = time.perf_counter() - started
-        plain_http = server.requests - batched_http
+        plain_http = server.requests - plain_before
     lines.append(
         f"  batched: {batched_http} HTTP requests ({batched_http / WALLETS:.3f} per wallet) "
         "carrying "
         f"{batched_rpc} RPC calls, {batched_seconds:.2f} s"
+    )
+    lines.append(
+        f"  known accounts (refresh-all): {known_http} HTTP requests carrying {known_rpc} "
+        f"getMultipleAccounts calls for {WALLETS * 6} accounts, {known_seconds:.2f} s"
     )
     lines.append(
         f"  plain:   {plain_http} HTTP requests ({plain_http / WALLETS:.0f} per wallet), "
