@@ -11,21 +11,24 @@ from portfolio.services.balances import BalanceService
 from portfolio.services.health import HealthService
 from portfolio.services.wallets import WalletService
 
+# Dependencies are coroutines on purpose: FastAPI runs a plain ``def`` dependency in its thread
+# pool, which costs a request far more than what these do.
 
-def get_container(request: Request) -> Container:
+
+async def get_container(request: Request) -> Container:
     return cast(Container, request.state.container)
 
 
-def get_wallet_service(request: Request) -> WalletService:
-    return get_container(request).wallets
+async def get_wallet_service(request: Request) -> WalletService:
+    return cast(Container, request.state.container).wallets
 
 
-def get_health_service(request: Request) -> HealthService:
-    return get_container(request).health
+async def get_health_service(request: Request) -> HealthService:
+    return cast(Container, request.state.container).health
 
 
-def get_balance_service(request: Request) -> BalanceService:
-    return get_container(request).balances
+async def get_balance_service(request: Request) -> BalanceService:
+    return cast(Container, request.state.container).balances
 
 
 AppContainer = Annotated[Container, Depends(get_container)]
