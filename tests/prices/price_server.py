@@ -31,6 +31,7 @@ class PriceServer:
     faults: dict[str, str] = field(default_factory=dict)  # "llama"/"cg" -> "429"/"500"/"timeout"
     next_faults: dict[str, list[str]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
+    missing_paths: set[str] = field(default_factory=set)  # path prefixes answered with 404
     url: str = ""
     _runner: web.AppRunner | None = None
     _released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -58,6 +59,8 @@ class PriceServer:
 
     async def _fault(self, service: str, request: web.Request) -> web.Response | None:
         self.requests.append((request.path, dict(request.query), dict(request.headers)))
+        if any(request.path.startswith(prefix) for prefix in self.missing_paths):
+            return web.Response(status=404, text="no such route")
         queued = self.next_faults.get(service)
         fault = queued.pop(0) if queued else self.faults.get(service)
         if fault == "timeout":

@@ -178,3 +178,13 @@ async def test_the_first_source_down_falls_back_to_the_second(
     server.faults["llama"] = "timeout"
     prices = await service(server, client, MemoryCache()).prices([ETH, USDC])
     assert {p.source for p in prices.values()} == {"coingecko"}
+
+
+async def test_defillama_prices_stand_when_the_24h_changes_cannot_be_had(
+    server: PriceServer, client: httpx.AsyncClient
+) -> None:
+    oracle = llama(server, client)
+    server.missing_paths = {"/llama/percentage"}
+    prices = await oracle.prices([ETH, USDC])
+    assert prices[price_key(ETH)].usd == Decimal("3456.78")
+    assert prices[price_key(ETH)].change_24h is None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from loguru import logger
 
 from portfolio.adapters.chains.resilience import Endpoint, EndpointPool, RpcError, RpcPolicy
 from portfolio.adapters.prices.http import Pacer, as_fraction, as_price, as_time, get_json
@@ -42,12 +43,17 @@ class DefiLlamaPriceOracle:
         coins_per_request: int = 150,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._pool = EndpointPool(
-            "defillama",
-            [Endpoint(self._base, client)],
-            policy,
-            unavailable=PriceUnavailableError,
-            timed_out=PriceUnavailableError,
+        # Prices and 24-hour changes are asked apart, each behind its own circuit breaker: a
+        # change that cannot be had leaves the prices standing, without a change.
+        self._pool, self._changes = (
+            EndpointPool(
+                name,
+                [Endpoint(self._base, client)],
+                policy,
+                unavailable=PriceUnavailableError,
+                timed_out=PriceUnavailableError,
+            )
+            for name in ("defillama", "defillama-change")
         )
         self._pacer = pacer
         self._batch = coins_per_request
@@ -59,8 +65,12 @@ class DefiLlamaPriceOracle:
         found: dict[str, Price] = {}
         for start in range(0, len(coins), self._batch):
             chunk = ",".join(coins[start : start + self._batch])
-            current = await self._get(f"/prices/current/{chunk}", {"searchWidth": "4h"})
-            changes = await self._get(f"/percentage/{chunk}", {"period": "24h"})
+            current = await self._get(self._pool, f"/prices/current/{chunk}", {"searchWidth": "4h"})
+            try:
+                changes = await self._get(self._changes, f"/percentage/{chunk}", {"period": "24h"})
+            except PriceUnavailableError as exc:
+                logger.warning("defillama 24-hour changes unavailable: {}", exc)
+                changes = {}
             now = datetime.now(UTC)
             for coin, info in current.items():
                 token = by_coin.get(_match_key(coin))
@@ -72,7 +82,9 @@ class DefiLlamaPriceOracle:
                 found[price_key(token)] = Price(usd, change, as_of, self.name)
         return found
 
-    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+    async def _get(
+        self, pool: EndpointPool[httpx.AsyncClient], path: str, params: dict[str, str]
+    ) -> dict[str, Any]:
         async def ask(endpoint: Endpoint[httpx.AsyncClient]) -> dict[str, Any]:
             await self._pacer.wait(self._policy.timeout_seconds)
             document = await get_json(endpoint.client, endpoint.url + path, params)
@@ -81,7 +93,7 @@ class DefiLlamaPriceOracle:
                 raise RpcError("an answer without a 'coins' object")
             return coins
 
-        return await self._pool.run(ask)
+        return await pool.run(ask)
 
 
 def _case_insensitive(values: dict[str, Any], coin: str) -> Any:
