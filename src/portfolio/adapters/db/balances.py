@@ -202,40 +202,35 @@ async def _current_rows(session: AsyncSession, wallet_id: UUID) -> Sequence[Bala
     return (await session.scalars(query)).all()
 
 
-def _current(
-    wallet_id: UUID, balance: TokenBalance, at: datetime, prices: Mapping[str, Price]
+def _sample(
+    wallet_id: UUID, balance: TokenBalance, prices: Mapping[str, Price]
 ) -> dict[str, object]:
+    """The columns a current balance and a history row share."""
     token = balance.token
     usd_price, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
     return {
         "wallet_id": wallet_id,
         "token_key": token.key,
         "symbol": token.symbol,
-        "name": token.name,
         "decimals": token.decimals,
-        "verified": token.verified,
         "raw_balance": balance.raw,
         "usd_price": usd_price,
         "usd_value": value,
-        "fetched_at": at,
     }
+
+
+def _current(
+    wallet_id: UUID, balance: TokenBalance, at: datetime, prices: Mapping[str, Price]
+) -> dict[str, object]:
+    token = balance.token
+    sample = _sample(wallet_id, balance, prices)
+    return {**sample, "name": token.name, "verified": token.verified, "fetched_at": at}
 
 
 def _history(
     wallet_id: UUID, balance: TokenBalance, at: datetime, prices: Mapping[str, Price]
 ) -> dict[str, object]:
-    token = balance.token
-    usd_price, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
-    return {
-        "wallet_id": wallet_id,
-        "token_key": balance.token.key,
-        "symbol": balance.token.symbol,
-        "decimals": balance.token.decimals,
-        "raw_balance": balance.raw,
-        "usd_price": usd_price,
-        "usd_value": value,
-        "recorded_at": at,
-    }
+    return {**_sample(wallet_id, balance, prices), "recorded_at": at}
 
 
 def _zero_history(row: BalanceRow, at: datetime) -> dict[str, object]:

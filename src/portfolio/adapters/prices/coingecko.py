@@ -10,10 +10,16 @@ from typing import Any
 
 import httpx
 
-from portfolio.adapters.chains.resilience import Endpoint, EndpointPool, RpcError, RpcPolicy
-from portfolio.adapters.prices.http import Pacer, as_fraction, as_price, as_time, get_json
+from portfolio.adapters.chains.resilience import Endpoint, RpcError, RpcPolicy
+from portfolio.adapters.prices.http import (
+    Pacer,
+    as_fraction,
+    as_price,
+    as_time,
+    get_json,
+    price_pool,
+)
 from portfolio.domain.chains import Chain
-from portfolio.domain.errors import PriceUnavailableError
 from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token
 
@@ -39,13 +45,7 @@ class CoinGeckoPriceOracle:
         api_key: str | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._pool = EndpointPool(
-            "coingecko",
-            [Endpoint(self._base, client)],
-            policy,
-            unavailable=PriceUnavailableError,
-            timed_out=PriceUnavailableError,
-        )
+        self._pool = price_pool("coingecko", self._base, client, policy)
         self._pacer = pacer
         self._policy = policy
         self._headers = {api_key_header(self._base): api_key} if api_key else {}

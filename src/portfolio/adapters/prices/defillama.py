@@ -10,7 +10,14 @@ import httpx
 from loguru import logger
 
 from portfolio.adapters.chains.resilience import Endpoint, EndpointPool, RpcError, RpcPolicy
-from portfolio.adapters.prices.http import Pacer, as_fraction, as_price, as_time, get_json
+from portfolio.adapters.prices.http import (
+    Pacer,
+    as_fraction,
+    as_price,
+    as_time,
+    get_json,
+    price_pool,
+)
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import PriceUnavailableError
 from portfolio.domain.prices import Price, price_key
@@ -45,16 +52,8 @@ class DefiLlamaPriceOracle:
         self._base = base_url.rstrip("/")
         # Prices and 24-hour changes are asked apart, each behind its own circuit breaker: a
         # change that cannot be had leaves the prices standing, without a change.
-        self._pool, self._changes = (
-            EndpointPool(
-                name,
-                [Endpoint(self._base, client)],
-                policy,
-                unavailable=PriceUnavailableError,
-                timed_out=PriceUnavailableError,
-            )
-            for name in ("defillama", "defillama-change")
-        )
+        self._pool = price_pool("defillama", self._base, client, policy)
+        self._changes = price_pool("defillama-change", self._base, client, policy)
         self._pacer = pacer
         self._batch = coins_per_request
         self._policy = policy

@@ -15,7 +15,15 @@ from limits import parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from portfolio.adapters.chains.resilience import RpcError, RpcTimeoutError, TransientRpcError
+from portfolio.adapters.chains.resilience import (
+    Endpoint,
+    EndpointPool,
+    RpcError,
+    RpcPolicy,
+    RpcTimeoutError,
+    TransientRpcError,
+)
+from portfolio.domain.errors import PriceUnavailableError
 
 
 class Pacer:
@@ -83,3 +91,17 @@ def as_time(timestamp: Any, default: datetime) -> datetime:
     if isinstance(timestamp, int | Decimal) and not isinstance(timestamp, bool) and timestamp > 0:
         return datetime.fromtimestamp(int(timestamp), UTC)
     return default
+
+
+def price_pool(
+    name: str, base_url: str, client: httpx.AsyncClient, policy: RpcPolicy
+) -> EndpointPool[httpx.AsyncClient]:
+    """One price source's endpoint with the chains' retries and breaker; failures are
+    PriceUnavailableError."""
+    return EndpointPool(
+        name,
+        [Endpoint(base_url, client)],
+        policy,
+        unavailable=PriceUnavailableError,
+        timed_out=PriceUnavailableError,
+    )
