@@ -23,9 +23,7 @@ from portfolio.ports.repositories import BalanceRepository, WalletRepository
 from portfolio.services.codec import decode_balances, encode_balances
 from portfolio.services.prices import PriceService
 
-FAILURE_MEMORY = timedelta(days=1)
-
-
+FAILURE_MEMORY = timedelta(days=1)  # how long a failed fetch's reason is kept
 SUMMARY_KEY = "portfolio:summary"  # the rendered portfolio summary; a write deletes it
 
 
