@@ -29,6 +29,7 @@ from portfolio.adapters.chains.resilience import (
     RpcError,
     RpcPolicy,
     TransientRpcError,
+    describe,
 )
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import (
@@ -140,9 +141,9 @@ class Web3ChainReader:
                 raise TransientRpcError(f"HTTP {exc.status}") from exc
             raise RpcError(f"HTTP {exc.status}") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
-            raise TransientRpcError(f"connection failed: {exc!r}") from exc
+            raise TransientRpcError(f"connection failed ({describe(exc)})") from exc
         except (ValueError, Web3Exception, UnicodeDecodeError) as exc:
-            raise RpcError(f"malformed answer: {exc!r}"[:300]) from exc
+            raise RpcError(f"malformed answer ({describe(exc)})"[:300]) from exc
 
     async def _tokens_of(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Token]:
         chain_id = self._chain_id

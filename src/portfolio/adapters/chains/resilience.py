@@ -133,3 +133,9 @@ def _host(url: str) -> str:
     """The URL without path or query: RPC URLs often carry an API key there."""
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
+
+
+def describe(exc: BaseException) -> str:
+    """An exception for a problem's detail: its kind and message, no repr internals."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

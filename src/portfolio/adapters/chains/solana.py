@@ -32,6 +32,7 @@ from portfolio.adapters.chains.resilience import (
     RpcError,
     RpcPolicy,
     TransientRpcError,
+    describe,
 )
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
@@ -269,8 +270,8 @@ def _classify(exc: SolanaRpcException) -> RpcError:
             return TransientRpcError(f"HTTP {status}")
         return RpcError(f"HTTP {status}")
     if "Timeout" in type(cause).__name__:
-        return TransientRpcError(f"timed out: {cause!r}")
-    return TransientRpcError(f"connection failed: {cause!r}")
+        return TransientRpcError(f"timed out ({describe(cause or exc)})")
+    return TransientRpcError(f"connection failed ({describe(cause or exc)})")
 
 
 def _accounts(requests: list[GetMultipleAccounts], answers: Iterator[Any]) -> dict[str, Any]:

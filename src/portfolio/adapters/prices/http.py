@@ -22,6 +22,7 @@ from portfolio.adapters.chains.resilience import (
     RpcPolicy,
     RpcTimeoutError,
     TransientRpcError,
+    describe,
 )
 from portfolio.domain.errors import PriceUnavailableError
 
@@ -55,9 +56,9 @@ async def get_json(
     try:
         response = await client.get(url, params=params, headers=headers)
     except httpx.TimeoutException as exc:
-        raise RpcTimeoutError(f"timed out: {exc!r}") from exc
+        raise RpcTimeoutError(f"timed out ({describe(exc)})") from exc
     except httpx.TransportError as exc:
-        raise TransientRpcError(f"connection failed: {exc!r}") from exc
+        raise TransientRpcError(f"connection failed ({describe(exc)})") from exc
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientRpcError(f"HTTP {response.status_code}")
     if response.status_code >= 400:
