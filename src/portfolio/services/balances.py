@@ -24,6 +24,7 @@ from portfolio.services.codec import decode_balances, encode_balances
 from portfolio.services.prices import PriceService
 
 FAILURE_MEMORY = timedelta(days=1)  # how long a failed fetch's reason is kept
+RECORD_SLICE = 500  # wallets recorded in one transaction
 SUMMARY_KEY = "portfolio:summary"  # the rendered portfolio summary; a write deletes it
 
 
@@ -198,7 +199,13 @@ class BalanceService:
         by_id = {w.id: readings[w.address] for w in wallets}
         tokens = {b.token for reading in by_id.values() for b in reading.nonzero()}
         prices = await self.price(list(tokens))
-        recorded = await self._balances.record_many(by_id, self._clock.now(), prices)
+        # One transaction per slice of wallets keeps statements and locks small on big refreshes.
+        recorded: dict[UUID, WalletBalances] = {}
+        fetched_at = self._clock.now()
+        ids = list(by_id)
+        for start in range(0, len(ids), RECORD_SLICE):
+            part = {i: by_id[i] for i in ids[start : start + RECORD_SLICE]}
+            recorded.update(await self._balances.record_many(part, fetched_at, prices))
         await self._cache.set_many(
             {balances_key(i): encode_balances(s) for i, s in recorded.items()},
             self._policy.freshness.total_seconds(),
