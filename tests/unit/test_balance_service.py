@@ -152,3 +152,25 @@ async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_dis
     world.clock.advance(minutes=61)
     await world.service.refresh_all()  # too old: discover again
     assert solana.known == [{}, {key: [account]}, {}, {}]
+
+
+async def test_a_refresh_records_big_sets_in_slices(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("portfolio.services.balances.RECORD_SLICE", 2)
+    wallets = []
+    for n in range(5):
+        wallet = Wallet.create(Chain.ETHEREUM, f"0x{n + 1:040x}", None, world.clock.now())
+        await world.wallets.add(wallet)
+        wallets.append(wallet)
+    calls = []
+    record_many = world.balances.record_many
+
+    async def counted(*args: object) -> object:
+        calls.append(args)
+        return await record_many(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(world.balances, "record_many", counted)
+    outcomes = await world.service.refresh_all()
+    assert [o.snapshot is not None for o in outcomes] == [True] * 5
+    assert len(calls) == 3
