@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from decimal import Context, Decimal, localcontext
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.models import BalanceHistoryRow
 from portfolio.api.app import create_app
-from tests.api.conftest import add, serve, settings_for
+from tests.api.conftest import add, serve, settings_for, write_list
 from tests.chains.worlds import BIG, HUGE, ONE, U64_MAX, EvmWorld, SolanaWorld
 from tests.netutil import free_port
 from tests.prices.price_server import PriceServer, Quote
@@ -183,3 +184,15 @@ async def test_balances_are_valued_in_usd_and_history_keeps_the_values(
     recorded = {row.symbol: row.usd_value for row in rows}
     assert recorded["ETH"] == Decimal("3456780000000000.000000000000024197")
     assert recorded["EIGHTEEN"] is None
+
+
+async def test_a_configured_list_of_one_chain_is_read_whatever_its_chain_id(
+    database_url: str, chains: dict[str, Any], evm: EvmWorld, tmp_path: Path
+) -> None:
+    mainnet_ids = write_list(tmp_path / "mainnet-ids.json", 1, evm.good_tokens)
+    settings = settings_for(database_url, **{**chains, "ethereum_token_list": mainnet_ids})
+    async with serve(create_app(settings)) as client:
+        wallet_id = await add(client, "ethereum", ONE)
+        document = (await client.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+    assert set(by_symbol(document)) == {"ETH", "SIX", "EIGHTEEN", "TWENTYFOUR"}
+    assert document["errors"] == []

@@ -32,6 +32,13 @@ async def chain_readers(settings: Settings) -> AsyncIterator[dict[Chain, ChainRe
     async with AsyncExitStack() as stack:
         if settings.ethereum_rpc_urls:
             tokens = await load_token_list(Chain.ETHEREUM, settings.ethereum_token_list)
+            chain_id = settings.ethereum_chain_id
+            if chain_id is None and settings.ethereum_token_list and len(tokens) == 1:
+                # A list of one chain's tokens, configured for this node, is read as it is
+                # (a devnet's list often keeps mainnet's chainId); the shipped mainnet list and
+                # lists of several chains follow the node's eth_chainId.
+                (chain_id,) = tokens
+
             evm = Web3ChainReader.from_urls(
                 settings.ethereum_rpc_urls,
                 tokens,
@@ -42,7 +49,7 @@ async def chain_readers(settings: Settings) -> AsyncIterator[dict[Chain, ChainRe
                     max_request_bytes=settings.evm_max_request_bytes,
                     batch_size=settings.evm_batch_size,
                 ),
-                chain_id=settings.ethereum_chain_id,
+                chain_id=chain_id,
             )
             stack.push_async_callback(evm.close)
             readers[Chain.ETHEREUM] = evm
