@@ -76,3 +76,19 @@ async def test_the_default_window_is_the_last_week_by_the_hour(client: httpx.Asy
     assert timedelta(days=7) <= end - start < timedelta(days=7, hours=1)
     assert len(history["points"]) in (168, 169)
     assert {p["total_usd"] for p in history["points"]} == {"0.00"}
+
+
+async def test_the_window_echoes_the_start_asked_and_begins_at_its_bucket(
+    client: httpx.AsyncClient,
+) -> None:
+    start = BASE + timedelta(minutes=7)
+    params = {"start": start.isoformat(), "end": (BASE + timedelta(minutes=21)).isoformat(),
+              "interval": "5m"}  # fmt: skip
+    history = (await client.get("/api/v1/portfolio/history", params=params)).json()
+    assert history["start"] == "2026-04-01T00:07:00Z"
+    assert [p["timestamp"][11:16] for p in history["points"]] == [
+        "00:05",
+        "00:10",
+        "00:15",
+        "00:20",
+    ]

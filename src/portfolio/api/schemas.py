@@ -260,7 +260,7 @@ class HistoryPointOut(BaseModel):
 
 class HistoryOut(BaseModel):
     interval: Interval
-    start: datetime
+    start: datetime = Field(description="As asked; the first point is the bucket holding it.")
     end: datetime
     points: list[HistoryPointOut]
 
@@ -268,7 +268,7 @@ class HistoryOut(BaseModel):
     def of(cls, interval: Interval, window: Window, points: list[HistoryPoint]) -> HistoryOut:
         return cls(
             interval=interval,
-            start=window.start,
+            start=window.asked_start or window.start,
             end=window.end,
             points=[
                 HistoryPointOut(

@@ -39,6 +39,7 @@ class Window:
     start: datetime  # the first bucket's start (aligned)
     end: datetime  # as asked
     step: timedelta
+    asked_start: datetime | None = None  # as asked, before alignment
 
     @classmethod
     def of(cls, start: datetime, end: datetime, interval: Interval) -> Window:
@@ -48,7 +49,7 @@ class Window:
             raise InvalidWindowError("start must be before end.")
         step = interval.step
         aligned = floor_time(start, step)
-        window = cls(aligned, end, step)
+        window = cls(aligned, end, step, start)
         if len(window.buckets()) > MAX_POINTS:
             raise InvalidWindowError(
                 f"At most {MAX_POINTS} points a request; choose a wider interval."
