@@ -155,3 +155,15 @@ def test_a_window_is_aligned_and_bounded() -> None:
         Window.of(BASE, BASE, Interval.HOUR)
     with pytest.raises(InvalidWindowError, match="At most"):
         Window.of(BASE, BASE + timedelta(days=400), Interval.FIVE_MINUTES)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)),
+        (datetime(9999, 12, 31, 23, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
+    ],
+)
+def test_an_absurd_window_is_refused_at_once(start: datetime, end: datetime) -> None:
+    with pytest.raises(InvalidWindowError):
+        Window.of(start, end, Interval.FIVE_MINUTES if start.year == 1 else Interval.DAY)

@@ -50,15 +50,22 @@ class Window:
         step = interval.step
         aligned = floor_time(start, step)
         window = cls(aligned, end, step, start)
-        if len(window.buckets()) > MAX_POINTS:
+        if window.count > MAX_POINTS:  # counted before any bucket is built
             raise InvalidWindowError(
                 f"At most {MAX_POINTS} points a request; choose a wider interval."
             )
+        try:
+            window.buckets()[-1] + step
+        except OverflowError as exc:
+            raise InvalidWindowError("The window ends past the last representable date.") from exc
         return window
 
+    @property
+    def count(self) -> int:
+        return -(-(self.end - self.start) // self.step)  # ceiling division
+
     def buckets(self) -> list[datetime]:
-        count = -(-(self.end - self.start) // self.step)  # ceiling division
-        return [self.start + i * self.step for i in range(count)]
+        return [self.start + i * self.step for i in range(self.count)]
 
     @property
     def last_end(self) -> datetime:
