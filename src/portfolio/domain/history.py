@@ -55,7 +55,7 @@ class Window:
                 f"At most {MAX_POINTS} points a request; choose a wider interval."
             )
         try:
-            window.buckets()[-1] + step
+            window.last_end  # noqa: B018 - computing it is the check
         except OverflowError as exc:
             raise InvalidWindowError("The window ends past the last representable date.") from exc
         return window
@@ -69,7 +69,8 @@ class Window:
 
     @property
     def last_end(self) -> datetime:
-        return self.buckets()[-1] + self.step
+        """The end of the last bucket."""
+        return self.start + self.count * self.step
 
 
 def floor_time(moment: datetime, step: timedelta) -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import Web3Exception
 from web3.types import RPCEndpoint
 
-from portfolio.adapters.chains.jsonrpc import ItemError, check_item, match_batch
+from portfolio.adapters.chains.jsonrpc import ItemError, check_item, chunked, match_batch
 from portfolio.adapters.chains.resilience import (
     Endpoint,
     EndpointPool,
@@ -169,13 +169,14 @@ class Web3ChainReader:
     async def _read_multicall(
         self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call]
     ) -> list[int | str]:
-        chunks = list(_chunks(calls, self._limits.calls_per_multicall))
-        per_request = max(1, self._limits.max_request_bytes // self._chunk_bytes())
+        chunks = list(chunked(calls, self._limits.calls_per_multicall))
+        chunk_bytes = self._limits.calls_per_multicall * CALL_HEX_BYTES
+        per_request = max(1, self._limits.max_request_bytes // chunk_bytes)
         block = await self._block(w3, -(-len(chunks) // per_request))
         requests = [
             [("eth_call", [{"to": self._multicall, "data": _aggregate3(c, self._multicall)}, block])
              for c in group]
-            for group in _chunks(chunks, per_request)
+            for group in chunked(chunks, per_request)
         ]  # fmt: skip
         answers = await self._send_all(w3, requests)
         results: list[int | str] = []
@@ -190,12 +191,9 @@ class Web3ChainReader:
     ) -> list[int | str]:
         block = await self._block(w3, -(-len(calls) // self._limits.batch_size))
         requests = [[_plain_request(call, block) for call in group]
-                    for group in _chunks(calls, self._limits.batch_size)]  # fmt: skip
+                    for group in chunked(calls, self._limits.batch_size)]  # fmt: skip
         answers = await self._send_all(w3, requests)
         return [_plain_result(call, answer) for call, answer in zip(calls, answers, strict=True)]
-
-    def _chunk_bytes(self) -> int:
-        return self._limits.calls_per_multicall * CALL_HEX_BYTES
 
     async def _send_all(
         self, w3: AsyncWeb3[AsyncHTTPProvider], batches: list[list[tuple[str, list[Any]]]]
@@ -224,11 +222,6 @@ class Web3ChainReader:
             return check_item(answer)
         except ItemError as exc:
             raise RpcError(f"{method} failed: {exc}") from exc
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def _result_or_error(item: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from portfolio.adapters.chains.resilience import RpcError, TransientRpcError
@@ -54,3 +55,9 @@ def match_batch(answer: Any, expected: int) -> list[Any]:
         return sorted(answer, key=lambda item: int(item["id"]))
     except (TypeError, ValueError) as exc:
         raise RpcError("a batch answer with non-numeric ids") from exc
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size``, in order."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

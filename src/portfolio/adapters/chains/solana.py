@@ -25,7 +25,13 @@ from solders.rpc.config import RpcAccountInfoConfig, RpcTokenAccountsFilterProgr
 from solders.rpc.requests import GetMultipleAccounts, GetTokenAccountsByOwner, batch_to_json
 from solders.rpc.responses import GetMultipleAccountsResp, GetTokenAccountsByOwnerJsonParsedResp
 
-from portfolio.adapters.chains.jsonrpc import BatchRefusedError, ItemError, check_item, match_batch
+from portfolio.adapters.chains.jsonrpc import (
+    BatchRefusedError,
+    ItemError,
+    check_item,
+    chunked,
+    match_batch,
+)
 from portfolio.adapters.chains.resilience import (
     Endpoint,
     EndpointPool,
@@ -151,9 +157,7 @@ class SolanaChainReader:
             ]
             sol = lamports[address]
             sol_lamports = 0 if sol is None else sol.lamports
-            readings[address] = self._reading(
-                address, sol_lamports, [(a, amount) for a, amount in found], discovered=True
-            )
+            readings[address] = self._reading(address, sol_lamports, found, discovered=True)
         current = _accounts(amount_requests, answers)
         for address, accounts in known.items():
             wallet = current[address]
@@ -197,7 +201,7 @@ class SolanaChainReader:
         )
         return [
             GetMultipleAccounts([Pubkey.from_string(a) for a in chunk], config, id=next(ids))
-            for chunk in _chunks(addresses, self._limits.accounts_per_call)
+            for chunk in chunked(addresses, self._limits.accounts_per_call)
         ]
 
     def _token(self, mint: str, decimals: int) -> Token:
@@ -223,7 +227,7 @@ class SolanaChainReader:
                     return await _send_batch(endpoint.client, group)
                 return [await _send_one(endpoint.client, group[0])]
 
-        groups = list(_chunks(requests, self._limits.batch_size if batched else 1))
+        groups = list(chunked(requests, self._limits.batch_size if batched else 1))
         try:
             answers = await asyncio.gather(*(send(group) for group in groups))
         except BatchRefusedError as exc:
@@ -320,8 +324,3 @@ def _parse(parser: Any, item: Any) -> Any:
         return parser.from_json(json.dumps(item))
     except Exception as exc:  # solders raises SerdeJSONError, which it does not export
         raise RpcError(f"malformed answer: {str(exc)[:200]}") from exc
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])

@@ -81,7 +81,7 @@ async def _postgres_levels(
             "step": int(window.step.total_seconds()),
             "first": window.start,
             "first_day": floor_time(window.start, timedelta(days=1)),
-            "last": window.buckets()[-1],
+            "last": window.last_end - window.step,
         },
     )
     return [(bucket, Chain(chain), Decimal(value)) for chain, bucket, value in rows]
