@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     balance_ttl_seconds: int = Field(default=60, ge=1)
     price_ttl_seconds: int = Field(default=60, ge=1)
 
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_json: bool = False
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -2,59 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.databases import ROOT
-from tests.netutil import free_port
+from tests.server import running_uvicorn, server_env
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "PORTFOLIO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'smoke.db'}",
-        "PORTFOLIO_LOG_JSON": "true",
-        "PORTFOLIO_PRICE_SOURCES": "none",
-        "PORTFOLIO_ETHEREUM_RPC_URLS": f"http://127.0.0.1:{free_port()}",
-        "PORTFOLIO_SOLANA_RPC_URLS": f"http://127.0.0.1:{free_port()}",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "portfolio.api.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("uvicorn did not start")
-        yield base
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=15)
-        # uvicorn shuts down gracefully, then re-raises SIGTERM: -15 is a clean exit here.
-        assert "Application shutdown complete" in stderr.decode(), stderr.decode()
+    with running_uvicorn(server_env(tmp_path), tmp_path) as served:
+        yield served.url
 
 
 def test_a_real_uvicorn_serves_the_wallet_lifecycle(server: str) -> None:

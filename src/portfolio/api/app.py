@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,15 +14,21 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.engine import make_url
 
 from portfolio import __version__
+from portfolio.api.body import BodyLimitMiddleware
 from portfolio.api.container import Container, build_container
 from portfolio.api.logs import configure_logging
 from portfolio.api.middleware import RequestContextMiddleware
-from portfolio.api.problems import install_problem_handlers, unhandled_error
+from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
 from portfolio.api.routers import balances, health, portfolio, wallets
 from portfolio.config import Settings
 
 API_PREFIX = "/api/v1"
 METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
+# Importing web3 pulls in py_ecc, which raises the recursion limit to 100,000: deep enough for
+# a recursive parse to overflow the C stack and kill the process. The imports are done by now:
+# put Python's own default back, so a runaway recursion is a RecursionError, not a segfault.
+RECURSION_LIMIT = 1000
+sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -62,6 +69,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     ).instrument(app)
     for path in METRICS_PATHS:
         instrumentator.expose(app, endpoint=path, include_in_schema=path.startswith(API_PREFIX))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, refuse=refused_body)
     app.add_middleware(RequestContextMiddleware, on_error=unhandled_error)
     return app
 

@@ -143,6 +143,14 @@ async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def refused_body(request: Request, status: int, detail: str) -> JSONResponse:
+    """The 413 of an over-long body, or the 422 of one nested too deep (BodyLimitMiddleware)."""
+    if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        return problem(request, status, detail, type_="/problems/body-too-large")
+    errors = [{"loc": ["body"], "msg": detail, "type": "json_too_deep"}]
+    return problem(request, status, detail, type_="/problems/validation-error", errors=errors)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
