@@ -53,6 +53,7 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
             echo=settings.database_echo,
         )
         stack.push_async_callback(engine.dispose)

@@ -20,8 +20,12 @@ def create_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     connect_timeout: float = 5.0,
+    statement_timeout: float = 5.0,
     echo: bool = False,
 ) -> AsyncEngine:
+    """``statement_timeout`` bounds every statement twice: the server cancels it (SQLSTATE
+    57014), and the client gives up on its own when the server itself does not answer (a
+    frozen server cancels nothing)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": connect_timeout})
@@ -34,7 +38,11 @@ def create_engine(
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_timeout=connect_timeout,
-        connect_args={"timeout": connect_timeout},
+        connect_args={
+            "timeout": connect_timeout,
+            "command_timeout": statement_timeout + 1,
+            "server_settings": {"statement_timeout": str(int(statement_timeout * 1000))},
+        },
     )
 
 

@@ -1,4 +1,10 @@
-"""Database failures become domain errors at this boundary."""
+"""Database failures become domain errors at this boundary.
+
+"The database is not answering" has many faces: a refused or reset connection, a pool that
+cannot hand out a connection in time, a server shutting down or starting up (asyncpg's
+``CannotConnectNowError``, SQLSTATE 57P03), a statement cancelled by the statement timeout.
+Each is a StorageUnavailableError (a 503 with Retry-After), never a 500.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from portfolio.domain.errors import StorageUnavailableError
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)
+# SQLSTATE classes: 08 connection exception, 53 insufficient resources (too many
+# connections, out of memory or disk), 57 operator intervention (admin shutdown, crash
+# shutdown, cannot connect now, query cancelled by the statement timeout).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 
 
 @asynccontextmanager
@@ -18,9 +28,25 @@ async def storage_errors() -> AsyncIterator[None]:
     """Turn 'the database did not answer' into StorageUnavailableError; let the rest through."""
     try:
         yield
-    except _UNAVAILABLE as exc:
-        raise StorageUnavailableError("The database is not answering.") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise StorageUnavailableError("The database connection was lost.") from exc
+    except Exception as exc:
+        if unavailable(exc):
+            raise StorageUnavailableError("The database is not answering.") from exc
         raise
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it wraps, says the database cannot be reached now."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
+            return True
+        wrapped = getattr(current, "orig", None)
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return False
