@@ -138,8 +138,10 @@ async def test_a_frozen_database_holds_no_request_past_its_deadlines(outage: Out
         outage.postgres.thaw()
     assert health.status_code == 503
     assert health_seconds < HEALTH_TIMEOUT + 0.75, health_seconds
-    assert answers
-    assert {a.status for a in answers} <= {503}, {a.status for a in answers}
+    statuses = {a.status for a in answers}
+    # 200s come from the cache (the rendered portfolio); whatever needs the database is a 503.
+    assert 503 in statuses
+    assert statuses <= {200, 503}, statuses
     slowest = max(a.seconds for a in answers)
     # A statement timeout (plus the connect timeout of a fresh connection) bounds each one.
     assert slowest < STATEMENT_TIMEOUT + 1 + 2.5, slowest
