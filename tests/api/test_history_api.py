@@ -69,6 +69,34 @@ async def test_bad_history_queries_are_422(client: httpx.AsyncClient) -> None:
         assert response.headers["content-type"] == "application/problem+json"
 
 
+async def test_times_out_of_range_or_not_rfc3339_are_422_naming_the_query(
+    client: httpx.AsyncClient,
+) -> None:
+    for params in (
+        {"end": "0001-01-01T00:00:00Z"},  # the default start would be before year 1
+        {"start": "9999-12-31T23:00:00-14:00", "end": "9999-12-31T23:59:59-14:00"},
+        {"start": "0001-01-01T00:00:00+01:00", "end": "0001-01-02T00:00:00Z"},
+        {"start": "9999-12-30T00:00:00Z", "end": "9999-12-31T23:59:59Z", "interval": "1d"},
+        {"end": "0"},
+        {"end": "99999999999"},
+        {"start": "2026-04-01T00:00:00", "end": "2026-04-02T00:00:00Z"},  # no zone
+        {"start": "2026-04-01"},
+    ):
+        response = await client.get("/api/v1/portfolio/history", params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["loc"][0] == "query", response.text
+
+
+async def test_the_earliest_window_is_served(client: httpx.AsyncClient) -> None:
+    params = {"start": "0001-01-01T00:00:00Z", "end": "0001-01-02T00:00:00Z", "interval": "1d"}
+    response = await client.get("/api/v1/portfolio/history", params=params)
+    assert response.status_code == 200, response.text
+    assert response.json()["points"] == [
+        {"timestamp": "0001-01-01T00:00:00Z", "total_usd": "0.00", "by_chain": {}}
+    ]
+
+
 async def test_the_default_window_is_the_last_week_by_the_hour(client: httpx.AsyncClient) -> None:
     history = (await client.get("/api/v1/portfolio/history")).json()
     start = datetime.fromisoformat(history["start"])

@@ -140,4 +140,38 @@ async def test_unknown_routes_and_wrong_methods_are_problems(client: httpx.Async
     assert_problem(await client.get("/api/v1/nowhere"), 404)
     wrong = await client.put("/api/v1/wallets")
     assert_problem(wrong, 405)
-    assert "POST" in wrong.headers["allow"]
+    assert wrong.headers["allow"] == "GET, POST"
+    one = await client.post(f"/api/v1/wallets/{UUID(int=1)}")
+    assert_problem(one, 405)
+    assert one.headers["allow"] == "DELETE, GET"
+
+
+async def test_a_cursor_names_the_query_and_a_forged_time_is_422(
+    client: httpx.AsyncClient,
+) -> None:
+    import base64
+
+    for forged in (
+        f"9999-12-31T23:59:59-14:00|{UUID(int=1)}",  # past year 9999 in UTC
+        f"0001-01-01T00:00:00+14:00|{UUID(int=1)}",  # before year 1 in UTC
+        f"2026-01-01T00:00:00|{UUID(int=1)}",  # no zone
+    ):
+        cursor = base64.urlsafe_b64encode(forged.encode()).decode()
+        body = assert_problem(await client.get("/api/v1/wallets", params={"cursor": cursor}), 422)
+        assert body["errors"][0]["loc"] == ["query", "cursor"]  # type: ignore[index]
+
+
+async def test_a_label_is_trimmed_before_its_length_is_judged(client: httpx.AsyncClient) -> None:
+    label = "x" * 100
+    created = await client.post(
+        "/api/v1/wallets",
+        json={"chain": "ethereum", "address": LOWER, "label": f"   {label}   "},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["label"] == label
+    too_long = await client.post(
+        "/api/v1/wallets",
+        json={"chain": "ethereum", "address": "0x" + "ab" * 20, "label": " " + "y" * 101},
+    )
+    body = assert_problem(too_long, 422)
+    assert body["errors"][0]["loc"] == ["body", "label"]  # type: ignore[index]

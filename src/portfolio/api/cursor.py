@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from portfolio.domain.errors import InvalidCursorError
@@ -21,9 +21,9 @@ def decode_cursor(token: str) -> WalletCursor:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         created, wallet_id = raw.split("|")
         at = datetime.fromisoformat(created)
-        cursor = WalletCursor(at, UUID(wallet_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        if at.tzinfo is None:
+            raise ValueError("a time without a zone")
+        # In UTC, as stored; a forged time whose UTC form leaves the years 1..9999 overflows.
+        return WalletCursor(at.astimezone(UTC), UUID(wallet_id))
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursorError("Not a cursor this service issued.") from exc
-    if at.tzinfo is None:
-        raise InvalidCursorError("Not a cursor this service issued.")
-    return cursor

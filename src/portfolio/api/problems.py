@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from portfolio.api.middleware import REQUEST_ID_HEADER, request_id_of
 from portfolio.domain.errors import (
@@ -97,13 +98,23 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, Any] = {}
     headers: dict[str, str] = {}
     if isinstance(exc, ValidationError):
-        extra["errors"] = [{"loc": ["body", exc.field], "msg": str(exc), "type": slug}]
+        loc = [_location(request, exc.field), exc.field]
+        extra["errors"] = [{"loc": loc, "msg": str(exc), "type": slug}]
     if isinstance(exc, DuplicateWalletError):
         extra["wallet_id"] = str(exc.existing_id)
     if isinstance(exc, ServiceUnavailableError):
         headers["Retry-After"] = str(exc.retry_after_seconds)
         logger.warning("dependency unavailable: {}", repr(exc.__cause__ or exc))
     return problem(request, status, str(exc), type_=f"/problems/{slug}", headers=headers, **extra)
+
+
+def _location(request: Request, name: str) -> str:
+    """Where the request carried the input ``name``: path, query or body."""
+    if name in request.path_params:
+        return "path"
+    if name in request.query_params or request.method in ("GET", "HEAD", "DELETE"):
+        return "query"  # a request without a body: what it lacked was a query parameter
+    return "body"
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -127,9 +138,29 @@ def _field_error(error: Any) -> dict[str, Any]:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == HTTPStatus.NOT_FOUND and detail == "Not Found":
         detail = f"No route {request.method} {request.url.path}."
-    return problem(request, exc.status_code, detail, headers=dict(exc.headers or {}))
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}."
+    return problem(request, exc.status_code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path takes. Starlette names only those of the first
+    route whose path matched, and FastAPI makes one route per method: ask every route."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    ]  # fmt: skip
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:

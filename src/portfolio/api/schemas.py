@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
@@ -20,6 +21,10 @@ from portfolio.services.balances import BalanceView, RefreshOutcome
 EXAMPLE_ETH = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
 
 
+def _trimmed(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
 class WalletCreate(BaseModel):
     chain: Chain = Field(examples=["ethereum"])
     address: str = Field(
@@ -29,7 +34,10 @@ class WalletCreate(BaseModel):
         "checksum). Solana: a base58 public key (32 bytes).",
         examples=[EXAMPLE_ETH.lower()],
     )
-    label: str | None = Field(default=None, max_length=LABEL_MAX_LENGTH, examples=["cold storage"])
+    # Trimmed before its length is judged: "  cold storage  " is a label of 12 characters.
+    label: Annotated[str | None, BeforeValidator(_trimmed)] = Field(
+        default=None, max_length=LABEL_MAX_LENGTH, examples=["cold storage"]
+    )
 
 
 class WalletOut(BaseModel):

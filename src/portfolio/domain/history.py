@@ -48,16 +48,17 @@ class Window:
         if start >= end:
             raise InvalidWindowError("start must be before end.")
         step = interval.step
-        aligned = floor_time(start, step)
-        window = cls(aligned, end, step, start)
-        if window.count > MAX_POINTS:  # counted before any bucket is built
-            raise InvalidWindowError(
-                f"At most {MAX_POINTS} points a request; choose a wider interval."
-            )
         try:
+            window = cls(floor_time(start, step), end, step, start)
+            if window.count > MAX_POINTS:  # counted before any bucket is built
+                raise InvalidWindowError(
+                    f"At most {MAX_POINTS} points a request; choose a wider interval."
+                )
             window.last_end  # noqa: B018 - computing it is the check
         except OverflowError as exc:
-            raise InvalidWindowError("The window ends past the last representable date.") from exc
+            raise InvalidWindowError(
+                "The window reaches past the representable dates (years 1 to 9999)."
+            ) from exc
         return window
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from portfolio.domain.history import HistoryPoint, Interval, Window
+from portfolio.domain.history import HistoryPoint, Interval, InvalidWindowError, Window
 from portfolio.ports.clock import Clock
 from portfolio.ports.history import HistoryRepository
 
@@ -21,6 +21,12 @@ class HistoryService:
     ) -> tuple[Window, list[HistoryPoint]]:
         """``end`` defaults to now, ``start`` to seven days before ``end``."""
         end = end or self._clock.now()
-        start = start or end - DEFAULT_SPAN
+        if start is None:
+            try:
+                start = end - DEFAULT_SPAN
+            except OverflowError as exc:
+                raise InvalidWindowError(
+                    "The default window (7 days before end) starts before year 1."
+                ) from exc
         window = Window.of(start, end, interval)
         return window, await self._history.portfolio_history(window)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from portfolio.api.dependencies import AppContainer
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import HistoryOut, RefreshOut, SummaryOut
+from portfolio.api.times import Rfc3339
 from portfolio.domain.history import Interval
 from portfolio.services.balances import SUMMARY_KEY
 
@@ -66,22 +66,18 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 )
 async def get_history(
     container: AppContainer,
-    start: Annotated[datetime | None, Query(description="Default: 7 days before end.")] = None,
-    end: Annotated[datetime | None, Query(description="Default: now.")] = None,
+    start: Annotated[
+        Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: 7 days before end.")
+    ] = None,
+    end: Annotated[Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: now.")] = None,
     interval: Annotated[Interval, Query(description="Bucket size.")] = Interval.HOUR,
 ) -> HistoryOut:
     """One point per bucket (`5m`, `1h` or `1d`, aligned to the interval from the Unix epoch)
     from the bucket holding `start` up to `end`. A point's value is, for each wallet and token,
     the last USD value recorded at or before the bucket's end, carried forward across gaps; a
-    wallet adds nothing before its first record. Times without a zone are taken as UTC."""
-    window, points = await container.history.history(_utc(start), _utc(end), interval)
+    wallet adds nothing before its first record."""
+    window, points = await container.history.history(start, end, interval)
     return HistoryOut.of(interval, window, points)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.post(
