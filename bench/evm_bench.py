@@ -11,7 +11,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from portfolio.adapters.chains.evm import Web3ChainReader
-from portfolio.adapters.chains.resilience import RpcPolicy
+from portfolio.adapters.resilience import CallPolicy
 from portfolio.config import MULTICALL3
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
@@ -61,7 +61,7 @@ async def _batched(
 ) -> tuple[Figures, dict[tuple[str, str], int]]:
     async with RpcProxy(url, delay=delay) as proxy:
         reader = Web3ChainReader.from_urls(
-            [proxy.url], {CHAIN_ID: tokens}, MULTICALL3, RpcPolicy(timeout_seconds=120)
+            [proxy.url], {CHAIN_ID: tokens}, MULTICALL3, CallPolicy(timeout_seconds=120)
         )
         try:
             started = time.perf_counter()

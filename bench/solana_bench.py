@@ -9,8 +9,8 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.models import TokenAccountOpts
 from solders.pubkey import Pubkey
 
-from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.chains.solana import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, SolanaChainReader
+from portfolio.adapters.resilience import CallPolicy
 from tests.chains.solana_rpc import SolanaRpcServer
 
 WALLETS = 200
@@ -34,7 +34,7 @@ async def run() -> list[str]:
     lines = [f"Solana: {WALLETS} wallets x (SOL + 5 token accounts), local LiteSVM RPC"]
     async with SolanaRpcServer() as server:
         wallets = _world(server)
-        reader = SolanaChainReader.from_urls([server.url], [], RpcPolicy(timeout_seconds=120))
+        reader = SolanaChainReader.from_urls([server.url], [], CallPolicy(timeout_seconds=120))
         started = time.perf_counter()
         readings = await reader.read_balances(wallets)
         batched_seconds = time.perf_counter() - started

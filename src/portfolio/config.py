@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     database_echo: bool = False
 
     redis_url: str | None = None
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
 
     ethereum_rpc_urls: UrlList = ["https://ethereum-rpc.publicnode.com"]
     solana_rpc_urls: UrlList = ["https://api.mainnet-beta.solana.com"]

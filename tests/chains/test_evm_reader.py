@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import pytest
 
 from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
-from portfolio.adapters.chains.resilience import RpcPolicy
+from portfolio.adapters.resilience import CallPolicy
 from portfolio.config import MULTICALL3
 from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
 from portfolio.domain.tokens import Token
@@ -19,7 +19,7 @@ from tests.netutil import free_port
 from tests.rpcproxy import RpcProxy
 
 NO_CODE = "0x000000000000000000000000000000000000dEaD"
-FAST = RpcPolicy(timeout_seconds=2, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
+FAST = CallPolicy(timeout_seconds=2, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
 
 Reader = Callable[..., AbstractAsyncContextManager[Web3ChainReader]]
 
@@ -35,7 +35,7 @@ def reader(evm: EvmWorld, multicall: str) -> Reader:
     async def make(
         urls: Sequence[str] | None = None,
         tokens: Sequence[Token] | None = None,
-        policy: RpcPolicy = FAST,
+        policy: CallPolicy = FAST,
         limits: EvmLimits | None = None,
     ) -> AsyncIterator[Web3ChainReader]:
         chosen = evm.tokens if tokens is None else tokens
@@ -97,7 +97,7 @@ async def test_many_wallets_in_small_chunks_come_back_in_place(
 @pytest.mark.parametrize("fault", ["429", "500", "reset", "rpc-limit", "timeout"])
 async def test_transient_faults_are_retried(evm: EvmWorld, reader: Reader, fault: str) -> None:
     async with RpcProxy(evm.node.url) as proxy:
-        policy = RpcPolicy(timeout_seconds=0.5, attempts=3, backoff_seconds=0.01)
+        policy = CallPolicy(timeout_seconds=0.5, attempts=3, backoff_seconds=0.01)
         async with reader([proxy.url], policy=policy) as chain:
             await chain.read_balances([ONE])  # warm up: code check done
             proxy.next_faults = [fault]
@@ -129,7 +129,7 @@ async def test_a_bad_first_endpoint_fails_over_to_the_next(evm: EvmWorld, reader
 async def test_every_endpoint_down_is_unavailable_and_the_circuit_opens(
     evm: EvmWorld, reader: Reader
 ) -> None:
-    policy = RpcPolicy(
+    policy = CallPolicy(
         attempts=2, backoff_seconds=0.01, breaker_threshold=2, breaker_ttl_seconds=60
     )
     async with RpcProxy(evm.node.url) as proxy, reader([proxy.url], policy=policy) as chain:
@@ -144,7 +144,7 @@ async def test_every_endpoint_down_is_unavailable_and_the_circuit_opens(
 
 
 async def test_every_endpoint_timing_out_is_a_timeout(evm: EvmWorld, reader: Reader) -> None:
-    policy = RpcPolicy(timeout_seconds=0.2, attempts=1)
+    policy = CallPolicy(timeout_seconds=0.2, attempts=1)
     async with RpcProxy(evm.node.url) as proxy, reader([proxy.url], policy=policy) as chain:
         proxy.fault = "timeout"
         with pytest.raises(ChainTimeoutError):

@@ -8,13 +8,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import pytest
 from solders.pubkey import Pubkey
 
-from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
+from portfolio.adapters.resilience import CallPolicy
 from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
 from tests.chains.worlds import U64_MAX, SolanaWorld
 from tests.netutil import free_port
 
-FAST = RpcPolicy(timeout_seconds=2, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
+FAST = CallPolicy(timeout_seconds=2, attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.05)
 Reader = Callable[..., AbstractAsyncContextManager[SolanaChainReader]]
 
 
@@ -23,7 +23,7 @@ def reader(solana: SolanaWorld) -> Reader:
     @asynccontextmanager
     async def make(
         urls: Sequence[str] | None = None,
-        policy: RpcPolicy = FAST,
+        policy: CallPolicy = FAST,
         limits: SolanaLimits | None = None,
     ) -> AsyncIterator[SolanaChainReader]:
         built = SolanaChainReader.from_urls(
@@ -80,7 +80,7 @@ async def test_transient_faults_are_retried(
 ) -> None:
     solana.server.next_faults = [fault]
     async with reader(
-        policy=RpcPolicy(timeout_seconds=0.5, attempts=3, backoff_seconds=0.01)
+        policy=CallPolicy(timeout_seconds=0.5, attempts=3, backoff_seconds=0.01)
     ) as chain:
         readings = await chain.read_balances([solana.rich])
     assert readings[solana.rich].balances[0].raw == 2_500_000_001
@@ -107,7 +107,7 @@ async def test_all_down_is_unavailable_then_the_circuit_opens(
     solana: SolanaWorld, reader: Reader
 ) -> None:
     solana.server.fault = "500"
-    policy = RpcPolicy(
+    policy = CallPolicy(
         attempts=2, backoff_seconds=0.01, breaker_threshold=2, breaker_ttl_seconds=60
     )
     async with reader(policy=policy) as chain:
@@ -122,7 +122,7 @@ async def test_all_down_is_unavailable_then_the_circuit_opens(
 
 async def test_every_endpoint_timing_out_is_a_timeout(solana: SolanaWorld, reader: Reader) -> None:
     solana.server.fault = "timeout"
-    async with reader(policy=RpcPolicy(timeout_seconds=0.2, attempts=1)) as chain:
+    async with reader(policy=CallPolicy(timeout_seconds=0.2, attempts=1)) as chain:
         with pytest.raises(ChainTimeoutError):
             await chain.read_balances([solana.rich])
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from portfolio.adapters.cache.memory import MemoryCache
-from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.prices.coingecko import CoinGeckoPriceOracle
 from portfolio.adapters.prices.defillama import DefiLlamaPriceOracle
 from portfolio.adapters.prices.http import Pacer
+from portfolio.adapters.resilience import CallPolicy
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import PriceUnavailableError
 from portfolio.domain.prices import price_key
@@ -28,7 +28,7 @@ USDC = Token(
 )
 BONK = Token(Chain.SOLANA, "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", "BONK", "Bonk", 5, True)
 SPAM = Token(Chain.ETHEREUM, "0x" + "5a" * 20, "USDC", "USD Coin", 6, False)  # a copied symbol
-POLICY = RpcPolicy(timeout_seconds=1, attempts=2, backoff_seconds=0.01, backoff_max_seconds=0.02)
+POLICY = CallPolicy(timeout_seconds=1, attempts=2, backoff_seconds=0.01, backoff_max_seconds=0.02)
 
 
 @pytest.fixture

@@ -19,20 +19,22 @@ async def test_all_passing_is_pass_and_ready() -> None:
     assert report.ready
 
 
-async def test_a_failing_optional_check_warns_and_is_not_ready() -> None:
+async def test_a_failing_optional_check_warns_and_stays_ready() -> None:
     service = HealthService(
         [PassingHealthCheck("database")], [FailingHealthCheck("redis", ConnectionError())], 1
     )
     report = await service.report()
     assert report.status is Status.WARN
-    assert not report.ready
+    assert report.ready
     assert report.checks["redis"].status is Status.FAIL
     assert report.checks["redis"].detail == "ConnectionError"
 
 
 async def test_a_failing_critical_check_fails() -> None:
     service = HealthService([FailingHealthCheck("database", OSError())], [], 1)
-    assert (await service.report()).status is Status.FAIL
+    report = await service.report()
+    assert report.status is Status.FAIL
+    assert not report.ready
 
 
 async def test_a_hanging_check_fails_at_the_deadline() -> None:

@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
-from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
 from portfolio.adapters.chains.tokenlist import every_token, load_token_list
+from portfolio.adapters.resilience import CallPolicy
 from portfolio.config import Settings
 from portfolio.domain.chains import Chain
 from portfolio.ports.chains import ChainReader
 
 
-def rpc_policy(settings: Settings) -> RpcPolicy:
-    return RpcPolicy(
+def rpc_policy(settings: Settings) -> CallPolicy:
+    return CallPolicy(
         timeout_seconds=settings.rpc_timeout_seconds,
         attempts=settings.rpc_attempts,
         backoff_seconds=settings.rpc_backoff_seconds,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from portfolio.adapters.cache.memory import MemoryCache
-from portfolio.adapters.cache.redis_cache import RedisCache
+from portfolio.adapters.cache.redis_cache import RedisCache, redis_breaker
 from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
@@ -61,11 +61,12 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
         optional: list[HealthCheck] = []
         cache: Cache = MemoryCache()
         redis = None
+        breaker = redis_breaker()  # one for every user of the Redis connection pool
         if settings.redis_url:
-            redis = create_redis(settings.redis_url, timeout=settings.health_timeout_seconds)
+            redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
             stack.push_async_callback(redis.aclose)
             optional.append(RedisHealthCheck(redis))
-            cache = RedisCache(redis)
+            cache = RedisCache(redis, breaker=breaker)
         readers = await stack.enter_async_context(chain_readers(settings))
         wallets = SqlWalletRepository(sessions)
         clock = SystemClock()
@@ -76,7 +77,7 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             include_unverified=settings.include_unverified,
             discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
         )
-        prices = await stack.enter_async_context(price_service(settings, cache, redis))
+        prices = await stack.enter_async_context(price_service(settings, cache, redis, breaker))
         balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
         balances = BalanceService(wallets, balance_store, readers, cache, clock, policy, prices)
         yield Container(

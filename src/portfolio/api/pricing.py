@@ -10,10 +10,10 @@ import httpx
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from redis.asyncio import Redis
 
-from portfolio.adapters.chains.resilience import RpcPolicy
 from portfolio.adapters.prices.coingecko import CoinGeckoPriceOracle
 from portfolio.adapters.prices.defillama import DefiLlamaPriceOracle
 from portfolio.adapters.prices.http import Pacer
+from portfolio.adapters.resilience import Breaker, CallPolicy
 from portfolio.api.chains import rpc_policy
 from portfolio.config import Settings
 from portfolio.ports.cache import Cache
@@ -27,7 +27,7 @@ RATES = {"defillama": "300/minute", "coingecko": "8/minute", "coingecko-key": "2
 
 @asynccontextmanager
 async def price_service(
-    settings: Settings, cache: Cache, redis: Redis | None
+    settings: Settings, cache: Cache, redis: Redis | None, breaker: Breaker | None = None
 ) -> AsyncIterator[PriceService | None]:
     """The price sources of the settings, in order; None when pricing is off. With Redis, the
     sources' rate budgets are counted there (on the app's own connection pool)."""
@@ -47,19 +47,25 @@ async def price_service(
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=settings.rpc_timeout_seconds, follow_redirects=True)
         )
-        sources = [_source(name, settings, client, policy, storage) for name in names]
+        sources = [_source(name, settings, client, policy, storage, breaker) for name in names]
         yield PriceService(sources, cache, timedelta(seconds=settings.price_ttl_seconds))
 
 
 def _source(
-    name: str, settings: Settings, client: httpx.AsyncClient, policy: RpcPolicy, storage: Storage
+    name: str,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    policy: CallPolicy,
+    storage: Storage,
+    breaker: Breaker | None,
 ) -> PriceOracle:
     if name == "defillama":
-        pacer = Pacer("defillama", RATES["defillama"], storage)
+        pacer = Pacer("defillama", RATES["defillama"], storage, breaker)
         return DefiLlamaPriceOracle(settings.defillama_base_url, client, policy, pacer)
     if name == "coingecko":
         key = settings.coingecko_api_key.get_secret_value() if settings.coingecko_api_key else None
-        pacer = Pacer("coingecko", RATES["coingecko-key" if key else "coingecko"], storage)
+        rate = RATES["coingecko-key" if key else "coingecko"]
+        pacer = Pacer("coingecko", rate, storage, breaker)
         return CoinGeckoPriceOracle(settings.coingecko_base_url, client, policy, pacer, key)
     raise ValueError(f"unknown price source {name!r} (defillama, coingecko or none)")
 

@@ -31,15 +31,14 @@ class HealthReport:
 
     @property
     def ready(self) -> bool:
-        return all(c.status is Status.PASS for c in self.checks.values())
+        """Ready unless a critical check failed: an optional dependency that is down (reads
+        work without it) must not pull every replica out of service at once."""
+        return self.status is not Status.FAIL
 
 
 class HealthService:
-    """``critical`` checks fail the whole report; the others only make it ``warn``.
-
-    Readiness wants every check to pass: a replica whose Redis is gone should leave the load
-    balancer until it is back, even though its reads still work from the database.
-    """
+    """``critical`` checks fail the whole report (and readiness); the others only make it
+    ``warn``."""
 
     def __init__(
         self, critical: Sequence[HealthCheck], optional: Sequence[HealthCheck], timeout: float

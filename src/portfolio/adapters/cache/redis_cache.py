@@ -1,7 +1,9 @@
 """The Redis cache: shared by every API process, so its lock gives single flight across them.
 
-A cache that is gone must not fail a read: errors become misses (and a process-local lock),
-logged once per failure.
+A cache that is gone must not fail a read, nor slow it: every call goes through a circuit
+breaker, errors become misses (and a process-local lock), and once Redis has failed a few times
+in a row it is not asked at all for a while, so a frozen Redis costs its timeout a few times,
+not on every request.
 """
 
 from __future__ import annotations
@@ -14,20 +16,30 @@ from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
 
 from portfolio.adapters.cache.memory import KeyedLocks
+from portfolio.adapters.resilience import Breaker, DependencyDownError
 from portfolio.domain.errors import LockTimeoutError
+
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+
+
+def redis_breaker() -> Breaker:
+    return Breaker("redis", REDIS_ERRORS)
 
 
 class RedisCache:
-    def __init__(self, client: Redis, prefix: str = "portfolio:") -> None:
+    def __init__(
+        self, client: Redis, prefix: str = "portfolio:", breaker: Breaker | None = None
+    ) -> None:
         self._redis = client
         self._prefix = prefix
+        self._breaker = breaker or redis_breaker()
         self._local_locks = KeyedLocks()
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value = await self._redis.get(self._prefix + key)
-        except RedisError as exc:
-            logger.warning("cache read failed, reading through: {!r}", exc)
+            async with self._breaker.guard():
+                value = await self._redis.get(self._prefix + key)
+        except DependencyDownError:
             return None
         if value is None:
             return None
@@ -35,31 +47,30 @@ class RedisCache:
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         try:
-            await self._redis.set(self._prefix + key, value, px=max(1, int(ttl_seconds * 1000)))
-        except RedisError as exc:
-            logger.warning("cache write failed: {!r}", exc)
+            async with self._breaker.guard():
+                await self._redis.set(self._prefix + key, value, px=_ms(ttl_seconds))
+        except DependencyDownError:
+            return
 
     async def delete(self, key: str) -> None:
-        try:
-            await self._redis.delete(self._prefix + key)
-        except RedisError as exc:
-            logger.warning("cache delete failed: {!r}", exc)
+        await self.delete_many([key])
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         if not keys:
             return
         try:
-            await self._redis.delete(*(self._prefix + key for key in keys))
-        except RedisError as exc:
-            logger.warning("cache delete failed: {!r}", exc)
+            async with self._breaker.guard():
+                await self._redis.delete(*(self._prefix + key for key in keys))
+        except DependencyDownError:
+            return
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
             return {}
         try:
-            values = await self._redis.mget([self._prefix + key for key in keys])
-        except RedisError as exc:
-            logger.warning("cache read failed, reading through: {!r}", exc)
+            async with self._breaker.guard():
+                values = await self._redis.mget([self._prefix + key for key in keys])
+        except DependencyDownError:
             return {}
         return {
             key: value.encode() if isinstance(value, str) else bytes(value)
@@ -70,14 +81,13 @@ class RedisCache:
     async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None:
         if not items:
             return
-        milliseconds = max(1, int(ttl_seconds * 1000))
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._breaker.guard(), self._redis.pipeline(transaction=False) as pipe:
                 for key, value in items.items():
-                    pipe.set(self._prefix + key, value, px=milliseconds)
+                    pipe.set(self._prefix + key, value, px=_ms(ttl_seconds))
                 await pipe.execute()
-        except RedisError as exc:
-            logger.warning("cache write failed: {!r}", exc)
+        except DependencyDownError:
+            return
 
     def lock(
         self, key: str, *, ttl_seconds: float, wait_seconds: float
@@ -88,9 +98,10 @@ class RedisCache:
     async def _hold(self, key: str, ttl: float, wait: float) -> AsyncIterator[None]:
         lock = self._redis.lock(f"{self._prefix}lock:{key}", timeout=ttl, blocking_timeout=wait)
         try:
-            acquired = await lock.acquire()
-        except RedisError as exc:
-            logger.warning("cache lock failed, locking in this process only: {!r}", exc)
+            async with self._breaker.guard():
+                acquired = await lock.acquire()
+        except DependencyDownError:
+            logger.warning("cache lock unavailable, locking {} in this process only", key)
             async with self._local_locks.hold(key, wait):
                 yield
             return
@@ -100,6 +111,14 @@ class RedisCache:
             yield
         finally:
             try:
-                await lock.release()
-            except (LockError, RedisError) as exc:  # expired meanwhile, or Redis went away
-                logger.warning("cache lock release failed: {!r}", exc)
+                async with self._breaker.guard():
+                    try:
+                        await lock.release()
+                    except LockError as exc:  # expired meanwhile: not a failure of Redis
+                        logger.warning("cache lock release failed: {!r}", exc)
+            except DependencyDownError:
+                pass  # it frees itself after its ttl
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

@@ -23,12 +23,12 @@ from web3.exceptions import Web3Exception
 from web3.types import RPCEndpoint
 
 from portfolio.adapters.chains.jsonrpc import ItemError, check_item, chunked, match_batch
-from portfolio.adapters.chains.resilience import (
+from portfolio.adapters.resilience import (
+    CallPolicy,
     Endpoint,
     EndpointPool,
-    RpcError,
-    RpcPolicy,
-    TransientRpcError,
+    TransientUpstreamError,
+    UpstreamError,
     describe,
 )
 from portfolio.domain.chains import Chain
@@ -98,7 +98,7 @@ class Web3ChainReader:
         urls: Sequence[str],
         tokens: Mapping[int, Sequence[Token]],
         multicall_address: str,
-        policy: RpcPolicy,
+        policy: CallPolicy,
         limits: EvmLimits | None = None,
         chain_id: int | None = None,
     ) -> Web3ChainReader:
@@ -138,12 +138,12 @@ class Web3ChainReader:
             return calls, await self._read_batched(w3, calls)
         except aiohttp.ClientResponseError as exc:
             if exc.status == 429 or exc.status >= 500:
-                raise TransientRpcError(f"HTTP {exc.status}") from exc
-            raise RpcError(f"HTTP {exc.status}") from exc
+                raise TransientUpstreamError(f"HTTP {exc.status}") from exc
+            raise UpstreamError(f"HTTP {exc.status}") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
-            raise TransientRpcError(f"connection failed ({describe(exc)})") from exc
+            raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
         except (ValueError, Web3Exception, UnicodeDecodeError) as exc:
-            raise RpcError(f"malformed answer ({describe(exc)})"[:300]) from exc
+            raise UpstreamError(f"malformed answer ({describe(exc)})"[:300]) from exc
 
     async def _tokens_of(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Token]:
         chain_id = self._chain_id
@@ -182,7 +182,7 @@ class Web3ChainReader:
         results: list[int | str] = []
         for chunk, answer in zip(chunks, answers, strict=True):
             if isinstance(answer, ItemError):  # the multicall itself failed: a node problem
-                raise RpcError(f"multicall failed: {answer}")
+                raise UpstreamError(f"multicall failed: {answer}")
             results.extend(_decode_aggregate3(answer, len(chunk)))
         return results
 
@@ -221,7 +221,7 @@ class Web3ChainReader:
         try:
             return check_item(answer)
         except ItemError as exc:
-            raise RpcError(f"{method} failed: {exc}") from exc
+            raise UpstreamError(f"{method} failed: {exc}") from exc
 
 
 def _result_or_error(item: Any) -> Any:
@@ -245,9 +245,9 @@ def _decode_aggregate3(answer: Any, expected: int) -> list[int | str]:
     try:
         (results,) = decode(["(bool,bytes)[]"], bytes.fromhex(_strip0x(answer)))
     except (DecodingError, ValueError, TypeError) as exc:
-        raise RpcError(f"undecodable multicall answer: {exc}") from exc
+        raise UpstreamError(f"undecodable multicall answer: {exc}") from exc
     if len(results) != expected:
-        raise RpcError(f"a multicall answered {len(results)} of {expected} calls")
+        raise UpstreamError(f"a multicall answered {len(results)} of {expected} calls")
     return [_call_result(ok, data) for ok, data in results]
 
 
@@ -278,11 +278,11 @@ def _plain_result(call: _Call, answer: Any) -> int | str:
 
 def _as_int(result: Any) -> int:
     if not isinstance(result, str):
-        raise RpcError(f"not a quantity: {json.dumps(result)[:80]}")
+        raise UpstreamError(f"not a quantity: {json.dumps(result)[:80]}")
     return int(result, 16)
 
 
 def _strip0x(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("0x"):
-        raise RpcError(f"not hex data: {str(value)[:80]}")
+        raise UpstreamError(f"not hex data: {str(value)[:80]}")
     return value[2:]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from portfolio.adapters.chains.resilience import RpcError, TransientRpcError
+from portfolio.adapters.resilience import TransientUpstreamError, UpstreamError
 
 # Rate-limit codes seen from public nodes: -32005 (limit exceeded), 429 (as a JSON-RPC code).
 RATE_LIMIT_CODES = frozenset({-32005, -32029, 429})
 
 
-class BatchRefusedError(RpcError):
+class BatchRefusedError(UpstreamError):
     """The endpoint answered a batch with one error: it does not take JSON-RPC batches."""
 
 
@@ -22,16 +22,16 @@ class ItemError(Exception):
 def check_item(item: Any) -> Any:
     """The ``result`` of one JSON-RPC response object; ItemError for a per-request error."""
     if not isinstance(item, dict):
-        raise RpcError(f"not a JSON-RPC response object: {str(item)[:80]}")
+        raise UpstreamError(f"not a JSON-RPC response object: {str(item)[:80]}")
     error = item.get("error")
     if error is not None:
         code = error.get("code") if isinstance(error, dict) else None
         message = error.get("message") if isinstance(error, dict) else str(error)
         if code in RATE_LIMIT_CODES or "rate limit" in str(message).lower():
-            raise TransientRpcError(f"rate limited: {message}")
+            raise TransientUpstreamError(f"rate limited: {message}")
         raise ItemError(str(message))
     if "result" not in item:
-        raise RpcError("a JSON-RPC response without result or error")
+        raise UpstreamError("a JSON-RPC response without result or error")
     return item["result"]
 
 
@@ -45,16 +45,16 @@ def match_batch(answer: Any, expected: int) -> list[Any]:
             check_item(answer)
         except ItemError as exc:
             raise BatchRefusedError(f"the node refused a batch: {exc}") from exc
-        raise RpcError("a single answer to a batch request")
+        raise UpstreamError("a single answer to a batch request")
     if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
-        raise RpcError("a batch answer that is not an array of response objects")
+        raise UpstreamError("a batch answer that is not an array of response objects")
     ids = [item.get("id") for item in answer]
     if len(answer) != expected or len(set(map(str, ids))) != expected:
-        raise RpcError(f"a short batch answer: {len(answer)} answers to {expected} requests")
+        raise UpstreamError(f"a short batch answer: {len(answer)} answers to {expected} requests")
     try:
         return sorted(answer, key=lambda item: int(item["id"]))
     except (TypeError, ValueError) as exc:
-        raise RpcError("a batch answer with non-numeric ids") from exc
+        raise UpstreamError("a batch answer with non-numeric ids") from exc
 
 
 def chunked(items: Sequence[Any], size: int) -> Iterator[list[Any]]:

@@ -32,12 +32,12 @@ from portfolio.adapters.chains.jsonrpc import (
     chunked,
     match_batch,
 )
-from portfolio.adapters.chains.resilience import (
+from portfolio.adapters.resilience import (
+    CallPolicy,
     Endpoint,
     EndpointPool,
-    RpcError,
-    RpcPolicy,
-    TransientRpcError,
+    TransientUpstreamError,
+    UpstreamError,
     describe,
 )
 from portfolio.domain.chains import Chain
@@ -96,7 +96,7 @@ class SolanaChainReader:
         cls,
         urls: Sequence[str],
         tokens: Sequence[Token],
-        policy: RpcPolicy,
+        policy: CallPolicy,
         limits: SolanaLimits | None = None,
     ) -> SolanaChainReader:
         endpoints = [Endpoint(url, create_client(url, policy.timeout_seconds)) for url in urls]
@@ -254,28 +254,28 @@ async def _post(client: AsyncClient, body: str) -> Any:
     except SolanaRpcException as exc:
         raise _classify(exc) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RpcError(f"malformed answer: {exc}") from exc
+        raise UpstreamError(f"malformed answer: {exc}") from exc
 
 
 def _checked(item: Any) -> Any:
     try:
         check_item(item)
     except ItemError as exc:  # a refused request leaves a hole: never read it as zero
-        raise RpcError(f"a request failed: {exc}") from exc
+        raise UpstreamError(f"a request failed: {exc}") from exc
     return item
 
 
-def _classify(exc: SolanaRpcException) -> RpcError:
+def _classify(exc: SolanaRpcException) -> UpstreamError:
     cause = exc.__cause__
     response = getattr(cause, "response", None)
     status = getattr(response, "status_code", None)
     if status is not None:
         if status == 429 or status >= 500:
-            return TransientRpcError(f"HTTP {status}")
-        return RpcError(f"HTTP {status}")
+            return TransientUpstreamError(f"HTTP {status}")
+        return UpstreamError(f"HTTP {status}")
     if "Timeout" in type(cause).__name__:
-        return TransientRpcError(f"timed out ({describe(cause or exc)})")
-    return TransientRpcError(f"connection failed ({describe(cause or exc)})")
+        return TransientUpstreamError(f"timed out ({describe(cause or exc)})")
+    return TransientUpstreamError(f"connection failed ({describe(cause or exc)})")
 
 
 def _accounts(requests: list[GetMultipleAccounts], answers: Iterator[Any]) -> dict[str, Any]:
@@ -284,7 +284,7 @@ def _accounts(requests: list[GetMultipleAccounts], answers: Iterator[Any]) -> di
     for request in requests:
         parsed = _parse(GetMultipleAccountsResp, next(answers))
         if len(parsed.value) != len(request.accounts):
-            raise RpcError(
+            raise UpstreamError(
                 f"getMultipleAccounts answered {len(parsed.value)} of {len(request.accounts)}"
             )
         found.update(zip(map(str, request.accounts), parsed.value, strict=True))
@@ -297,7 +297,7 @@ def _sliced_amount(account: TokenAccount, state: Any) -> int:
         return 0
     data = bytes(state.data)
     if len(data) != AMOUNT_SLICE.length:
-        raise RpcError(f"token account {account.address}: {len(data)} bytes, not an amount")
+        raise UpstreamError(f"token account {account.address}: {len(data)} bytes, not an amount")
     return int.from_bytes(data, "little")
 
 
@@ -308,19 +308,19 @@ def _token_accounts(item: Any, program: Pubkey) -> Iterator[tuple[TokenAccount, 
         data = keyed.account.data
         try:
             if keyed.account.owner != program or data.program != TOKEN_PROGRAMS[program]:
-                raise RpcError(f"an account of another program under {program}")
+                raise UpstreamError(f"an account of another program under {program}")
             info = data.parsed["info"]
             raw, places = info["tokenAmount"]["amount"], int(info["tokenAmount"]["decimals"])
             if not (isinstance(raw, str) and raw.isdigit()):
-                raise RpcError(f"a token amount that is not a digit string: {raw!r}")
+                raise UpstreamError(f"a token amount that is not a digit string: {raw!r}")
             account = TokenAccount(str(keyed.pubkey), str(info["mint"]), str(program), places)
             yield account, int(raw)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise RpcError(f"an unparsed token account {keyed.pubkey}: {exc!r}") from exc
+            raise UpstreamError(f"an unparsed token account {keyed.pubkey}: {exc!r}") from exc
 
 
 def _parse(parser: Any, item: Any) -> Any:
     try:
         return parser.from_json(json.dumps(item))
     except Exception as exc:  # solders raises SerdeJSONError, which it does not export
-        raise RpcError(f"malformed answer: {str(exc)[:200]}") from exc
+        raise UpstreamError(f"malformed answer: {str(exc)[:200]}") from exc

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from portfolio.adapters.chains.resilience import Endpoint, RpcError, RpcPolicy
 from portfolio.adapters.prices.http import (
     Pacer,
     as_fraction,
@@ -19,6 +18,7 @@ from portfolio.adapters.prices.http import (
     get_json,
     price_pool,
 )
+from portfolio.adapters.resilience import CallPolicy, Endpoint, UpstreamError
 from portfolio.domain.chains import Chain
 from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token
@@ -40,7 +40,7 @@ class CoinGeckoPriceOracle:
         self,
         base_url: str,
         client: httpx.AsyncClient,
-        policy: RpcPolicy,
+        policy: CallPolicy,
         pacer: Pacer,
         api_key: str | None = None,
     ) -> None:
@@ -94,7 +94,7 @@ class CoinGeckoPriceOracle:
             await self._pacer.wait(self._policy.timeout_seconds)
             document = await get_json(endpoint.client, endpoint.url + path, query, self._headers)
             if not isinstance(document, dict):
-                raise RpcError("an answer that is not a JSON object")
+                raise UpstreamError("an answer that is not a JSON object")
             return document
 
         return await self._pool.run(ask)

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from loguru import logger
 
-from portfolio.adapters.chains.resilience import Endpoint, EndpointPool, RpcError, RpcPolicy
 from portfolio.adapters.prices.http import (
     Pacer,
     as_fraction,
@@ -18,6 +17,7 @@ from portfolio.adapters.prices.http import (
     get_json,
     price_pool,
 )
+from portfolio.adapters.resilience import CallPolicy, Endpoint, EndpointPool, UpstreamError
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import PriceUnavailableError
 from portfolio.domain.prices import Price, price_key
@@ -45,7 +45,7 @@ class DefiLlamaPriceOracle:
         self,
         base_url: str,
         client: httpx.AsyncClient,
-        policy: RpcPolicy,
+        policy: CallPolicy,
         pacer: Pacer,
         coins_per_request: int = 150,
     ) -> None:
@@ -89,7 +89,7 @@ class DefiLlamaPriceOracle:
             document = await get_json(endpoint.client, endpoint.url + path, params)
             coins = document.get("coins") if isinstance(document, dict) else None
             if not isinstance(coins, dict):
-                raise RpcError("an answer without a 'coins' object")
+                raise UpstreamError("an answer without a 'coins' object")
             return coins
 
         return await pool.run(ask)

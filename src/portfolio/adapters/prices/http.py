@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,13 +16,15 @@ from limits import parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from portfolio.adapters.chains.resilience import (
+from portfolio.adapters.resilience import (
+    Breaker,
+    DependencyDownError,
+    CallPolicy,
     Endpoint,
     EndpointPool,
-    RpcError,
-    RpcPolicy,
-    RpcTimeoutError,
-    TransientRpcError,
+    TransientUpstreamError,
+    UpstreamError,
+    UpstreamTimeoutError,
     describe,
 )
 from portfolio.domain.errors import PriceUnavailableError
@@ -29,21 +32,45 @@ from portfolio.domain.errors import PriceUnavailableError
 
 class Pacer:
     """Waits before a request until the source's rate limit allows it (counted by ``limits``;
-    in Redis when the storage is Redis, so every process shares one budget)."""
+    in Redis when the storage is Redis, so every process shares one budget). While the shared
+    storage is down (``breaker`` open), the budget is counted in this process instead."""
 
-    def __init__(self, name: str, rate: str, storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        rate: str,
+        storage: Storage | None = None,
+        breaker: Breaker | None = None,
+    ) -> None:
         self._name = name
         self._rate = parse(rate)
         self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._breaker = breaker
 
     async def wait(self, max_wait: float) -> None:
         deadline = time.monotonic() + max_wait
-        while not await self._limiter.hit(self._rate, self._name):
-            stats = await self._limiter.get_window_stats(self._rate, self._name)
-            delay = max(0.05, stats.reset_time - time.time())
+        while True:
+            try:
+                async with self._shared():
+                    delay = await self._delay(self._limiter)
+            except DependencyDownError:
+                delay = await self._delay(self._local)
+            if delay is None:
+                return
             if time.monotonic() + delay > deadline:
-                raise TransientRpcError(f"{self._name}: over its rate limit for {max_wait}s")
+                raise TransientUpstreamError(f"{self._name}: over its rate limit for {max_wait}s")
             await asyncio.sleep(delay)
+
+    def _shared(self) -> AbstractAsyncContextManager[None]:
+        return nullcontext() if self._breaker is None else self._breaker.guard()
+
+    async def _delay(self, limiter: MovingWindowRateLimiter) -> float | None:
+        """None when a request may go now (and it is counted); else how long to wait."""
+        if await limiter.hit(self._rate, self._name):
+            return None
+        stats = await limiter.get_window_stats(self._rate, self._name)
+        return max(0.05, stats.reset_time - time.time())
 
 
 async def get_json(
@@ -56,17 +83,17 @@ async def get_json(
     try:
         response = await client.get(url, params=params, headers=headers)
     except httpx.TimeoutException as exc:
-        raise RpcTimeoutError(f"timed out ({describe(exc)})") from exc
+        raise UpstreamTimeoutError(f"timed out ({describe(exc)})") from exc
     except httpx.TransportError as exc:
-        raise TransientRpcError(f"connection failed ({describe(exc)})") from exc
+        raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
     if response.status_code == 429 or response.status_code >= 500:
-        raise TransientRpcError(f"HTTP {response.status_code}")
+        raise TransientUpstreamError(f"HTTP {response.status_code}")
     if response.status_code >= 400:
-        raise RpcError(f"HTTP {response.status_code}")
+        raise UpstreamError(f"HTTP {response.status_code}")
     try:
         return json.loads(response.text, parse_float=Decimal)
     except ValueError as exc:
-        raise RpcError(f"malformed answer: {exc}") from exc
+        raise UpstreamError(f"malformed answer: {exc}") from exc
 
 
 def as_price(value: Any) -> Decimal | None:
@@ -95,7 +122,7 @@ def as_time(timestamp: Any, default: datetime) -> datetime:
 
 
 def price_pool(
-    name: str, base_url: str, client: httpx.AsyncClient, policy: RpcPolicy
+    name: str, base_url: str, client: httpx.AsyncClient, policy: CallPolicy
 ) -> EndpointPool[httpx.AsyncClient]:
     """One price source's endpoint with the chains' retries and breaker; failures are
     PriceUnavailableError."""

@@ -1,5 +1,7 @@
-"""Calling RPC endpoints: a timeout on every attempt, bounded jittered retries for transient
-failures only, a circuit breaker per endpoint, and failover through the endpoints in order.
+"""Calling what lives outside the process, for chains and price sources alike: a timeout on
+every attempt, bounded jittered retries for transient failures only, a circuit breaker per
+endpoint, and failover through the endpoints in order. ``Breaker`` puts an optional dependency
+(the Redis cache) behind a circuit breaker so that, once it fails, callers stop waiting on it.
 
 Retries come from tenacity and breakers from purgatory; this module only decides what is
 transient and in which order endpoints are tried.
@@ -8,7 +10,8 @@ transient and in which order endpoints are tried.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -32,21 +35,21 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 
-class RpcError(Exception):
+class UpstreamError(Exception):
     """An endpoint gave an answer that cannot be used (malformed, short, an RPC error).
     Not retried on the same endpoint; the next endpoint is tried."""
 
 
-class TransientRpcError(RpcError):
+class TransientUpstreamError(UpstreamError):
     """Worth retrying: connection trouble, HTTP 429 or 5xx, a rate-limit RPC error."""
 
 
-class RpcTimeoutError(TransientRpcError):
+class UpstreamTimeoutError(TransientUpstreamError):
     """The endpoint did not answer within the timeout."""
 
 
 @dataclass(frozen=True, slots=True)
-class RpcPolicy:
+class CallPolicy:
     timeout_seconds: float = 10.0
     attempts: int = 3
     backoff_seconds: float = 0.2  # the first retry waits up to this, then it doubles
@@ -68,7 +71,7 @@ class EndpointPool(Generic[C]):
         self,
         name: str,
         endpoints: Sequence[Endpoint[C]],
-        policy: RpcPolicy,
+        policy: CallPolicy,
         breakers: AsyncCircuitBreakerFactory | None = None,
         *,
         unavailable: type[ServiceUnavailableError] = ChainUnavailableError,
@@ -98,8 +101,8 @@ class EndpointPool(Generic[C]):
                     return await self._attempts(operation, endpoint)
             except OpenedState:
                 failures.append(f"{_host(endpoint.url)}: circuit open")
-            except RpcError as exc:
-                timeouts += isinstance(exc, RpcTimeoutError)
+            except UpstreamError as exc:
+                timeouts += isinstance(exc, UpstreamTimeoutError)
                 failures.append(f"{_host(endpoint.url)}: {exc}")
                 logger.warning("{} endpoint {} failed: {}", self.name, _host(endpoint.url), exc)
         message = f"No {self.name} endpoint could be read ({'; '.join(failures)})."
@@ -116,7 +119,7 @@ class EndpointPool(Generic[C]):
             wait=wait_random_exponential(
                 multiplier=policy.backoff_seconds, max=policy.backoff_max_seconds
             ),
-            retry=retry_if_exception_type(TransientRpcError),
+            retry=retry_if_exception_type(TransientUpstreamError),
             reraise=True,
         )
         async for attempt in retrying:
@@ -125,7 +128,9 @@ class EndpointPool(Generic[C]):
                     async with asyncio.timeout(policy.timeout_seconds):
                         return await operation(endpoint)
                 except TimeoutError as exc:
-                    raise RpcTimeoutError(f"no answer within {policy.timeout_seconds}s") from exc
+                    raise UpstreamTimeoutError(
+                        f"no answer within {policy.timeout_seconds}s"
+                    ) from exc
         raise AssertionError("unreachable: tenacity reraises the last error")
 
 
@@ -139,3 +144,42 @@ def describe(exc: BaseException) -> str:
     """An exception for a problem's detail: its kind and message, no repr internals."""
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+class DependencyDownError(Exception):
+    """An optional dependency failed, or its breaker is open and it was not asked."""
+
+
+class Breaker:
+    """A circuit breaker in front of an optional dependency. After ``threshold`` failures in a
+    row it opens for ``ttl_seconds``: callers are told at once that the dependency is down
+    instead of each waiting for its socket timeout (a frozen Redis would otherwise hold every
+    request for seconds). Then one call probes it again."""
+
+    def __init__(
+        self,
+        name: str,
+        errors: tuple[type[BaseException], ...],
+        *,
+        threshold: int = 3,
+        ttl_seconds: float = 5.0,
+    ) -> None:
+        self.name = name
+        self._errors = errors
+        self._breakers = AsyncCircuitBreakerFactory(
+            default_threshold=threshold, default_ttl=ttl_seconds
+        )
+
+    @asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        """Run the block against the dependency; DependencyDownError when it fails or when
+        the circuit is open (the block does not run then)."""
+        breaker = await self._breakers.get_breaker(self.name)
+        try:
+            async with breaker:
+                yield
+        except OpenedState as exc:
+            raise DependencyDownError(f"{self.name}: circuit open") from exc
+        except self._errors as exc:
+            logger.warning("{} failed: {}", self.name, describe(exc))
+            raise DependencyDownError(f"{self.name}: {describe(exc)}") from exc
