@@ -18,8 +18,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from portfolio.adapters.resilience import (
     Breaker,
-    DependencyDownError,
     CallPolicy,
+    DependencyDownError,
     Endpoint,
     EndpointPool,
     TransientUpstreamError,
