@@ -32,7 +32,7 @@ class FaultySwitchboard:
 
     async def start(self) -> FaultySwitchboard:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/", self._handle)
+        app.router.add_post("/{path:.*}", self._handle)  # any path: keys often live there
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         port = free_port()

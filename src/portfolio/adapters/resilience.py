@@ -25,6 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from portfolio.adapters.redaction import Redactor
 from portfolio.domain.errors import (
     ChainTimeoutError,
     ChainUnavailableError,
@@ -76,15 +77,18 @@ class EndpointPool(Generic[C]):
         *,
         unavailable: type[ServiceUnavailableError] = ChainUnavailableError,
         timed_out: type[ServiceUnavailableError] = ChainTimeoutError,
+        redactor: Redactor | None = None,
     ) -> None:
         """``unavailable`` (or ``timed_out`` when every endpoint timed out) is raised when no
-        endpoint answers."""
+        endpoint answers. Endpoints are named by ``redactor`` (their URLs hold keys), and
+        what they failed with is scrubbed by it."""
         if not endpoints:
             raise ValueError(f"{name}: at least one URL is needed")
         self._unavailable = unavailable
         self._timed_out = timed_out
         self.name = name
         self.endpoints = list(endpoints)
+        self._redact = redactor or Redactor(e.url for e in self.endpoints)
         self.policy = policy
         self._breakers = breakers or AsyncCircuitBreakerFactory(
             default_threshold=policy.breaker_threshold, default_ttl=policy.breaker_ttl_seconds
@@ -95,16 +99,18 @@ class EndpointPool(Generic[C]):
         failures: list[str] = []
         timeouts = 0
         for endpoint in self.endpoints:
-            breaker = await self._breakers.get_breaker(f"{self.name}:{endpoint.url}")
+            name = self._redact.name(endpoint.url)
+            breaker = await self._breakers.get_breaker(f"{self.name}:{name}")
             try:
                 async with breaker:
                     return await self._attempts(operation, endpoint)
             except OpenedState:
-                failures.append(f"{_host(endpoint.url)}: circuit open")
+                failures.append(f"{name}: circuit open")
             except UpstreamError as exc:
                 timeouts += isinstance(exc, UpstreamTimeoutError)
-                failures.append(f"{_host(endpoint.url)}: {exc}")
-                logger.warning("{} endpoint {} failed: {}", self.name, _host(endpoint.url), exc)
+                failure = f"{name}: {self._redact(str(exc))}"
+                failures.append(failure)
+                logger.warning("{} endpoint {}", self.name, failure)
         message = f"No {self.name} endpoint could be read ({'; '.join(failures)})."
         if timeouts == len(self.endpoints):
             raise self._timed_out(message)
@@ -132,12 +138,6 @@ class EndpointPool(Generic[C]):
                         f"no answer within {policy.timeout_seconds}s"
                     ) from exc
         raise AssertionError("unreachable: tenacity reraises the last error")
-
-
-def _host(url: str) -> str:
-    """The URL without path or query: RPC URLs often carry an API key there."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
 
 
 def describe(exc: BaseException) -> str:

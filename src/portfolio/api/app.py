@@ -14,6 +14,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.engine import make_url
 
 from portfolio import __version__
+from portfolio.adapters.redaction import Redactor, secret_parts
 from portfolio.api.body import BodyLimitMiddleware
 from portfolio.api.container import Container, build_container
 from portfolio.api.logs import configure_logging
@@ -34,7 +35,9 @@ sys.setrecursionlimit(RECURSION_LIMIT)
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     """Build the app. A test may hand in a ready ``container``; it then owns its lifetime."""
     settings = settings or (container.settings if container else Settings())
-    configure_logging(json=settings.log_json, level=settings.log_level)
+    configure_logging(
+        json=settings.log_json, level=settings.log_level, redactor=settings_redactor(settings)
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Container]]:
@@ -76,3 +79,19 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def settings_redactor(settings: Settings) -> Redactor:
+    """Every URL and secret of the settings, for scrubbing log lines."""
+    urls = [
+        *settings.ethereum_rpc_urls,
+        *settings.solana_rpc_urls,
+        settings.coingecko_base_url,
+        settings.defillama_base_url,
+    ]
+    secrets = [
+        make_url(settings.database_url).password,
+        settings.coingecko_api_key.get_secret_value() if settings.coingecko_api_key else None,
+        *(secret_parts(settings.redis_url) if settings.redis_url else []),
+    ]
+    return Redactor(urls, [str(s) for s in secrets if s])

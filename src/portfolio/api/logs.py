@@ -1,7 +1,10 @@
 """Logging through loguru: plain text for people, one JSON object a line for machines.
 
-Standard-library loggers (uvicorn, SQLAlchemy, alembic) are routed into loguru so every line has
-one format and carries the request id bound by the request middleware.
+Standard-library loggers (uvicorn, SQLAlchemy, alembic, web3, httpx, ...) are routed into loguru
+so every line has one format and carries the request id bound by the request middleware. Every
+line, at every level and from every library, passes a ``Redactor`` last: web3 logs the full RPC
+URL with its key on every request (DEBUG) and at shutdown (INFO), and exception messages carry
+URLs too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from loguru import logger
 
+from portfolio.adapters.redaction import Redactor
+
 if TYPE_CHECKING:
     from loguru import Message
 
@@ -28,13 +33,26 @@ TEXT_FORMAT = (
 _STDLIB_LOGGERS = ("uvicorn", "uvicorn.error", "sqlalchemy", "alembic")
 
 
-def configure_logging(*, json: bool, level: str = "INFO") -> None:
+def configure_logging(*, json: bool, level: str = "INFO", redactor: Redactor | None = None) -> None:
+    redact = redactor or Redactor()
     logger.remove()
     logger.configure(extra={"request_id": "-"})
     if json:
-        logger.add(_json_sink, level=level, backtrace=False, diagnose=False)
+        logger.add(
+            lambda message: _write(redact(_json_line(message))),
+            level=level,
+            backtrace=False,
+            diagnose=False,
+        )
     else:
-        logger.add(sys.stderr, level=level, format=TEXT_FORMAT, backtrace=False, diagnose=False)
+        logger.add(
+            lambda message: _write(redact(str(message))),
+            level=level,
+            format=TEXT_FORMAT,
+            colorize=sys.stderr.isatty(),
+            backtrace=False,
+            diagnose=False,
+        )
     logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
     for name in _STDLIB_LOGGERS:
         std = logging.getLogger(name)
@@ -42,7 +60,12 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         std.propagate = False
 
 
-def _json_sink(message: Message) -> None:
+def _write(line: str) -> None:
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def _json_line(message: Message) -> str:
     record = message.record
     line: dict[str, Any] = {
         "time": record["time"].astimezone(UTC).isoformat(timespec="milliseconds"),
@@ -54,8 +77,7 @@ def _json_sink(message: Message) -> None:
     if record["exception"] is not None:
         exc_type, exc, tb = record["exception"]
         line["exception"] = "".join(traceback.format_exception(exc_type, exc, tb))
-    sys.stderr.write(orjson.dumps(line, default=str).decode() + "\n")
-    sys.stderr.flush()
+    return orjson.dumps(line, default=str).decode() + "\n"
 
 
 class _InterceptHandler(logging.Handler):

@@ -1,0 +1,109 @@
+"""RPC URLs with credentials in the userinfo, the path and the query, and an API key, planted
+in the settings of a real uvicorn logging at DEBUG: after fetches that succeed and fail, a
+refresh and the system routes, no secret is in any answer, log line or database row."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.conftest import write_list
+from tests.chains.anvil import CHAIN_ID
+from tests.chains.worlds import ONE, EvmWorld, SolanaWorld
+from tests.netutil import free_port
+from tests.rpcproxy import RpcProxy
+from tests.server import running_uvicorn, server_env
+
+pytestmark = pytest.mark.slow
+
+SECRETS = [
+    "PwAlice4f1c9e", "PathKeyA9d2b7", "QueryKeyA7a3e1",
+    "PwBob02b8d4f", "PathKeyB5e6c3", "QueryKeyB1f9a0",
+    "PwCarol8c7d2a", "PathKeyC3b4e8", "QueryKeyC6d0f2",
+    "GeckoKey5a8e3c",
+]  # fmt: skip
+
+
+def _hostport(url: str) -> str:
+    return url.removeprefix("http://").split("/", 1)[0]
+
+
+async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
+    evm: EvmWorld, solana: SolanaWorld, tmp_path: Path
+) -> None:
+    dead = free_port()
+    async with RpcProxy(evm.node.url) as proxy:
+        eth_dead = f"http://alice:{SECRETS[0]}@127.0.0.1:{dead}/v2/{SECRETS[1]}?apikey={SECRETS[2]}"
+        eth_live = (
+            f"http://bob:{SECRETS[3]}@{_hostport(proxy.url)}/v3/{SECRETS[4]}?key={SECRETS[5]}"
+        )
+        sol = (
+            f"http://carol:{SECRETS[6]}@{_hostport(solana.server.url)}/rpc/{SECRETS[7]}"
+            f"?api-key={SECRETS[8]}"
+        )
+        env = server_env(
+            tmp_path,
+            log_level="DEBUG",
+            ethereum_rpc_urls=f"{eth_dead},{eth_live}",
+            solana_rpc_urls=sol,
+            ethereum_token_list=write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),
+            solana_token_list=write_list(tmp_path / "sol.json", 101, solana.token_list),
+            price_sources="coingecko",
+            coingecko_base_url=f"http://127.0.0.1:{free_port()}/api/v3",
+            coingecko_api_key=SECRETS[9],
+            rpc_timeout_seconds="2",
+            rpc_backoff_seconds="0.01",
+            rpc_breaker_threshold="100",
+        )
+        answers: list[str] = []
+        try:
+            with running_uvicorn(env, tmp_path) as server:
+                async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+
+                    async def call(method: str, path: str, **kwargs: object) -> httpx.Response:
+                        response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+                        answers.append(f"{response.status_code} {response.headers} {response.text}")
+                        return response
+
+                    wallets = []
+                    for chain, address in (("ethereum", ONE), ("solana", solana.rich)):
+                        body = {"chain": chain, "address": address}
+                        wallets.append((await call("POST", "/api/v1/wallets", json=body)).json())
+                    eth, rich = (w["id"] for w in wallets)
+                    assert (await call("POST", f"/api/v1/wallets/{eth}/fetch")).status_code == 200
+                    assert (await call("POST", f"/api/v1/wallets/{rich}/fetch")).status_code == 200
+
+                    proxy.fault = "500"
+                    solana.server.fault = "500"
+                    failed = await call("POST", f"/api/v1/wallets/{eth}/fetch")
+                    assert failed.status_code == 503
+                    # The endpoints are named, by their redacted names.
+                    assert f"127.0.0.1:{dead}#" in failed.json()["detail"]
+                    assert f"{_hostport(proxy.url)}#" in failed.json()["detail"]
+                    assert (await call("POST", f"/api/v1/wallets/{rich}/fetch")).status_code == 503
+                    for wallet in (eth, rich):
+                        balances = await call("GET", f"/api/v1/wallets/{wallet}/balances")
+                        assert balances.json()["last_error"]
+                    refresh = await call("POST", "/api/v1/portfolio/refresh")
+                    assert refresh.json()["failed"] == 2
+                    for path in ("/api/v1/portfolio", "/health", "/metrics", "/openapi.json"):
+                        await call("GET", path)
+
+                    proxy.fault = None
+                    solana.server.fault = None
+                    assert (await call("POST", f"/api/v1/wallets/{eth}/fetch")).status_code == 200
+        finally:
+            proxy.fault = None
+            solana.server.fault = None
+    log = server.log
+    assert '"level":"DEBUG","logger":"web3' in log  # the libraries' DEBUG lines are there
+    with sqlite3.connect(tmp_path / "served.db") as db:
+        rows = "\n".join(db.iterdump())
+    assert 'INSERT INTO "balances"' in rows  # the rows were written
+    for secret in SECRETS:
+        assert not [a for a in answers if secret in a], secret
+        assert secret not in log, (secret, [line for line in log.splitlines() if secret in line])
+        assert secret not in rows, secret

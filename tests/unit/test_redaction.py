@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from portfolio.adapters.redaction import Redactor, redact_url, secret_parts
+
+URL = "https://user:pa55word@rpc.example.com/v2/abcdef123456?api-key=qwerty987&x=1"
+
+
+def test_a_redacted_url_keeps_scheme_host_and_port_and_tells_endpoints_apart() -> None:
+    name = redact_url(URL)
+    assert name.startswith("https://rpc.example.com:443#")
+    assert redact_url(URL) == name  # stable
+    assert redact_url(URL.replace("abcdef", "fedcba")) != name  # another key, another name
+    for secret in ("user", "pa55word", "abcdef123456", "qwerty987"):
+        assert secret not in name
+
+
+def test_the_secret_parts_are_the_userinfo_path_and_query_values() -> None:
+    parts = secret_parts(URL)
+    assert {"pa55word", "user:pa55word", "abcdef123456", "qwerty987"} <= set(parts)
+    assert "v2" not in parts  # too short to be a key; scrubbing it would mangle logs
+
+
+def test_a_redactor_scrubs_urls_and_their_parts_in_any_form() -> None:
+    redact = Redactor([URL])
+    assert redact(f"POST {URL} failed") == f"POST {redact_url(URL)} failed"
+    printed = "url='https://rpc.example.com/v2/abcdef123456?api-key=qwerty987&x=1'"
+    scrubbed = redact(printed)
+    assert "abcdef123456" not in scrubbed
+    assert "qwerty987" not in scrubbed
+    assert redact("nothing to hide") == "nothing to hide"
+    assert Redactor()("plain") == "plain"
