@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -14,7 +13,7 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
 from portfolio.domain.history import HistoryPoint, Window
 from portfolio.domain.prices import Price, price_key, valued
-from portfolio.domain.tokens import TokenAccount, TokenBalance, WalletReading
+from portfolio.domain.tokens import TokenAccount, TokenBalance, TokenFailure, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -85,12 +84,33 @@ class FakeBalanceRepository:
         # (wallet id, token key, raw balance, stored USD value, time)
         self.history: list[tuple[UUID, str, int, Decimal | None, datetime]] = []
         self.accounts: dict[UUID, tuple[datetime, list[TokenAccount]]] = {}
+        self.read_at: dict[tuple[UUID, str], datetime] = {}  # when each current balance was read
+        self.failures: dict[UUID, list[TokenFailure]] = {}
+        self.errors: dict[UUID, str] = {}
 
     async def get(self, wallet_id: UUID) -> WalletBalances | None:
         if wallet_id not in self._wallets.wallets:
             return None
         balances = list(self.current.get(wallet_id, {}).values())
-        return WalletBalances(wallet_id, balances, self.fetched_at.get(wallet_id))
+        as_of = self.fetched_at.get(wallet_id)
+        kept = {
+            b.token.key: at
+            for b in balances
+            if (at := self.read_at[(wallet_id, b.token.key)]) != as_of
+        }
+        return WalletBalances(
+            wallet_id,
+            balances,
+            as_of,
+            list(self.failures.get(wallet_id, [])),
+            self.errors.get(wallet_id),
+            kept,
+        )
+
+    async def record_failure(self, wallet_ids: Sequence[UUID], reason: str, at: datetime) -> None:
+        for wallet_id in wallet_ids:
+            if wallet_id in self._wallets.wallets:
+                self.errors[wallet_id] = reason
 
     async def record_many(
         self,
@@ -134,12 +154,15 @@ class FakeBalanceRepository:
             _, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
             self.history.append((wallet_id, key, balance.raw, value, fetched_at))
         self.current[wallet_id] = {**kept, **held}
+        self.read_at.update({(wallet_id, key): fetched_at for key in held})
         self.fetched_at[wallet_id] = fetched_at
+        self.failures[wallet_id] = list(reading.failures)
+        self.errors.pop(wallet_id, None)
         if reading.accounts is not None:
             self.accounts[wallet_id] = (fetched_at, list(reading.accounts))
         snapshot = await self.get(wallet_id)
         assert snapshot is not None
-        return replace(snapshot, failures=list(reading.failures))
+        return snapshot
 
 
 class FakeChainReader:

@@ -47,9 +47,16 @@ async def test_an_ethereum_fetch_is_exact_and_reports_failed_tokens(
         }  # fmt: skip
         assert {e["token"]["symbol"] for e in document["errors"]} == {"REV", "GRB"}
         assert document["as_of"] is not None
+        # A reverting token of the list is listed under errors; the read succeeded: fresh.
+        assert document["stale"] is False
+        assert {b["as_of"] for b in document["balances"]} == {document["as_of"]}
         served = (await client.get(f"/api/v1/wallets/{wallet_id}/balances")).json()
         assert served["balances"] == document["balances"]
         assert served["as_of"] == document["as_of"]
+        assert served["stale"] is False
+        assert served["errors"] == document["errors"]
+        summary = (await client.get("/api/v1/portfolio")).json()
+        assert summary["stale"] is False
 
 
 async def test_a_solana_fetch_reads_both_token_programs(

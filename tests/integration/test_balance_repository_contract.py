@@ -104,6 +104,31 @@ async def test_a_token_that_is_gone_is_removed_and_a_failed_token_kept(stores: S
     assert stored is not None
     assert by_key(stored.balances) == {"native": 6, BIG.key: 9}
     assert stored.as_of == later
+    # What failed, and when the kept balance was read, are stored, not only returned.
+    assert stored.failures == [TokenFailure(BIG, "reverted")]
+    assert stored.kept_as_of == {BIG.key: T0}
+    assert recorded.kept_as_of == {BIG.key: T0}
+    assert not stored.is_stale(later, timedelta(minutes=1))
+
+
+async def test_a_failed_read_is_remembered_on_the_wallet_until_a_good_one(
+    stores: Stores,
+) -> None:
+    wallet = await new_wallet(stores)
+    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 5)), T0, {})
+    await stores.balances.record_failure([wallet.id], "no node answered", T0)
+    stored = await stores.balances.get(wallet.id)
+    assert stored is not None
+    assert stored.last_error == "no node answered"
+    assert by_key(stored.balances) == {"native": 5}
+    (_, everything), *_ = await stores.balances.everything()
+    assert everything.last_error == "no node answered"
+    later = T0 + timedelta(minutes=1)
+    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 6)), later, {})
+    again = await stores.balances.get(wallet.id)
+    assert again is not None
+    assert again.last_error is None
+    assert again.failures == []
 
 
 async def test_recording_for_a_deleted_wallet_is_not_found(stores: Stores) -> None:

@@ -95,7 +95,25 @@ async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: W
     fetched = await world.service.fetch(wallet.id)
     assert [b.raw for b in fetched.snapshot.balances] == [3]
     assert fetched.snapshot.failures == [TokenFailure(USDC, "reverted")]
-    assert fetched.stale is True
+    assert fetched.stale is False  # the read succeeded; the token is listed as an error
+    served = await world.service.get(wallet.id)
+    assert served.snapshot.failures == [TokenFailure(USDC, "reverted")]
+    assert served.stale is False
+
+
+async def test_a_balance_kept_from_an_earlier_read_carries_its_own_time(world: World) -> None:
+    wallet = await world.wallet()
+    world.chain_holds(TokenBalance(ETH, 3), TokenBalance(USDC, 5))
+    first = await world.service.fetch(wallet.id)
+    world.clock.advance(seconds=30)
+    world.chain_holds(TokenBalance(ETH, 4), failures=[TokenFailure(USDC, "reverted")])
+    second = await world.service.fetch(wallet.id)
+    snapshot = second.snapshot
+    by_key = {b.token.key: b for b in snapshot.balances}
+    assert by_key[USDC.key].raw == 5
+    assert snapshot.balance_as_of(by_key[USDC.key]) == first.snapshot.as_of
+    assert snapshot.balance_as_of(by_key[ETH.key]) == snapshot.as_of == world.clock.now()
+    assert second.stale is False
 
 
 async def test_twenty_concurrent_fetches_make_one_chain_read(world: World) -> None:

@@ -104,11 +104,19 @@ class BalanceOut(BaseModel):
     usd_price: str | None = Field(default=None, examples=["0.9998"])
     usd_value: str | None = Field(default=None, examples=["1.50"])
     price_change_24h: str | None = Field(default=None, examples=["-0.0123"])
+    as_of: datetime | None = Field(
+        default=None,
+        description="When this balance was read: the wallet's as_of, or earlier for a balance "
+        "kept from an earlier read because its token could not be read since (see errors).",
+    )
 
     @classmethod
-    def of(cls, balance: TokenBalance, price: Price | None) -> BalanceOut:
+    def of(
+        cls, balance: TokenBalance, price: Price | None, as_of: datetime | None = None
+    ) -> BalanceOut:
         value = None if price is None else usd_value(balance.amount, price.usd)
         return cls(
+            as_of=as_of,
             token=TokenOut.of(balance.token),
             raw_balance=str(balance.raw),
             balance=str(balance.amount),
@@ -134,7 +142,10 @@ class BalancesOut(BaseModel):
     chain: Chain
     address: str
     as_of: datetime | None = Field(description="When the chain was read; null if never.")
-    stale: bool = Field(description="Older than the freshness setting, or the last fetch failed.")
+    stale: bool = Field(
+        description="Older than the freshness setting, or the last fetch failed. A token that "
+        "failed alone leaves the wallet fresh: it is listed under errors."
+    )
     total_usd: str | None = None
     balances: list[BalanceOut]
     errors: list[TokenErrorOut] = Field(
@@ -155,7 +166,7 @@ class BalancesOut(BaseModel):
             as_of=snapshot.as_of,
             stale=view.stale or any(p.stale for _, p in priced if p is not None),
             total_usd=str(round_usd(sum(values, Decimal(0)))) if values else None,
-            balances=[BalanceOut.of(b, p) for b, p in priced],
+            balances=[BalanceOut.of(b, p, snapshot.balance_as_of(b)) for b, p in priced],
             errors=[
                 TokenErrorOut(token=TokenOut.of(f.token), reason=f.reason)
                 for f in snapshot.failures

@@ -35,6 +35,24 @@ class Token:
         return self.address is None
 
 
+def token_fields(token: Token) -> list[object]:
+    """The token as a JSON-ready list (for caches and stored JSON); ``token_of`` reverses it."""
+    return [token.chain.value, token.address, token.symbol, token.name, token.decimals,
+            token.verified]  # fmt: skip
+
+
+def token_of(fields: list[object]) -> Token:
+    chain, address, symbol, name, decimals, verified = fields
+    return Token(
+        Chain(str(chain)),
+        None if address is None else str(address),
+        None if symbol is None else str(symbol),
+        None if name is None else str(name),
+        int(str(decimals)),
+        bool(verified),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TokenBalance:
     token: Token

@@ -55,6 +55,10 @@ class BalanceRepository(Protocol):
         """``record`` for many wallets in one transaction; a wallet deleted meanwhile is left
         out of the answer. A reading that lists token accounts replaces the known ones."""
 
+    async def record_failure(self, wallet_ids: Sequence[UUID], reason: str, at: datetime) -> None:
+        """Remember why the wallets could not be read (shown, and making them stale, until
+        their next successful read); their balances stay as they were."""
+
     async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
         """Every wallet with its stored balances, in the stable wallet order."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
@@ -12,7 +12,11 @@ from loguru import logger
 
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
-from portfolio.domain.errors import ChainUnavailableError, WalletNotFoundError
+from portfolio.domain.errors import (
+    ChainUnavailableError,
+    StorageUnavailableError,
+    WalletNotFoundError,
+)
 from portfolio.domain.prices import Price
 from portfolio.domain.tokens import Token, TokenAccount
 from portfolio.domain.wallet import Wallet
@@ -23,17 +27,12 @@ from portfolio.ports.repositories import BalanceRepository, WalletRepository
 from portfolio.services.codec import decode_balances, encode_balances
 from portfolio.services.prices import PriceService
 
-FAILURE_MEMORY = timedelta(days=1)  # how long a failed fetch's reason is kept
 RECORD_SLICE = 500  # wallets recorded in one transaction
 SUMMARY_KEY = "portfolio:summary"  # the rendered portfolio summary; a write deletes it
 
 
 def balances_key(wallet_id: UUID) -> str:
     return f"balances:{wallet_id}"
-
-
-def fetch_error_key(wallet_id: UUID) -> str:
-    return f"fetch-error:{wallet_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +104,7 @@ class BalanceService:
             if snapshot is None:
                 raise WalletNotFoundError(wallet_id)
             await self._remember(snapshot)
-        wallet = await self._wallet(wallet_id)
-        error = await self._cache.get(fetch_error_key(wallet_id))
-        if error is not None:
-            snapshot = replace(snapshot, last_error=error.decode())
-        return await self._view(wallet, snapshot)
+        return await self._view(await self._wallet(wallet_id), snapshot)
 
     async def price(self, tokens: Sequence[Token]) -> dict[str, Price]:
         """Current prices of the tokens that count (verified ones, unless told otherwise)."""
@@ -191,10 +186,7 @@ class BalanceService:
                 raise ChainUnavailableError("The node's answer left wallets out.")
         except ChainUnavailableError as exc:
             logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
-            ttl = FAILURE_MEMORY.total_seconds()
-            await self._cache.set_many(
-                {fetch_error_key(w.id): str(exc).encode() for w in wallets}, ttl
-            )
+            await self._remember_failure(wallets, str(exc))
             raise
         by_id = {w.id: readings[w.address] for w in wallets}
         tokens = {b.token for reading in by_id.values() for b in reading.nonzero()}
@@ -210,8 +202,17 @@ class BalanceService:
             {balances_key(i): encode_balances(s) for i, s in recorded.items()},
             self._policy.freshness.total_seconds(),
         )
-        await self._cache.delete_many([*map(fetch_error_key, recorded), SUMMARY_KEY])
+        await self._cache.delete(SUMMARY_KEY)
         return recorded
+
+    async def _remember_failure(self, wallets: list[Wallet], reason: str) -> None:
+        """The reason goes on the wallets' rows (their cached balances are dropped so reads
+        see it); a database that is down too loses only the reason."""
+        try:
+            await self._balances.record_failure([w.id for w in wallets], reason, self._clock.now())
+        except StorageUnavailableError as exc:
+            logger.warning("could not store why {} wallet(s) failed: {}", len(wallets), exc)
+        await self._cache.delete_many([*(balances_key(w.id) for w in wallets), SUMMARY_KEY])
 
     async def _wallet(self, wallet_id: UUID) -> Wallet:
         wallet = await self._wallets.get(wallet_id)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from portfolio.domain.balances import WalletBalances
-from portfolio.domain.chains import Chain
-from portfolio.domain.tokens import Token, TokenBalance, TokenFailure
+from portfolio.domain.tokens import TokenBalance, TokenFailure, token_fields, token_of
 
 
 def encode_balances(snapshot: WalletBalances) -> bytes:
@@ -17,8 +15,14 @@ def encode_balances(snapshot: WalletBalances) -> bytes:
         {
             "wallet_id": str(snapshot.wallet_id),
             "as_of": snapshot.as_of.isoformat() if snapshot.as_of else None,
-            "balances": [{"token": _token(b.token), "raw": str(b.raw)} for b in snapshot.balances],
-            "failures": [{"token": _token(f.token), "reason": f.reason} for f in snapshot.failures],
+            "balances": [
+                {"token": token_fields(b.token), "raw": str(b.raw)} for b in snapshot.balances
+            ],
+            "failures": [
+                {"token": token_fields(f.token), "reason": f.reason} for f in snapshot.failures
+            ],
+            "last_error": snapshot.last_error,
+            "kept_as_of": {key: at.isoformat() for key, at in snapshot.kept_as_of.items()},
         },
         separators=(",", ":"),
     ).encode()
@@ -28,17 +32,11 @@ def decode_balances(data: bytes) -> WalletBalances:
     doc = json.loads(data)
     return WalletBalances(
         wallet_id=UUID(doc["wallet_id"]),
-        balances=[TokenBalance(_untoken(b["token"]), int(b["raw"])) for b in doc["balances"]],
+        balances=[TokenBalance(token_of(b["token"]), int(b["raw"])) for b in doc["balances"]],
         as_of=datetime.fromisoformat(doc["as_of"]) if doc["as_of"] else None,
-        failures=[TokenFailure(_untoken(f["token"]), f["reason"]) for f in doc["failures"]],
+        failures=[TokenFailure(token_of(f["token"]), f["reason"]) for f in doc["failures"]],
+        last_error=doc.get("last_error"),
+        kept_as_of={
+            key: datetime.fromisoformat(at) for key, at in doc.get("kept_as_of", {}).items()
+        },
     )
-
-
-def _token(token: Token) -> list[Any]:
-    return [token.chain.value, token.address, token.symbol, token.name, token.decimals,
-            token.verified]  # fmt: skip
-
-
-def _untoken(fields: list[Any]) -> Token:
-    chain, address, symbol, name, decimals, verified = fields
-    return Token(Chain(chain), address, symbol, name, int(decimals), bool(verified))

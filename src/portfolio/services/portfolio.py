@@ -6,7 +6,7 @@ from portfolio.domain.portfolio import Summary, WalletHoldings, summarize
 from portfolio.ports.cache import Cache
 from portfolio.ports.clock import Clock
 from portfolio.ports.repositories import BalanceRepository
-from portfolio.services.balances import BalanceService, FetchPolicy, fetch_error_key
+from portfolio.services.balances import BalanceService, FetchPolicy
 
 
 class PortfolioService:
@@ -26,15 +26,13 @@ class PortfolioService:
 
     async def summary(self) -> Summary:
         everything = await self._balances.everything()
-        failed = await self._cache.get_many([fetch_error_key(w.id) for w, _ in everything])
         now = self._clock.now()
         holdings = [
             WalletHoldings(
                 wallet,
                 snapshot.balances,
                 snapshot.as_of,
-                snapshot.is_stale(now, self._policy.freshness)
-                or fetch_error_key(wallet.id) in failed,
+                snapshot.is_stale(now, self._policy.freshness),
             )
             for wallet, snapshot in everything
         ]

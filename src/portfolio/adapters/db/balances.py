@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import storage_errors
@@ -27,9 +28,14 @@ from portfolio.domain.tokens import (
     Token,
     TokenAccount,
     TokenBalance,
+    TokenFailure,
     WalletReading,
+    token_fields,
+    token_of,
 )
 from portfolio.domain.wallet import Wallet
+
+ERROR_LENGTH = 1000  # the wallets.last_error column
 
 
 class SqlBalanceRepository:
@@ -111,18 +117,32 @@ class SqlBalanceRepository:
                     if key not in held and key not in failed
                 ]
                 wallet.last_fetched_at = fetched_at
+                wallet.last_error = wallet.last_error_at = None
+                wallet.token_failures = _failures_json(reading.failures)
                 kept = [row for key, row in old.items() if key in failed]
                 chain = Chain(wallet.chain)
                 balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in kept]
                 balances += list(held.values())
                 snapshots[wallet.id] = WalletBalances(
-                    wallet.id, balances, fetched_at, list(reading.failures)
+                    wallet.id,
+                    balances,
+                    fetched_at,
+                    list(reading.failures),
+                    kept_as_of={row.token_key: row.fetched_at for row in kept},
                 )
             if current:
                 await session.execute(insert(BalanceRow), current)
             await write_history(session, history, self._dialect)
             await _replace_accounts(session, wallets, readings, fetched_at)
         return snapshots
+
+    async def record_failure(self, wallet_ids: Sequence[UUID], reason: str, at: datetime) -> None:
+        async with storage_errors(), self._sessions.begin() as session:
+            await session.execute(
+                update(WalletRow)
+                .where(WalletRow.id.in_(list(wallet_ids)))
+                .values(last_error=reason[:ERROR_LENGTH], last_error_at=at)
+            )
 
     async def known_accounts(
         self, wallet_ids: Sequence[UUID]
@@ -194,7 +214,10 @@ async def _everything(session: AsyncSession) -> list[tuple[Wallet, WalletBalance
             address = None if key == NATIVE_KEY else key
             token = Token(chains[wallet_id], address, symbol, name, decimals, verified)
             held[wallet_id].append(TokenBalance(token, raw))
-    return [(to_wallet(w), WalletBalances(w.id, held[w.id], w.last_fetched_at)) for w in wallets]
+    return [
+        (to_wallet(w), WalletBalances(w.id, held[w.id], w.last_fetched_at, last_error=w.last_error))
+        for w in wallets
+    ]
 
 
 async def _current_rows(session: AsyncSession, wallet_id: UUID) -> Sequence[BalanceRow]:
@@ -249,7 +272,28 @@ def _zero_history(row: BalanceRow, at: datetime) -> dict[str, object]:
 def _snapshot(wallet: WalletRow, rows: Sequence[BalanceRow]) -> WalletBalances:
     chain = Chain(wallet.chain)
     balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in rows]
-    return WalletBalances(wallet.id, balances, wallet.last_fetched_at)
+    read_at = wallet.last_fetched_at
+    return WalletBalances(
+        wallet.id,
+        balances,
+        read_at,
+        _failures_of(wallet.token_failures),
+        wallet.last_error,
+        # Rows older than the last read were kept: their token failed since.
+        {r.token_key: r.fetched_at for r in rows if read_at is not None and r.fetched_at < read_at},
+    )
+
+
+def _failures_json(failures: Sequence[TokenFailure]) -> str | None:
+    if not failures:
+        return None
+    return json.dumps([{"token": token_fields(f.token), "reason": f.reason} for f in failures])
+
+
+def _failures_of(stored: str | None) -> list[TokenFailure]:
+    if not stored:
+        return []
+    return [TokenFailure(token_of(f["token"]), f["reason"]) for f in json.loads(stored)]
 
 
 def _token(chain: Chain, row: BalanceRow) -> Token:

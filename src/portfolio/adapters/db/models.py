@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     Uuid,
     false,
@@ -60,6 +61,11 @@ class WalletRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     accounts_discovered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Why the last fetch failed (cleared by the next success), and the tokens the last
+    # successful read could not read, as JSON.
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    token_failures: Mapped[str | None] = mapped_column(Text)
 
 
 class BalanceRow(Base):
