@@ -9,7 +9,8 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.models import TokenAccountOpts
 from solders.pubkey import Pubkey
 
-from portfolio.adapters.chains.solana import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, SolanaChainReader
+from portfolio.adapters.chains.solana import SolanaChainReader
+from portfolio.adapters.chains.solana_accounts import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from portfolio.adapters.resilience import CallPolicy
 from tests.chains.solana_rpc import SolanaRpcServer
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from solders.pubkey import Pubkey
+
 from portfolio.api.app import create_app
 from tests.api.conftest import add, serve, settings_for
 from tests.chains.worlds import BIG, ONE, ZERO, EvmWorld, SolanaWorld
@@ -61,3 +63,38 @@ async def test_a_second_refresh_reads_known_solana_accounts_with_get_multiple_ac
     assert first["refreshed"] == second["refreshed"] == 3
     held = {t["token"]["symbol"]: t["raw_balance"] for t in summary["unpriced"]}
     assert held["SPLIT"] == "123"
+
+
+async def test_refreshes_follow_a_token_account_to_its_new_owner_and_fail_a_malformed_wallet_alone(
+    database_url: str, chains: dict[str, Any], solana: SolanaWorld
+) -> None:
+    giver, taker, account = Pubkey.new_unique(), Pubkey.new_unique(), Pubkey.new_unique()
+    mint = Pubkey.from_string(solana.usdc.address or "")
+    solana.server.create_token_account(account, mint, giver, 25)
+    try:
+        async with serve(create_app(settings_for(database_url, **chains))) as client:
+            ids = {str(o): await add(client, "solana", str(o)) for o in (giver, taker)}
+            rich = await add(client, "solana", solana.rich)
+            assert (await client.post("/api/v1/portfolio/refresh")).json()["refreshed"] == 3
+
+            solana.server.create_token_account(account, mint, taker, 25)  # handed over
+            solana.server.malformed = {solana.rich}  # the rich wallet's own account
+            outcome = (await client.post("/api/v1/portfolio/refresh")).json()
+            status = {w["wallet_id"]: w for w in outcome["wallets"]}
+            assert status[rich]["status"] == "failed"
+            assert "malformed" in status[rich]["error"]
+            assert {status[i]["status"] for i in ids.values()} == {"refreshed"}
+
+            def usdc(document: dict[str, Any]) -> str | None:
+                held = {b["token"]["symbol"]: b["raw_balance"] for b in document["balances"]}
+                return held.get("USDC")
+
+            giver_now = (await client.get(f"/api/v1/wallets/{ids[str(giver)]}/balances")).json()
+            taker_now = (await client.get(f"/api/v1/wallets/{ids[str(taker)]}/balances")).json()
+            assert (usdc(giver_now), usdc(taker_now)) == (None, "25")
+            rich_now = (await client.get(f"/api/v1/wallets/{rich}/balances")).json()
+            assert rich_now["stale"] is True
+            assert "malformed" in rich_now["last_error"]
+            assert usdc(rich_now) == "1234567"  # kept from the last good read
+    finally:
+        solana.server.malformed = set()

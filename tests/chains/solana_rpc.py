@@ -42,6 +42,8 @@ class SolanaRpcServer(FaultySwitchboard):
         super().__init__(delay=delay)
         self.svm = svm or LiteSVM()
         self.batches = True  # False: refuse JSON-RPC batches, as some providers do
+        self.honour_data_slice = True  # False: send whole accounts, as some nodes do
+        self.malformed: set[str] = set()  # accounts answered with undecodable data
 
     async def __aenter__(self) -> SolanaRpcServer:
         await self.start()
@@ -123,8 +125,14 @@ class SolanaRpcServer(FaultySwitchboard):
         if len(addresses) > 100:
             raise RpcParamError(-32602, "Too many inputs provided; max 100")
         config = config or {}
-        accounts = [self.svm.get_account(Pubkey.from_string(a)) for a in addresses]
-        return self._context([self._account(a, config) if a else None for a in accounts])
+        entries = []
+        for address in addresses:
+            account = self.svm.get_account(Pubkey.from_string(address))
+            entry = self._account(account, config) if account else None
+            if entry is not None and address in self.malformed:
+                entry["data"] = ["%%% not base64 %%%", "base64"]
+            entries.append(entry)
+        return self._context(entries)
 
     def _rpc_getTokenAccountsByOwner(  # noqa: N802
         self, owner: str, token_filter: dict[str, str], config: dict[str, Any] | None = None
@@ -163,7 +171,7 @@ class SolanaRpcServer(FaultySwitchboard):
             rendered: Any = self._parsed_token_account(account)
         elif encoding in ("base64", "jsonParsed"):
             window = config.get("dataSlice")
-            if window:
+            if window and self.honour_data_slice:
                 data = data[window["offset"] : window["offset"] + window["length"]]
             rendered = [base64.b64encode(data).decode(), "base64"]
         else:

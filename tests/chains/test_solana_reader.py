@@ -1,9 +1,10 @@
-"""The Solana reader, through the real solana-py AsyncClient, against the local LiteSVM RPC."""
+"""The Solana reader against the local LiteSVM RPC: batches, faults, failover, known accounts."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import pytest
 from solders.pubkey import Pubkey
@@ -11,6 +12,7 @@ from solders.pubkey import Pubkey
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
 from portfolio.adapters.resilience import CallPolicy
 from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
+from portfolio.domain.tokens import WalletReading
 from tests.chains.worlds import U64_MAX, SolanaWorld
 from tests.netutil import free_port
 
@@ -42,6 +44,8 @@ def healthy(solana: SolanaWorld) -> None:
     solana.server.fault = None
     solana.server.next_faults = []
     solana.server.batches = True
+    solana.server.honour_data_slice = True
+    solana.server.malformed = set()
 
 
 async def test_sol_and_spl_balances_of_both_programs(solana: SolanaWorld, reader: Reader) -> None:
@@ -170,3 +174,77 @@ async def test_a_known_account_that_changed_or_closed_is_read_as_it_is_now(
         solana.server.close_account(second)
         again = (await chain.read_balances([str(owner)], {str(owner): accounts}))[str(owner)]
     assert {b.token.symbol: b.raw for b in again.balances} == {"SOL": 0, "USDC": 70}
+
+
+async def _discover(chain: SolanaChainReader, owners: list[Pubkey]) -> dict[str, list[Any]]:
+    readings = await chain.read_balances([str(o) for o in owners])
+    return {a: list(r.accounts or []) for a, r in readings.items()}
+
+
+def _held(reading: WalletReading) -> dict[str | None, int]:
+    return {b.token.symbol: b.raw for b in reading.balances}
+
+
+async def test_an_account_handed_to_another_wallet_moves_its_balance_in_the_same_read(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    giver, taker = Pubkey.new_unique(), Pubkey.new_unique()
+    mint = Pubkey.from_string(solana.usdc.address or "")
+    account = Pubkey.new_unique()
+    solana.server.create_token_account(account, mint, giver, 40)
+    async with reader() as chain:
+        known = await _discover(chain, [giver, taker])
+        assert known[str(taker)] == []
+        solana.server.create_token_account(account, mint, taker, 40)  # SetAuthority (owner)
+        calls = len(solana.server.methods)
+        again = await chain.read_balances(list(known), known)
+    assert _held(again[str(giver)]) == {"SOL": 0}
+    assert _held(again[str(taker)]) == {"SOL": 0, "USDC": 40}
+    assert [a.address for a in again[str(taker)].accounts or []] == [str(account)]
+    assert again[str(giver)].accounts == []  # discovered again: the known list is replaced
+    # One read of the known accounts, then one discovery of both wallets.
+    assert solana.server.methods[calls:].count("getTokenAccountsByOwner") == 4
+
+
+async def test_an_account_closed_and_reopened_for_another_mint_counts_what_it_holds_now(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    owner, account = Pubkey.new_unique(), Pubkey.new_unique()
+    usdc = Pubkey.from_string(solana.usdc.address or "")
+    split = Pubkey.from_string(solana.split.address or "")
+    solana.server.create_token_account(account, usdc, owner, 9)
+    async with reader() as chain:
+        known = await _discover(chain, [owner])
+        solana.server.close_account(account)
+        solana.server.create_token_account(account, split, owner, 9)
+        again = (await chain.read_balances([str(owner)], known))[str(owner)]
+    assert _held(again) == {"SOL": 0, "SPLIT": 9}
+
+
+async def test_a_node_that_ignores_data_slice_is_read_from_the_whole_account(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    async with reader() as chain:
+        known = await _discover(chain, [Pubkey.from_string(solana.rich)])
+        solana.server.honour_data_slice = False
+        again = (await chain.read_balances([solana.rich], known))[solana.rich]
+    assert again.error is None
+    assert _held(again) == {"SOL": 2_500_000_001, "USDC": 1_234_567, "PYUSD": 5, "SPLIT": 123,
+                            None: 77}  # fmt: skip
+    assert again.accounts is None  # read again, not discovered
+
+
+async def test_a_malformed_account_answer_fails_its_wallet_alone(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    async with reader() as chain:
+        known = await _discover(
+            chain, [Pubkey.from_string(solana.rich), Pubkey.from_string(solana.huge)]
+        )
+        solana.server.malformed = {known[solana.rich][0].address}
+        again = await chain.read_balances([solana.rich, solana.huge], known)
+    assert again[solana.rich].error is not None
+    assert "malformed" in again[solana.rich].error
+    assert again[solana.rich].balances == []
+    assert again[solana.huge].error is None
+    assert _held(again[solana.huge])["USDC"] == U64_MAX

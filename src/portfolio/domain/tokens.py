@@ -90,6 +90,7 @@ class WalletReading:
     balances: list[TokenBalance]
     failures: list[TokenFailure]
     accounts: list[TokenAccount] | None = None  # set when the read discovered token accounts
+    error: str | None = None  # set when this wallet alone could not be read (the rest stand)
 
     def nonzero(self) -> list[TokenBalance]:
         return [b for b in self.balances if b.raw]

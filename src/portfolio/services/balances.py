@@ -136,11 +136,13 @@ class BalanceService:
 
     async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
         try:
-            recorded = await self._read_and_record_many(wallets, reuse_accounts=True)
+            recorded, failed = await self._read_and_record_many(wallets, reuse_accounts=True)
         except ChainUnavailableError as exc:
             return [RefreshOutcome(w, None, str(exc)) for w in wallets]
         return [
-            RefreshOutcome(w, recorded.get(w.id), None if w.id in recorded else "deleted")
+            RefreshOutcome(
+                w, recorded.get(w.id), None if w.id in recorded else failed.get(w.id, "deleted")
+            )
             for w in wallets
         ]
 
@@ -165,16 +167,19 @@ class BalanceService:
             cursor = page.next_cursor
 
     async def _read_and_record(self, wallet: Wallet) -> WalletBalances:
-        recorded = await self._read_and_record_many([wallet])
+        recorded, failed = await self._read_and_record_many([wallet])
+        if wallet.id in failed:
+            raise ChainUnavailableError(failed[wallet.id])
         if wallet.id not in recorded:
             raise WalletNotFoundError(wallet.id)
         return recorded[wallet.id]
 
     async def _read_and_record_many(
         self, wallets: list[Wallet], *, reuse_accounts: bool = False
-    ) -> dict[UUID, WalletBalances]:
-        """Read wallets of one chain in one batched read and record them in one transaction.
-        When the chain cannot be read, each wallet remembers why and nothing stored changes."""
+    ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
+        """Read wallets of one chain in one batched read and record them in one transaction:
+        what was recorded, and why each wallet that could not be read alone failed. When the
+        chain cannot be read, each wallet remembers why and nothing stored changes."""
         chain = wallets[0].chain
         try:
             reader = self._readers.get(chain)
@@ -188,7 +193,14 @@ class BalanceService:
             logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
             await self._remember_failure(wallets, str(exc))
             raise
-        by_id = {w.id: readings[w.address] for w in wallets}
+        failed = {w.id: error for w in wallets if (error := readings[w.address].error)}
+        for wallet in wallets:
+            if wallet.id in failed:
+                logger.warning(
+                    "reading {} wallet {} failed: {}", chain, wallet.id, failed[wallet.id]
+                )
+                await self._remember_failure([wallet], failed[wallet.id])
+        by_id = {w.id: readings[w.address] for w in wallets if w.id not in failed}
         tokens = {b.token for reading in by_id.values() for b in reading.nonzero()}
         prices = await self.price(list(tokens))
         # One transaction per slice of wallets keeps statements and locks small on big refreshes.
@@ -203,7 +215,7 @@ class BalanceService:
             self._policy.freshness.total_seconds(),
         )
         await self._cache.delete(SUMMARY_KEY)
-        return recorded
+        return recorded, failed
 
     async def _remember_failure(self, wallets: list[Wallet], reason: str) -> None:
         """The reason goes on the wallets' rows (their cached balances are dropped so reads

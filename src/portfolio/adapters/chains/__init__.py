@@ -1,1 +1,1 @@
-"""Chain readers: EVM (web3.py AsyncWeb3) and Solana (solana-py AsyncClient)."""
+"""Chain readers: EVM (web3.py AsyncWeb3) and Solana (solders over httpx)."""

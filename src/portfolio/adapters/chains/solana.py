@@ -1,9 +1,14 @@
-"""Solana balances through solana-py's AsyncClient.
+"""Solana balances: requests built and answers parsed with solders, sent as JSON-RPC batches
+over the project's own HTTP client (httpx).
 
-SOL of up to 100 wallets per ``getMultipleAccounts``; SPL balances from
-``getTokenAccountsByOwner`` (jsonParsed) for the Token and the Token-2022 programs; all of it in
-JSON-RPC batches. solana-py 0.41 has no batch call of its own, so batches are built with solders'
-request types and sent through the client's HTTP provider (``make_request_unparsed``).
+solana-py's AsyncClient has no public call that sends a batch: going through its private
+provider would break with any release, so batches go out on httpx here.
+
+A wallet is *discovered* with ``getTokenAccountsByOwner`` (jsonParsed) for the Token and the
+Token-2022 programs, and its SOL with ``getMultipleAccounts`` (100 wallets a call). A refresh
+reads known token accounts *again* with ``getMultipleAccounts``, only the first 72 bytes of
+each (mint, owner, amount), and checks them: an account whose mint or owner changed, or that
+was closed, sends its wallet back to discovery within the same read.
 """
 
 from __future__ import annotations
@@ -15,22 +20,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from loguru import logger
-from solana.exceptions import SolanaRpcException
-from solana.rpc.async_api import AsyncClient
-from solders.account_decoder import UiAccountEncoding, UiDataSliceConfig
+from solders.account import Account
+from solders.account_decoder import UiAccountEncoding
 from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcAccountInfoConfig, RpcTokenAccountsFilterProgramId
 from solders.rpc.requests import GetMultipleAccounts, GetTokenAccountsByOwner, batch_to_json
-from solders.rpc.responses import GetMultipleAccountsResp, GetTokenAccountsByOwnerJsonParsedResp
 
-from portfolio.adapters.chains.jsonrpc import (
-    BatchRefusedError,
-    ItemError,
-    check_item,
-    chunked,
-    match_batch,
+from portfolio.adapters.chains.jsonrpc import BatchRefusedError, chunked, match_batch
+from portfolio.adapters.chains.solana_accounts import (
+    ACCOUNT_HEAD,
+    TOKEN_PROGRAMS,
+    accounts_of,
+    checked,
+    held_amount,
+    owner_now,
+    token_accounts_of,
 )
 from portfolio.adapters.resilience import (
     CallPolicy,
@@ -38,17 +45,13 @@ from portfolio.adapters.resilience import (
     EndpointPool,
     TransientUpstreamError,
     UpstreamError,
+    UpstreamTimeoutError,
     describe,
 )
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
 
-TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
-TOKEN_PROGRAMS = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}
 MAX_ACCOUNTS_PER_CALL = 100  # the getMultipleAccounts limit of Solana nodes
-# A token account's amount: a little-endian u64 after the mint and the owner (both programs).
-AMOUNT_SLICE = UiDataSliceConfig(offset=64, length=8)
 
 SolanaRequest = GetMultipleAccounts | GetTokenAccountsByOwner
 
@@ -61,19 +64,11 @@ class SolanaLimits:
     commitment: str = "confirmed"  # processed, confirmed or finalized
 
 
-class _Body:
-    """What the provider's ``make_request_unparsed`` sends: anything with ``to_json``."""
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-
-    def to_json(self) -> str:
-        return self._text
-
-
-def create_client(url: str, timeout: float) -> AsyncClient:
-    # One retry layer only: solana-py's transport retry is turned off, EndpointPool retries.
-    return AsyncClient(url, timeout=timeout, max_transport_retries=0, http2=False)
+@dataclass(frozen=True, slots=True)
+class _Discovery:
+    addresses: list[str]
+    lamports: list[GetMultipleAccounts]
+    tokens: list[GetTokenAccountsByOwner]
 
 
 class SolanaChainReader:
@@ -81,7 +76,7 @@ class SolanaChainReader:
 
     def __init__(
         self,
-        pool: EndpointPool[AsyncClient],
+        pool: EndpointPool[httpx.AsyncClient],
         tokens: Sequence[Token],
         limits: SolanaLimits | None = None,
     ) -> None:
@@ -99,21 +94,23 @@ class SolanaChainReader:
         policy: CallPolicy,
         limits: SolanaLimits | None = None,
     ) -> SolanaChainReader:
-        endpoints = [Endpoint(url, create_client(url, policy.timeout_seconds)) for url in urls]
+        # One retry layer only: httpx retries nothing, EndpointPool retries.
+        client = httpx.AsyncClient(timeout=policy.timeout_seconds)
+        endpoints = [Endpoint(url, client) for url in urls]
         return cls(EndpointPool("solana", endpoints, policy), tokens, limits)
 
     async def close(self) -> None:
-        for endpoint in self._pool.endpoints:
-            await endpoint.client.close()
+        for client in {id(e.client): e.client for e in self._pool.endpoints}.values():
+            await client.aclose()
 
     async def read_balances(
         self,
         addresses: Sequence[str],
         known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
     ) -> dict[str, WalletReading]:
-        """Addresses with ``known_accounts`` are read again with getMultipleAccounts (the
-        wallet and its token accounts, 100 a call, only the 8 bytes of each amount); the others
-        are discovered: getTokenAccountsByOwner on both token programs, two calls a wallet."""
+        """Addresses with ``known_accounts`` are read again (the wallet and its token accounts,
+        100 a call); the others are discovered. A wallet whose answer is malformed gets a
+        reading with an ``error``; the others stand."""
         known = {
             a: list(known_accounts[a]) for a in addresses if known_accounts and a in known_accounts
         }
@@ -121,51 +118,94 @@ class SolanaChainReader:
 
     async def _read(
         self,
-        endpoint: Endpoint[AsyncClient],
+        endpoint: Endpoint[httpx.AsyncClient],
         addresses: Sequence[str],
         known: dict[str, list[TokenAccount]],
     ) -> dict[str, WalletReading]:
-        discover = [a for a in addresses if a not in known]
         ids = itertools.count()
-        lamport_requests = self._multiple(discover, ids)
-        token_requests = [
+        discovery = self._discovery([a for a in addresses if a not in known], ids)
+        keys = [k for wallet, accounts in known.items()
+                for k in (wallet, *(a.address for a in accounts))]  # fmt: skip
+        rereads = self._multiple(keys, ids, with_head=True)
+        answers = iter(
+            await self._send_all(endpoint, [*discovery.lamports, *discovery.tokens, *rereads])
+        )
+        readings = self._discovered(discovery, answers)
+        current = accounts_of(rereads, answers)
+        reread = {wallet: self._reread(wallet, accounts, current)
+                  for wallet, accounts in known.items()}  # fmt: skip
+        # A wallet one of whose accounts is no longer its own is discovered again now, and so
+        # is a wallet of this read that such an account was handed to: the balance moves.
+        moved = {wallet for wallet, reading in reread.items() if reading is None}
+        moved |= {
+            owner
+            for wallet in moved
+            for account in known[wallet]
+            if (owner := owner_now(current[account.address])) in known
+        }
+        readings.update({w: r for w, r in reread.items() if r is not None and w not in moved})
+        if moved:
+            logger.info("{} solana wallet(s) changed token accounts: discovering", len(moved))
+            again = self._discovery(sorted(moved), ids)
+            answers = iter(await self._send_all(endpoint, [*again.lamports, *again.tokens]))
+            readings.update(self._discovered(again, answers))
+        return {address: readings[address] for address in addresses}
+
+    def _discovery(self, addresses: list[str], ids: Iterator[int]) -> _Discovery:
+        # Answers come back in id order: ids are drawn in the order the requests are sent.
+        lamports = self._multiple(addresses, ids)
+        config = RpcAccountInfoConfig(
+            encoding=UiAccountEncoding.JsonParsed, commitment=self._commitment
+        )
+        tokens = [
             GetTokenAccountsByOwner(
                 Pubkey.from_string(address),
                 RpcTokenAccountsFilterProgramId(program),
-                self._config(UiAccountEncoding.JsonParsed),
+                config,
                 id=next(ids),
             )
-            for address in discover
+            for address in addresses
             for program in TOKEN_PROGRAMS
         ]
-        again = [
-            k
-            for address, accounts in known.items()
-            for k in (address, *(a.address for a in accounts))
-        ]
-        amount_requests = self._multiple(again, ids, AMOUNT_SLICE)
-        answers = iter(
-            await self._send_all(endpoint, [*lamport_requests, *token_requests, *amount_requests])
-        )
-        lamports = _accounts(lamport_requests, answers)
+        return _Discovery(addresses, lamports, tokens)
+
+    def _discovered(
+        self, discovery: _Discovery, answers: Iterator[Any]
+    ) -> dict[str, WalletReading]:
+        lamports = accounts_of(discovery.lamports, answers)
         readings = {}
-        for address in discover:
-            found = [
-                account
-                for program in TOKEN_PROGRAMS
-                for account in _token_accounts(next(answers), program)
-            ]
+        for address in discovery.addresses:
             sol = lamports[address]
-            sol_lamports = 0 if sol is None else sol.lamports
-            readings[address] = self._reading(address, sol_lamports, found, discovered=True)
-        current = _accounts(amount_requests, answers)
-        for address, accounts in known.items():
-            wallet = current[address]
-            held = [(a, _sliced_amount(a, current[a.address])) for a in accounts]
-            readings[address] = self._reading(
-                address, 0 if wallet is None else wallet.lamports, held, discovered=False
-            )
-        return {address: readings[address] for address in addresses}
+            items = {program: next(answers) for program in TOKEN_PROGRAMS}  # always both
+            try:
+                if isinstance(sol, str):
+                    raise UpstreamError(sol)
+                found = [held for program, item in items.items()
+                         for held in token_accounts_of(item, program)]  # fmt: skip
+            except UpstreamError as exc:
+                readings[address] = WalletReading(address, [], [], error=str(exc))
+                continue
+            amount = 0 if sol is None else sol.lamports
+            readings[address] = self._reading(address, amount, found, discovered=True)
+        return readings
+
+    def _reread(
+        self, wallet: str, accounts: list[TokenAccount], current: dict[str, Account | str | None]
+    ) -> WalletReading | None:
+        """The wallet's balances from its accounts as they are now; None when one of them is
+        no longer the wallet's (closed, or its mint or owner changed)."""
+        own = current[wallet]
+        held = []
+        for account in accounts:
+            amount = held_amount(account, wallet, current[account.address])
+            if amount is None:
+                return None
+            if isinstance(amount, str):
+                return WalletReading(wallet, [], [], error=amount)
+            held.append((account, amount))
+        if isinstance(own, str):
+            return WalletReading(wallet, [], [], error=own)
+        return self._reading(wallet, 0 if own is None else own.lamports, held, discovered=False)
 
     def _reading(
         self,
@@ -191,13 +231,12 @@ class SolanaChainReader:
         return WalletReading(address, balances, [], accounts)
 
     def _multiple(
-        self,
-        addresses: list[str],
-        ids: Iterator[int],
-        window: UiDataSliceConfig | None = None,
+        self, addresses: list[str], ids: Iterator[int], *, with_head: bool = False
     ) -> list[GetMultipleAccounts]:
         config = RpcAccountInfoConfig(
-            encoding=UiAccountEncoding.Base64, commitment=self._commitment, data_slice=window
+            encoding=UiAccountEncoding.Base64,
+            commitment=self._commitment,
+            data_slice=ACCOUNT_HEAD if with_head else None,
         )
         return [
             GetMultipleAccounts([Pubkey.from_string(a) for a in chunk], config, id=next(ids))
@@ -210,22 +249,22 @@ class SolanaChainReader:
             return Token(Chain.SOLANA, mint, known.symbol, known.name, decimals, True)
         return Token(Chain.SOLANA, mint, None, None, decimals, False)
 
-    def _config(self, encoding: UiAccountEncoding) -> RpcAccountInfoConfig:
-        return RpcAccountInfoConfig(encoding=encoding, commitment=self._commitment)
-
     async def _send_all(
-        self, endpoint: Endpoint[AsyncClient], requests: list[SolanaRequest]
+        self, endpoint: Endpoint[httpx.AsyncClient], requests: list[SolanaRequest]
     ) -> list[Any]:
         """Every request, in batches; one by one where the endpoint refuses batches (some
         providers turn them off)."""
+        if not requests:
+            return []
         gate = asyncio.Semaphore(self._limits.concurrency)
         batched = endpoint.url not in self._unbatched
 
         async def send(group: list[SolanaRequest]) -> list[Any]:
             async with gate:
                 if batched:
-                    return await _send_batch(endpoint.client, group)
-                return [await _send_one(endpoint.client, group[0])]
+                    answer = await _post(endpoint, batch_to_json(group))
+                    return [checked(item) for item in match_batch(answer, len(group))]
+                return [checked(await _post(endpoint, group[0].to_json()))]
 
         groups = list(chunked(requests, self._limits.batch_size if batched else 1))
         try:
@@ -237,90 +276,21 @@ class SolanaChainReader:
         return list(itertools.chain.from_iterable(answers))
 
 
-async def _send_batch(client: AsyncClient, batch: list[SolanaRequest]) -> list[Any]:
-    items = match_batch(await _post(client, batch_to_json(batch)), len(batch))
-    return [_checked(item) for item in items]
-
-
-async def _send_one(client: AsyncClient, request: SolanaRequest) -> Any:
-    return _checked(await _post(client, request.to_json()))
-
-
-async def _post(client: AsyncClient, body: str) -> Any:
+async def _post(endpoint: Endpoint[httpx.AsyncClient], body: str) -> Any:
     try:
-        # The provider is private API: solana-py 0.41 has no public call that sends a batch.
-        raw = await client._provider.make_request_unparsed(_Body(body))
-        return json.loads(raw)
-    except SolanaRpcException as exc:
-        raise _classify(exc) from exc
+        response = await endpoint.client.post(
+            endpoint.url, content=body, headers={"Content-Type": "application/json"}
+        )
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeoutError(f"timed out ({describe(exc)})") from exc
+    except httpx.TransportError as exc:
+        raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise TransientUpstreamError(f"HTTP {status}")
+    if status >= 400:
+        raise UpstreamError(f"HTTP {status}")
+    try:
+        return json.loads(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UpstreamError(f"malformed answer: {exc}") from exc
-
-
-def _checked(item: Any) -> Any:
-    try:
-        check_item(item)
-    except ItemError as exc:  # a refused request leaves a hole: never read it as zero
-        raise UpstreamError(f"a request failed: {exc}") from exc
-    return item
-
-
-def _classify(exc: SolanaRpcException) -> UpstreamError:
-    cause = exc.__cause__
-    response = getattr(cause, "response", None)
-    status = getattr(response, "status_code", None)
-    if status is not None:
-        if status == 429 or status >= 500:
-            return TransientUpstreamError(f"HTTP {status}")
-        return UpstreamError(f"HTTP {status}")
-    if "Timeout" in type(cause).__name__:
-        return TransientUpstreamError(f"timed out ({describe(cause or exc)})")
-    return TransientUpstreamError(f"connection failed ({describe(cause or exc)})")
-
-
-def _accounts(requests: list[GetMultipleAccounts], answers: Iterator[Any]) -> dict[str, Any]:
-    """Address -> account (None when it does not exist) of getMultipleAccounts answers."""
-    found: dict[str, Any] = {}
-    for request in requests:
-        parsed = _parse(GetMultipleAccountsResp, next(answers))
-        if len(parsed.value) != len(request.accounts):
-            raise UpstreamError(
-                f"getMultipleAccounts answered {len(parsed.value)} of {len(request.accounts)}"
-            )
-        found.update(zip(map(str, request.accounts), parsed.value, strict=True))
-    return found
-
-
-def _sliced_amount(account: TokenAccount, state: Any) -> int:
-    """The amount of a token account read through AMOUNT_SLICE; a closed account holds 0."""
-    if state is None or str(state.owner) != account.program:
-        return 0
-    data = bytes(state.data)
-    if len(data) != AMOUNT_SLICE.length:
-        raise UpstreamError(f"token account {account.address}: {len(data)} bytes, not an amount")
-    return int.from_bytes(data, "little")
-
-
-def _token_accounts(item: Any, program: Pubkey) -> Iterator[tuple[TokenAccount, int]]:
-    """Each token account of a jsonParsed answer, with its amount."""
-    parsed = _parse(GetTokenAccountsByOwnerJsonParsedResp, item)
-    for keyed in parsed.value:
-        data = keyed.account.data
-        try:
-            if keyed.account.owner != program or data.program != TOKEN_PROGRAMS[program]:
-                raise UpstreamError(f"an account of another program under {program}")
-            info = data.parsed["info"]
-            raw, places = info["tokenAmount"]["amount"], int(info["tokenAmount"]["decimals"])
-            if not (isinstance(raw, str) and raw.isdigit()):
-                raise UpstreamError(f"a token amount that is not a digit string: {raw!r}")
-            account = TokenAccount(str(keyed.pubkey), str(info["mint"]), str(program), places)
-            yield account, int(raw)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise UpstreamError(f"an unparsed token account {keyed.pubkey}: {exc!r}") from exc
-
-
-def _parse(parser: Any, item: Any) -> Any:
-    try:
-        return parser.from_json(json.dumps(item))
-    except Exception as exc:  # solders raises SerdeJSONError, which it does not export
-        raise UpstreamError(f"malformed answer: {str(exc)[:200]}") from exc

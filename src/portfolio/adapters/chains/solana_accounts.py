@@ -1,0 +1,119 @@
+"""Solana answers, parsed with solders and checked before use: a malformed answer is an error,
+never a zero, and one account's malformed answer is that account's error alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from solders.account import Account
+from solders.account_decoder import UiDataSliceConfig
+from solders.pubkey import Pubkey
+from solders.rpc.requests import GetMultipleAccounts
+from solders.rpc.responses import GetMultipleAccountsResp, GetTokenAccountsByOwnerJsonParsedResp
+
+from portfolio.adapters.chains.jsonrpc import ItemError, check_item
+from portfolio.adapters.resilience import UpstreamError
+from portfolio.domain.tokens import TokenAccount
+
+TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+TOKEN_PROGRAMS = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}
+# A token account (both programs) starts with its mint (32 bytes), its owner (32) and its
+# amount (a little-endian u64): the 72 bytes a refresh reads. The whole base layout is 165.
+ACCOUNT_HEAD = UiDataSliceConfig(offset=0, length=72)
+TOKEN_ACCOUNT_LENGTH = 165
+
+
+def checked(item: Any) -> Any:
+    """A JSON-RPC response object whose request did not fail."""
+    try:
+        check_item(item)
+    except ItemError as exc:  # a refused request leaves a hole: never read it as zero
+        raise UpstreamError(f"a request failed: {exc}") from exc
+    return item
+
+
+def accounts_of(
+    requests: list[GetMultipleAccounts], answers: Iterator[Any]
+) -> dict[str, Account | str | None]:
+    """Address -> account (None when it does not exist, a reason when its entry of the answer
+    is malformed) of getMultipleAccounts answers."""
+    found: dict[str, Account | str | None] = {}
+    for request in requests:
+        item = next(answers)
+        result = item.get("result") if isinstance(item, dict) else None
+        value = result.get("value") if isinstance(result, dict) else None
+        if not isinstance(value, list) or len(value) != len(request.accounts):
+            raise UpstreamError(f"a getMultipleAccounts answer without {len(request.accounts)} "
+                                "accounts")  # fmt: skip
+        context = result.get("context", {"slot": 0}) if isinstance(result, dict) else {}
+        for address, entry in zip(map(str, request.accounts), value, strict=True):
+            found[address] = _account(address, context, entry)
+    return found
+
+
+def _account(address: str, context: Any, entry: Any) -> Account | str | None:
+    if entry is None:
+        return None
+    one = {"jsonrpc": "2.0", "id": 0, "result": {"context": context, "value": [entry]}}
+    try:
+        parsed = _parse(GetMultipleAccountsResp, one)
+    except UpstreamError:
+        return f"account {address}: a malformed answer"
+    account: Account | None = parsed.value[0]
+    return account
+
+
+def held_amount(
+    account: TokenAccount, wallet: str, state: Account | str | None
+) -> int | str | None:
+    """The amount of a known token account as it is now; None when it is no longer the
+    wallet's account of that mint (closed, reassigned, reopened for another mint); a reason
+    when its answer cannot be read. Reads the 72-byte head, or the whole account from a node
+    that ignores ``dataSlice``."""
+    if isinstance(state, str):
+        return state
+    if state is None or str(state.owner) != account.program:
+        return None
+    data = bytes(state.data)
+    if len(data) != ACCOUNT_HEAD.length and len(data) < TOKEN_ACCOUNT_LENGTH:
+        return f"token account {account.address}: {len(data)} bytes, not a token account"
+    mint, owner = Pubkey.from_bytes(data[:32]), Pubkey.from_bytes(data[32:64])
+    if str(mint) != account.mint or str(owner) != wallet:
+        return None
+    return int.from_bytes(data[64:72], "little")
+
+
+def owner_now(state: Account | str | None) -> str | None:
+    """The owner a token account's data names now, if it is a token account at all."""
+    if state is None or isinstance(state, str) or state.owner not in TOKEN_PROGRAMS:
+        return None
+    data = bytes(state.data)
+    return str(Pubkey.from_bytes(data[32:64])) if len(data) >= ACCOUNT_HEAD.length else None
+
+
+def token_accounts_of(item: Any, program: Pubkey) -> Iterator[tuple[TokenAccount, int]]:
+    """Each token account of a jsonParsed getTokenAccountsByOwner answer, with its amount."""
+    parsed = _parse(GetTokenAccountsByOwnerJsonParsedResp, item)
+    for keyed in parsed.value:
+        data = keyed.account.data
+        try:
+            if keyed.account.owner != program or data.program != TOKEN_PROGRAMS[program]:
+                raise UpstreamError(f"an account of another program under {program}")
+            info = data.parsed["info"]
+            raw, places = info["tokenAmount"]["amount"], int(info["tokenAmount"]["decimals"])
+            if not (isinstance(raw, str) and raw.isdigit()):
+                raise UpstreamError(f"a token amount that is not a digit string: {raw!r}")
+            account = TokenAccount(str(keyed.pubkey), str(info["mint"]), str(program), places)
+            yield account, int(raw)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise UpstreamError(f"an unparsed token account {keyed.pubkey}: {exc!r}") from exc
+
+
+def _parse(parser: Any, item: Any) -> Any:
+    try:
+        return parser.from_json(json.dumps(item))
+    except Exception as exc:  # solders raises SerdeJSONError, which it does not export
+        raise UpstreamError(f"malformed answer: {str(exc)[:200]}") from exc
