@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from portfolio.adapters.db.engine import create_engine
 from portfolio.adapters.db.models import Base
-from portfolio.config import Settings
+from portfolio.config import load_settings
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
@@ -25,7 +25,7 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.attributes.get("url")
-    return str(url) if url else Settings().database_url
+    return str(url) if url else load_settings().database_url
 
 
 def _configure(connection: Connection) -> None:

@@ -1,16 +1,25 @@
 """Settings from the environment (prefix ``PORTFOLIO_``) and a ``.env`` file.
 
-Names are part of the contract (see the README's settings table); add more, rename none.
+Names are part of the contract (see the README's settings table); add more, rename none. Each
+field's description is its one line in ``.env.example``, which a test keeps equal to this class.
+Bad values stop the process at start-up with one line per variable (``load_settings``), not at
+the first request that needs them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import sys
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+PREFIX = "PORTFOLIO_"
+DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 # Comma-separated in the environment ("a,b"), a list in code.
 UrlList = Annotated[list[str], NoDecode]
@@ -18,54 +27,112 @@ UrlList = Annotated[list[str], NoDecode]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PORTFOLIO_", env_file=".env", extra="ignore", frozen=True
+        env_prefix=PREFIX, env_file=".env", extra="ignore", frozen=True
     )
 
-    database_url: str = "sqlite+aiosqlite:///./portfolio.db"
-    database_pool_size: int = Field(default=10, ge=1, le=200)
-    database_max_overflow: int = Field(default=10, ge=0, le=200)
-    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    database_statement_timeout_seconds: float = Field(default=5.0, gt=0)
-    database_echo: bool = False
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./portfolio.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or "
+        "postgresql+asyncpg://user:pass@host/db",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL pool size")
+    database_max_overflow: int = Field(
+        default=10, ge=0, le=200, description="PostgreSQL connections beyond the pool"
+    )
+    database_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="connecting, and waiting for a pooled connection"
+    )
+    database_statement_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="longest a statement may run (PostgreSQL)"
+    )
+    database_echo: bool = Field(default=False, description="log every SQL statement")
 
-    redis_url: str | None = None
-    redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db; unset: an in-memory cache"
+    )
+    redis_timeout_seconds: float = Field(default=1.0, gt=0, description="per Redis call")
 
-    ethereum_rpc_urls: UrlList = ["https://ethereum-rpc.publicnode.com"]
-    solana_rpc_urls: UrlList = ["https://api.mainnet-beta.solana.com"]
-    ethereum_token_list: str | None = None
-    solana_token_list: str | None = None
-    # Which chainId's tokens of the token list to read; unset: ask the node (eth_chainId).
-    ethereum_chain_id: int | None = Field(default=None, ge=1)
-    multicall_address: str = MULTICALL3
-    evm_calls_per_multicall: int = Field(default=1000, ge=1, le=10_000)
-    evm_max_request_bytes: int = Field(default=1_000_000, ge=10_000)
-    evm_batch_size: int = Field(default=100, ge=1, le=1000)
-    solana_batch_size: int = Field(default=100, ge=1, le=1000)
-    solana_commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
-    solana_discovery_seconds: int = Field(default=3600, ge=0)
+    ethereum_rpc_urls: UrlList = Field(
+        default=["https://ethereum-rpc.publicnode.com"],
+        description="comma-separated http(s) URLs, tried in order",
+    )
+    solana_rpc_urls: UrlList = Field(
+        default=["https://api.mainnet-beta.solana.com"],
+        description="comma-separated http(s) URLs, tried in order",
+    )
+    ethereum_token_list: str | None = Field(
+        default=None, description="path or http(s) URL of a token list; unset: the shipped one"
+    )
+    solana_token_list: str | None = Field(
+        default=None, description="path or http(s) URL of a token list; unset: the shipped one"
+    )
+    ethereum_chain_id: int | None = Field(
+        default=None, ge=1, description="which chainId of the token list; unset: the node's"
+    )
+    multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
+    evm_calls_per_multicall: int = Field(
+        default=1000, ge=1, le=10_000, description="calls in one aggregate3"
+    )
+    evm_max_request_bytes: int = Field(
+        default=1_000_000, ge=10_000, description="size of one HTTP request to an EVM node"
+    )
+    evm_batch_size: int = Field(
+        default=100, ge=1, le=1000, description="JSON-RPC requests per batch without multicall"
+    )
+    solana_batch_size: int = Field(
+        default=100, ge=1, le=1000, description="JSON-RPC requests per batch"
+    )
+    solana_commitment: Literal["processed", "confirmed", "finalized"] = Field(
+        default="confirmed", description="processed, confirmed or finalized"
+    )
+    solana_discovery_seconds: int = Field(
+        default=3600, ge=0, description="how long discovered token accounts are trusted"
+    )
 
-    rpc_timeout_seconds: float = Field(default=10.0, gt=0)
-    rpc_attempts: int = Field(default=3, ge=1, le=10)
-    rpc_backoff_seconds: float = Field(default=0.2, ge=0)
-    rpc_breaker_threshold: int = Field(default=5, ge=1)
-    rpc_breaker_ttl_seconds: float = Field(default=30.0, gt=0)
-    fetch_lock_wait_seconds: float = Field(default=60.0, gt=0)
+    rpc_timeout_seconds: float = Field(default=10.0, gt=0, description="per attempt")
+    rpc_attempts: int = Field(default=3, ge=1, le=10, description="tries of a transient failure")
+    rpc_backoff_seconds: float = Field(default=0.2, ge=0, description="first retry's wait")
+    rpc_breaker_threshold: int = Field(
+        default=5, ge=1, description="failures in a row that open an endpoint's circuit"
+    )
+    rpc_breaker_ttl_seconds: float = Field(
+        default=30.0, gt=0, description="how long an open circuit rejects calls"
+    )
+    fetch_lock_wait_seconds: float = Field(
+        default=60.0, gt=0, description="how long a fetch waits for one of the same wallet"
+    )
 
-    price_sources: UrlList = ["defillama", "coingecko"]
-    coingecko_base_url: str = "https://api.coingecko.com/api/v3"
-    coingecko_api_key: SecretStr | None = None
-    defillama_base_url: str = "https://coins.llama.fi"
-    include_unverified: bool = False
+    price_sources: UrlList = Field(
+        default=["defillama", "coingecko"],
+        description="defillama, coingecko, in fallback order; none: no prices",
+    )
+    coingecko_base_url: str = Field(
+        default="https://api.coingecko.com/api/v3", description="CoinGecko's API"
+    )
+    coingecko_api_key: SecretStr | None = Field(default=None, description="CoinGecko API key")
+    defillama_base_url: str = Field(
+        default="https://coins.llama.fi", description="DefiLlama's coins API"
+    )
+    include_unverified: bool = Field(
+        default=False, description="price and count tokens outside the token lists"
+    )
 
-    balance_ttl_seconds: int = Field(default=60, ge=1)
-    price_ttl_seconds: int = Field(default=60, ge=1)
+    balance_ttl_seconds: int = Field(
+        default=60, ge=1, description="freshness of balances; older is stale"
+    )
+    price_ttl_seconds: int = Field(default=60, ge=1, description="price cache lifetime")
 
-    max_body_bytes: int = Field(default=65_536, ge=1024)
+    max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="larger request bodies are refused (413)"
+    )
 
-    health_timeout_seconds: float = Field(default=2.0, gt=0)
-    log_json: bool = False
-    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    health_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="deadline of each readiness check"
+    )
+    log_json: bool = Field(default=False, description="one JSON object per log line")
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="TRACE, DEBUG, INFO, WARNING or ERROR"
+    )
 
     @field_validator("ethereum_rpc_urls", "solana_rpc_urls", "price_sources", mode="before")
     @classmethod
@@ -74,7 +141,88 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("redis_url", "ethereum_token_list", "solana_token_list", mode="before")
+    @field_validator(
+        "redis_url",
+        "ethereum_token_list",
+        "solana_token_list",
+        "ethereum_chain_id",
+        "coingecko_api_key",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("ethereum_rpc_urls", "solana_rpc_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            _check_http_url(url)
+        return urls
+
+    @field_validator("coingecko_base_url", "defillama_base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return _check_http_url(url)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        try:
+            driver = make_url(url).drivername
+        except ArgumentError as exc:
+            raise ValueError("not a database URL") from exc
+        if driver not in DATABASE_DRIVERS:
+            raise ValueError(f"use one of {', '.join(DATABASE_DRIVERS)}, not {driver}")
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("a redis://, rediss:// or unix:// URL")
+        return url
+
+
+def _check_http_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Named by its scheme and host only: the rest of an RPC URL may be a key.
+        raise ValueError(f"not an http(s) URL with a host: {parts.scheme or '?'}://...")
+    return url
+
+
+def load_settings(**values: Any) -> Settings:
+    """Settings, or the process stops with one line per bad variable (no traceback)."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = PREFIX + str(error["loc"][0]).upper() if error["loc"] else PREFIX
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"portfolio: {name}: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def env_example() -> str:
+    """``.env.example``: every setting, its one line of meaning and its default."""
+    lines = ["# portfolio settings: environment variables, or this file copied to .env.", ""]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, list):
+            default = ",".join(default)
+        elif default is None:
+            default = ""
+        elif isinstance(default, bool):
+            default = str(default).lower()
+        lines += [f"# {field.description}", f"{PREFIX}{name.upper()}={default}", ""]
+    return "\n".join(lines)

@@ -21,7 +21,7 @@ from portfolio.api.logs import configure_logging
 from portfolio.api.middleware import RequestContextMiddleware
 from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
 from portfolio.api.routers import balances, health, portfolio, wallets
-from portfolio.config import Settings
+from portfolio.config import Settings, load_settings
 
 API_PREFIX = "/api/v1"
 METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
@@ -34,7 +34,7 @@ sys.setrecursionlimit(RECURSION_LIMIT)
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     """Build the app. A test may hand in a ready ``container``; it then owns its lifetime."""
-    settings = settings or (container.settings if container else Settings())
+    settings = settings or (container.settings if container else load_settings())
     configure_logging(
         json=settings.log_json, level=settings.log_level, redactor=settings_redactor(settings)
     )
