@@ -31,3 +31,17 @@ def test_a_real_uvicorn_serves_the_wallet_lifecycle(server: str) -> None:
         assert client.get(f"/api/v1/wallets/{wallet_id}").status_code == 404
         assert "Swagger" in client.get("/docs").text
         assert 'handler="/api/v1/wallets/{wallet_id}"' in client.get("/metrics").text
+
+
+def test_an_unmigrated_database_is_not_ready_and_says_why(tmp_path: Path) -> None:
+    with (
+        running_uvicorn(server_env(tmp_path), tmp_path, migrate=False) as served,
+        httpx.Client(base_url=served.url, timeout=5) as client,
+    ):
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert "never migrated" in ready.json()["checks"]["database"]["detail"]
+        assert client.get("/health/live").status_code == 200
+        listed = client.get("/api/v1/wallets")
+        assert listed.status_code == 503
+        assert listed.headers["content-type"] == "application/problem+json"

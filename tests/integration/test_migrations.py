@@ -16,7 +16,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, insert, select
 
 from portfolio.adapters.db.engine import create_engine
+from portfolio.adapters.db.health import SCHEMA_REVISION, DatabaseHealthCheck
 from portfolio.adapters.db.models import BalanceHistoryRow, Base, HistoryMarkRow, WalletRow
+from portfolio.services.health import HealthService
 from tests.databases import alembic_config, downgrade, fresh_postgres_database, migrate
 
 
@@ -96,3 +98,26 @@ async def test_existing_history_is_marked_by_the_marks_migration(empty_url: str)
         (3600, at, Decimal(4)),
         (86400, at - timedelta(hours=10), Decimal(4)),
     ]
+
+
+def test_the_code_names_the_head_revision_it_needs() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert script.get_current_head() == SCHEMA_REVISION
+
+
+async def test_a_database_behind_the_head_is_not_ready_and_says_why(empty_url: str) -> None:
+    engine = create_engine(empty_url, pool_size=1)
+    service = HealthService([DatabaseHealthCheck(engine)], [], 5)
+    try:
+        never = await service.report()
+        assert not never.ready
+        assert "never migrated" in (never.checks["database"].detail or "")
+        previous = list(revisions())[-2]
+        await migrate(empty_url, previous)
+        behind = await service.report()
+        assert not behind.ready
+        assert f"at revision {previous}" in (behind.checks["database"].detail or "")
+        await migrate(empty_url)
+        assert (await service.report()).ready
+    finally:
+        await engine.dispose()

@@ -78,3 +78,8 @@ class ChainTimeoutError(ChainUnavailableError):
 
 class PriceUnavailableError(ServiceUnavailableError):
     """A price source could not be asked."""
+
+
+class NotReadyError(DomainError):
+    """A dependency answers but cannot serve yet (a database not migrated); the message says
+    what an operator should do."""

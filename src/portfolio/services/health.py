@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from portfolio.domain.errors import NotReadyError
 from portfolio.ports.health import HealthCheck
 
 
@@ -76,6 +77,8 @@ class HealthService:
             task.add_done_callback(_forget)
             return CheckResult(Status.FAIL, _ms_since(started), "timed out")
         exc = task.exception()
+        if isinstance(exc, NotReadyError):  # its message is written for operators
+            return CheckResult(Status.FAIL, _ms_since(started), str(exc))
         if exc is not None:  # any failure of a dependency is a failed check
             return CheckResult(Status.FAIL, _ms_since(started), type(exc).__name__)
         return CheckResult(Status.PASS, _ms_since(started))

@@ -21,6 +21,7 @@ _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, Tim
 # connections, out of memory or disk), 57 operator intervention (admin shutdown, crash
 # shutdown, cannot connect now, query cancelled by the statement timeout).
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+UNDEFINED_TABLE = "42P01"  # a database not migrated yet: not ready, rather than a bug
 
 
 @asynccontextmanager
@@ -45,7 +46,9 @@ def unavailable(exc: BaseException) -> bool:
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         sqlstate = getattr(current, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
+        if isinstance(sqlstate, str) and (
+            sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == UNDEFINED_TABLE
+        ):
             return True
         wrapped = getattr(current, "orig", None)
         current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
