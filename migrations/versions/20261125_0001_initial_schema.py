@@ -10,12 +10,16 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from portfolio.adapters.db.types import BaseUnits, ExactDecimal, UtcDateTime
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Column types as this revision created them, written out here: a migration that ran must
+# not change when the application's types do (exact numbers are text on SQLite).
+UTC_TIME = sa.DateTime(timezone=True)
+BASE_UNITS = sa.Numeric(78, 0).with_variant(sa.String(78), "sqlite")
+USD = sa.Numeric(48, 18).with_variant(sa.String(64), "sqlite")
 
 HistoryId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -27,8 +31,8 @@ def upgrade() -> None:
         sa.Column("chain", sa.String(32), nullable=False),
         sa.Column("address", sa.String(64), nullable=False),
         sa.Column("label", sa.String(100), nullable=True),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UTC_TIME, nullable=False),
+        sa.Column("updated_at", UTC_TIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_wallets"),
         sa.UniqueConstraint("chain", "address", name="uq_wallets_chain_address"),
     )
@@ -41,10 +45,10 @@ def upgrade() -> None:
         sa.Column("symbol", sa.String(32), nullable=True),
         sa.Column("name", sa.String(128), nullable=True),
         sa.Column("decimals", sa.SmallInteger(), nullable=False),
-        sa.Column("raw_balance", BaseUnits(), nullable=False),
-        sa.Column("usd_price", ExactDecimal(), nullable=True),
-        sa.Column("usd_value", ExactDecimal(), nullable=True),
-        sa.Column("fetched_at", UtcDateTime(), nullable=False),
+        sa.Column("raw_balance", BASE_UNITS, nullable=False),
+        sa.Column("usd_price", USD, nullable=True),
+        sa.Column("usd_value", USD, nullable=True),
+        sa.Column("fetched_at", UTC_TIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["wallet_id"],
             ["wallets.id"],
@@ -61,10 +65,10 @@ def upgrade() -> None:
         sa.Column("token_key", sa.String(64), nullable=False),
         sa.Column("symbol", sa.String(32), nullable=True),
         sa.Column("decimals", sa.SmallInteger(), nullable=False),
-        sa.Column("raw_balance", BaseUnits(), nullable=False),
-        sa.Column("usd_price", ExactDecimal(), nullable=True),
-        sa.Column("usd_value", ExactDecimal(), nullable=True),
-        sa.Column("recorded_at", UtcDateTime(), nullable=False),
+        sa.Column("raw_balance", BASE_UNITS, nullable=False),
+        sa.Column("usd_price", USD, nullable=True),
+        sa.Column("usd_value", USD, nullable=True),
+        sa.Column("recorded_at", UTC_TIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["wallet_id"],
             ["wallets.id"],

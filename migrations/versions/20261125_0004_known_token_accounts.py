@@ -10,12 +10,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from portfolio.adapters.db.types import UtcDateTime
-
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Column types as this revision created them, written out here: a migration that ran must
+# not change when the application's types do (exact numbers are text on SQLite).
+UTC_TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -35,7 +37,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("wallet_id", "address", name="pk_token_accounts"),
     )
     with op.batch_alter_table("wallets") as batch:
-        batch.add_column(sa.Column("accounts_discovered_at", UtcDateTime(), nullable=True))
+        batch.add_column(sa.Column("accounts_discovered_at", UTC_TIME, nullable=True))
 
 
 def downgrade() -> None:

@@ -65,7 +65,8 @@ async def test_reads_keep_their_pace_while_redis_is_frozen(setup: Setup) -> None
     normal = await _reads(setup, 3)
     setup.redis.freeze()
     try:
-        frozen = await _reads(setup, 4)
+        opening = await _reads(setup, 1.5)  # the first calls wait for Redis; the breaker opens
+        frozen = await _reads(setup, 3)
         async with httpx.AsyncClient(base_url=setup.server.url, timeout=30) as client:
             started = time.monotonic()
             ready = await client.get("/health/ready")
@@ -73,11 +74,12 @@ async def test_reads_keep_their_pace_while_redis_is_frozen(setup: Setup) -> None
     finally:
         setup.redis.thaw()
     assert {status for status, _ in normal} == {200}
-    assert {status for status, _ in frozen} == {200}
-    # Only the calls before the breaker opened waited for Redis; the rest went straight on.
-    waited = [s for _, s in frozen if s >= REDIS_TIMEOUT * 0.9]
+    assert {status for status, _ in opening + frozen} == {200}
+    # Only the calls before the breaker opened waited for Redis; the rest went straight on
+    # (to the database: slower than the cache, far from the 5-9 req/s of waiting on Redis).
+    waited = [s for _, s in opening + frozen if s >= REDIS_TIMEOUT * 0.9]
     assert len(waited) <= 3 * CONCURRENCY, (len(waited), len(frozen))
-    assert len(frozen) / 4 >= 0.3 * len(normal) / 3, (len(frozen), len(normal))
+    assert len(frozen) >= 0.3 * len(normal), (len(frozen), len(normal))
     # Redis is optional: readiness stays 200 and says warn, within its deadline.
     assert ready.status_code == 200
     assert ready.json()["status"] == "warn"

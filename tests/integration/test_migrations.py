@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from portfolio.adapters.db.engine import create_engine
 from portfolio.adapters.db.health import SCHEMA_REVISION, DatabaseHealthCheck
 from portfolio.adapters.db.models import BalanceHistoryRow, Base, HistoryMarkRow, WalletRow
 from portfolio.services.health import HealthService
-from tests.databases import alembic_config, downgrade, fresh_postgres_database, migrate
+from tests.databases import ROOT, alembic_config, downgrade, fresh_postgres_database, migrate
 
 
 def revisions() -> Iterator[str]:
@@ -121,3 +122,18 @@ async def test_a_database_behind_the_head_is_not_ready_and_says_why(empty_url: s
         assert (await service.report()).ready
     finally:
         await engine.dispose()
+
+
+def test_migrations_import_no_application_code() -> None:
+    """A migration that ran is history: importing live code would let a later change of that
+    code rewrite what the migration does on the next database it runs on."""
+    for path in sorted((ROOT / "migrations" / "versions").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] != "portfolio", f"{path.name} imports {module}"
