@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
-from portfolio.api.app import create_app
 from portfolio.api.schemas import SummaryOut
+from portfolio.main.app import create_app
 
 
 def create_bench_app() -> FastAPI:
@@ -16,7 +16,7 @@ def create_bench_app() -> FastAPI:
     @app.get("/bench/bare", include_in_schema=False)
     async def bare(request: Request) -> Response:
         if not body:
-            summary = await request.state.container.portfolio.summary()
+            summary = await request.state.services.portfolio.summary()
             body.append(SummaryOut.of(summary).model_dump_json().encode())
         return Response(body[0], media_type="application/json")
 

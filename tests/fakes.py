@@ -196,3 +196,11 @@ class FakeHistoryRepository:
 
     async def portfolio_history(self, window: Window) -> list[HistoryPoint]:
         return list(self.points)
+
+
+class FakeWatcher:
+    def __init__(self) -> None:
+        self.changes = 0
+
+    async def portfolio_changed(self) -> None:
+        self.changes += 1

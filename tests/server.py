@@ -78,7 +78,7 @@ def running_uvicorn(
     log_path = workdir / f"uvicorn-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "portfolio.api.app:create_app",
+            [sys.executable, "-m", "uvicorn", "--factory", "portfolio.main.app:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
             cwd=workdir,
             env=dict(env),

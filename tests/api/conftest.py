@@ -11,9 +11,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from portfolio.api.app import create_app
 from portfolio.config import Settings
 from portfolio.domain.tokens import Token
+from portfolio.main.app import create_app
 from tests.chains.anvil import CHAIN_ID
 from tests.chains.worlds import EvmWorld, SolanaWorld
 from tests.netutil import free_port

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from portfolio.api.app import create_app
+from portfolio.main.app import create_app
 from tests.api.conftest import add, serve, settings_for
 from tests.chains.worlds import ONE, EvmWorld, SolanaWorld
 from tests.prices.price_server import PriceServer, Quote

@@ -7,7 +7,7 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from portfolio.api.app import create_app
+from portfolio.main.app import create_app
 from tests.api.conftest import add, serve, settings_for
 from tests.chains.worlds import BIG, ONE, ZERO, EvmWorld, SolanaWorld
 from tests.rpcproxy import RpcProxy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 import httpx
@@ -14,14 +15,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.cache.memory import MemoryCache
-from portfolio.api.app import create_app
-from portfolio.api.container import Container
-from portfolio.api.rendered import RenderedDocuments
+from portfolio.api.rendered import RenderedDocument
+from portfolio.api.services import Services
 from portfolio.domain.wallet import Wallet
+from portfolio.main.app import create_app
+from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.balances import BalanceService
+from portfolio.services.fetching import FetchService, Stores
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
+from portfolio.services.prices import NoPricing
 from portfolio.services.wallets import WalletService
 from tests.api.conftest import serve, settings_for
 from tests.fakes import (
@@ -162,19 +166,21 @@ async def test_an_unhandled_error_is_a_500_problem_with_the_trace_only_in_the_lo
 ) -> None:
     settings = settings_for("sqlite+aiosqlite://", log_json=True)
     repository = ExplodingRepository()
-    store, cache, clock = FakeBalanceRepository(repository), MemoryCache(), FakeClock()
-    balances = BalanceService(repository, store, {}, cache, clock)
-    container = Container(
-        settings=settings,
+    store, clock = FakeBalanceRepository(repository), FakeClock()
+    cache = BalanceCache(MemoryCache(), timedelta(seconds=60))
+    summary = RenderedDocument(MemoryCache(), "summary", 60)
+    balances = BalanceService(repository, store, cache, NoPricing(), clock)
+    stores = Stores(repository, store, cache)
+    services = Services(
         wallets=WalletService(repository, clock),
-        health=HealthService([PassingHealthCheck("database")], [], 1),
         balances=balances,
-        portfolio=PortfolioService(store, balances, cache, clock),
+        fetching=FetchService(stores, {}, NoPricing(), balances, summary, clock),
+        portfolio=PortfolioService(store, NoPricing(), clock),
         history=HistoryService(FakeHistoryRepository(), clock),
-        cache=cache,
-        rendered=RenderedDocuments(cache),
+        health=HealthService([PassingHealthCheck("database")], [], 1),
+        summary=summary,
     )
-    async with serve(create_app(container=container)) as client:
+    async with serve(create_app(settings, services)) as client:
         response = await client.get(f"/api/v1/wallets/{uuid4()}", headers={"X-Request-ID": "r-9"})
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"

@@ -10,8 +10,18 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ChainUnavailableError, WalletNotFoundError
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, TokenFailure, WalletReading
 from portfolio.domain.wallet import Wallet
-from portfolio.services.balances import BalanceService, FetchPolicy
-from tests.fakes import FakeBalanceRepository, FakeChainReader, FakeClock, FakeWalletRepository
+from portfolio.ports.chains import ChainReader
+from portfolio.services.balance_cache import BalanceCache
+from portfolio.services.balances import BalanceService
+from portfolio.services.fetching import FetchPolicy, FetchService, Stores
+from portfolio.services.prices import NoPricing
+from tests.fakes import (
+    FakeBalanceRepository,
+    FakeChainReader,
+    FakeClock,
+    FakeWalletRepository,
+    FakeWatcher,
+)
 
 ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 ETH = Token.native(Chain.ETHEREUM)
@@ -24,13 +34,18 @@ class World:
         self.wallets = FakeWalletRepository()
         self.balances = FakeBalanceRepository(self.wallets)
         self.reader = FakeChainReader(Chain.ETHEREUM)
-        self.service = BalanceService(
-            self.wallets,
-            self.balances,
-            {Chain.ETHEREUM: self.reader},
-            MemoryCache(),
-            self.clock,
-            FetchPolicy(freshness=timedelta(seconds=60)),
+        self.watcher = FakeWatcher()
+        self.fetcher = self.fetching({Chain.ETHEREUM: self.reader}, FetchPolicy())
+
+    def fetching(self, readers: dict[Chain, ChainReader], policy: FetchPolicy) -> FetchService:
+        freshness = timedelta(seconds=60)
+        cache = BalanceCache(MemoryCache(), freshness)
+        self.reads = BalanceService(
+            self.wallets, self.balances, cache, NoPricing(), self.clock, freshness
+        )
+        stores = Stores(self.wallets, self.balances, cache)
+        return FetchService(
+            stores, readers, NoPricing(), self.reads, self.watcher, self.clock, policy
         )
 
     async def wallet(self) -> Wallet:
@@ -52,10 +67,11 @@ def world() -> World:
 async def test_a_fetch_stores_and_serves_what_the_chain_holds(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 10**18), TokenBalance(USDC, 0))
-    fetched = await world.service.fetch(wallet.id)
+    fetched = await world.fetcher.fetch(wallet.id)
     assert [(b.token, b.raw) for b in fetched.snapshot.balances] == [(ETH, 10**18)]
     assert fetched.stale is False
-    served = await world.service.get(wallet.id)
+    assert world.watcher.changes == 1  # the portfolio was told
+    served = await world.reads.get(wallet.id)
     assert served.snapshot.balances == fetched.snapshot.balances
     assert served.snapshot.as_of == world.clock.now()
 
@@ -63,9 +79,9 @@ async def test_a_fetch_stores_and_serves_what_the_chain_holds(world: World) -> N
 async def test_balances_grow_stale_with_time(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 1))
-    await world.service.fetch(wallet.id)
+    await world.fetcher.fetch(wallet.id)
     world.clock.advance(seconds=61)
-    assert (await world.service.get(wallet.id)).stale is True
+    assert (await world.reads.get(wallet.id)).stale is True
 
 
 async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale(
@@ -73,30 +89,30 @@ async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale
 ) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 1))
-    good = await world.service.fetch(wallet.id)
+    good = await world.fetcher.fetch(wallet.id)
     history_before = list(world.balances.history)
     world.reader.failure = ChainUnavailableError("all endpoints down")
     world.chain_holds(TokenBalance(ETH, 2))
     with pytest.raises(ChainUnavailableError):
-        await world.service.fetch(wallet.id)
-    served = await world.service.get(wallet.id)
+        await world.fetcher.fetch(wallet.id)
+    served = await world.reads.get(wallet.id)
     assert served.snapshot.balances == good.snapshot.balances
     assert served.stale is True
     assert served.snapshot.last_error == "all endpoints down"
     assert world.balances.history == history_before
     world.reader.failure = None
-    assert (await world.service.fetch(wallet.id)).stale is False
-    assert (await world.service.get(wallet.id)).snapshot.last_error is None
+    assert (await world.fetcher.fetch(wallet.id)).stale is False
+    assert (await world.reads.get(wallet.id)).snapshot.last_error is None
 
 
 async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 3), failures=[TokenFailure(USDC, "reverted")])
-    fetched = await world.service.fetch(wallet.id)
+    fetched = await world.fetcher.fetch(wallet.id)
     assert [b.raw for b in fetched.snapshot.balances] == [3]
     assert fetched.snapshot.failures == [TokenFailure(USDC, "reverted")]
     assert fetched.stale is False  # the read succeeded; the token is listed as an error
-    served = await world.service.get(wallet.id)
+    served = await world.reads.get(wallet.id)
     assert served.snapshot.failures == [TokenFailure(USDC, "reverted")]
     assert served.stale is False
 
@@ -104,10 +120,10 @@ async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: W
 async def test_a_balance_kept_from_an_earlier_read_carries_its_own_time(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 3), TokenBalance(USDC, 5))
-    first = await world.service.fetch(wallet.id)
+    first = await world.fetcher.fetch(wallet.id)
     world.clock.advance(seconds=30)
     world.chain_holds(TokenBalance(ETH, 4), failures=[TokenFailure(USDC, "reverted")])
-    second = await world.service.fetch(wallet.id)
+    second = await world.fetcher.fetch(wallet.id)
     snapshot = second.snapshot
     by_key = {b.token.key: b for b in snapshot.balances}
     assert by_key[USDC.key].raw == 5
@@ -120,7 +136,7 @@ async def test_twenty_concurrent_fetches_make_one_chain_read(world: World) -> No
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 42))
     world.reader.gate = asyncio.Event()
-    tasks = [asyncio.create_task(world.service.fetch(wallet.id)) for _ in range(20)]
+    tasks = [asyncio.create_task(world.fetcher.fetch(wallet.id)) for _ in range(20)]
     await asyncio.sleep(0)
     world.clock.advance(seconds=1)
     world.reader.gate.set()
@@ -134,9 +150,9 @@ async def test_unknown_wallets_are_not_found(world: World) -> None:
     wallet = await world.wallet()
     await world.wallets.delete(wallet.id)
     with pytest.raises(WalletNotFoundError):
-        await world.service.fetch(wallet.id)
+        await world.fetcher.fetch(wallet.id)
     with pytest.raises(WalletNotFoundError):
-        await world.service.get(wallet.id)
+        await world.reads.get(wallet.id)
 
 
 async def test_a_chain_without_a_reader_is_unavailable(world: World) -> None:
@@ -145,16 +161,15 @@ async def test_a_chain_without_a_reader_is_unavailable(world: World) -> None:
     )
     await world.wallets.add(wallet)
     with pytest.raises(ChainUnavailableError):
-        await world.service.fetch(wallet.id)
+        await world.fetcher.fetch(wallet.id)
 
 
 async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_discovers() -> None:
     world = World()
     solana = FakeChainReader(Chain.SOLANA)
-    world.service = BalanceService(
-        world.wallets, world.balances, {Chain.SOLANA: solana}, MemoryCache(), world.clock,
-        FetchPolicy(discovery_max_age=timedelta(hours=1)),
-    )  # fmt: skip
+    world.fetcher = world.fetching(
+        {Chain.SOLANA: solana}, FetchPolicy(discovery_max_age=timedelta(hours=1))
+    )
     key = "11111111111111111111111111111111"
     wallet = Wallet.create(Chain.SOLANA, key, None, world.clock.now())
     await world.wallets.add(wallet)
@@ -163,19 +178,19 @@ async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_dis
         key, [TokenBalance(Token.native(Chain.SOLANA), 5)], [], [account]
     )
 
-    await world.service.refresh_all()  # nothing known yet: discovery
+    await world.fetcher.refresh_all()  # nothing known yet: discovery
     world.clock.advance(minutes=30)
-    await world.service.refresh_all()  # discovered 30 minutes ago: read again
-    await world.service.fetch(wallet.id)  # a wallet's own fetch discovers
+    await world.fetcher.refresh_all()  # discovered 30 minutes ago: read again
+    await world.fetcher.fetch(wallet.id)  # a wallet's own fetch discovers
     world.clock.advance(minutes=61)
-    await world.service.refresh_all()  # too old: discover again
+    await world.fetcher.refresh_all()  # too old: discover again
     assert solana.known == [{}, {key: [account]}, {}, {}]
 
 
 async def test_a_refresh_records_big_sets_in_slices(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("portfolio.services.balances.RECORD_SLICE", 2)
+    monkeypatch.setattr("portfolio.services.fetching.RECORD_SLICE", 2)
     wallets = []
     for n in range(5):
         wallet = Wallet.create(Chain.ETHEREUM, f"0x{n + 1:040x}", None, world.clock.now())
@@ -189,6 +204,6 @@ async def test_a_refresh_records_big_sets_in_slices(
         return await record_many(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(world.balances, "record_many", counted)
-    outcomes = await world.service.refresh_all()
+    outcomes = await world.fetcher.refresh_all()
     assert [o.snapshot is not None for o in outcomes] == [True] * 5
     assert len(calls) == 3

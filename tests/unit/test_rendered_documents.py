@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from portfolio.adapters.cache.memory import MemoryCache
-from portfolio.api.rendered import RenderedDocuments
+from portfolio.api.rendered import RenderedDocument
 
 
 class Renderer:
@@ -16,16 +16,16 @@ class Renderer:
 
 async def test_processes_share_one_rendering_until_a_write_deletes_the_pointer() -> None:
     shared = MemoryCache()  # stands for Redis: shared by both "processes"
-    one, two = RenderedDocuments(shared), RenderedDocuments(shared)
+    one, two = RenderedDocument(shared, "doc", 60), RenderedDocument(shared, "doc", 60)
     render = Renderer()
-    first = await one.get("doc", render, 60)
-    assert (await two.get("doc", render, 60)) == first
+    first = await one.get(render)
+    assert (await two.get(render)) == first
     assert render.calls == 1
-    assert (await two.get("doc", render, 60, first.etag)).body is None  # If-None-Match
-    await shared.delete("doc")  # what a write does
+    assert (await two.get(render, first.etag)).body is None  # If-None-Match
+    await one.portfolio_changed()  # what a write does, in one process
     render.version = b"v2"
-    second = await two.get("doc", render, 60, first.etag)
+    second = await two.get(render, first.etag)
     assert second.body == b"v2"
     assert second.etag != first.etag
-    assert (await one.get("doc", render, 60)).body == b"v2"
+    assert (await one.get(render)).body == b"v2"
     assert render.calls == 2

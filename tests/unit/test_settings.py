@@ -48,7 +48,7 @@ def test_a_bad_value_stops_the_server_with_one_line_naming_it(
 ) -> None:
     env = server_env(tmp_path, **{name.lower(): value})
     finished = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "--factory", "portfolio.api.app:create_app",
+        [sys.executable, "-m", "uvicorn", "--factory", "portfolio.main.app:create_app",
          "--port", "1"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

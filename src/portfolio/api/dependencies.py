@@ -1,37 +1,66 @@
-"""``Depends`` aliases: routers get their services from the container on the lifespan state."""
+"""``Depends`` aliases: routers get their services from the lifespan state."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import Depends, Request
 
-from portfolio.api.container import Container
+from portfolio.api.rendered import RenderedDocument
+from portfolio.api.services import Services
 from portfolio.services.balances import BalanceService
+from portfolio.services.fetching import FetchService
 from portfolio.services.health import HealthService
+from portfolio.services.history import HistoryService
+from portfolio.services.portfolio import PortfolioService
 from portfolio.services.wallets import WalletService
 
 # Dependencies are coroutines on purpose: FastAPI runs a plain ``def`` dependency in its thread
 # pool, which costs a request far more than what these do.
 
 
-async def get_container(request: Request) -> Container:
-    return cast(Container, request.state.container)
+async def get_services(request: Request) -> Services:
+    services = request.state.services
+    if not isinstance(services, Services):  # narrows the type; no cast
+        raise TypeError("the app's lifespan did not put Services on its state")
+    return services
 
 
-async def get_wallet_service(request: Request) -> WalletService:
-    return cast(Container, request.state.container).wallets
+AppServices = Annotated[Services, Depends(get_services)]
 
 
-async def get_health_service(request: Request) -> HealthService:
-    return cast(Container, request.state.container).health
+async def _wallets(services: AppServices) -> WalletService:
+    return services.wallets
 
 
-async def get_balance_service(request: Request) -> BalanceService:
-    return cast(Container, request.state.container).balances
+async def _balances(services: AppServices) -> BalanceService:
+    return services.balances
 
 
-AppContainer = Annotated[Container, Depends(get_container)]
-Balances = Annotated[BalanceService, Depends(get_balance_service)]
-Wallets = Annotated[WalletService, Depends(get_wallet_service)]
-Health = Annotated[HealthService, Depends(get_health_service)]
+async def _fetching(services: AppServices) -> FetchService:
+    return services.fetching
+
+
+async def _portfolio(services: AppServices) -> PortfolioService:
+    return services.portfolio
+
+
+async def _history(services: AppServices) -> HistoryService:
+    return services.history
+
+
+async def _health(services: AppServices) -> HealthService:
+    return services.health
+
+
+async def _summary(services: AppServices) -> RenderedDocument:
+    return services.summary
+
+
+Wallets = Annotated[WalletService, Depends(_wallets)]
+Balances = Annotated[BalanceService, Depends(_balances)]
+Fetching = Annotated[FetchService, Depends(_fetching)]
+Portfolio = Annotated[PortfolioService, Depends(_portfolio)]
+History = Annotated[HistoryService, Depends(_history)]
+Health = Annotated[HealthService, Depends(_health)]
+SummaryDocument = Annotated[RenderedDocument, Depends(_summary)]

@@ -1,9 +1,10 @@
-"""Rendered documents, cached in two levels: a pointer (the ETag) in the shared cache and the
+"""A rendered document, cached in two levels: a pointer (the ETag) in the shared cache and the
 bytes both in the shared cache (under the ETag) and in this process.
 
 A request then costs one small cache read: when the pointer names the bytes this process
 already holds, nothing else is fetched, and an If-None-Match that names it needs no body at
-all. Deleting the pointer (as every write does) makes every process render anew."""
+all. ``portfolio_changed`` deletes the pointer (every write calls it), so every process renders
+anew."""
 
 from __future__ import annotations
 
@@ -20,33 +21,35 @@ class Rendered:
     body: bytes | None  # None when the caller said it already has this version
 
 
-class RenderedDocuments:
-    def __init__(self, cache: Cache) -> None:
+class RenderedDocument:
+    def __init__(self, cache: Cache, key: str, ttl_seconds: float) -> None:
+        """``ttl_seconds``: how long a rendering may serve at most (the freshness of what it
+        shows), changed or not."""
         self._cache = cache
-        self._local: dict[str, tuple[str, bytes]] = {}  # pointer key -> (etag, body)
+        self._key = key
+        self._ttl = ttl_seconds
+        self._local: tuple[str, bytes] | None = None  # (etag, body) of this process
 
     async def get(
-        self,
-        key: str,
-        render: Callable[[], Awaitable[bytes]],
-        ttl_seconds: float,
-        if_none_match: str | None = None,
+        self, render: Callable[[], Awaitable[bytes]], if_none_match: str | None = None
     ) -> Rendered:
-        pointer = await self._cache.get(key)
+        pointer = await self._cache.get(self._key)
         if pointer is not None:
             etag = pointer.decode()
             if etag == if_none_match:
                 return Rendered(etag, None)
-            local = self._local.get(key)
-            if local is not None and local[0] == etag:
-                return Rendered(etag, local[1])
-            body = await self._cache.get(f"{key}:{etag}")
+            if self._local is not None and self._local[0] == etag:
+                return Rendered(etag, self._local[1])
+            body = await self._cache.get(f"{self._key}:{etag}")
             if body is not None:
-                self._local[key] = (etag, body)
+                self._local = (etag, body)
                 return Rendered(etag, body)
         body = await render()
         etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-        await self._cache.set(f"{key}:{etag}", body, ttl_seconds)
-        await self._cache.set(key, etag.encode(), ttl_seconds)
-        self._local[key] = (etag, body)
+        await self._cache.set(f"{self._key}:{etag}", body, self._ttl)
+        await self._cache.set(self._key, etag.encode(), self._ttl)
+        self._local = (etag, body)
         return Rendered(etag, None if etag == if_none_match else body)
+
+    async def portfolio_changed(self) -> None:
+        await self._cache.delete(self._key)

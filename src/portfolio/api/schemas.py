@@ -16,7 +16,8 @@ from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, usd_value
 from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
-from portfolio.services.balances import BalanceView, RefreshOutcome
+from portfolio.services.balances import BalanceView
+from portfolio.services.fetching import RefreshOutcome
 
 EXAMPLE_ETH = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
 

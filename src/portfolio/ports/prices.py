@@ -17,3 +17,10 @@ class PriceOracle(Protocol):
         """Prices by ``price_key``; a token the source does not know is left out.
 
         Raises PriceUnavailableError when the source cannot be asked at all."""
+
+
+class Pricing(Protocol):
+    """What the use cases ask for prices: every source, the cache and the rules of which
+    tokens are priced behind one call. Never raises: a token without a price is left out."""
+
+    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]: ...

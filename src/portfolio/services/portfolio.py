@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from portfolio.domain.portfolio import Summary, WalletHoldings, summarize
-from portfolio.ports.cache import Cache
 from portfolio.ports.clock import Clock
+from portfolio.ports.prices import Pricing
 from portfolio.ports.repositories import BalanceRepository
-from portfolio.services.balances import BalanceService, FetchPolicy
 
 
 class PortfolioService:
     def __init__(
         self,
         balances: BalanceRepository,
-        pricing: BalanceService,
-        cache: Cache,
+        prices: Pricing,
         clock: Clock,
-        policy: FetchPolicy | None = None,
+        freshness: timedelta = timedelta(seconds=60),
+        *,
+        include_unverified: bool = False,
     ) -> None:
         self._balances = balances
-        self._pricing = pricing
-        self._cache = cache
+        self._prices = prices
         self._clock = clock
-        self._policy = policy or FetchPolicy()
+        self._freshness = freshness
+        self._include_unverified = include_unverified
 
     async def summary(self) -> Summary:
         everything = await self._balances.everything()
         now = self._clock.now()
         holdings = [
             WalletHoldings(
-                wallet,
-                snapshot.balances,
-                snapshot.as_of,
-                snapshot.is_stale(now, self._policy.freshness),
+                wallet, snapshot.balances, snapshot.as_of, snapshot.is_stale(now, self._freshness)
             )
             for wallet, snapshot in everything
         ]
         tokens = {b.token for _, snapshot in everything for b in snapshot.balances if b.raw}
-        prices = await self._pricing.price(list(tokens))
-        return summarize(holdings, prices, include_unverified=self._policy.include_unverified)
+        prices = await self._prices.prices(list(tokens))
+        return summarize(holdings, prices, include_unverified=self._include_unverified)

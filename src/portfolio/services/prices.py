@@ -21,15 +21,32 @@ LAST_KNOWN = timedelta(days=7)  # how long a price may serve, stale, when every 
 UNPRICED = b"null"  # cached: the sources answered and know no price
 
 
+class NoPricing:
+    """Pricing turned off (``PORTFOLIO_PRICE_SOURCES=none``): nothing has a price."""
+
+    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
+        return {}
+
+
 class PriceService:
-    def __init__(self, sources: Sequence[PriceOracle], cache: Cache, ttl: timedelta) -> None:
+    def __init__(
+        self,
+        sources: Sequence[PriceOracle],
+        cache: Cache,
+        ttl: timedelta,
+        *,
+        include_unverified: bool = False,
+    ) -> None:
+        """Only verified tokens (native coins, the token lists) are priced unless
+        ``include_unverified``: spam stays out of net worth."""
         self._sources = list(sources)
         self._cache = cache
         self._ttl = ttl
+        self._include_unverified = include_unverified
 
     async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
-        """Prices by ``price_key`` for the tokens that have one."""
-        wanted = {price_key(t): t for t in tokens}
+        """Prices by ``price_key`` for the tokens that count and have one."""
+        wanted = {price_key(t): t for t in tokens if t.verified or self._include_unverified}
         if not wanted or not self._sources:
             return {}
         cached = await self._cache.get_many([_fresh(k) for k in wanted])

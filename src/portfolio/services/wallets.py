@@ -7,17 +7,18 @@ from uuid import UUID
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
-from portfolio.ports.cache import Cache
+from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
 from portfolio.ports.repositories import WalletRepository
-from portfolio.services.balances import SUMMARY_KEY
 
 
 class WalletService:
-    def __init__(self, wallets: WalletRepository, clock: Clock, cache: Cache | None = None) -> None:
+    def __init__(
+        self, wallets: WalletRepository, clock: Clock, watcher: PortfolioWatcher | None = None
+    ) -> None:
         self._wallets = wallets
         self._clock = clock
-        self._cache = cache
+        self._watcher = watcher
 
     async def add(self, chain: Chain, address: str, label: str | None) -> Wallet:
         wallet = Wallet.create(chain, address, label, self._clock.now())
@@ -42,5 +43,5 @@ class WalletService:
         await self._changed()
 
     async def _changed(self) -> None:
-        if self._cache is not None:
-            await self._cache.delete(SUMMARY_KEY)
+        if self._watcher is not None:
+            await self._watcher.portfolio_changed()

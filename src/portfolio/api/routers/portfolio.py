@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 
-from portfolio.api.dependencies import AppContainer
+from portfolio.api.dependencies import Fetching, History, Portfolio, SummaryDocument
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import HistoryOut, RefreshOut, SummaryOut
 from portfolio.api.times import Rfc3339
 from portfolio.domain.history import Interval
-from portfolio.services.balances import SUMMARY_KEY
 
 router = APIRouter(prefix="/portfolio", tags=["portfolio"])
 JSON = "application/json"
@@ -23,22 +22,22 @@ JSON = "application/json"
     response_model=SummaryOut,
     responses={304: {"description": "Not modified (If-None-Match)"}, **problem_responses(503)},
 )
-async def get_portfolio(container: AppContainer, request: Request) -> Response:
+async def get_portfolio(
+    portfolio: Portfolio,
+    document: SummaryDocument,
+    if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """Totals by chain, by token (one token merged across wallets) and by wallet, with shares
     of the total; tokens without a price, and unverified ones, under `unpriced`. The document is
     cached until a wallet changes or the balance/price freshness runs out, and carries an
     `ETag`: send it back in `If-None-Match` for a 304."""
 
     async def render() -> bytes:
-        summary = await container.portfolio.summary()
-        return SummaryOut.of(summary).model_dump_json().encode()
+        return SummaryOut.of(await portfolio.summary()).model_dump_json().encode()
 
-    asked = request.headers.get("if-none-match")
-    settings = container.settings
-    ttl = min(settings.balance_ttl_seconds, settings.price_ttl_seconds)
-    rendered = await container.rendered.get(SUMMARY_KEY, render, ttl, _single(asked))
+    rendered = await document.get(render, _single(if_none_match))
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
-    if rendered.body is None or _matches(asked, rendered.etag):
+    if rendered.body is None or _matches(if_none_match, rendered.etag):
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type=JSON, headers=headers)
 
@@ -65,7 +64,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     responses=problem_responses(422, 503),
 )
 async def get_history(
-    container: AppContainer,
+    history: History,
     start: Annotated[
         Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: 7 days before end.")
     ] = None,
@@ -76,7 +75,7 @@ async def get_history(
     from the bucket holding `start` up to `end`. A point's value is, for each wallet and token,
     the last USD value recorded at or before the bucket's end, carried forward across gaps; a
     wallet adds nothing before its first record."""
-    window, points = await container.history.history(start, end, interval)
+    window, points = await history.history(start, end, interval)
     return HistoryOut.of(interval, window, points)
 
 
@@ -85,9 +84,9 @@ async def get_history(
     summary="Read every wallet from its chain now",
     responses=problem_responses(503),
 )
-async def refresh_portfolio(container: AppContainer) -> RefreshOut:
+async def refresh_portfolio(fetching: Fetching) -> RefreshOut:
     """Reads every wallet, batched across wallets per chain (one multicall carries many
     wallets), stores what was read and lists each wallet's outcome. A chain that cannot be
     read leaves its wallets' stored balances as they were (`failed`, with the reason) and the
     other chains' wallets refreshed."""
-    return RefreshOut.of(await container.balances.refresh_all())
+    return RefreshOut.of(await fetching.refresh_all())

@@ -1,4 +1,4 @@
-"""The app factory. ``uvicorn --factory portfolio.api.app:create_app`` serves it."""
+"""The app factory. ``uvicorn --factory portfolio.main.app:create_app`` serves it."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from sqlalchemy.engine import make_url
 from portfolio import __version__
 from portfolio.adapters.redaction import Redactor, secret_parts
 from portfolio.api.body import BodyLimitMiddleware
-from portfolio.api.container import Container, build_container
-from portfolio.api.logs import configure_logging
 from portfolio.api.middleware import RequestContextMiddleware
 from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
 from portfolio.api.routers import balances, health, portfolio, wallets
+from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
+from portfolio.main.container import build_services
+from portfolio.main.logs import configure_logging
 
 API_PREFIX = "/api/v1"
 METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
@@ -32,25 +33,25 @@ RECURSION_LIMIT = 1000
 sys.setrecursionlimit(RECURSION_LIMIT)
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    """Build the app. A test may hand in a ready ``container``; it then owns its lifetime."""
-    settings = settings or (container.settings if container else load_settings())
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app. A test may hand in ready ``services``; it then owns their lifetime."""
+    settings = settings or load_settings()
     configure_logging(
         json=settings.log_json, level=settings.log_level, redactor=settings_redactor(settings)
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Container]]:
-        if container is not None:
-            yield {"container": container}
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        if services is not None:
+            yield {"services": services}
             return
-        async with build_container(settings) as built:
+        async with build_services(settings) as built:
             logger.info("serving with database {}", _redacted(settings.database_url))
             # Everything built so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise stall requests for tens of ms.
             gc.collect()
             gc.freeze()
-            yield {"container": built}
+            yield {"services": built}
 
     app = FastAPI(
         title="portfolio",

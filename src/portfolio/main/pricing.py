@@ -14,11 +14,11 @@ from portfolio.adapters.prices.coingecko import CoinGeckoPriceOracle
 from portfolio.adapters.prices.defillama import DefiLlamaPriceOracle
 from portfolio.adapters.prices.http import Pacer
 from portfolio.adapters.resilience import Breaker, CallPolicy
-from portfolio.api.chains import rpc_policy
 from portfolio.config import Settings
+from portfolio.main.chains import rpc_policy
 from portfolio.ports.cache import Cache
 from portfolio.ports.prices import PriceOracle
-from portfolio.services.prices import PriceService
+from portfolio.services.prices import NoPricing, PriceService
 
 # Public rate limits, kept under: DefiLlama's coins API is generous; CoinGecko's public API
 # allows about 10 calls a minute without a key, 30 with a demo key, far more on a paid plan.
@@ -28,12 +28,12 @@ RATES = {"defillama": "300/minute", "coingecko": "8/minute", "coingecko-key": "2
 @asynccontextmanager
 async def price_service(
     settings: Settings, cache: Cache, redis: Redis | None, breaker: Breaker | None = None
-) -> AsyncIterator[PriceService | None]:
-    """The price sources of the settings, in order; None when pricing is off. With Redis, the
-    sources' rate budgets are counted there (on the app's own connection pool)."""
+) -> AsyncIterator[PriceService | NoPricing]:
+    """The price sources of the settings, in order; NoPricing when pricing is off. With Redis,
+    the sources' rate budgets are counted there (on the app's own connection pool)."""
     names = [n.strip().lower() for n in settings.price_sources if n.strip()]
     if not names or "none" in names:
-        yield None
+        yield NoPricing()
         return
     policy = rpc_policy(settings)
     storage: Storage = MemoryStorage()
@@ -48,7 +48,12 @@ async def price_service(
             httpx.AsyncClient(timeout=settings.rpc_timeout_seconds, follow_redirects=True)
         )
         sources = [_source(name, settings, client, policy, storage, breaker) for name in names]
-        yield PriceService(sources, cache, timedelta(seconds=settings.price_ttl_seconds))
+        yield PriceService(
+            sources,
+            cache,
+            timedelta(seconds=settings.price_ttl_seconds),
+            include_unverified=settings.include_unverified,
+        )
 
 
 def _source(

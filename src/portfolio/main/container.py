@@ -1,10 +1,10 @@
-"""The composition root: the only place that picks adapters and builds them from Settings."""
+"""Building every adapter from Settings and wiring the use cases: the only place that picks
+adapters. Everything built is closed when the service stops."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from portfolio.adapters.cache.memory import MemoryCache
@@ -15,17 +15,22 @@ from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
-from portfolio.api.chains import chain_readers
-from portfolio.api.pricing import price_service
-from portfolio.api.rendered import RenderedDocuments
+from portfolio.api.rendered import RenderedDocument
+from portfolio.api.services import Services
 from portfolio.config import Settings
+from portfolio.main.chains import chain_readers
+from portfolio.main.pricing import price_service
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
-from portfolio.services.balances import BalanceService, FetchPolicy
+from portfolio.services.balance_cache import BalanceCache
+from portfolio.services.balances import BalanceService
+from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
 from portfolio.services.wallets import WalletService
+
+SUMMARY_KEY = "portfolio:summary"
 
 
 class SystemClock:
@@ -33,20 +38,8 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
-    settings: Settings
-    wallets: WalletService
-    health: HealthService
-    balances: BalanceService
-    portfolio: PortfolioService
-    history: HistoryService
-    cache: Cache
-    rendered: RenderedDocuments
-
-
 @asynccontextmanager
-async def build_container(settings: Settings) -> AsyncIterator[Container]:
+async def build_services(settings: Settings) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
         engine = create_engine(
             settings.database_url,
@@ -68,27 +61,35 @@ async def build_container(settings: Settings) -> AsyncIterator[Container]:
             optional.append(RedisHealthCheck(redis))
             cache = RedisCache(redis, breaker=breaker)
         readers = await stack.enter_async_context(chain_readers(settings))
-        wallets = SqlWalletRepository(sessions)
+        prices = await stack.enter_async_context(price_service(settings, cache, redis, breaker))
         clock = SystemClock()
+        freshness = timedelta(seconds=settings.balance_ttl_seconds)
+        wallets = SqlWalletRepository(sessions)
+        balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
+        stores = Stores(wallets, balance_store, BalanceCache(cache, freshness))
+        summary = RenderedDocument(
+            cache, SUMMARY_KEY, min(settings.balance_ttl_seconds, settings.price_ttl_seconds)
+        )
+        balances = BalanceService(wallets, balance_store, stores.cache, prices, clock, freshness)
         policy = FetchPolicy(
-            freshness=timedelta(seconds=settings.balance_ttl_seconds),
             lock_ttl_seconds=settings.fetch_lock_wait_seconds * 2,
             lock_wait_seconds=settings.fetch_lock_wait_seconds,
-            include_unverified=settings.include_unverified,
             discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
         )
-        prices = await stack.enter_async_context(price_service(settings, cache, redis, breaker))
-        balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
-        balances = BalanceService(wallets, balance_store, readers, cache, clock, policy, prices)
-        yield Container(
-            settings=settings,
-            wallets=WalletService(wallets, clock, cache),
+        yield Services(
+            wallets=WalletService(wallets, clock, summary),
+            balances=balances,
+            fetching=FetchService(stores, readers, prices, balances, summary, clock, policy),
+            portfolio=PortfolioService(
+                balance_store,
+                prices,
+                clock,
+                freshness,
+                include_unverified=settings.include_unverified,
+            ),
+            history=HistoryService(SqlHistoryRepository(sessions, engine.dialect.name), clock),
             health=HealthService(
                 [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
             ),
-            balances=balances,
-            portfolio=PortfolioService(balance_store, balances, cache, clock, policy),
-            history=HistoryService(SqlHistoryRepository(sessions, engine.dialect.name), clock),
-            cache=cache,
-            rendered=RenderedDocuments(cache),
+            summary=summary,
         )

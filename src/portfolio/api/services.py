@@ -1,0 +1,32 @@
+"""What the routers serve from: the use cases, built by the composition root (portfolio.main)
+and put on the lifespan state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+from portfolio.api.rendered import RenderedDocument
+from portfolio.services.balances import BalanceService
+from portfolio.services.fetching import FetchService
+from portfolio.services.health import HealthService
+from portfolio.services.history import HistoryService
+from portfolio.services.portfolio import PortfolioService
+from portfolio.services.wallets import WalletService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    wallets: WalletService
+    balances: BalanceService
+    fetching: FetchService
+    portfolio: PortfolioService
+    history: HistoryService
+    health: HealthService
+    summary: RenderedDocument  # the rendered GET /portfolio document
+
+
+class State(TypedDict):
+    """The lifespan state."""
+
+    services: Services

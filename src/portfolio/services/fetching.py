@@ -1,0 +1,201 @@
+"""Reading wallets from their chain and storing what was read: one wallet now (fetch), or every
+wallet, batched per chain (refresh)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from loguru import logger
+
+from portfolio.domain.balances import WalletBalances
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import (
+    ChainUnavailableError,
+    StorageUnavailableError,
+    WalletNotFoundError,
+)
+from portfolio.domain.tokens import TokenAccount, WalletReading
+from portfolio.domain.wallet import Wallet
+from portfolio.ports.chains import ChainReader
+from portfolio.ports.changes import PortfolioWatcher
+from portfolio.ports.clock import Clock
+from portfolio.ports.prices import Pricing
+from portfolio.ports.repositories import BalanceRepository, WalletRepository
+from portfolio.services.balance_cache import BalanceCache
+from portfolio.services.balances import BalanceService, BalanceView
+
+RECORD_SLICE = 500  # wallets recorded in one transaction
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    wallet: Wallet
+    snapshot: WalletBalances | None  # None when the wallet could not be refreshed
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPolicy:
+    lock_ttl_seconds: float = 120.0  # a crashed holder frees the wallet after this
+    lock_wait_seconds: float = 60.0  # how long a second fetch waits for the first
+    # A refresh reads a Solana wallet's known token accounts again while its last discovery
+    # is younger than this; a wallet's own fetch always discovers.
+    discovery_max_age: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    wallets: WalletRepository
+    balances: BalanceRepository
+    cache: BalanceCache
+
+
+class FetchService:
+    def __init__(
+        self,
+        stores: Stores,
+        readers: Mapping[Chain, ChainReader],
+        prices: Pricing,
+        views: BalanceService,
+        watcher: PortfolioWatcher,
+        clock: Clock,
+        policy: FetchPolicy | None = None,
+    ) -> None:
+        self._stores = stores
+        self._readers = dict(readers)
+        self._prices = prices
+        self._views = views
+        self._watcher = watcher
+        self._clock = clock
+        self._policy = policy or FetchPolicy()
+
+    async def fetch(self, wallet_id: UUID) -> BalanceView:
+        """Read the wallet from its chain now and store it; concurrent fetches share one read."""
+        wallet = await self._stores.wallets.get(wallet_id)
+        if wallet is None:
+            raise WalletNotFoundError(wallet_id)
+        asked_at = self._clock.now()
+        async with self._lock(f"fetch:{wallet_id}"):
+            cached = await self._stores.cache.get(wallet_id)
+            if cached is not None and cached.as_of is not None and cached.as_of > asked_at:
+                return await self._views.view(wallet, cached)  # read while we waited
+            recorded, failed = await self._read_and_record([wallet])
+        if wallet.id in failed:
+            raise ChainUnavailableError(failed[wallet.id])
+        if wallet.id not in recorded:
+            raise WalletNotFoundError(wallet.id)
+        return await self._views.view(wallet, recorded[wallet.id])
+
+    async def refresh_all(self) -> list[RefreshOutcome]:
+        """Read every wallet, one batched read per chain; a chain that cannot be read leaves
+        its wallets' stored data as it was and the other chains' wallets refreshed."""
+        by_chain: dict[Chain, list[Wallet]] = {}
+        for wallet in await self._all_wallets():
+            by_chain.setdefault(wallet.chain, []).append(wallet)
+        async with self._lock("refresh:all"):
+            results = await asyncio.gather(
+                *(self._refresh_chain(wallets) for wallets in by_chain.values())
+            )
+        return [outcome for outcomes in results for outcome in outcomes]
+
+    def _lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        policy = self._policy
+        return self._stores.cache.lock(
+            key, ttl_seconds=policy.lock_ttl_seconds, wait_seconds=policy.lock_wait_seconds
+        )
+
+    async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
+        try:
+            recorded, failed = await self._read_and_record(wallets, reuse_accounts=True)
+        except ChainUnavailableError as exc:
+            return [RefreshOutcome(w, None, str(exc)) for w in wallets]
+        return [
+            RefreshOutcome(
+                w, recorded.get(w.id), None if w.id in recorded else failed.get(w.id, "deleted")
+            )
+            for w in wallets
+        ]
+
+    async def _all_wallets(self) -> list[Wallet]:
+        wallets: list[Wallet] = []
+        cursor = None
+        while True:
+            page = await self._stores.wallets.list(chain=None, limit=1000, after=cursor)
+            wallets += page.items
+            if page.next_cursor is None:
+                return wallets
+            cursor = page.next_cursor
+
+    async def _read_and_record(
+        self, wallets: list[Wallet], *, reuse_accounts: bool = False
+    ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
+        """Read wallets of one chain in one batched read and record them: what was recorded,
+        and why each wallet that could not be read alone failed. When the chain cannot be read,
+        each wallet remembers why and nothing stored changes."""
+        chain = wallets[0].chain
+        try:
+            readings = await self._read(chain, wallets, reuse_accounts)
+        except ChainUnavailableError as exc:
+            logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
+            await self._remember_failure(wallets, str(exc))
+            raise
+        failed = {w.id: error for w in wallets if (error := readings[w.address].error)}
+        for wallet in (w for w in wallets if w.id in failed):
+            logger.warning("reading wallet {} failed: {}", wallet.id, failed[wallet.id])
+            await self._remember_failure([wallet], failed[wallet.id])
+        by_id = {w.id: readings[w.address] for w in wallets if w.id not in failed}
+        recorded = await self._record(by_id)
+        await self._stores.cache.put(recorded)
+        await self._watcher.portfolio_changed()
+        return recorded, failed
+
+    async def _read(
+        self, chain: Chain, wallets: list[Wallet], reuse_accounts: bool
+    ) -> dict[str, WalletReading]:
+        reader = self._readers.get(chain)
+        if reader is None:
+            raise ChainUnavailableError(f"No RPC endpoint is configured for {chain}.")
+        known = await self._known_accounts(wallets) if reuse_accounts else {}
+        readings = await reader.read_balances([w.address for w in wallets], known)
+        if any(w.address not in readings for w in wallets):
+            raise ChainUnavailableError("The node's answer left wallets out.")
+        return readings
+
+    async def _record(self, readings: dict[UUID, WalletReading]) -> dict[UUID, WalletBalances]:
+        """Priced and stored; one transaction per slice of wallets keeps statements and locks
+        small on big refreshes."""
+        tokens = {b.token for reading in readings.values() for b in reading.nonzero()}
+        prices = await self._prices.prices(list(tokens))
+        recorded: dict[UUID, WalletBalances] = {}
+        fetched_at = self._clock.now()
+        ids = list(readings)
+        for start in range(0, len(ids), RECORD_SLICE):
+            part = {i: readings[i] for i in ids[start : start + RECORD_SLICE]}
+            recorded.update(await self._stores.balances.record_many(part, fetched_at, prices))
+        return recorded
+
+    async def _known_accounts(self, wallets: list[Wallet]) -> dict[str, list[TokenAccount]]:
+        """Token accounts of the wallets whose last discovery is recent enough to trust."""
+        if wallets[0].chain is not Chain.SOLANA:
+            return {}
+        oldest = self._clock.now() - self._policy.discovery_max_age
+        known = await self._stores.balances.known_accounts([w.id for w in wallets])
+        return {
+            w.address: known[w.id][1] for w in wallets if w.id in known and known[w.id][0] >= oldest
+        }
+
+    async def _remember_failure(self, wallets: list[Wallet], reason: str) -> None:
+        """The reason goes on the wallets' rows (their cached balances are dropped so reads
+        see it); a database that is down too loses only the reason."""
+        ids = [w.id for w in wallets]
+        try:
+            await self._stores.balances.record_failure(ids, reason, self._clock.now())
+        except StorageUnavailableError as exc:
+            logger.warning("could not store why {} wallet(s) failed: {}", len(wallets), exc)
+        await self._stores.cache.drop(ids)
+        await self._watcher.portfolio_changed()
