@@ -12,15 +12,23 @@ from uuid import UUID
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.history import SqlHistoryRepository
-from portfolio.adapters.db.marks import write_history
-from portfolio.adapters.db.models import WalletRow
+from portfolio.adapters.db.marks import mark_postgres_history, write_history
+from portfolio.adapters.db.models import HistoryMarkRow, WalletRow
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import HistoryPoint, Interval, InvalidWindowError, Window
+from portfolio.domain.history import (
+    HistoryPoint,
+    Interval,
+    InvalidWindowError,
+    Window,
+    bucket_holding,
+    history_points,
+)
+from portfolio.domain.history import Sample as HistorySample
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 WALLETS = [
@@ -118,6 +126,15 @@ async def test_both_databases_match_the_definition(
     start = BASE + timedelta(minutes=start_minutes)
     window = Window.of(start, start + timedelta(minutes=length_minutes), interval)
     expected = reference(samples, window)
+    # The domain's carry-forward (what SQLite runs) is the definition...
+    in_order = sorted(enumerate(samples), key=lambda item: (item[1].at, item[0]))
+    walked = history_points(
+        window,
+        [HistorySample(s.wallet, TOKENS[s.token], WALLETS[s.wallet][1], s.at, s.value)
+         for _, s in in_order],
+    )  # fmt: skip
+    assert walked == expected
+    # ...and the PostgreSQL query over marks gives the same.
     for engine in (sqlite_engine, postgres_engine):
         await store(engine, samples)
         history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
@@ -167,3 +184,21 @@ def test_a_window_is_aligned_and_bounded() -> None:
 def test_an_absurd_window_is_refused_at_once(start: datetime, end: datetime) -> None:
     with pytest.raises(InvalidWindowError):
         Window.of(start, end, Interval.FIVE_MINUTES if start.year == 1 else Interval.DAY)
+
+
+async def test_the_bulk_marking_statement_places_samples_as_the_domain_does(
+    postgres_engine: AsyncEngine,
+) -> None:
+    """POSTGRES_MARK_ALL (bulk loads) says bucket_holding in SQL: the marks it makes from
+    stored samples are the marks written one sample at a time."""
+    at = [BASE + timedelta(minutes=m, seconds=s) for m in (0, 5, 59, 60, 1440) for s in (0, 1)]
+    samples = [Sample(i % 3, i % 2, moment, Decimal(i)) for i, moment in enumerate(at)]
+    await store(postgres_engine, samples)
+    async with postgres_engine.begin() as connection:
+        written = (await connection.execute(select(HistoryMarkRow))).all()
+        await connection.execute(delete(HistoryMarkRow))
+        await connection.run_sync(mark_postgres_history)
+        bulk = (await connection.execute(select(HistoryMarkRow))).all()
+    assert sorted(map(tuple, bulk), key=str) == sorted(map(tuple, written), key=str)
+    for row in written:
+        assert row.bucket == bucket_holding(row.recorded_at, timedelta(seconds=row.step_seconds))

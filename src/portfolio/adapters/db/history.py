@@ -4,10 +4,8 @@ the samples in Python. Both give the same exact sums."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
-from decimal import Decimal, localcontext
-from typing import Any
+from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,8 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import HistoryPoint, Window, floor_time
-from portfolio.domain.prices import VALUE_CONTEXT
+from portfolio.domain.history import (
+    HistoryPoint,
+    Level,
+    Sample,
+    Window,
+    carry_forward,
+    floor_time,
+    history_points,
+)
 
 # From the marks (see marks.py): the last sample of each (wallet, token) in each bucket of the
 # window, and for the state at the window's start the daily marks before its first day plus the
@@ -66,15 +71,11 @@ class SqlHistoryRepository:
     async def portfolio_history(self, window: Window) -> list[HistoryPoint]:
         async with storage_errors(), self._sessions() as session:
             if self._postgres:
-                levels = await _postgres_levels(session, window)
-            else:
-                levels = await _walked_levels(session, window)
-        return _points(window, levels)
+                return carry_forward(window, await _postgres_levels(session, window))
+            return history_points(window, await _samples(session, window))
 
 
-async def _postgres_levels(
-    session: AsyncSession, window: Window
-) -> list[tuple[datetime, Chain, Decimal]]:
+async def _postgres_levels(session: AsyncSession, window: Window) -> list[Level]:
     rows = await session.execute(
         POSTGRES_HISTORY,
         {
@@ -87,11 +88,8 @@ async def _postgres_levels(
     return [(bucket, Chain(chain), Decimal(value)) for chain, bucket, value in rows]
 
 
-async def _walked_levels(
-    session: AsyncSession, window: Window
-) -> list[tuple[datetime, Chain, Decimal]]:
-    """The same levels as the PostgreSQL query: each chain's total at the end of each bucket in
-    which one of its samples changed."""
+async def _samples(session: AsyncSession, window: Window) -> list[Sample]:
+    """Every sample up to the window's end, in recording order."""
     query = (
         select(
             BalanceHistoryRow.wallet_id,
@@ -104,41 +102,7 @@ async def _walked_levels(
         .where(BalanceHistoryRow.recorded_at <= window.last_end)
         .order_by(BalanceHistoryRow.recorded_at, BalanceHistoryRow.id)
     )
-    samples = await session.execute(query)
-    return _levels(window, samples)
-
-
-def _levels(window: Window, samples: Iterable[Any]) -> list[tuple[datetime, Chain, Decimal]]:
-    current: dict[tuple[Any, str], Decimal] = {}
-    totals: dict[Chain, Decimal] = {}
-    levels: dict[tuple[datetime, Chain], Decimal] = {}
-    with localcontext(VALUE_CONTEXT):
-        for wallet_id, token_key, chain_name, recorded_at, usd_value in samples:
-            chain = Chain(chain_name)
-            bucket = max(_bucket_of(recorded_at, window), window.start)
-            value = usd_value or Decimal(0)
-            key = (wallet_id, token_key)
-            totals[chain] = totals.get(chain, Decimal(0)) + value - current.get(key, Decimal(0))
-            current[key] = value
-            levels[(bucket, chain)] = totals[chain]
-    return [(bucket, chain, value) for (bucket, chain), value in levels.items()]
-
-
-def _bucket_of(moment: datetime, window: Window) -> datetime:
-    """The start of the bucket whose end is the first at or after ``moment``."""
-    steps = -(-(moment - window.start) // window.step) - 1  # ceil((t - start) / step) - 1
-    return window.start + steps * window.step
-
-
-def _points(window: Window, levels: list[tuple[datetime, Chain, Decimal]]) -> list[HistoryPoint]:
-    """Every bucket of the window, each chain's level carried forward from its last change."""
-    by_bucket: dict[datetime, dict[Chain, Decimal]] = {}
-    for bucket, chain, value in levels:
-        by_bucket.setdefault(bucket, {})[chain] = value
-    points = []
-    carried: dict[Chain, Decimal] = {}
-    with localcontext(VALUE_CONTEXT):
-        for bucket in window.buckets():
-            carried.update(by_bucket.get(bucket, {}))
-            points.append(HistoryPoint(bucket, sum(carried.values(), Decimal(0)), dict(carried)))
-    return points
+    return [
+        Sample(wallet_id, token, Chain(chain), at, value)
+        for wallet_id, token, chain, at, value in await session.execute(query)
+    ]

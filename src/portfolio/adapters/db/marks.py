@@ -2,13 +2,14 @@
 last sample in that bucket. History queries read these instead of every sample, so a year at
 one point a day reads 365 marks per token, not 105,120 samples.
 
-A sample at t belongs to the bucket (s, s + step] (the first bucket whose end is at or after
-t), which is what "the last value at or before the bucket's end" needs."""
+A sample belongs to the bucket ``bucket_holding`` names (domain.history): (s, s + step], the
+first bucket whose end is at or after it, which is what "the last value at or before the
+bucket's end" needs. ``POSTGRES_MARK_ALL`` says the same rule in SQL for bulk loads (a test
+checks the two agree)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, text, tuple_
@@ -16,15 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portfolio.adapters.db.models import BalanceHistoryRow, HistoryMarkRow
-from portfolio.domain.history import EPOCH, Interval
+from portfolio.domain.history import Interval, bucket_holding
 
 STEPS = [interval.step for interval in Interval]
-TICK = timedelta(microseconds=1)
-
-
-def bucket_of(moment: datetime, step: timedelta) -> datetime:
-    """The start of the bucket (s, s + step] that holds ``moment``."""
-    return EPOCH + ((moment - TICK - EPOCH) // step) * step
 
 
 async def write_history(
@@ -42,7 +37,7 @@ async def write_history(
             "wallet_id": row["wallet_id"],
             "token_key": row["token_key"],
             "step_seconds": int(step.total_seconds()),
-            "bucket": bucket_of(row["recorded_at"], step),
+            "bucket": bucket_holding(row["recorded_at"], step),
             "usd_value": row["usd_value"],
             "recorded_at": row["recorded_at"],
             "history_id": history_id,
