@@ -45,7 +45,7 @@ services:
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests bench
 	$(BIN)/lint-imports
 
 test: install-dev tools services lint

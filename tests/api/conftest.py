@@ -31,7 +31,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "coingecko_base_url": nowhere,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager

@@ -105,7 +105,7 @@ async def test_the_chain_filter_and_the_default_page(client: httpx.AsyncClient) 
     [{"limit": 0}, {"limit": 501}, {"chain": "doge"}, {"cursor": "garbage!"}, {"limit": "x"}],
 )
 async def test_bad_list_queries_are_422(
-    client: httpx.AsyncClient, params: dict[str, object]
+    client: httpx.AsyncClient, params: dict[str, str | int]
 ) -> None:
     assert_problem(await client.get("/api/v1/wallets", params=params), 422)
 

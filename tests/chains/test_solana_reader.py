@@ -243,8 +243,9 @@ async def test_a_malformed_account_answer_fails_its_wallet_alone(
         )
         solana.server.malformed = {known[solana.rich][0].address}
         again = await chain.read_balances([solana.rich, solana.huge], known)
-    assert again[solana.rich].error is not None
-    assert "malformed" in again[solana.rich].error
+    error = again[solana.rich].error
+    assert error is not None
+    assert "malformed" in error
     assert again[solana.rich].balances == []
     assert again[solana.huge].error is None
     assert _held(again[solana.huge])["USDC"] == U64_MAX

@@ -90,7 +90,9 @@ def test_totals_match_an_exact_reference(
     assert listed == raws
     assert all(counted(t.token) is None for t in summary.unpriced)
     if summary.total:
-        shares = sum(share(t.value or Decimal(0), summary.total) for t in summary.by_token)
+        shares = sum(
+            (share(t.value or Decimal(0), summary.total) for t in summary.by_token), Decimal(0)
+        )
         assert abs(shares - 1) <= Decimal("0.000001") * len(summary.by_token)
 
 

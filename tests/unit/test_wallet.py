@@ -29,11 +29,3 @@ def test_an_empty_label_is_no_label(label: str | None) -> None:
 def test_long_labels_and_control_characters_are_refused(label: str) -> None:
     with pytest.raises(InvalidLabelError):
         normalize_label(label)
-
-
-def test_relabel_changes_the_label_and_the_update_time_only() -> None:
-    wallet = Wallet.create(Chain.SOLANA, "11111111111111111111111111111111", None, NOW)
-    later = datetime(2026, 1, 2, tzinfo=UTC)
-    renamed = wallet.relabel("savings", later)
-    assert (renamed.id, renamed.created_at, renamed.label) == (wallet.id, NOW, "savings")
-    assert renamed.updated_at == later

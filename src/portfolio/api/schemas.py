@@ -13,7 +13,7 @@ from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HistoryPoint, Interval, Window
 from portfolio.domain.portfolio import Summary, TokenTotal
-from portfolio.domain.prices import Price, price_key, round_usd, share, usd_value
+from portfolio.domain.prices import Price, price_key, round_usd, share, value_of
 from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
 from portfolio.services.balances import BalanceView
@@ -115,7 +115,7 @@ class BalanceOut(BaseModel):
     def of(
         cls, balance: TokenBalance, price: Price | None, as_of: datetime | None = None
     ) -> BalanceOut:
-        value = None if price is None else usd_value(balance.amount, price.usd)
+        value = value_of(balance.raw, balance.token.decimals, price)
         return cls(
             as_of=as_of,
             token=TokenOut.of(balance.token),
@@ -159,7 +159,7 @@ class BalancesOut(BaseModel):
         snapshot = view.snapshot
         ordered = [b for b in sorted(snapshot.balances, key=_display_order) if b.raw]
         priced = [(b, view.prices.get(price_key(b.token))) for b in ordered]
-        values = [usd_value(b.amount, p.usd) for b, p in priced if p is not None]
+        values = [v for b, p in priced if (v := value_of(b.raw, b.token.decimals, p)) is not None]
         return cls(
             wallet_id=view.wallet.id,
             chain=view.wallet.chain,

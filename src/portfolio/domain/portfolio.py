@@ -11,7 +11,7 @@ from decimal import Decimal, localcontext
 
 from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
-from portfolio.domain.prices import VALUE_CONTEXT, Price, price_key, usd_value
+from portfolio.domain.prices import VALUE_CONTEXT, Price, price_key, value_of
 from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import Wallet
 
@@ -70,8 +70,9 @@ def summarize(
                 token, raw = merged.get(key, (balance.token, 0))
                 merged[key] = (token, raw + balance.raw)
                 price = _counted_price(balance.token, prices, include_unverified)
-                if price is not None:
-                    wallet_value += usd_value(balance.amount, price.usd)
+                value = value_of(balance.raw, balance.token.decimals, price)
+                if value is not None:
+                    wallet_value += value
             by_wallet.append((held.wallet, wallet_value))
             by_chain[held.wallet.chain] = by_chain.get(held.wallet.chain, ZERO) + wallet_value
         priced, unpriced = _split(merged, prices, include_unverified)
@@ -109,7 +110,7 @@ def _split(
         if price is None:
             unpriced.append(TokenTotal(token, raw))
         else:
-            value = usd_value(Amount(raw, token.decimals), price.usd)
+            value = value_of(raw, token.decimals, price)
             priced.append(TokenTotal(token, raw, price, value))
     return priced, unpriced
 

@@ -31,10 +31,14 @@ def price_key(token: Token) -> str:
     return f"{token.chain.value}:{token.address or NATIVE_KEY}"
 
 
-def usd_value(amount: Amount, price: Decimal) -> Decimal:
-    """``amount * price``, exact for any uint256 amount and any price of up to 40 digits."""
+def value_of(raw: int, decimals: int, price: Price | None) -> Decimal | None:
+    """The USD value of ``raw`` base units of a token of ``decimals`` at ``price``: exact for
+    any uint256 amount and any price of up to 40 digits; None without a price. Every USD value
+    the service shows or stores is computed here."""
+    if price is None:
+        return None
     with localcontext(VALUE_CONTEXT):
-        return amount.value * price
+        return Amount(raw, decimals).value * price.usd
 
 
 def round_usd(value: Decimal) -> Decimal:
@@ -68,4 +72,4 @@ def valued(
     """(stored price, stored value) of a balance."""
     if price is None:
         return None, None
-    return stored_usd(price.usd), stored_usd(usd_value(Amount(balance_raw, decimals), price.usd))
+    return stored_usd(price.usd), stored_usd(value_of(balance_raw, decimals, price))

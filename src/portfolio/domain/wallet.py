@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -46,9 +46,6 @@ class Wallet:
             created_at=now,
             updated_at=now,
         )
-
-    def relabel(self, label: str | None, now: datetime) -> Wallet:
-        return replace(self, label=normalize_label(label), updated_at=now)
 
 
 @dataclass(frozen=True, slots=True)
