@@ -66,10 +66,15 @@ class PostgresServer:
     def _pids(self) -> list[int]:
         """The postmaster and its children (the backends serving connections)."""
         parent = self._postmaster_pid()
-        children = subprocess.run(
-            ["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        return [parent, *map(int, children)]
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(fields[1]) == parent:  # the field after the state is the parent's pid
+                children.append(int(stat.parent.name))
+        return [parent, *children]
 
     def freeze(self) -> None:
         """SIGSTOP every server process: connections stay open and nothing answers."""
