@@ -6,13 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from portfolio.api.rendered import RenderedDocument
 from portfolio.api.services import Services
 from portfolio.services.balances import BalanceService
 from portfolio.services.fetching import FetchService
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
-from portfolio.services.portfolio import PortfolioService
 from portfolio.services.wallets import WalletService
 
 # Dependencies are coroutines on purpose: FastAPI runs a plain ``def`` dependency in its thread
@@ -41,10 +39,6 @@ async def _fetching(services: AppServices) -> FetchService:
     return services.fetching
 
 
-async def _portfolio(services: AppServices) -> PortfolioService:
-    return services.portfolio
-
-
 async def _history(services: AppServices) -> HistoryService:
     return services.history
 
@@ -53,14 +47,8 @@ async def _health(services: AppServices) -> HealthService:
     return services.health
 
 
-async def _summary(services: AppServices) -> RenderedDocument:
-    return services.summary
-
-
 Wallets = Annotated[WalletService, Depends(_wallets)]
 Balances = Annotated[BalanceService, Depends(_balances)]
 Fetching = Annotated[FetchService, Depends(_fetching)]
-Portfolio = Annotated[PortfolioService, Depends(_portfolio)]
 History = Annotated[HistoryService, Depends(_history)]
 Health = Annotated[HealthService, Depends(_health)]
-SummaryDocument = Annotated[RenderedDocument, Depends(_summary)]
