@@ -88,6 +88,15 @@ async def test_times_out_of_range_or_not_rfc3339_are_422_naming_the_query(
         assert response.json()["errors"][0]["loc"][0] == "query", response.text
 
 
+async def test_nanosecond_times_are_read_to_the_microsecond(client: httpx.AsyncClient) -> None:
+    params = {"start": "2026-04-01T00:07:00.123456789Z", "end": "2026-04-01T01:30:00+01:00",
+              "interval": "5m"}  # fmt: skip
+    response = await client.get("/api/v1/portfolio/history", params=params)
+    assert response.status_code == 200, response.text
+    assert response.json()["start"] == "2026-04-01T00:07:00.123456Z"
+    assert response.json()["end"] == "2026-04-01T00:30:00Z"
+
+
 async def test_the_earliest_window_is_served(client: httpx.AsyncClient) -> None:
     params = {"start": "0001-01-01T00:00:00Z", "end": "0001-01-02T00:00:00Z", "interval": "1d"}
     response = await client.get("/api/v1/portfolio/history", params=params)
