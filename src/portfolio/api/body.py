@@ -53,12 +53,15 @@ class BodyLimitMiddleware:
         self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send, 413, self._too_large())
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):  # no route reads their bodies
+            await self.app(scope, receive, send)
             return
         try:
             body = await self._read(receive)
