@@ -174,7 +174,7 @@ async def test_an_unhandled_error_is_a_500_problem_with_the_trace_only_in_the_lo
     services = Services(
         wallets=WalletService(repository, clock),
         balances=balances,
-        fetching=FetchService(stores, {}, NoPricing(), balances, summary, clock),
+        fetching=FetchService(stores, {}, NoPricing(), summary, clock),
         portfolio=PortfolioService(store, NoPricing(), clock),
         history=HistoryService(FakeHistoryRepository(), clock),
         health=HealthService([PassingHealthCheck("database")], [], 1),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 
@@ -12,7 +13,7 @@ from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, TokenFail
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.chains import ChainReader
 from portfolio.services.balance_cache import BalanceCache
-from portfolio.services.balances import BalanceService
+from portfolio.services.balances import BalanceService, BalanceView
 from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.prices import NoPricing
 from tests.fakes import (
@@ -44,9 +45,11 @@ class World:
             self.wallets, self.balances, cache, NoPricing(), self.clock, freshness
         )
         stores = Stores(self.wallets, self.balances, cache)
-        return FetchService(
-            stores, readers, NoPricing(), self.reads, self.watcher, self.clock, policy
-        )
+        return FetchService(stores, readers, NoPricing(), self.watcher, self.clock, policy)
+
+    async def fetch(self, wallet_id: UUID) -> BalanceView:
+        """A fetch served as the route serves it."""
+        return await self.reads.view(*await self.fetcher.fetch(wallet_id))
 
     async def wallet(self) -> Wallet:
         wallet = Wallet.create(Chain.ETHEREUM, ADDRESS, None, self.clock.now())
@@ -67,7 +70,7 @@ def world() -> World:
 async def test_a_fetch_stores_and_serves_what_the_chain_holds(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 10**18), TokenBalance(USDC, 0))
-    fetched = await world.fetcher.fetch(wallet.id)
+    fetched = await world.fetch(wallet.id)
     assert [(b.token, b.raw) for b in fetched.snapshot.balances] == [(ETH, 10**18)]
     assert fetched.stale is False
     assert world.watcher.changes == 1  # the portfolio was told
@@ -79,7 +82,7 @@ async def test_a_fetch_stores_and_serves_what_the_chain_holds(world: World) -> N
 async def test_balances_grow_stale_with_time(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 1))
-    await world.fetcher.fetch(wallet.id)
+    await world.fetch(wallet.id)
     world.clock.advance(seconds=61)
     assert (await world.reads.get(wallet.id)).stale is True
 
@@ -89,26 +92,26 @@ async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale
 ) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 1))
-    good = await world.fetcher.fetch(wallet.id)
+    good = await world.fetch(wallet.id)
     history_before = list(world.balances.history)
     world.reader.failure = ChainUnavailableError("all endpoints down")
     world.chain_holds(TokenBalance(ETH, 2))
     with pytest.raises(ChainUnavailableError):
-        await world.fetcher.fetch(wallet.id)
+        await world.fetch(wallet.id)
     served = await world.reads.get(wallet.id)
     assert served.snapshot.balances == good.snapshot.balances
     assert served.stale is True
     assert served.snapshot.last_error == "all endpoints down"
     assert world.balances.history == history_before
     world.reader.failure = None
-    assert (await world.fetcher.fetch(wallet.id)).stale is False
+    assert (await world.fetch(wallet.id)).stale is False
     assert (await world.reads.get(wallet.id)).snapshot.last_error is None
 
 
 async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 3), failures=[TokenFailure(USDC, "reverted")])
-    fetched = await world.fetcher.fetch(wallet.id)
+    fetched = await world.fetch(wallet.id)
     assert [b.raw for b in fetched.snapshot.balances] == [3]
     assert fetched.snapshot.failures == [TokenFailure(USDC, "reverted")]
     assert fetched.stale is False  # the read succeeded; the token is listed as an error
@@ -120,10 +123,10 @@ async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: W
 async def test_a_balance_kept_from_an_earlier_read_carries_its_own_time(world: World) -> None:
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 3), TokenBalance(USDC, 5))
-    first = await world.fetcher.fetch(wallet.id)
+    first = await world.fetch(wallet.id)
     world.clock.advance(seconds=30)
     world.chain_holds(TokenBalance(ETH, 4), failures=[TokenFailure(USDC, "reverted")])
-    second = await world.fetcher.fetch(wallet.id)
+    second = await world.fetch(wallet.id)
     snapshot = second.snapshot
     by_key = {b.token.key: b for b in snapshot.balances}
     assert by_key[USDC.key].raw == 5
@@ -136,7 +139,7 @@ async def test_twenty_concurrent_fetches_make_one_chain_read(world: World) -> No
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 42))
     world.reader.gate = asyncio.Event()
-    tasks = [asyncio.create_task(world.fetcher.fetch(wallet.id)) for _ in range(20)]
+    tasks = [asyncio.create_task(world.fetch(wallet.id)) for _ in range(20)]
     await asyncio.sleep(0)
     world.clock.advance(seconds=1)
     world.reader.gate.set()
@@ -150,7 +153,7 @@ async def test_unknown_wallets_are_not_found(world: World) -> None:
     wallet = await world.wallet()
     await world.wallets.delete(wallet.id)
     with pytest.raises(WalletNotFoundError):
-        await world.fetcher.fetch(wallet.id)
+        await world.fetch(wallet.id)
     with pytest.raises(WalletNotFoundError):
         await world.reads.get(wallet.id)
 
@@ -161,7 +164,7 @@ async def test_a_chain_without_a_reader_is_unavailable(world: World) -> None:
     )
     await world.wallets.add(wallet)
     with pytest.raises(ChainUnavailableError):
-        await world.fetcher.fetch(wallet.id)
+        await world.fetch(wallet.id)
 
 
 async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_discovers() -> None:
@@ -181,7 +184,7 @@ async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_dis
     await world.fetcher.refresh_all()  # nothing known yet: discovery
     world.clock.advance(minutes=30)
     await world.fetcher.refresh_all()  # discovered 30 minutes ago: read again
-    await world.fetcher.fetch(wallet.id)  # a wallet's own fetch discovers
+    await world.fetch(wallet.id)  # a wallet's own fetch discovers
     world.clock.advance(minutes=61)
     await world.fetcher.refresh_all()  # too old: discover again
     assert solana.known == [{}, {key: [account]}, {}, {}]

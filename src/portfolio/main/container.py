@@ -79,7 +79,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         yield Services(
             wallets=WalletService(wallets, clock, summary),
             balances=balances,
-            fetching=FetchService(stores, readers, prices, balances, summary, clock, policy),
+            fetching=FetchService(stores, readers, prices, summary, clock, policy),
             portfolio=PortfolioService(
                 balance_store,
                 prices,

@@ -27,7 +27,6 @@ from portfolio.ports.clock import Clock
 from portfolio.ports.prices import Pricing
 from portfolio.ports.repositories import BalanceRepository, WalletRepository
 from portfolio.services.balance_cache import BalanceCache
-from portfolio.services.balances import BalanceService, BalanceView
 
 RECORD_SLICE = 500  # wallets recorded in one transaction
 
@@ -61,7 +60,6 @@ class FetchService:
         stores: Stores,
         readers: Mapping[Chain, ChainReader],
         prices: Pricing,
-        views: BalanceService,
         watcher: PortfolioWatcher,
         clock: Clock,
         policy: FetchPolicy | None = None,
@@ -69,13 +67,13 @@ class FetchService:
         self._stores = stores
         self._readers = dict(readers)
         self._prices = prices
-        self._views = views
         self._watcher = watcher
         self._clock = clock
         self._policy = policy or FetchPolicy()
 
-    async def fetch(self, wallet_id: UUID) -> BalanceView:
-        """Read the wallet from its chain now and store it; concurrent fetches share one read."""
+    async def fetch(self, wallet_id: UUID) -> tuple[Wallet, WalletBalances]:
+        """Read the wallet from its chain now and store it; concurrent fetches share one read.
+        The balances are served (priced, judged fresh) by BalanceService.view."""
         wallet = await self._stores.wallets.get(wallet_id)
         if wallet is None:
             raise WalletNotFoundError(wallet_id)
@@ -83,13 +81,13 @@ class FetchService:
         async with self._lock(f"fetch:{wallet_id}"):
             cached = await self._stores.cache.get(wallet_id)
             if cached is not None and cached.as_of is not None and cached.as_of > asked_at:
-                return await self._views.view(wallet, cached)  # read while we waited
+                return wallet, cached  # read while we waited
             recorded, failed = await self._read_and_record([wallet])
         if wallet.id in failed:
             raise ChainUnavailableError(failed[wallet.id])
         if wallet.id not in recorded:
             raise WalletNotFoundError(wallet.id)
-        return await self._views.view(wallet, recorded[wallet.id])
+        return wallet, recorded[wallet.id]
 
     async def refresh_all(self) -> list[RefreshOutcome]:
         """Read every wallet, one batched read per chain; a chain that cannot be read leaves

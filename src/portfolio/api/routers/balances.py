@@ -18,12 +18,13 @@ router = APIRouter(prefix="/wallets/{wallet_id}", tags=["balances"])
     summary="Read a wallet's balances from its chain now",
     responses=problem_responses(404, 422, 503, 504),
 )
-async def fetch_balances(wallet_id: UUID, fetching: Fetching) -> BalancesOut:
+async def fetch_balances(wallet_id: UUID, fetching: Fetching, balances: Balances) -> BalancesOut:
     """Reads every balance of the wallet from the chain, stores them with a history entry, and
     returns them. Concurrent fetches of one wallet share one chain read. When the chain cannot
     be read nothing stored changes and the answer is a 503 (504 when every node timed out) with
     `Retry-After`."""
-    return BalancesOut.of(await fetching.fetch(wallet_id))
+    wallet, snapshot = await fetching.fetch(wallet_id)
+    return BalancesOut.of(await balances.view(wallet, snapshot))
 
 
 @router.get(
