@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     )
     price_ttl_seconds: int = Field(default=60, ge=1, description="price cache lifetime")
 
+    auth_enabled: bool = Field(
+        default=False, description="require API keys (Authorization: Bearer or X-API-Key)"
+    )
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="larger request bodies are refused (413)"
     )

@@ -16,10 +16,12 @@ from starlette.routing import Match
 
 from portfolio.api.middleware import REQUEST_ID_HEADER, request_id_of
 from portfolio.domain.errors import (
+    AuthenticationError,
     ChainTimeoutError,
     ChainUnavailableError,
     DomainError,
     DuplicateWalletError,
+    ForbiddenError,
     ServiceUnavailableError,
     ValidationError,
     WalletNotFoundError,
@@ -29,6 +31,8 @@ PROBLEM_JSON = "application/problem+json"
 
 # domain error -> (status, problem type slug). The first matching base class wins.
 STATUS_OF: list[tuple[type[DomainError], HTTPStatus, str]] = [
+    (AuthenticationError, HTTPStatus.UNAUTHORIZED, "unauthorized"),
+    (ForbiddenError, HTTPStatus.FORBIDDEN, "forbidden"),
     (WalletNotFoundError, HTTPStatus.NOT_FOUND, "wallet-not-found"),
     (DuplicateWalletError, HTTPStatus.CONFLICT, "duplicate-wallet"),
     (ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY, "validation-error"),
@@ -102,6 +106,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         extra["errors"] = [{"loc": loc, "msg": str(exc), "type": slug}]
     if isinstance(exc, DuplicateWalletError):
         extra["wallet_id"] = str(exc.existing_id)
+    if isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = 'Bearer realm="portfolio"'
     if isinstance(exc, ServiceUnavailableError):
         headers["Retry-After"] = str(exc.retry_after_seconds)
         logger.warning("dependency unavailable: {}", repr(exc.__cause__ or exc))

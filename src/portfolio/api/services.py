@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from portfolio.api.rendered import RenderedDocument
+from portfolio.services.auth import Authenticator
 from portfolio.services.balances import BalanceService
 from portfolio.services.fetching import FetchService
 from portfolio.services.health import HealthService
@@ -24,6 +25,7 @@ class Services:
     history: HistoryService
     health: HealthService
     summary: RenderedDocument  # the rendered GET /portfolio document
+    authenticator: Authenticator | None = None  # None: API keys are not required
 
 
 class State(TypedDict):

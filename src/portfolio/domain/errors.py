@@ -48,6 +48,14 @@ class DuplicateWalletError(DomainError):
         self.existing_id = existing_id
 
 
+class AuthenticationError(DomainError):
+    """No valid API key was presented."""
+
+
+class ForbiddenError(DomainError):
+    """The key may not do this (a read-only key on a writing route)."""
+
+
 class InvalidCursorError(ValidationError):
     field = "cursor"
 

@@ -14,6 +14,7 @@ from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import SqlHistoryRepository
+from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.api.rendered import RenderedDocument
 from portfolio.api.services import Services
@@ -22,6 +23,7 @@ from portfolio.main.chains import chain_readers
 from portfolio.main.pricing import price_service
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
+from portfolio.services.auth import Authenticator
 from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.balances import BalanceService
 from portfolio.services.fetching import FetchPolicy, FetchService, Stores
@@ -92,4 +94,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
                 [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
             ),
             summary=summary,
+            authenticator=Authenticator(
+                SqlApiKeyRepository(sessions), cache, shared_cache=redis is not None
+            )
+            if settings.auth_enabled
+            else None,
         )

@@ -132,3 +132,16 @@ class HistoryMarkRow(Base):
     usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     history_id: Mapped[int] = mapped_column(HistoryId)
+
+
+class ApiKeyRow(Base):
+    """An API key: only the hash of its secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    read_only: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from portfolio.api.auth import caller
 from portfolio.api.dependencies import Balances, Fetching
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import BalancesOut
 
-router = APIRouter(prefix="/wallets/{wallet_id}", tags=["balances"])
+router = APIRouter(
+    prefix="/wallets/{wallet_id}",
+    tags=["balances"],
+    dependencies=[Depends(caller)],
+    responses=problem_responses(401, 403),
+)
 
 
 @router.post(

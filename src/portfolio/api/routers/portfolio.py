@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from portfolio.api.auth import caller
 from portfolio.api.dependencies import AppServices, Fetching, History
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import HistoryOut, RefreshOut, SummaryOut
 from portfolio.api.times import Rfc3339
 from portfolio.domain.history import Interval
 
-router = APIRouter(prefix="/portfolio", tags=["portfolio"])
+router = APIRouter(
+    prefix="/portfolio",
+    tags=["portfolio"],
+    dependencies=[Depends(caller)],
+    responses=problem_responses(401, 403),
+)
 JSON = "application/json"
 
 

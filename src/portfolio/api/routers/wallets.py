@@ -5,15 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from portfolio.api.auth import caller
 from portfolio.api.cursor import decode_cursor, encode_cursor
 from portfolio.api.dependencies import Wallets
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import WalletCreate, WalletList, WalletOut
 from portfolio.domain.chains import Chain
 
-router = APIRouter(prefix="/wallets", tags=["wallets"])
+router = APIRouter(
+    prefix="/wallets",
+    tags=["wallets"],
+    dependencies=[Depends(caller)],
+    responses=problem_responses(401, 403),
+)
 
 
 @router.post(

@@ -1,0 +1,21 @@
+"""Where API keys are kept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from portfolio.domain.keys import ApiKey
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def get(self, key_id: UUID) -> ApiKey | None: ...
+
+    async def list(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    async def revoke(self, key_id: UUID, at: datetime) -> bool:
+        """False when there is no such key."""
