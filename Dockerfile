@@ -25,4 +25,4 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2).status != 200)"]
 # Migrations run before the server starts; with several replicas, run `alembic upgrade head`
 # once as a separate job instead and start the replicas with the uvicorn line alone.
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn --factory portfolio.main.app:create_app --host 0.0.0.0 --port 8000 --no-access-log --proxy-headers"]
+CMD ["sh", "-c", "alembic upgrade head && exec uvicorn --factory portfolio.main.app:create_app --host 0.0.0.0 --port 8000 --no-access-log --no-server-header --proxy-headers"]

@@ -37,7 +37,7 @@ migrate: install
 	$(BIN)/alembic upgrade head
 
 run: migrate
-	$(BIN)/uvicorn --factory portfolio.main.app:create_app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/uvicorn --factory portfolio.main.app:create_app --host $(HOST) --port $(PORT) --no-access-log --no-server-header
 
 services:
 	bash scripts/ensure-services.sh

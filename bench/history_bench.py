@@ -13,6 +13,7 @@ from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.marks import mark_postgres_history
 from portfolio.domain.history import Interval, Window
+from portfolio.domain.wallet import DEFAULT_TENANT
 from tests.databases import fresh_postgres_database, migrate
 
 WALLETS = 100
@@ -89,7 +90,7 @@ async def run() -> list[str]:
         timings = []
         for _ in range(5):
             begun = time.perf_counter()
-            points = await history.portfolio_history(window)
+            points = await history.portfolio_history(DEFAULT_TENANT, window)
             timings.append(time.perf_counter() - begun)
         median = statistics.median(timings) * 1000
         begun = time.perf_counter()

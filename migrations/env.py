@@ -29,6 +29,11 @@ def _url() -> str:
 
 
 def _configure(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch migrations rebuild a SQLite table by copying it and dropping the old one; with
+        # foreign keys on, dropping wallets would cascade and delete every balance and history
+        # row. The pragma only takes effect outside a transaction, so it goes first.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

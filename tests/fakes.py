@@ -34,17 +34,29 @@ class FakeWalletRepository:
 
     async def add(self, wallet: Wallet) -> None:
         for stored in self.wallets.values():
-            if (stored.chain, stored.address) == (wallet.chain, wallet.address):
+            if (stored.tenant, stored.chain, stored.address) == (
+                wallet.tenant,
+                wallet.chain,
+                wallet.address,
+            ):
                 raise DuplicateWalletError(stored.id)
         self.wallets[wallet.id] = wallet
 
-    async def get(self, wallet_id: UUID) -> Wallet | None:
-        return self.wallets.get(wallet_id)
+    async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
+        wallet = self.wallets.get(wallet_id)
+        return wallet if wallet is not None and wallet.tenant == tenant else None
 
     async def list(
-        self, *, chain: Chain | None, limit: int, after: WalletCursor | None
+        self,
+        *,
+        tenant: str | None,
+        chain: Chain | None,
+        limit: int,
+        after: WalletCursor | None,
     ) -> WalletPage:
         ordered = sorted(self.wallets.values(), key=lambda w: (w.created_at, w.id))
+        if tenant is not None:
+            ordered = [w for w in ordered if w.tenant == tenant]
         if chain is not None:
             ordered = [w for w in ordered if w.chain is chain]
         if after is not None:
@@ -53,8 +65,17 @@ class FakeWalletRepository:
         more = len(ordered) > limit
         return WalletPage(items, WalletCursor.after(items[-1]) if more else None)
 
-    async def delete(self, wallet_id: UUID) -> bool:
+    async def delete(self, wallet_id: UUID, tenant: str) -> bool:
+        if await self.get(wallet_id, tenant) is None:
+            return False
         return self.wallets.pop(wallet_id, None) is not None
+
+    async def twins(self, wallets: Sequence[Wallet]) -> Sequence[Wallet]:
+        ids = {w.id for w in wallets}
+        places = {(w.chain, w.address) for w in wallets}
+        return [
+            w for w in self.wallets.values() if w.id not in ids and (w.chain, w.address) in places
+        ]
 
 
 class FailingHealthCheck:
@@ -129,8 +150,11 @@ class FakeBalanceRepository:
     ) -> dict[UUID, tuple[datetime, list[TokenAccount]]]:
         return {i: self.accounts[i] for i in wallet_ids if i in self.accounts}
 
-    async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
-        ordered = sorted(self._wallets.wallets.values(), key=lambda w: (w.created_at, w.id))
+    async def everything(self, tenant: str) -> list[tuple[Wallet, WalletBalances]]:
+        ordered = sorted(
+            (w for w in self._wallets.wallets.values() if w.tenant == tenant),
+            key=lambda w: (w.created_at, w.id),
+        )
         found = [(w, await self.get(w.id)) for w in ordered]
         return [(w, snapshot) for w, snapshot in found if snapshot is not None]
 
@@ -194,13 +218,13 @@ class FakeHistoryRepository:
     def __init__(self) -> None:
         self.points: list[HistoryPoint] = []
 
-    async def portfolio_history(self, window: Window) -> list[HistoryPoint]:
+    async def portfolio_history(self, tenant: str, window: Window) -> list[HistoryPoint]:
         return list(self.points)
 
 
 class FakeWatcher:
     def __init__(self) -> None:
-        self.changes = 0
+        self.changes: list[str] = []  # the tenants told, in order
 
-    async def portfolio_changed(self) -> None:
-        self.changes += 1
+    async def portfolio_changed(self, tenant: str) -> None:
+        self.changes.append(tenant)

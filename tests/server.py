@@ -50,6 +50,8 @@ def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:
             "PORTFOLIO_PRICE_SOURCES": "none",
             "PORTFOLIO_ETHEREUM_RPC_URLS": f"http://127.0.0.1:{free_port()}",
             "PORTFOLIO_SOLANA_RPC_URLS": f"http://127.0.0.1:{free_port()}",
+            "PORTFOLIO_RATE_LIMIT": "1000000/minute",  # load tests are not what is limited
+            "PORTFOLIO_RATE_LIMIT_CHAIN": "1000000/minute",
         }
     )
     env.update({f"PORTFOLIO_{name.upper()}": value for name, value in settings.items()})
@@ -79,7 +81,8 @@ def running_uvicorn(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "portfolio.main.app:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+             "--no-server-header"],
             cwd=workdir,
             env=dict(env),
             stdout=subprocess.DEVNULL,

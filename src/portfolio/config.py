@@ -9,9 +9,11 @@ the first request that needs them.
 from __future__ import annotations
 
 import sys
+from ipaddress import ip_network
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from limits import parse
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -125,6 +127,22 @@ class Settings(BaseSettings):
     auth_enabled: bool = Field(
         default=False, description="require API keys (Authorization: Bearer or X-API-Key)"
     )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="requests per API key (or client address), e.g. 600/minute",
+    )
+    rate_limit_chain: str = Field(
+        default="30/minute", description="the same for the routes that read chains (fetch, refresh)"
+    )
+    rate_limit_fail_open: bool = Field(
+        default=True, description="let requests through when the limits cannot be counted"
+    )
+    trusted_proxies: UrlList = Field(
+        default=[], description="proxy addresses or networks whose X-Forwarded-For is believed"
+    )
+    cors_origins: UrlList = Field(
+        default=[], description="comma-separated origins whose pages may call the API"
+    )
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="larger request bodies are refused (413)"
     )
@@ -137,7 +155,14 @@ class Settings(BaseSettings):
         default="INFO", description="TRACE, DEBUG, INFO, WARNING or ERROR"
     )
 
-    @field_validator("ethereum_rpc_urls", "solana_rpc_urls", "price_sources", mode="before")
+    @field_validator(
+        "ethereum_rpc_urls",
+        "solana_rpc_urls",
+        "price_sources",
+        "cors_origins",
+        "trusted_proxies",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -172,6 +197,25 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, url: str) -> str:
         return _check_http_url(url)
+
+    @field_validator("rate_limit", "rate_limit_chain")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError("a rate such as 600/minute or 10/second") from exc
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ip_network(value, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {value}") from exc
+        return values
 
     @field_validator("database_url")
     @classmethod

@@ -29,6 +29,9 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "solana_rpc_urls": [nowhere],
         "defillama_base_url": nowhere,
         "coingecko_base_url": nowhere,
+        # Limits far above what a test sends, unless a test of the limits sets its own.
+        "rate_limit": "1000000/minute",
+        "rate_limit_chain": "1000000/minute",
         **overrides,
     }
     return Settings(_env_file=None, **values)

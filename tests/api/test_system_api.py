@@ -157,7 +157,7 @@ async def test_json_logs_carry_the_request_id_on_every_line_of_the_request(
 
 
 class ExplodingRepository(FakeWalletRepository):
-    async def get(self, wallet_id: UUID) -> Wallet | None:
+    async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
         raise RuntimeError("SELECT secret FROM internals")
 
 

@@ -26,7 +26,7 @@ from portfolio.domain.tokens import (
     TokenFailure,
     WalletReading,
 )
-from portfolio.domain.wallet import Wallet
+from portfolio.domain.wallet import DEFAULT_TENANT, Wallet
 from portfolio.ports.repositories import BalanceRepository, WalletRepository
 from tests.fakes import FakeBalanceRepository, FakeWalletRepository
 
@@ -121,7 +121,7 @@ async def test_a_failed_read_is_remembered_on_the_wallet_until_a_good_one(
     assert stored is not None
     assert stored.last_error == "no node answered"
     assert by_key(stored.balances) == {"native": 5}
-    (_, everything), *_ = await stores.balances.everything()
+    (_, everything), *_ = await stores.balances.everything(DEFAULT_TENANT)
     assert everything.last_error == "no node answered"
     later = T0 + timedelta(minutes=1)
     await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 6)), later, {})
@@ -133,7 +133,7 @@ async def test_a_failed_read_is_remembered_on_the_wallet_until_a_good_one(
 
 async def test_recording_for_a_deleted_wallet_is_not_found(stores: Stores) -> None:
     wallet = await new_wallet(stores)
-    await stores.wallets.delete(wallet.id)
+    await stores.wallets.delete(wallet.id, DEFAULT_TENANT)
     with pytest.raises(WalletNotFoundError):
         await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 1)), T0, {})
 
@@ -182,7 +182,7 @@ async def test_many_wallets_are_recorded_at_once_and_a_deleted_one_is_left_out(
     for wallet in wallets:
         await stores.wallets.add(wallet)
     await stores.balances.record(wallets[0].id, reading(TokenBalance(USDC, 9)), T0, {})
-    await stores.wallets.delete(wallets[2].id)
+    await stores.wallets.delete(wallets[2].id, DEFAULT_TENANT)
     later = T0 + timedelta(hours=1)
     recorded = await stores.balances.record_many(
         {

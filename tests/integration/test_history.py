@@ -29,6 +29,7 @@ from portfolio.domain.history import (
     history_points,
 )
 from portfolio.domain.history import Sample as HistorySample
+from portfolio.domain.wallet import DEFAULT_TENANT
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 WALLETS = [
@@ -138,7 +139,7 @@ async def test_both_databases_match_the_definition(
     for engine in (sqlite_engine, postgres_engine):
         await store(engine, samples)
         history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
-        got = await history.portfolio_history(window)
+        got = await history.portfolio_history(DEFAULT_TENANT, window)
         assert [p.timestamp for p in got] == [p.timestamp for p in expected]
         assert [p.total for p in got] == [p.total for p in expected], engine.dialect.name
         assert [p.by_chain for p in got] == [p.by_chain for p in expected]
@@ -156,7 +157,7 @@ async def test_several_samples_in_one_bucket_count_once_and_gaps_carry_forward(
     await store(db_engine, samples)
     window = Window.of(BASE, BASE + timedelta(minutes=30), Interval.FIVE_MINUTES)
     history = SqlHistoryRepository(session_factory(db_engine), db_engine.dialect.name)
-    points = await history.portfolio_history(window)
+    points = await history.portfolio_history(DEFAULT_TENANT, window)
     assert [p.total for p in points] == [120, 120, 120, 125, 125, 125]
     assert points[0].by_chain == {Chain.ETHEREUM: Decimal(120)}
     assert points[3].by_chain == {Chain.ETHEREUM: Decimal(120), Chain.SOLANA: Decimal(5)}

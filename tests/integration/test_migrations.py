@@ -137,3 +137,28 @@ def test_migrations_import_no_application_code() -> None:
                 continue
             for module in modules:
                 assert module.split(".")[0] != "portfolio", f"{path.name} imports {module}"
+
+
+async def test_an_upgrade_to_tenants_keeps_every_row_under_the_default_tenant(
+    empty_url: str,
+) -> None:
+    await migrate(empty_url, "0007")
+    engine = create_engine(empty_url)
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    wallet = {"id": UUID(int=7), "chain": "ethereum", "address": "0x7", "label": "old",
+              "created_at": at, "updated_at": at}  # fmt: skip
+    sample = {"wallet_id": UUID(int=7), "token_key": "native", "symbol": "ETH", "decimals": 18,
+              "raw_balance": 5, "usd_price": None, "usd_value": Decimal(5),
+              "recorded_at": at}  # fmt: skip
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(WalletRow).values(wallet))  # no tenant column yet
+            await connection.execute(insert(BalanceHistoryRow), [sample])
+        await migrate(empty_url)
+        async with engine.connect() as connection:
+            tenants = (await connection.execute(select(WalletRow.tenant))).scalars().all()
+            history = (await connection.execute(select(BalanceHistoryRow.raw_balance))).all()
+    finally:
+        await engine.dispose()
+    assert tenants == ["default"]
+    assert [row[0] for row in history] == [5]

@@ -20,7 +20,7 @@ from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.domain.amounts import UINT256_MAX
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import NATIVE_KEY as NATIVE_TOKEN_KEY
-from portfolio.domain.wallet import Wallet
+from portfolio.domain.wallet import DEFAULT_TENANT, Wallet
 
 NOW = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 
@@ -90,7 +90,7 @@ async def test_deleting_a_wallet_deletes_its_balances_and_history(
     wallet = await stored_wallet(db_engine)
     async with session_factory(db_engine).begin() as session:
         session.add_all([balance(wallet, 5), history(wallet, 4), history(wallet, 5)])
-    assert await SqlWalletRepository(session_factory(db_engine)).delete(wallet.id)
+    assert await SqlWalletRepository(session_factory(db_engine)).delete(wallet.id, DEFAULT_TENANT)
     async with session_factory(db_engine)() as session:
         for table in (WalletRow, BalanceRow, BalanceHistoryRow):
             count = await session.scalar(select(func.count()).select_from(table))

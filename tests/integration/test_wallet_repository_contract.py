@@ -11,7 +11,7 @@ from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError
-from portfolio.domain.wallet import Wallet
+from portfolio.domain.wallet import DEFAULT_TENANT, Wallet
 from portfolio.ports.repositories import WalletRepository
 from tests.fakes import FakeWalletRepository
 
@@ -38,7 +38,7 @@ def make(n: int, at: datetime = T0, chain: Chain = Chain.ETHEREUM) -> Wallet:
 async def test_a_stored_wallet_comes_back_equal(repository: WalletRepository) -> None:
     wallet = make(1)
     await repository.add(wallet)
-    assert await repository.get(wallet.id) == wallet
+    assert await repository.get(wallet.id, DEFAULT_TENANT) == wallet
 
 
 async def test_a_second_wallet_with_the_same_address_names_the_first(
@@ -49,7 +49,7 @@ async def test_a_second_wallet_with_the_same_address_names_the_first(
     with pytest.raises(DuplicateWalletError) as raised:
         await repository.add(make(1, T0 + timedelta(seconds=1)))
     assert raised.value.existing_id == first.id
-    page = await repository.list(chain=None, limit=10, after=None)
+    page = await repository.list(tenant=DEFAULT_TENANT, chain=None, limit=10, after=None)
     assert [w.id for w in page.items] == [first.id]
 
 
@@ -63,7 +63,7 @@ async def test_pages_cover_every_wallet_once_in_creation_order(
     seen: list[Wallet] = []
     cursor = None
     for _ in range(10):
-        page = await repository.list(chain=None, limit=7, after=cursor)
+        page = await repository.list(tenant=DEFAULT_TENANT, chain=None, limit=7, after=cursor)
         seen.extend(page.items)
         cursor = page.next_cursor
         if cursor is None:
@@ -74,7 +74,7 @@ async def test_pages_cover_every_wallet_once_in_creation_order(
 async def test_a_full_last_page_has_no_next_cursor(repository: WalletRepository) -> None:
     for n in range(1, 5):
         await repository.add(make(n))
-    page = await repository.list(chain=None, limit=4, after=None)
+    page = await repository.list(tenant=DEFAULT_TENANT, chain=None, limit=4, after=None)
     assert len(page.items) == 4
     assert page.next_cursor is None
 
@@ -83,13 +83,13 @@ async def test_the_chain_filter_keeps_one_chain(repository: WalletRepository) ->
     await repository.add(make(1))
     solana = make(2, chain=Chain.SOLANA)
     await repository.add(solana)
-    page = await repository.list(chain=Chain.SOLANA, limit=10, after=None)
+    page = await repository.list(tenant=DEFAULT_TENANT, chain=Chain.SOLANA, limit=10, after=None)
     assert page.items == [solana]
 
 
 async def test_delete_removes_once(repository: WalletRepository) -> None:
     wallet = make(1)
     await repository.add(wallet)
-    assert await repository.delete(wallet.id) is True
-    assert await repository.get(wallet.id) is None
-    assert await repository.delete(wallet.id) is False
+    assert await repository.delete(wallet.id, DEFAULT_TENANT) is True
+    assert await repository.get(wallet.id, DEFAULT_TENANT) is None
+    assert await repository.delete(wallet.id, DEFAULT_TENANT) is False

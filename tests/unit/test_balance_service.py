@@ -10,7 +10,7 @@ from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ChainUnavailableError, WalletNotFoundError
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, TokenFailure, WalletReading
-from portfolio.domain.wallet import Wallet
+from portfolio.domain.wallet import DEFAULT_TENANT, Wallet
 from portfolio.ports.chains import ChainReader
 from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.balances import BalanceService, BalanceView
@@ -49,7 +49,7 @@ class World:
 
     async def fetch(self, wallet_id: UUID) -> BalanceView:
         """A fetch served as the route serves it."""
-        return await self.reads.view(*await self.fetcher.fetch(wallet_id))
+        return await self.reads.view(*await self.fetcher.fetch(DEFAULT_TENANT, wallet_id))
 
     async def wallet(self) -> Wallet:
         wallet = Wallet.create(Chain.ETHEREUM, ADDRESS, None, self.clock.now())
@@ -73,8 +73,8 @@ async def test_a_fetch_stores_and_serves_what_the_chain_holds(world: World) -> N
     fetched = await world.fetch(wallet.id)
     assert [(b.token, b.raw) for b in fetched.snapshot.balances] == [(ETH, 10**18)]
     assert fetched.stale is False
-    assert world.watcher.changes == 1  # the portfolio was told
-    served = await world.reads.get(wallet.id)
+    assert world.watcher.changes == [DEFAULT_TENANT]  # the portfolio was told
+    served = await world.reads.get(DEFAULT_TENANT, wallet.id)
     assert served.snapshot.balances == fetched.snapshot.balances
     assert served.snapshot.as_of == world.clock.now()
 
@@ -84,7 +84,7 @@ async def test_balances_grow_stale_with_time(world: World) -> None:
     world.chain_holds(TokenBalance(ETH, 1))
     await world.fetch(wallet.id)
     world.clock.advance(seconds=61)
-    assert (await world.reads.get(wallet.id)).stale is True
+    assert (await world.reads.get(DEFAULT_TENANT, wallet.id)).stale is True
 
 
 async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale(
@@ -98,14 +98,14 @@ async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale
     world.chain_holds(TokenBalance(ETH, 2))
     with pytest.raises(ChainUnavailableError):
         await world.fetch(wallet.id)
-    served = await world.reads.get(wallet.id)
+    served = await world.reads.get(DEFAULT_TENANT, wallet.id)
     assert served.snapshot.balances == good.snapshot.balances
     assert served.stale is True
     assert served.snapshot.last_error == "all endpoints down"
     assert world.balances.history == history_before
     world.reader.failure = None
     assert (await world.fetch(wallet.id)).stale is False
-    assert (await world.reads.get(wallet.id)).snapshot.last_error is None
+    assert (await world.reads.get(DEFAULT_TENANT, wallet.id)).snapshot.last_error is None
 
 
 async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: World) -> None:
@@ -115,7 +115,7 @@ async def test_a_token_that_fails_alone_is_reported_and_leaves_the_rest(world: W
     assert [b.raw for b in fetched.snapshot.balances] == [3]
     assert fetched.snapshot.failures == [TokenFailure(USDC, "reverted")]
     assert fetched.stale is False  # the read succeeded; the token is listed as an error
-    served = await world.reads.get(wallet.id)
+    served = await world.reads.get(DEFAULT_TENANT, wallet.id)
     assert served.snapshot.failures == [TokenFailure(USDC, "reverted")]
     assert served.stale is False
 
@@ -151,11 +151,11 @@ async def test_twenty_concurrent_fetches_make_one_chain_read(world: World) -> No
 
 async def test_unknown_wallets_are_not_found(world: World) -> None:
     wallet = await world.wallet()
-    await world.wallets.delete(wallet.id)
+    await world.wallets.delete(wallet.id, DEFAULT_TENANT)
     with pytest.raises(WalletNotFoundError):
         await world.fetch(wallet.id)
     with pytest.raises(WalletNotFoundError):
-        await world.reads.get(wallet.id)
+        await world.reads.get(DEFAULT_TENANT, wallet.id)
 
 
 async def test_a_chain_without_a_reader_is_unavailable(world: World) -> None:
@@ -181,12 +181,12 @@ async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_dis
         key, [TokenBalance(Token.native(Chain.SOLANA), 5)], [], [account]
     )
 
-    await world.fetcher.refresh_all()  # nothing known yet: discovery
+    await world.fetcher.refresh_all(DEFAULT_TENANT)  # nothing known yet: discovery
     world.clock.advance(minutes=30)
-    await world.fetcher.refresh_all()  # discovered 30 minutes ago: read again
+    await world.fetcher.refresh_all(DEFAULT_TENANT)  # discovered 30 minutes ago: read again
     await world.fetch(wallet.id)  # a wallet's own fetch discovers
     world.clock.advance(minutes=61)
-    await world.fetcher.refresh_all()  # too old: discover again
+    await world.fetcher.refresh_all(DEFAULT_TENANT)  # too old: discover again
     assert solana.known == [{}, {key: [account]}, {}, {}]
 
 
@@ -207,6 +207,6 @@ async def test_a_refresh_records_big_sets_in_slices(
         return await record_many(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(world.balances, "record_many", counted)
-    outcomes = await world.fetcher.refresh_all()
+    outcomes = await world.fetcher.refresh_all(DEFAULT_TENANT)
     assert [o.snapshot is not None for o in outcomes] == [True] * 5
     assert len(calls) == 3

@@ -29,3 +29,10 @@ def test_a_redactor_scrubs_urls_and_their_parts_in_any_form() -> None:
     assert "qwerty987" not in scrubbed
     assert redact("nothing to hide") == "nothing to hide"
     assert Redactor()("plain") == "plain"
+
+
+def test_a_redacted_name_passes_a_second_scrub_unchanged() -> None:
+    url = "http://127.0.0.1:8545"
+    redact = Redactor([url])
+    once = redact(f"{url} failed")
+    assert redact(once) == once == f"{redact_url(url)} failed"

@@ -69,7 +69,10 @@ class Redactor:
             self._names[url] = name
             self._names[url.rstrip("/")] = name
             hidden.update(secret_parts(url))
-        replacements = {**dict.fromkeys(hidden, HIDDEN), **self._names}
+        # A name already redacted stays as it is (it starts with its URL when the URL has no
+        # path): the longest match wins, and a name is longer than its URL.
+        named = {name: name for name in self._names.values()}
+        replacements = {**dict.fromkeys(hidden, HIDDEN), **self._names, **named}
         self._replacements = replacements
         ordered = sorted(replacements, key=len, reverse=True)  # longest first
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None

@@ -22,6 +22,7 @@ from portfolio.domain.errors import (
     DomainError,
     DuplicateWalletError,
     ForbiddenError,
+    RateLimitedError,
     ServiceUnavailableError,
     ValidationError,
     WalletNotFoundError,
@@ -33,6 +34,7 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_OF: list[tuple[type[DomainError], HTTPStatus, str]] = [
     (AuthenticationError, HTTPStatus.UNAUTHORIZED, "unauthorized"),
     (ForbiddenError, HTTPStatus.FORBIDDEN, "forbidden"),
+    (RateLimitedError, HTTPStatus.TOO_MANY_REQUESTS, "rate-limited"),
     (WalletNotFoundError, HTTPStatus.NOT_FOUND, "wallet-not-found"),
     (DuplicateWalletError, HTTPStatus.CONFLICT, "duplicate-wallet"),
     (ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY, "validation-error"),
@@ -106,6 +108,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         extra["errors"] = [{"loc": loc, "msg": str(exc), "type": slug}]
     if isinstance(exc, DuplicateWalletError):
         extra["wallet_id"] = str(exc.existing_id)
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
     if isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'Bearer realm="portfolio"'
     if isinstance(exc, ServiceUnavailableError):
@@ -181,9 +185,12 @@ async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def refused_body(request: Request, status: int, detail: str) -> JSONResponse:
-    """The 413 of an over-long body, or the 422 of one nested too deep (BodyLimitMiddleware)."""
+    """The 413 of an over-long body, the 415 of a write in a form's shape, or the 422 of a body
+    nested too deep (BodyLimitMiddleware, EdgeMiddleware)."""
     if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
         return problem(request, status, detail, type_="/problems/body-too-large")
+    if status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE:
+        return problem(request, status, detail, type_="/problems/unsupported-media-type")
     errors = [{"loc": ["body"], "msg": detail, "type": "json_too_deep"}]
     return problem(request, status, detail, type_="/problems/validation-error", errors=errors)
 

@@ -28,28 +28,37 @@ class RenderedDocument:
         self._cache = cache
         self._key = key
         self._ttl = ttl_seconds
-        self._local: tuple[str, bytes] | None = None  # (etag, body) of this process
+        # tenant -> (etag, body) held by this process; bounded by the tenants it serves
+        self._local: dict[str, tuple[str, bytes]] = {}
 
     async def get(
-        self, render: Callable[[], Awaitable[bytes]], if_none_match: str | None = None
+        self,
+        tenant: str,
+        render: Callable[[], Awaitable[bytes]],
+        if_none_match: str | None = None,
     ) -> Rendered:
-        pointer = await self._cache.get(self._key)
+        """The tenant's document (each tenant has its own, and its own ETag)."""
+        pointer_key = f"{self._key}:{tenant}"
+        pointer = await self._cache.get(pointer_key)
         if pointer is not None:
             etag = pointer.decode()
             if etag == if_none_match:
                 return Rendered(etag, None)
-            if self._local is not None and self._local[0] == etag:
-                return Rendered(etag, self._local[1])
-            body = await self._cache.get(f"{self._key}:{etag}")
+            local = self._local.get(tenant)
+            if local is not None and local[0] == etag:
+                return Rendered(etag, local[1])
+            body = await self._cache.get(f"{pointer_key}:{etag}")
             if body is not None:
-                self._local = (etag, body)
+                self._local[tenant] = (etag, body)
                 return Rendered(etag, body)
         body = await render()
-        etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-        await self._cache.set(f"{self._key}:{etag}", body, self._ttl)
-        await self._cache.set(self._key, etag.encode(), self._ttl)
-        self._local = (etag, body)
+        # The tenant is in the tag: two tenants with equal documents get different ETags.
+        digest = hashlib.blake2b(body, digest_size=16, key=tenant.encode()[:64]).hexdigest()
+        etag = f'"{digest}"'
+        await self._cache.set(f"{pointer_key}:{etag}", body, self._ttl)
+        await self._cache.set(pointer_key, etag.encode(), self._ttl)
+        self._local[tenant] = (etag, body)
         return Rendered(etag, None if etag == if_none_match else body)
 
-    async def portfolio_changed(self) -> None:
-        await self._cache.delete(self._key)
+    async def portfolio_changed(self, tenant: str) -> None:
+        await self._cache.delete(f"{self._key}:{tenant}")

@@ -4,9 +4,11 @@ and put on the lifespan state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import TypedDict
 
 from portfolio.api.rendered import RenderedDocument
+from portfolio.ports.limits import RateLimits
 from portfolio.services.auth import Authenticator
 from portfolio.services.balances import BalanceService
 from portfolio.services.fetching import FetchService
@@ -26,6 +28,8 @@ class Services:
     health: HealthService
     summary: RenderedDocument  # the rendered GET /portfolio document
     authenticator: Authenticator | None = None  # None: API keys are not required
+    rate_limits: RateLimits | None = None  # None: no rate limits
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # whose X-Forwarded-For counts
 
 
 class State(TypedDict):

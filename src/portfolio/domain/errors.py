@@ -56,6 +56,15 @@ class ForbiddenError(DomainError):
     """The key may not do this (a read-only key on a writing route)."""
 
 
+class RateLimitedError(DomainError):
+    """The caller went past its rate limit."""
+
+    def __init__(self, message: str, retry_after_seconds: int, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.limit = limit
+
+
 class InvalidCursorError(ValidationError):
     field = "cursor"
 

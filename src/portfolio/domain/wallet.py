@@ -11,6 +11,7 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.errors import InvalidLabelError
 
 LABEL_MAX_LENGTH = 100
+DEFAULT_TENANT = "default"  # the tenant of a service without API keys, and of older rows
 
 
 def normalize_label(label: str | None) -> str | None:
@@ -35,9 +36,17 @@ class Wallet:
     label: str | None
     created_at: datetime
     updated_at: datetime
+    tenant: str = DEFAULT_TENANT  # whose wallet it is; no other tenant ever sees it
 
     @classmethod
-    def create(cls, chain: Chain, address: str, label: str | None, now: datetime) -> Wallet:
+    def create(
+        cls,
+        chain: Chain,
+        address: str,
+        label: str | None,
+        now: datetime,
+        tenant: str = DEFAULT_TENANT,
+    ) -> Wallet:
         return cls(
             id=uuid4(),
             chain=chain,
@@ -45,6 +54,7 @@ class Wallet:
             label=normalize_label(label),
             created_at=now,
             updated_at=now,
+            tenant=tenant,
         )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 from portfolio import __version__
 from portfolio.adapters.redaction import Redactor, secret_parts
 from portfolio.api.body import BodyLimitMiddleware
+from portfolio.api.edges import EdgeMiddleware
 from portfolio.api.middleware import RequestContextMiddleware
 from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
 from portfolio.api.routers import balances, health, portfolio, wallets
@@ -74,6 +76,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for path in METRICS_PATHS:
         instrumentator.expose(app, endpoint=path, include_in_schema=path.startswith(API_PREFIX))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, refuse=refused_body)
+    app.add_middleware(EdgeMiddleware, refuse=refused_body)
+    if settings.cors_origins:  # none by default: no other site's page may call this service
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match",
+                           "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )  # fmt: skip
     app.add_middleware(RequestContextMiddleware, on_error=unhandled_error)
     return app
 

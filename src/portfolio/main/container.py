@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from ipaddress import ip_network
+
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.adapters.cache.redis_cache import RedisCache, redis_breaker
@@ -16,11 +19,12 @@ from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.adapters.ratelimits import LimitsRateLimiter
 from portfolio.api.rendered import RenderedDocument
 from portfolio.api.services import Services
 from portfolio.config import Settings
 from portfolio.main.chains import chain_readers
-from portfolio.main.pricing import price_service
+from portfolio.main.pricing import limits_storage, price_service
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
 from portfolio.services.auth import Authenticator
@@ -94,6 +98,14 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
                 [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
             ),
             summary=summary,
+            rate_limits=LimitsRateLimiter(
+                MovingWindowRateLimiter(limits_storage(settings, redis)),
+                settings.rate_limit,
+                settings.rate_limit_chain,
+                fail_open=settings.rate_limit_fail_open,
+                breaker=breaker if redis is not None else None,
+            ),
+            trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
             authenticator=Authenticator(
                 SqlApiKeyRepository(sessions), cache, shared_cache=redis is not None
             )

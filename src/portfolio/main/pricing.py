@@ -36,13 +36,7 @@ async def price_service(
         yield NoPricing()
         return
     policy = rpc_policy(settings)
-    storage: Storage = MemoryStorage()
-    if settings.redis_url and redis is not None:  # one rate budget for every process
-        storage = RedisStorage(
-            _limits_url(settings.redis_url),
-            implementation="redispy",
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-        )
+    storage = limits_storage(settings, redis)
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=settings.rpc_timeout_seconds, follow_redirects=True)
@@ -75,6 +69,14 @@ def _source(
     raise ValueError(f"unknown price source {name!r} (defillama, coingecko or none)")
 
 
-def _limits_url(redis_url: str) -> str:
-    scheme, rest = redis_url.split("://", 1)
-    return f"async+{scheme}://{rest}"
+def limits_storage(settings: Settings, redis: Redis | None) -> Storage:
+    """Where ``limits`` counts: in Redis (on the app's own connection pool) when it is
+    configured, so every process shares one budget; in this process otherwise."""
+    if not settings.redis_url or redis is None:
+        return MemoryStorage()
+    scheme, rest = settings.redis_url.split("://", 1)
+    return RedisStorage(
+        f"async+{scheme}://{rest}",
+        implementation="redispy",
+        connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+    )

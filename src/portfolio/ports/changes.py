@@ -6,6 +6,6 @@ from typing import Protocol
 
 
 class PortfolioWatcher(Protocol):
-    async def portfolio_changed(self) -> None:
-        """A wallet was added, removed, fetched or refreshed: whatever was derived from the
-        whole portfolio (the rendered summary) is out of date."""
+    async def portfolio_changed(self, tenant: str) -> None:
+        """One of the tenant's wallets was added, removed, fetched or refreshed: whatever was
+        derived from its whole portfolio (the rendered summary) is out of date."""

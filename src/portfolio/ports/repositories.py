@@ -18,15 +18,26 @@ class WalletRepository(Protocol):
     async def add(self, wallet: Wallet) -> None:
         """Store a new wallet; raises DuplicateWalletError naming the stored one."""
 
-    async def get(self, wallet_id: UUID) -> Wallet | None: ...
+    async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
+        """The tenant's wallet; None when there is none, or it is another tenant's."""
 
     async def list(
-        self, *, chain: Chain | None, limit: int, after: WalletCursor | None
+        self,
+        *,
+        tenant: str | None,
+        chain: Chain | None,
+        limit: int,
+        after: WalletCursor | None,
     ) -> WalletPage:
-        """Wallets in (created_at, id) order, strictly after ``after``."""
+        """The tenant's wallets (every tenant's when None) in (created_at, id) order, strictly
+        after ``after``."""
 
-    async def delete(self, wallet_id: UUID) -> bool:
-        """Remove the wallet with its balances and history; False when there was none."""
+    async def delete(self, wallet_id: UUID, tenant: str) -> bool:
+        """Remove the tenant's wallet with its balances and history; False when there was none
+        (or it is another tenant's)."""
+
+    async def twins(self, wallets: Sequence[Wallet]) -> Sequence[Wallet]:
+        """Other wallets (of other tenants) at the addresses of ``wallets`` (one chain)."""
 
 
 class BalanceRepository(Protocol):
@@ -59,8 +70,8 @@ class BalanceRepository(Protocol):
         """Remember why the wallets could not be read (shown, and making them stale, until
         their next successful read); their balances stay as they were."""
 
-    async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
-        """Every wallet with its stored balances, in the stable wallet order."""
+    async def everything(self, tenant: str) -> list[tuple[Wallet, WalletBalances]]:
+        """Every wallet of the tenant with its stored balances, in the stable wallet order."""
 
     async def known_accounts(
         self, wallet_ids: Sequence[UUID]

@@ -42,17 +42,18 @@ class BalanceService:
         self._clock = clock
         self._freshness = freshness
 
-    async def get(self, wallet_id: UUID) -> BalanceView:
-        """The last stored balances, marked stale when old or when the last fetch failed."""
+    async def get(self, tenant: str, wallet_id: UUID) -> BalanceView:
+        """The tenant's wallet's last stored balances, marked stale when old or when the last
+        fetch failed."""
+        wallet = await self._wallets.get(wallet_id, tenant)
+        if wallet is None:
+            raise WalletNotFoundError(wallet_id)
         snapshot = await self._cache.get(wallet_id)
         if snapshot is None:
             snapshot = await self._balances.get(wallet_id)
             if snapshot is None:
                 raise WalletNotFoundError(wallet_id)
             await self._cache.put({wallet_id: snapshot})
-        wallet = await self._wallets.get(wallet_id)
-        if wallet is None:
-            raise WalletNotFoundError(wallet_id)
         return await self.view(wallet, snapshot)
 
     async def view(self, wallet: Wallet, snapshot: WalletBalances) -> BalanceView:

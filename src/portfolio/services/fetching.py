@@ -71,10 +71,10 @@ class FetchService:
         self._clock = clock
         self._policy = policy or FetchPolicy()
 
-    async def fetch(self, wallet_id: UUID) -> tuple[Wallet, WalletBalances]:
-        """Read the wallet from its chain now and store it; concurrent fetches share one read.
-        The balances are served (priced, judged fresh) by BalanceService.view."""
-        wallet = await self._stores.wallets.get(wallet_id)
+    async def fetch(self, tenant: str, wallet_id: UUID) -> tuple[Wallet, WalletBalances]:
+        """Read the tenant's wallet from its chain now and store it; concurrent fetches share
+        one read. The balances are served (priced, judged fresh) by BalanceService.view."""
+        wallet = await self._stores.wallets.get(wallet_id, tenant)
         if wallet is None:
             raise WalletNotFoundError(wallet_id)
         asked_at = self._clock.now()
@@ -89,13 +89,14 @@ class FetchService:
             raise WalletNotFoundError(wallet.id)
         return wallet, recorded[wallet.id]
 
-    async def refresh_all(self) -> list[RefreshOutcome]:
-        """Read every wallet, one batched read per chain; a chain that cannot be read leaves
-        its wallets' stored data as it was and the other chains' wallets refreshed."""
+    async def refresh_all(self, tenant: str) -> list[RefreshOutcome]:
+        """Read every wallet of the tenant, one batched read per chain; a chain that cannot be
+        read leaves its wallets' stored data as it was and the other chains' wallets
+        refreshed."""
         by_chain: dict[Chain, list[Wallet]] = {}
-        for wallet in await self._all_wallets():
+        for wallet in await self._all_wallets(tenant):
             by_chain.setdefault(wallet.chain, []).append(wallet)
-        async with self._lock("refresh:all"):
+        async with self._lock(f"refresh:{tenant}"):
             results = await asyncio.gather(
                 *(self._refresh_chain(wallets) for wallets in by_chain.values())
             )
@@ -119,11 +120,13 @@ class FetchService:
             for w in wallets
         ]
 
-    async def _all_wallets(self) -> list[Wallet]:
+    async def _all_wallets(self, tenant: str) -> list[Wallet]:
         wallets: list[Wallet] = []
         cursor = None
         while True:
-            page = await self._stores.wallets.list(chain=None, limit=1000, after=cursor)
+            page = await self._stores.wallets.list(
+                tenant=tenant, chain=None, limit=1000, after=cursor
+            )
             wallets += page.items
             if page.next_cursor is None:
                 return wallets
@@ -134,8 +137,10 @@ class FetchService:
     ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
         """Read wallets of one chain in one batched read and record them: what was recorded,
         and why each wallet that could not be read alone failed. When the chain cannot be read,
-        each wallet remembers why and nothing stored changes."""
+        each wallet remembers why and nothing stored changes. Other tenants' wallets at the
+        same addresses are read and recorded with them: each address is read once."""
         chain = wallets[0].chain
+        wallets = [*wallets, *await self._stores.wallets.twins(wallets)]
         try:
             readings = await self._read(chain, wallets, reuse_accounts)
         except ChainUnavailableError as exc:
@@ -149,8 +154,12 @@ class FetchService:
         by_id = {w.id: readings[w.address] for w in wallets if w.id not in failed}
         recorded = await self._record(by_id)
         await self._stores.cache.put(recorded)
-        await self._watcher.portfolio_changed()
+        await self._changed({w.tenant for w in wallets if w.id in recorded})
         return recorded, failed
+
+    async def _changed(self, tenants: set[str]) -> None:
+        for tenant in sorted(tenants):
+            await self._watcher.portfolio_changed(tenant)
 
     async def _read(
         self, chain: Chain, wallets: list[Wallet], reuse_accounts: bool
@@ -159,7 +168,8 @@ class FetchService:
         if reader is None:
             raise ChainUnavailableError(f"No RPC endpoint is configured for {chain}.")
         known = await self._known_accounts(wallets) if reuse_accounts else {}
-        readings = await reader.read_balances([w.address for w in wallets], known)
+        addresses = list(dict.fromkeys(w.address for w in wallets))  # once each
+        readings = await reader.read_balances(addresses, known)
         if any(w.address not in readings for w in wallets):
             raise ChainUnavailableError("The node's answer left wallets out.")
         return readings
@@ -196,4 +206,4 @@ class FetchService:
         except StorageUnavailableError as exc:
             logger.warning("could not store why {} wallet(s) failed: {}", len(wallets), exc)
         await self._stores.cache.drop(ids)
-        await self._watcher.portfolio_changed()
+        await self._changed({w.tenant for w in wallets})

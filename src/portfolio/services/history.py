@@ -17,7 +17,7 @@ class HistoryService:
         self._clock = clock
 
     async def history(
-        self, start: datetime | None, end: datetime | None, interval: Interval
+        self, tenant: str, start: datetime | None, end: datetime | None, interval: Interval
     ) -> tuple[Window, list[HistoryPoint]]:
         """``end`` defaults to now, ``start`` to seven days before ``end``."""
         end = end or self._clock.now()
@@ -29,4 +29,4 @@ class HistoryService:
                     "The default window (7 days before end) starts before year 1."
                 ) from exc
         window = Window.of(start, end, interval)
-        return window, await self._history.portfolio_history(window)
+        return window, await self._history.portfolio_history(tenant, window)

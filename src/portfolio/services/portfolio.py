@@ -26,8 +26,8 @@ class PortfolioService:
         self._freshness = freshness
         self._include_unverified = include_unverified
 
-    async def summary(self) -> Summary:
-        everything = await self._balances.everything()
+    async def summary(self, tenant: str) -> Summary:
+        everything = await self._balances.everything(tenant)
         now = self._clock.now()
         holdings = [
             WalletHoldings(

@@ -20,28 +20,29 @@ class WalletService:
         self._clock = clock
         self._watcher = watcher
 
-    async def add(self, chain: Chain, address: str, label: str | None) -> Wallet:
-        wallet = Wallet.create(chain, address, label, self._clock.now())
+    async def add(self, tenant: str, chain: Chain, address: str, label: str | None) -> Wallet:
+        wallet = Wallet.create(chain, address, label, self._clock.now(), tenant)
         await self._wallets.add(wallet)
-        await self._changed()
+        await self._changed(tenant)
         return wallet
 
-    async def get(self, wallet_id: UUID) -> Wallet:
-        wallet = await self._wallets.get(wallet_id)
+    async def get(self, tenant: str, wallet_id: UUID) -> Wallet:
+        """The tenant's wallet; another tenant's is not found, like one that never was."""
+        wallet = await self._wallets.get(wallet_id, tenant)
         if wallet is None:
             raise WalletNotFoundError(wallet_id)
         return wallet
 
     async def list(
-        self, *, chain: Chain | None, limit: int, after: WalletCursor | None
+        self, tenant: str, *, chain: Chain | None, limit: int, after: WalletCursor | None
     ) -> WalletPage:
-        return await self._wallets.list(chain=chain, limit=limit, after=after)
+        return await self._wallets.list(tenant=tenant, chain=chain, limit=limit, after=after)
 
-    async def remove(self, wallet_id: UUID) -> None:
-        if not await self._wallets.delete(wallet_id):
+    async def remove(self, tenant: str, wallet_id: UUID) -> None:
+        if not await self._wallets.delete(wallet_id, tenant):
             raise WalletNotFoundError(wallet_id)
-        await self._changed()
+        await self._changed(tenant)
 
-    async def _changed(self) -> None:
+    async def _changed(self, tenant: str) -> None:
         if self._watcher is not None:
-            await self._watcher.portfolio_changed()
+            await self._watcher.portfolio_changed(tenant)

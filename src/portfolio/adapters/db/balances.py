@@ -51,9 +51,9 @@ class SqlBalanceRepository:
             rows = await _current_rows(session, wallet_id)
             return _snapshot(wallet, rows)
 
-    async def everything(self) -> list[tuple[Wallet, WalletBalances]]:
+    async def everything(self, tenant: str) -> list[tuple[Wallet, WalletBalances]]:
         async with storage_errors(), self._sessions() as session:
-            return await _everything(session)
+            return await _everything(session, tenant)
 
     async def record(
         self,
@@ -192,9 +192,13 @@ async def _replace_accounts(
         wallet.accounts_discovered_at = at
 
 
-async def _everything(session: AsyncSession) -> list[tuple[Wallet, WalletBalances]]:
+async def _everything(session: AsyncSession, tenant: str) -> list[tuple[Wallet, WalletBalances]]:
     wallets = (
-        await session.scalars(select(WalletRow).order_by(WalletRow.created_at, WalletRow.id))
+        await session.scalars(
+            select(WalletRow)
+            .where(WalletRow.tenant == tenant)
+            .order_by(WalletRow.created_at, WalletRow.id)
+        )
     ).all()
     columns = (
         BalanceRow.wallet_id,
@@ -208,7 +212,10 @@ async def _everything(session: AsyncSession) -> list[tuple[Wallet, WalletBalance
     held: dict[UUID, list[TokenBalance]] = {w.id: [] for w in wallets}
     chains = {w.id: Chain(w.chain) for w in wallets}
     for wallet_id, key, symbol, name, decimals, verified, raw in await session.execute(
-        select(*columns).order_by(BalanceRow.id)
+        select(*columns)
+        .join(WalletRow, WalletRow.id == BalanceRow.wallet_id)
+        .where(WalletRow.tenant == tenant)
+        .order_by(BalanceRow.id)
     ):
         if wallet_id in held:  # a wallet added after the first query is left for next time
             address = None if key == NATIVE_KEY else key

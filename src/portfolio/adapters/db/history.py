@@ -52,6 +52,7 @@ POSTGRES_HISTORY = text(
                    LAG(m.value) OVER (PARTITION BY m.wallet_id, m.token_key ORDER BY m.bucket), 0
                ) AS delta
         FROM marks m JOIN wallets w ON w.id = m.wallet_id
+        WHERE w.tenant = :tenant
     ),
     per_bucket AS (
         SELECT chain, bucket, SUM(delta) AS delta FROM deltas GROUP BY chain, bucket
@@ -68,17 +69,18 @@ class SqlHistoryRepository:
         self._sessions = sessions
         self._postgres = dialect == "postgresql"
 
-    async def portfolio_history(self, window: Window) -> list[HistoryPoint]:
+    async def portfolio_history(self, tenant: str, window: Window) -> list[HistoryPoint]:
         async with storage_errors(), self._sessions() as session:
             if self._postgres:
-                return carry_forward(window, await _postgres_levels(session, window))
-            return history_points(window, await _samples(session, window))
+                return carry_forward(window, await _postgres_levels(session, tenant, window))
+            return history_points(window, await _samples(session, tenant, window))
 
 
-async def _postgres_levels(session: AsyncSession, window: Window) -> list[Level]:
+async def _postgres_levels(session: AsyncSession, tenant: str, window: Window) -> list[Level]:
     rows = await session.execute(
         POSTGRES_HISTORY,
         {
+            "tenant": tenant,
             "step": int(window.step.total_seconds()),
             "first": window.start,
             "first_day": floor_time(window.start, timedelta(days=1)),
@@ -88,8 +90,8 @@ async def _postgres_levels(session: AsyncSession, window: Window) -> list[Level]
     return [(bucket, Chain(chain), Decimal(value)) for chain, bucket, value in rows]
 
 
-async def _samples(session: AsyncSession, window: Window) -> list[Sample]:
-    """Every sample up to the window's end, in recording order."""
+async def _samples(session: AsyncSession, tenant: str, window: Window) -> list[Sample]:
+    """Every sample of the tenant up to the window's end, in recording order."""
     query = (
         select(
             BalanceHistoryRow.wallet_id,
@@ -99,7 +101,7 @@ async def _samples(session: AsyncSession, window: Window) -> list[Sample]:
             BalanceHistoryRow.usd_value,
         )
         .join(WalletRow, WalletRow.id == BalanceHistoryRow.wallet_id)
-        .where(BalanceHistoryRow.recorded_at <= window.last_end)
+        .where(BalanceHistoryRow.recorded_at <= window.last_end, WalletRow.tenant == tenant)
         .order_by(BalanceHistoryRow.recorded_at, BalanceHistoryRow.id)
     )
     return [

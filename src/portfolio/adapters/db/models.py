@@ -49,11 +49,13 @@ class Base(DeclarativeBase):
 class WalletRow(Base):
     __tablename__ = "wallets"
     __table_args__ = (
-        UniqueConstraint("chain", "address"),
-        Index(None, "created_at", "id"),
+        UniqueConstraint("tenant", "chain", "address"),
+        Index(None, "tenant", "created_at", "id"),
+        Index(None, "chain", "address"),
     )
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), server_default="default")
     chain: Mapped[str] = mapped_column(String(32))
     address: Mapped[str] = mapped_column(String(64))
     label: Mapped[str | None] = mapped_column(String(100))

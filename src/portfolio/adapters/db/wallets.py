@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy import delete, select, tuple_
@@ -25,20 +26,27 @@ class SqlWalletRepository:
                 async with self._sessions.begin() as session:
                     session.add(_to_row(wallet))
             except IntegrityError as exc:
-                existing = await self._find(wallet.chain, wallet.address)
+                existing = await self._find(wallet.tenant, wallet.chain, wallet.address)
                 if existing is None:  # the conflict was not the (chain, address) key
                     raise
                 raise DuplicateWalletError(existing) from exc
 
-    async def get(self, wallet_id: UUID) -> Wallet | None:
+    async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
         async with storage_errors(), self._sessions() as session:
             row = await session.get(WalletRow, wallet_id)
-            return None if row is None else to_wallet(row)
+            return None if row is None or row.tenant != tenant else to_wallet(row)
 
     async def list(
-        self, *, chain: Chain | None, limit: int, after: WalletCursor | None
+        self,
+        *,
+        tenant: str | None,
+        chain: Chain | None,
+        limit: int,
+        after: WalletCursor | None,
     ) -> WalletPage:
         query = select(WalletRow).order_by(WalletRow.created_at, WalletRow.id).limit(limit + 1)
+        if tenant is not None:
+            query = query.where(WalletRow.tenant == tenant)
         if chain is not None:
             query = query.where(WalletRow.chain == chain.value)
         if after is not None:
@@ -50,14 +58,29 @@ class SqlWalletRepository:
         more = len(rows) > limit
         return WalletPage(items, WalletCursor.after(items[-1]) if more else None)
 
-    async def delete(self, wallet_id: UUID) -> bool:
+    async def delete(self, wallet_id: UUID, tenant: str) -> bool:
         async with storage_errors(), self._sessions.begin() as session:
-            result = await session.execute(delete(WalletRow).where(WalletRow.id == wallet_id))
+            result = await session.execute(
+                delete(WalletRow).where(WalletRow.id == wallet_id, WalletRow.tenant == tenant)
+            )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _find(self, chain: Chain, address: str) -> UUID | None:
+    async def twins(self, wallets: Sequence[Wallet]) -> Sequence[Wallet]:
+        """The other tenants' wallets at the same addresses: read once with them."""
+        if not wallets:
+            return []
+        chain = wallets[0].chain.value
+        ids = {w.id for w in wallets}
+        query = select(WalletRow).where(
+            WalletRow.chain == chain, WalletRow.address.in_({w.address for w in wallets})
+        )
+        async with storage_errors(), self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [to_wallet(row) for row in rows if row.id not in ids]
+
+    async def _find(self, tenant: str, chain: Chain, address: str) -> UUID | None:
         query = select(WalletRow.id).where(
-            WalletRow.chain == chain.value, WalletRow.address == address
+            WalletRow.tenant == tenant, WalletRow.chain == chain.value, WalletRow.address == address
         )
         async with self._sessions() as session:
             return (await session.scalars(query)).first()
@@ -71,6 +94,7 @@ def _to_row(wallet: Wallet) -> WalletRow:
         label=wallet.label,
         created_at=wallet.created_at,
         updated_at=wallet.updated_at,
+        tenant=wallet.tenant,
     )
 
 
@@ -82,4 +106,5 @@ def to_wallet(row: WalletRow) -> Wallet:
         label=row.label,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        tenant=row.tenant,
     )

@@ -6,16 +6,17 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends
 
-from portfolio.api.auth import caller
+from portfolio.api.auth import Caller, caller
 from portfolio.api.dependencies import Balances, Fetching
+from portfolio.api.limits import rate_limited
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import BalancesOut
 
 router = APIRouter(
     prefix="/wallets/{wallet_id}",
     tags=["balances"],
-    dependencies=[Depends(caller)],
-    responses=problem_responses(401, 403),
+    dependencies=[Depends(caller), Depends(rate_limited)],
+    responses=problem_responses(401, 403, 429),
 )
 
 
@@ -24,12 +25,14 @@ router = APIRouter(
     summary="Read a wallet's balances from its chain now",
     responses=problem_responses(404, 422, 503, 504),
 )
-async def fetch_balances(wallet_id: UUID, fetching: Fetching, balances: Balances) -> BalancesOut:
+async def fetch_balances(
+    wallet_id: UUID, fetching: Fetching, balances: Balances, principal: Caller
+) -> BalancesOut:
     """Reads every balance of the wallet from the chain, stores them with a history entry, and
     returns them. Concurrent fetches of one wallet share one chain read. When the chain cannot
     be read nothing stored changes and the answer is a 503 (504 when every node timed out) with
     `Retry-After`."""
-    wallet, snapshot = await fetching.fetch(wallet_id)
+    wallet, snapshot = await fetching.fetch(principal.tenant, wallet_id)
     return BalancesOut.of(await balances.view(wallet, snapshot))
 
 
@@ -38,7 +41,7 @@ async def fetch_balances(wallet_id: UUID, fetching: Fetching, balances: Balances
     summary="The wallet's last stored balances",
     responses=problem_responses(404, 422, 503),
 )
-async def get_balances(wallet_id: UUID, balances: Balances) -> BalancesOut:
+async def get_balances(wallet_id: UUID, balances: Balances, principal: Caller) -> BalancesOut:
     """The balances of the last successful fetch; `stale` when they are older than the
     freshness setting or the last fetch failed. Zero balances are left out."""
-    return BalancesOut.of(await balances.get(wallet_id))
+    return BalancesOut.of(await balances.get(principal.tenant, wallet_id))

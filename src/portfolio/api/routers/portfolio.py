@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from portfolio.api.auth import caller
+from portfolio.api.auth import Caller, caller
 from portfolio.api.dependencies import AppServices, Fetching, History
+from portfolio.api.limits import rate_limited
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import HistoryOut, RefreshOut, SummaryOut
 from portfolio.api.times import Rfc3339
@@ -16,8 +17,8 @@ from portfolio.domain.history import Interval
 router = APIRouter(
     prefix="/portfolio",
     tags=["portfolio"],
-    dependencies=[Depends(caller)],
-    responses=problem_responses(401, 403),
+    dependencies=[Depends(caller), Depends(rate_limited)],
+    responses=problem_responses(401, 403, 429),
 )
 JSON = "application/json"
 
@@ -28,7 +29,7 @@ JSON = "application/json"
     response_model=SummaryOut,
     responses={304: {"description": "Not modified (If-None-Match)"}, **problem_responses(503)},
 )
-async def get_portfolio(services: AppServices, request: Request) -> Response:
+async def get_portfolio(services: AppServices, principal: Caller, request: Request) -> Response:
     """Totals by chain, by token (one token merged across wallets) and by wallet, with shares
     of the total; tokens without a price, and unverified ones, under `unpriced`. The document is
     cached until a wallet changes or the balance/price freshness runs out, and carries an
@@ -38,10 +39,11 @@ async def get_portfolio(services: AppServices, request: Request) -> Response:
     # dependency FastAPI resolves costs a request measurably here; see make bench).
 
     async def render() -> bytes:
-        return SummaryOut.of(await services.portfolio.summary()).model_dump_json().encode()
+        summary = await services.portfolio.summary(principal.tenant)
+        return SummaryOut.of(summary).model_dump_json().encode()
 
     if_none_match = request.headers.get("if-none-match")
-    rendered = await services.summary.get(render, _single(if_none_match))
+    rendered = await services.summary.get(principal.tenant, render, _single(if_none_match))
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
     if rendered.body is None or _matches(if_none_match, rendered.etag):
         return Response(status_code=304, headers=headers)
@@ -71,6 +73,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 )
 async def get_history(
     history: History,
+    principal: Caller,
     start: Annotated[
         Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: 7 days before end.")
     ] = None,
@@ -80,8 +83,8 @@ async def get_history(
     """One point per bucket (`5m`, `1h` or `1d`, aligned to the interval from the Unix epoch)
     from the bucket holding `start` up to `end`. A point's value is, for each wallet and token,
     the last USD value recorded at or before the bucket's end, carried forward across gaps; a
-    wallet adds nothing before its first record."""
-    window, points = await history.history(start, end, interval)
+    wallet adds nothing before its first record. At most 10,000 points a request."""
+    window, points = await history.history(principal.tenant, start, end, interval)
     return HistoryOut.of(interval, window, points)
 
 
@@ -90,9 +93,9 @@ async def get_history(
     summary="Read every wallet from its chain now",
     responses=problem_responses(503),
 )
-async def refresh_portfolio(fetching: Fetching) -> RefreshOut:
+async def refresh_portfolio(fetching: Fetching, principal: Caller) -> RefreshOut:
     """Reads every wallet, batched across wallets per chain (one multicall carries many
     wallets), stores what was read and lists each wallet's outcome. A chain that cannot be
     read leaves its wallets' stored balances as they were (`failed`, with the reason) and the
     other chains' wallets refreshed."""
-    return RefreshOut.of(await fetching.refresh_all())
+    return RefreshOut.of(await fetching.refresh_all(principal.tenant))

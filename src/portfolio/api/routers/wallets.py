@@ -7,9 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from portfolio.api.auth import caller
+from portfolio.api.auth import Caller, caller
 from portfolio.api.cursor import decode_cursor, encode_cursor
 from portfolio.api.dependencies import Wallets
+from portfolio.api.limits import rate_limited
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import WalletCreate, WalletList, WalletOut
 from portfolio.domain.chains import Chain
@@ -17,8 +18,8 @@ from portfolio.domain.chains import Chain
 router = APIRouter(
     prefix="/wallets",
     tags=["wallets"],
-    dependencies=[Depends(caller)],
-    responses=problem_responses(401, 403),
+    dependencies=[Depends(caller), Depends(rate_limited)],
+    responses=problem_responses(401, 403, 429),
 )
 
 
@@ -29,11 +30,11 @@ router = APIRouter(
     responses=problem_responses(409, 422, 503),
 )
 async def add_wallet(
-    body: WalletCreate, wallets: Wallets, request: Request, response: Response
+    body: WalletCreate, wallets: Wallets, principal: Caller, request: Request, response: Response
 ) -> WalletOut:
     """Add a wallet. The address is normalized (EIP-55 for EVM); adding one twice is a 409 that
     names the wallet already tracked."""
-    wallet = await wallets.add(body.chain, body.address, body.label)
+    wallet = await wallets.add(principal.tenant, body.chain, body.address, body.label)
     response.headers["Location"] = str(request.url_for("get_wallet", wallet_id=wallet.id).path)
     return WalletOut.of(wallet)
 
@@ -41,6 +42,7 @@ async def add_wallet(
 @router.get("", summary="List wallets", responses=problem_responses(422, 503))
 async def list_wallets(
     wallets: Wallets,
+    principal: Caller,
     chain: Annotated[Chain | None, Query(description="Only wallets on this chain.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     cursor: Annotated[
@@ -49,7 +51,7 @@ async def list_wallets(
 ) -> WalletList:
     """Wallets in a stable order (creation time, then id), a page at a time."""
     after = decode_cursor(cursor) if cursor else None
-    page = await wallets.list(chain=chain, limit=limit, after=after)
+    page = await wallets.list(principal.tenant, chain=chain, limit=limit, after=after)
     return WalletList(
         items=[WalletOut.of(w) for w in page.items],
         next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
@@ -57,8 +59,8 @@ async def list_wallets(
 
 
 @router.get("/{wallet_id}", summary="Get a wallet", responses=problem_responses(404, 422, 503))
-async def get_wallet(wallet_id: UUID, wallets: Wallets) -> WalletOut:
-    return WalletOut.of(await wallets.get(wallet_id))
+async def get_wallet(wallet_id: UUID, wallets: Wallets, principal: Caller) -> WalletOut:
+    return WalletOut.of(await wallets.get(principal.tenant, wallet_id))
 
 
 @router.delete(
@@ -67,7 +69,7 @@ async def get_wallet(wallet_id: UUID, wallets: Wallets) -> WalletOut:
     summary="Stop tracking a wallet",
     responses=problem_responses(404, 422, 503),
 )
-async def delete_wallet(wallet_id: UUID, wallets: Wallets) -> Response:
+async def delete_wallet(wallet_id: UUID, wallets: Wallets, principal: Caller) -> Response:
     """Remove the wallet together with its stored balances and history."""
-    await wallets.remove(wallet_id)
+    await wallets.remove(principal.tenant, wallet_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,216 @@
+"""Tenants through the app with keys on: each tenant's wallets, balances, portfolio, history and
+refreshes are its own; another tenant's wallet is a 404 on every route; one address tracked by
+two tenants is read from the chain once for both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from portfolio.adapters.cache.memory import MemoryCache
+from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.keys import SqlApiKeyRepository
+from portfolio.main.app import create_app
+from portfolio.services.auth import KeyService
+from tests.api.conftest import serve, settings_for
+from tests.api.test_auth_api import UtcClock
+from tests.chains.worlds import BIG, ONE, EvmWorld
+from tests.rpcproxy import RpcProxy
+
+
+@dataclass
+class Tenants:
+    client: httpx.AsyncClient
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    async def call(
+        self,
+        tenant: str,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        sent = {**self.headers[tenant], **(headers or {})}
+        return await self.client.request(method, path, headers=sent, **kwargs)
+
+    async def add(self, tenant: str, address: str) -> str:
+        body = {"chain": "ethereum", "address": address}
+        response = await self.call(tenant, "POST", "/api/v1/wallets", json=body)
+        assert response.status_code == 201, response.text
+        wallet_id: str = response.json()["id"]
+        return wallet_id
+
+
+async def _keys(database_url: str, *tenants: str) -> dict[str, dict[str, str]]:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        keys = KeyService(SqlApiKeyRepository(session_factory(engine)), MemoryCache(), UtcClock())
+        return {t: {"X-API-Key": (await keys.create(t))[1]} for t in tenants}
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def two(
+    database_url: str, chains: dict[str, Any], evm: EvmWorld
+) -> AsyncIterator[tuple[Tenants, RpcProxy]]:
+    async with RpcProxy(evm.node.url) as proxy:
+        values = {**chains, "ethereum_rpc_urls": [proxy.url], "auth_enabled": True}
+        async with serve(create_app(settings_for(database_url, **values))) as client:
+            yield Tenants(client, await _keys(database_url, "alpha", "beta")), proxy
+
+
+async def test_another_tenants_wallet_is_not_found_on_every_route(
+    two: tuple[Tenants, RpcProxy],
+) -> None:
+    tenants, _ = two
+    alphas = await tenants.add("alpha", ONE)
+    for method, path in (
+        ("GET", f"/api/v1/wallets/{alphas}"),
+        ("DELETE", f"/api/v1/wallets/{alphas}"),
+        ("POST", f"/api/v1/wallets/{alphas}/fetch"),
+        ("GET", f"/api/v1/wallets/{alphas}/balances"),
+    ):
+        response = await tenants.call("beta", method, path)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["type"] == "/problems/wallet-not-found"
+    assert (await tenants.call("alpha", "GET", f"/api/v1/wallets/{alphas}")).status_code == 200
+    listed = (await tenants.call("beta", "GET", "/api/v1/wallets")).json()
+    assert listed == {"items": [], "next_cursor": None}
+    refreshed = (await tenants.call("beta", "POST", "/api/v1/portfolio/refresh")).json()
+    assert refreshed["wallets"] == []
+
+
+async def test_one_address_two_tenants_read_once_each_sees_only_its_own(
+    two: tuple[Tenants, RpcProxy],
+) -> None:
+    tenants, proxy = two
+    alphas = await tenants.add("alpha", BIG)
+    betas = await tenants.add("beta", BIG)  # the same address: allowed per tenant
+    assert alphas != betas
+    await tenants.add("alpha", ONE)
+    calls = proxy.methods.count("eth_call")
+    fetched = await tenants.call("alpha", "POST", f"/api/v1/wallets/{alphas}/fetch")
+    assert fetched.status_code == 200, fetched.text
+    assert proxy.methods.count("eth_call") == calls + 1  # one multicall for both wallets
+    # beta's wallet was read with alpha's: its balances are there without a read of its own
+    beta_balances = (await tenants.call("beta", "GET", f"/api/v1/wallets/{betas}/balances")).json()
+    assert beta_balances["as_of"] == fetched.json()["as_of"]
+    assert beta_balances["wallet_id"] == betas
+
+    summaries = {t: await tenants.call(t, "GET", "/api/v1/portfolio") for t in ("alpha", "beta")}
+    assert summaries["alpha"].json()["wallet_count"] == 2
+    assert summaries["beta"].json()["wallet_count"] == 1
+    assert {w["wallet_id"] for w in summaries["beta"].json()["by_wallet"]} == {betas}
+    assert summaries["alpha"].headers["etag"] != summaries["beta"].headers["etag"]
+    # an ETag of one tenant is no use to the other
+    asked = {"If-None-Match": summaries["alpha"].headers["etag"]}
+    again = await tenants.call("beta", "GET", "/api/v1/portfolio", headers=asked)
+    assert again.status_code == 200
+
+    outcome = (await tenants.call("beta", "POST", "/api/v1/portfolio/refresh")).json()
+    assert [w["wallet_id"] for w in outcome["wallets"]] == [betas]
+    histories = {
+        t: (await tenants.call(t, "GET", "/api/v1/portfolio/history")).json()["points"]
+        for t in ("alpha", "beta")
+    }
+    assert len(histories["alpha"]) == len(histories["beta"])
+
+    assert (await tenants.call("beta", "DELETE", f"/api/v1/wallets/{betas}")).status_code == 204
+    still = await tenants.call("alpha", "GET", f"/api/v1/wallets/{alphas}/balances")
+    assert still.status_code == 200
+
+    def held(document: dict[str, Any]) -> dict[str, str]:
+        return {b["token"]["symbol"]: b["raw_balance"] for b in document["balances"]}
+
+    # beta's refresh read the shared address for alpha too: its balances are there, newer
+    assert held(still.json()) == held(fetched.json())
+    assert still.json()["as_of"] >= fetched.json()["as_of"]
+
+
+Op = tuple[str, str, int]  # (tenant, operation, which address or which wallet)
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["alpha", "beta"]),
+        st.sampled_from(["add", "delete", "get", "list"]),
+        st.integers(0, 5),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+class Model:
+    """Which wallet each tenant holds at each of a few addresses, checked against the app."""
+
+    def __init__(self, tenants: Tenants) -> None:
+        self.tenants = tenants
+        self.held: dict[str, dict[int, str]] = {"alpha": {}, "beta": {}}
+
+    async def add(self, tenant: str, n: int) -> None:
+        body = {"chain": "ethereum", "address": f"0x{n + 1:040x}"}
+        response = await self.tenants.call(tenant, "POST", "/api/v1/wallets", json=body)
+        if n in self.held[tenant]:
+            assert response.status_code == 409
+            assert response.json()["wallet_id"] == self.held[tenant][n]
+        else:
+            assert response.status_code == 201
+            self.held[tenant][n] = response.json()["id"]
+
+    async def delete(self, tenant: str, other: str, n: int) -> None:
+        """Deletes the other tenant's wallet at ``n`` if there is one (refused), else its own."""
+        target = self.held[other].get(n) or self.held[tenant].get(n)
+        if target is None:
+            return
+        response = await self.tenants.call(tenant, "DELETE", f"/api/v1/wallets/{target}")
+        mine = self.held[tenant].get(n) == target
+        assert response.status_code == (204 if mine else 404)
+        if mine:
+            del self.held[tenant][n]
+
+    async def guess(self, tenant: str, other: str) -> None:
+        for wallet_id in self.held[other].values():
+            for path in (f"/api/v1/wallets/{wallet_id}", f"/api/v1/wallets/{wallet_id}/balances"):
+                assert (await self.tenants.call(tenant, "GET", path)).status_code == 404
+
+    async def check(self) -> None:
+        for name, held in self.held.items():
+            listed = (await self.tenants.call(name, "GET", "/api/v1/wallets")).json()["items"]
+            assert {w["id"] for w in listed} == set(held.values())
+            summary = (await self.tenants.call(name, "GET", "/api/v1/portfolio")).json()
+            assert summary["wallet_count"] == len(held)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=ops)
+async def test_interleaved_tenants_never_see_each_others_data(
+    sqlite_url: str, sqlite_engine: Any, steps: list[Op]
+) -> None:
+    """After every step each tenant's list and summary are its model, and every wallet of the
+    other tenant is a 404, even to a guess of its id."""
+    async with serve(create_app(settings_for(sqlite_url, auth_enabled=True))) as client:
+        model = Model(Tenants(client, await _keys(sqlite_url, "alpha", "beta")))
+        for tenant, op, n in steps:
+            other = "beta" if tenant == "alpha" else "alpha"
+            if op == "add":
+                await model.add(tenant, n)
+            elif op == "delete":
+                await model.delete(tenant, other, n)
+            elif op == "get":
+                await model.guess(tenant, other)
+            await model.check()
+        for name, held in model.held.items():  # the engine fixture empties the database only
+            for wallet_id in held.values():  # after the whole test: start each example clean
+                await model.tenants.call(name, "DELETE", f"/api/v1/wallets/{wallet_id}")
