@@ -8,6 +8,8 @@ import asyncio
 import os
 import re
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,11 +19,15 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import insert
 
+from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.adapters.chains.tokenlist import load_token_list
 from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.models import BalanceRow, WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
+from portfolio.domain.wallet import DEFAULT_TENANT
+from portfolio.services.auth import KeyService
 from tests.databases import ROOT, fresh_postgres_database, migrate
 from tests.netutil import free_port
 from tests.prices.price_server import PriceServer, Quote
@@ -66,6 +72,45 @@ async def _wrk(url: str, *headers: str) -> tuple[float, str, str]:
     return rate, p50, p99
 
 
+@asynccontextmanager
+async def _served(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
+    """The bench app on uvicorn (one worker): its base URL and pid, once it answers."""
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "--factory", "bench.app:create_bench_app",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--workers", "1",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=60) as client:
+            for _ in range(200):
+                try:
+                    await client.get(f"{base}/health/live")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        yield base, server.pid
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def _key(url: str) -> str:
+    """A key of the tenant the seeded wallets belong to."""
+    engine = create_engine(url)
+    try:
+        service = KeyService(SqlApiKeyRepository(session_factory(engine)), MemoryCache(), _Clock())
+        return (await service.create(DEFAULT_TENANT))[1]
+    finally:
+        await engine.dispose()
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
 def _peak_memory_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
@@ -87,7 +132,6 @@ async def run() -> list[str]:
             )
             for n, t in enumerate(tokens)
         }
-        port = free_port()
         env = {
             **os.environ,
             "PORTFOLIO_DATABASE_URL": url,
@@ -99,21 +143,10 @@ async def run() -> list[str]:
             "PORTFOLIO_LOG_LEVEL": "WARNING",
             "PORTFOLIO_BALANCE_TTL_SECONDS": "600",
             "PORTFOLIO_PRICE_TTL_SECONDS": "600",
+            "PORTFOLIO_RATE_LIMIT": "off",
         }
-        server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "--factory", "bench.app:create_bench_app",
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--workers", "1",
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            base = f"http://127.0.0.1:{port}"
+        async with _served(env) as (base, pid):
             async with httpx.AsyncClient(timeout=60) as client:
-                for _ in range(200):
-                    try:
-                        await client.delete(f"{base}/nothing")
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
                 first = await client.get(f"{base}/api/v1/portfolio")
                 bare = await client.get(f"{base}/bench/bare")
                 assert first.json() == bare.json(), "the bare endpoint serves another document"
@@ -125,10 +158,20 @@ async def run() -> list[str]:
                 f"{base}/api/v1/portfolio", f"If-None-Match: {etag}"
             )
             bare_again, _, bare_again_p99 = await _wrk(f"{base}/bench/bare")
-            memory = _peak_memory_mb(server.pid)
-        finally:
-            server.terminate()
-            await server.wait()
+            memory = _peak_memory_mb(pid)
+        # The same with API keys and rate limits on (a limit far above the load: every request
+        # is authenticated and counted in Redis, none refused).
+        key = await _key(url)
+        guarded_env = {**env, "PORTFOLIO_AUTH_ENABLED": "true",
+                       "PORTFOLIO_RATE_LIMIT": "1000000000/minute"}  # fmt: skip
+        async with _served(guarded_env) as (base, _):
+            auth = f"Authorization: Bearer {key}"
+            async with httpx.AsyncClient(timeout=60) as client:
+                guarded_first = await client.get(
+                    f"{base}/api/v1/portfolio", headers={"Authorization": f"Bearer {key}"}
+                )
+                assert guarded_first.json() == first.json()
+            guarded, g_p50, g_p99 = await _wrk(f"{base}/api/v1/portfolio", auth)
     lines += [
         f"  document: {size / 1024:.0f} KB; total_usd {first.json()['total_usd']}",
         f"  {'endpoint':<36} {'req/s':>9} {'p50':>9} {'p99':>9}",
@@ -137,6 +180,8 @@ async def run() -> list[str]:
         f"  {'GET /api/v1/portfolio (304, ETag)':<36} {not_modified:>9.0f} {nm_p50:>9} {nm_p99:>9}",
         f"  {'bare again, after the others':<36} {bare_again:>9.0f} {'':>9} {bare_again_p99:>9}",
         f"  throughput vs bare: {rate / bare_rate:.2f} (target >= 0.5)",
+        f"  {'GET /api/v1/portfolio, keys + limits':<36} {guarded:>9.0f} {g_p50:>9} {g_p99:>9}",
+        f"  keys and rate limits on vs off: {guarded / rate:.2f} (target >= 0.8)",
         f"  API process peak memory (VmHWM): {memory:.0f} MB",
     ]
     return lines

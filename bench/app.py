@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 
 from portfolio.api.schemas import SummaryOut
+from portfolio.domain.wallet import DEFAULT_TENANT
 from portfolio.main.app import create_app
 
 
@@ -16,7 +17,7 @@ def create_bench_app() -> FastAPI:
     @app.get("/bench/bare", include_in_schema=False)
     async def bare(request: Request) -> Response:
         if not body:
-            summary = await request.state.services.portfolio.summary()
+            summary = await request.state.services.portfolio.summary(DEFAULT_TENANT)
             body.append(SummaryOut.of(summary).model_dump_json().encode())
         return Response(body[0], media_type="application/json")
 

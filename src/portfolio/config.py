@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from limits import parse
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     )
     rate_limit: str = Field(
         default="600/minute",
-        description="requests per API key (or client address), e.g. 600/minute",
+        description="requests per API key (or client address) and window; off: no rate limits",
     )
     rate_limit_chain: str = Field(
         default="30/minute", description="the same for the routes that read chains (fetch, refresh)"
@@ -200,7 +200,9 @@ class Settings(BaseSettings):
 
     @field_validator("rate_limit", "rate_limit_chain")
     @classmethod
-    def _rate(cls, value: str) -> str:
+    def _rate(cls, value: str, info: ValidationInfo) -> str:
+        if value == "off" and info.field_name == "rate_limit":  # every limit off
+            return value
         try:
             parse(value)
         except ValueError as exc:

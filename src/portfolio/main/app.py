@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse
 from loguru import logger
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.engine import make_url
+from starlette.responses import Response
 
 from portfolio import __version__
 from portfolio.adapters.redaction import Redactor, secret_parts
@@ -68,13 +70,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router, prefix=API_PREFIX)
     # Probes and scrapers often expect these at the root; same handlers, not in the schema.
     app.include_router(health.router, include_in_schema=False)
-    instrumentator = Instrumentator(
-        registry=CollectorRegistry(),
+    registry = CollectorRegistry()
+    Instrumentator(
+        registry=registry,
         excluded_handlers=list(METRICS_PATHS),
         should_group_untemplated=True,
     ).instrument(app)
-    for path in METRICS_PATHS:
-        instrumentator.expose(app, endpoint=path, include_in_schema=path.startswith(API_PREFIX))
+    _expose_metrics(app, registry)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, refuse=refused_body)
     app.add_middleware(EdgeMiddleware, refuse=refused_body)
     if settings.cors_origins:  # none by default: no other site's page may call this service
@@ -109,3 +111,23 @@ def settings_redactor(settings: Settings) -> Redactor:
         *(secret_parts(settings.redis_url) if settings.redis_url else []),
     ]
     return Redactor(urls, [str(s) for s in secrets if s])
+
+
+def _expose_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+    """The metrics in Prometheus text. Written here rather than with the instrumentator's
+    ``expose`` so that the OpenAPI document names the media type it answers."""
+
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    for path in METRICS_PATHS:
+        app.add_api_route(
+            path,
+            metrics,
+            methods=["GET"],
+            summary="Metrics in Prometheus text format",
+            tags=["system"],
+            include_in_schema=path.startswith(API_PREFIX),
+            response_class=PlainTextResponse,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        )

@@ -98,7 +98,9 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
                 [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
             ),
             summary=summary,
-            rate_limits=LimitsRateLimiter(
+            rate_limits=None
+            if settings.rate_limit == "off"
+            else LimitsRateLimiter(
                 MovingWindowRateLimiter(limits_storage(settings, redis)),
                 settings.rate_limit,
                 settings.rate_limit_chain,

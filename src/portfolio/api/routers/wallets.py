@@ -27,7 +27,7 @@ router = APIRouter(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Track a wallet",
-    responses=problem_responses(409, 422, 503),
+    responses=problem_responses(400, 409, 415, 422, 503),
 )
 async def add_wallet(
     body: WalletCreate, wallets: Wallets, principal: Caller, request: Request, response: Response

@@ -1,0 +1,100 @@
+"""schemathesis against the service's own OpenAPI document, on a real uvicorn with API keys
+on: every operation, a few hundred generated cases each and the stateful sequences its links
+allow, with every check schemathesis has: no 5xx, answers that conform to the schema (status,
+media type, body, headers), routes that refuse what the schema refuses and what has no key.
+
+One check is left out: ``positive_data_acceptance`` (schema-valid input must be accepted). The
+schema says an address is a string; whether it is a valid one (an EIP-55 checksum, base58 that
+decodes to 32 bytes) is more than JSON Schema can say, and a wrong one is rightly a 422.
+
+schemathesis's pytest plugin does not load under this pytest, so its operations are driven
+here with their hypothesis strategies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
+
+from tests.api.test_keys_cli import portfolio
+from tests.server import Uvicorn, running_uvicorn, server_env
+
+Case = Any  # schemathesis.Case, whose type parameters are its own business
+
+pytestmark = pytest.mark.slow
+
+CASES = 200  # per operation
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Uvicorn, dict[str, str]]]:
+    workdir: Path = tmp_path_factory.mktemp("fuzz")
+    env = server_env(workdir, auth_enabled="true")
+    with running_uvicorn(env, workdir) as server:
+        made = portfolio(env, "keys", "create", "--tenant", "fuzz", "--json")
+        assert made.returncode == 0, made.stderr
+        yield server, {"Authorization": f"Bearer {json.loads(made.stdout)['key']}"}
+
+
+def test_every_operation_holds_under_generated_input(
+    served: tuple[Uvicorn, dict[str, str]],
+) -> None:
+    server, auth = served
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    failures: dict[str, str] = {}
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) >= 9
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=CASES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def exercise(case: Case) -> None:
+            case.call_and_validate(headers=auth, excluded_checks=[positive_data_acceptance])
+
+        try:
+            exercise()
+        except BaseException as exc:
+            failures[operation.label] = str(exc)[:2000]
+    assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
+    assert server.alive()
+    # The generated cases got past the key: they were answered, not only refused.
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'handler="/api/v1/wallets",method="GET",status="2xx"' in metrics
+
+
+def test_sequences_of_calls_along_the_links_hold(served: tuple[Uvicorn, dict[str, str]]) -> None:
+    """Wallets made, then read, fetched, listed and deleted through what the answers link to
+    (the Location header and the ids they carry)."""
+    server, auth = served
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    machine = schema.as_state_machine()
+
+    class Authenticated(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Case) -> dict[str, object]:
+            return {"headers": auth}
+
+        def validate_response(self, response: Any, case: Case, **kwargs: Any) -> None:
+            case.validate_response(response, excluded_checks=[positive_data_acceptance], **kwargs)
+
+    Authenticated.run(
+        settings=settings(
+            max_examples=60,
+            stateful_step_count=8,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    assert server.alive()
