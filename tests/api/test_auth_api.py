@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from portfolio.adapters.cache.memory import MemoryCache
+from portfolio.adapters.cache.revocations import NoRevocations
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.main.app import create_app
@@ -28,7 +28,7 @@ class UtcClock:
 async def keys(database_url: str) -> AsyncIterator[KeyService]:
     engine = create_engine(database_url, pool_size=1)
     try:
-        yield KeyService(SqlApiKeyRepository(session_factory(engine)), MemoryCache(), UtcClock())
+        yield KeyService(SqlApiKeyRepository(session_factory(engine)), NoRevocations(), UtcClock())
     finally:
         await engine.dispose()
 

@@ -15,10 +15,9 @@ async def test_a_burst_past_the_limit_is_429_with_the_time_to_wait(database_url:
         keys = await _keys(database_url, "alpha", "beta")
         answers = [await client.get("/api/v1/wallets", headers=keys["alpha"]) for _ in range(7)]
         assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
-        first, refused = answers[0], answers[5]
-        assert first.headers["ratelimit-limit"] == "5"
-        assert first.headers["ratelimit-remaining"] == "4"
-        assert answers[4].headers["ratelimit-remaining"] == "0"
+        refused = answers[5]
+        assert refused.headers["ratelimit-limit"] == "5"
+        assert refused.headers["ratelimit-remaining"] == "0"
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["type"] == "/problems/rate-limited"
         assert 55 <= int(refused.headers["retry-after"]) <= 60

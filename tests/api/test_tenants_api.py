@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portfolio.adapters.cache.memory import MemoryCache
+from portfolio.adapters.cache.revocations import NoRevocations
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.main.app import create_app
@@ -51,7 +51,7 @@ class Tenants:
 async def _keys(database_url: str, *tenants: str) -> dict[str, dict[str, str]]:
     engine = create_engine(database_url, pool_size=1)
     try:
-        keys = KeyService(SqlApiKeyRepository(session_factory(engine)), MemoryCache(), UtcClock())
+        keys = KeyService(SqlApiKeyRepository(session_factory(engine)), NoRevocations(), UtcClock())
         return {t: {"X-API-Key": (await keys.create(t))[1]} for t in tenants}
     finally:
         await engine.dispose()

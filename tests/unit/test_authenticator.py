@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from portfolio.adapters.cache.memory import MemoryCache
+from portfolio.adapters.cache.revocations import NoRevocations
 from portfolio.domain.errors import AuthenticationError
 from portfolio.domain.keys import ApiKey, Principal, new_key, parse_presented
 from portfolio.services.auth import Authenticator, KeyService
@@ -40,11 +40,25 @@ class CountingKeys:
         return True
 
 
+class Channel:
+    """Stands for the Redis channel: every process hears each announcement."""
+
+    def __init__(self) -> None:
+        self.heard: int | None = 0
+
+    def current(self) -> int | None:
+        return self.heard
+
+    async def announce(self) -> None:
+        assert self.heard is not None
+        self.heard += 1
+
+
 async def test_a_known_key_costs_no_query_and_a_revocation_reaches_every_process() -> None:
-    store, shared = CountingKeys(), MemoryCache()  # the cache stands for Redis
-    keys = KeyService(store, shared, FakeClock())
-    one = Authenticator(store, shared, shared_cache=True)
-    two = Authenticator(store, shared, shared_cache=True)
+    store, channel = CountingKeys(), Channel()
+    keys = KeyService(store, channel, FakeClock())
+    one = Authenticator(store, channel)
+    two = Authenticator(store, channel)
     key, text = await keys.create("acme", read_only=True)
     assert await one.principal(text) == Principal("acme", True, key.id)
     await two.principal(text)
@@ -59,10 +73,11 @@ async def test_a_known_key_costs_no_query_and_a_revocation_reaches_every_process
             await process.principal(text)
 
 
-async def test_without_a_shared_cache_every_lookup_reads_the_store() -> None:
-    store = CountingKeys()
-    keys = KeyService(store, MemoryCache(), FakeClock())
-    alone = Authenticator(store, MemoryCache(), shared_cache=False)
+async def test_while_revocations_cannot_be_followed_every_lookup_reads_the_store() -> None:
+    store, channel = CountingKeys(), Channel()
+    channel.heard = None  # no Redis, or Redis away
+    keys = KeyService(store, NoRevocations(), FakeClock())
+    alone = Authenticator(store, channel)
     key, text = await keys.create("acme")
     await alone.principal(text)
     await alone.principal(text)
@@ -77,7 +92,7 @@ async def test_without_a_shared_cache_every_lookup_reads_the_store() -> None:
 )
 async def test_anything_but_a_key_is_refused(presented: str | None) -> None:
     with pytest.raises(AuthenticationError):
-        await Authenticator(CountingKeys(), MemoryCache(), shared_cache=True).principal(presented)
+        await Authenticator(CountingKeys(), Channel()).principal(presented)
 
 
 def test_a_key_is_random_and_only_its_hash_is_kept() -> None:

@@ -37,12 +37,14 @@ class LimitsRateLimiter:
         self._breaker = breaker  # the shared store's: a frozen Redis is not waited on
 
     async def hit(self, kind: str, caller: str) -> Quota | None:
-        """Count one request of ``caller``; RateLimitedError past the limit. None when the
-        store could not count and the limits fail open."""
+        """Count one request of ``caller``; RateLimitedError (with the time to wait) past the
+        limit. None when it was let through: the window is read only for a refusal, which
+        keeps an allowed request to one call to the store (the hot path's cost)."""
         item = self._limits[kind]
         try:
             async with self._breaker.guard() if self._breaker else nullcontext():
-                allowed = await self._limiter.hit(item, kind, caller)
+                if await self._limiter.hit(item, kind, caller):
+                    return None
                 stats = await self._limiter.get_window_stats(item, kind, caller)
         except Exception as exc:  # the store is away: whatever it raised (redis, limits)
             if not self._fail_open:
@@ -50,9 +52,6 @@ class LimitsRateLimiter:
             logger.warning("rate limits not counted: {}", type(exc).__name__)
             return None
         reset = max(1, int(stats.reset_time - time.time() + 0.999))
-        quota = Quota(item.amount, stats.remaining, reset)
-        if not allowed:
-            raise RateLimitedError(
-                f"More than {item} requests; try again in {reset} s.", reset, quota.limit
-            )
-        return quota
+        raise RateLimitedError(
+            f"More than {item} requests; try again in {reset} s.", reset, item.amount
+        )

@@ -17,16 +17,15 @@ from uuid import UUID
 
 import typer
 
-from portfolio.adapters.cache.memory import MemoryCache
-from portfolio.adapters.cache.redis_cache import RedisCache
 from portfolio.adapters.cache.redis_client import create_redis
+from portfolio.adapters.cache.revocations import NoRevocations, RedisRevocations
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.config import load_settings
 from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.domain.keys import ApiKey
 from portfolio.main.container import SystemClock
-from portfolio.ports.cache import Cache
+from portfolio.ports.keys import Revocations
 from portfolio.services.auth import KeyService
 
 T = TypeVar("T")
@@ -42,13 +41,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 async def _key_service() -> AsyncIterator[KeyService]:
     settings = load_settings()
     engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    cache: Cache = MemoryCache()
+    revocations: Revocations = NoRevocations()
     redis = None
     if settings.redis_url:  # revocations are announced to every process through it
         redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
-        cache = RedisCache(redis)
+        revocations = RedisRevocations(redis)
     try:
-        yield KeyService(SqlApiKeyRepository(session_factory(engine)), cache, SystemClock())
+        keys = SqlApiKeyRepository(session_factory(engine))
+        yield KeyService(keys, revocations, SystemClock())
     finally:
         if redis is not None:
             await redis.aclose()

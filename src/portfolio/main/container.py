@@ -13,6 +13,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.adapters.cache.redis_cache import RedisCache, redis_breaker
 from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
+from portfolio.adapters.cache.revocations import NoRevocations, RedisRevocations
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
@@ -27,6 +28,7 @@ from portfolio.main.chains import chain_readers
 from portfolio.main.pricing import limits_storage, price_service
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
+from portfolio.ports.keys import Revocations
 from portfolio.services.auth import Authenticator
 from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.balances import BalanceService
@@ -66,6 +68,12 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             stack.push_async_callback(redis.aclose)
             optional.append(RedisHealthCheck(redis))
             cache = RedisCache(redis, breaker=breaker)
+        revocations: Revocations = NoRevocations()
+        if redis is not None and settings.auth_enabled:
+            followed = RedisRevocations(redis)
+            followed.start()
+            stack.push_async_callback(followed.close)
+            revocations = followed
         readers = await stack.enter_async_context(chain_readers(settings))
         prices = await stack.enter_async_context(price_service(settings, cache, redis, breaker))
         clock = SystemClock()
@@ -108,9 +116,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
                 breaker=breaker if redis is not None else None,
             ),
             trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
-            authenticator=Authenticator(
-                SqlApiKeyRepository(sessions), cache, shared_cache=redis is not None
-            )
+            authenticator=Authenticator(SqlApiKeyRepository(sessions), revocations)
             if settings.auth_enabled
             else None,
         )

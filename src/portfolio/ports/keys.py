@@ -19,3 +19,12 @@ class ApiKeyRepository(Protocol):
 
     async def revoke(self, key_id: UUID, at: datetime) -> bool:
         """False when there is no such key."""
+
+
+class Revocations(Protocol):
+    def current(self) -> int | None:
+        """A count that changes whenever a key is revoked anywhere; None when revocations
+        cannot be followed now (then no cached key may be trusted)."""
+
+    async def announce(self) -> None:
+        """Tell every process that a key was revoked."""
