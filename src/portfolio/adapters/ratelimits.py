@@ -16,7 +16,6 @@ from loguru import logger
 
 from portfolio.adapters.resilience import Breaker
 from portfolio.domain.errors import RateLimitedError
-from portfolio.domain.limits import Quota
 
 
 class LimitsRateLimiter:
@@ -36,21 +35,21 @@ class LimitsRateLimiter:
         self._fail_open = fail_open
         self._breaker = breaker  # the shared store's: a frozen Redis is not waited on
 
-    async def hit(self, kind: str, caller: str) -> Quota | None:
+    async def hit(self, kind: str, caller: str) -> None:
         """Count one request of ``caller``; RateLimitedError (with the time to wait) past the
-        limit. None when it was let through: the window is read only for a refusal, which
-        keeps an allowed request to one call to the store (the hot path's cost)."""
+        limit. The window is read only for a refusal, which keeps an allowed request to one
+        call to the store (the hot path's cost)."""
         item = self._limits[kind]
         try:
             async with self._breaker.guard() if self._breaker else nullcontext():
                 if await self._limiter.hit(item, kind, caller):
-                    return None
+                    return
                 stats = await self._limiter.get_window_stats(item, kind, caller)
         except Exception as exc:  # the store is away: whatever it raised (redis, limits)
             if not self._fail_open:
                 raise RateLimitedError("Requests cannot be counted right now.", 5) from exc
             logger.warning("rate limits not counted: {}", type(exc).__name__)
-            return None
+            return
         reset = max(1, int(stats.reset_time - time.time() + 0.999))
         raise RateLimitedError(
             f"More than {item} requests; try again in {reset} s.", reset, item.amount

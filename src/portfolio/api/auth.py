@@ -13,7 +13,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from portfolio.api.dependencies import AppServices
 from portfolio.domain.errors import ForbiddenError
-from portfolio.domain.keys import DEFAULT_TENANT, Principal
+from portfolio.domain.keys import Principal
+from portfolio.domain.wallet import DEFAULT_TENANT
 
 READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

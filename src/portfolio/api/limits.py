@@ -6,6 +6,7 @@ proxy. A header from anyone else is ignored, so a client cannot pick its own add
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from fastapi import Request
@@ -13,11 +14,19 @@ from fastapi import Request
 from portfolio.api.auth import Caller
 from portfolio.api.dependencies import AppServices
 from portfolio.domain.errors import RateLimitedError
-from portfolio.domain.limits import Quota
 
 CHAIN_ROUTES = ("/fetch", "/refresh")  # they spend RPC and price budgets
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What a refusal tells in its RateLimit-* headers (written by EdgeMiddleware)."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the window lets one more through
 
 
 async def rate_limited(request: Request, services: AppServices, principal: Caller) -> None:
@@ -29,13 +38,11 @@ async def rate_limited(request: Request, services: AppServices, principal: Calle
     else:
         caller = f"address:{client_address(request, services.trusted_proxies)}"
     try:
-        quota = await services.rate_limits.hit(kind, caller)
+        await services.rate_limits.hit(kind, caller)
     except RateLimitedError as exc:
-        if exc.limit is not None:
+        if exc.limit is not None:  # the edge middleware writes the RateLimit-* headers
             request.state.quota = Quota(exc.limit, 0, exc.retry_after_seconds)
         raise
-    if quota is not None:
-        request.state.quota = quota  # the edge middleware writes the RateLimit-* headers
 
 
 def client_address(request: Request, proxies: Networks) -> str:

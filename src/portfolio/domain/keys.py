@@ -15,10 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from portfolio.domain.wallet import DEFAULT_TENANT
-
-__all__ = ["DEFAULT_TENANT", "ApiKey", "Principal", "hash_secret", "new_key", "parse_presented"]
-
 _PRESENTED = re.compile(r"pf_([0-9a-f]{32})_([A-Za-z0-9_-]{43})")
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
