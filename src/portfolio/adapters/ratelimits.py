@@ -1,14 +1,25 @@
 """Rate limits: a moving window per caller (its API key, or its address when keys are off),
 counted in the shared store (Redis) so every process shares one budget.
 
-Counting uses the ``limits`` library; this module only names who is counted and decides what
-happens when the store cannot count (``fail_open``: let the request through, and say so in the
-logs, rather than refuse every request while Redis is away)."""
+Counting uses the ``limits`` library; this module names who is counted, decides what happens
+when the store cannot count (``fail_open``: let the request through, and say so in the logs,
+rather than refuse every request while Redis is away), and keeps a busy caller off the store's
+hot path with reservations.
+
+A reservation: a process that sees a caller use up what it counted asks the store for a few
+requests at once (``cost=n``, one call) and lets the next ones through from memory for up to
+``LEASE_SECONDS``. The size doubles while reservations are used up, up to 1/50 of the limit
+(so a limit of 30 a minute is counted one by one), and falls back to 1 near the limit. The
+window is always counted ahead, never behind: a caller is never let through more than the
+limit (give or take requests reserved less than a lease ago), and may be refused up to one
+reservation early after slowing down. ``limits`` has no such batching, hence this code."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -16,6 +27,18 @@ from loguru import logger
 
 from portfolio.adapters.resilience import Breaker
 from portfolio.domain.errors import RateLimitedError
+
+LEASE_SECONDS = 1.0
+MAX_RESERVATION = 64
+RESERVATION_SHARE = 50  # a reservation is at most 1/50 of the limit
+_SWEEP_EVERY = 4096  # reservations made between sweeps of the expired ones
+
+
+@dataclass(slots=True)
+class _Lease:
+    left: int  # requests this process may still let through without asking the store
+    until: float  # monotonic time the reservation ends
+    size: int  # how many the last reservation asked for
 
 
 class LimitsRateLimiter:
@@ -27,6 +50,7 @@ class LimitsRateLimiter:
         *,
         fail_open: bool = True,
         breaker: Breaker | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``general`` for every API route, ``chain`` (stricter) for the routes that read the
         chains (fetch, refresh); both as ``limits`` strings such as ``600/minute``."""
@@ -34,15 +58,29 @@ class LimitsRateLimiter:
         self._limits: dict[str, RateLimitItem] = {"api": parse(general), "chain": parse(chain)}
         self._fail_open = fail_open
         self._breaker = breaker  # the shared store's: a frozen Redis is not waited on
+        self._leases: dict[tuple[str, str], _Lease] = {}
+        self._made = 0
+        self._clock = clock
 
     async def hit(self, kind: str, caller: str) -> None:
         """Count one request of ``caller``; RateLimitedError (with the time to wait) past the
         limit. The window is read only for a refusal, which keeps an allowed request to one
-        call to the store (the hot path's cost)."""
+        call to the store at most (none while a reservation lasts)."""
+        now = self._clock()
+        lease = self._leases.get((kind, caller))
+        if lease is not None and lease.left > 0 and now < lease.until:
+            lease.left -= 1
+            return
         item = self._limits[kind]
+        size = self._next_size(item, lease, now)
         try:
             async with self._breaker.guard() if self._breaker else nullcontext():
-                if await self._limiter.hit(item, kind, caller):
+                allowed = await self._limiter.hit(item, kind, caller, cost=size)
+                if not allowed and size > 1:  # near the limit: one by one
+                    size = 1
+                    allowed = await self._limiter.hit(item, kind, caller)
+                if allowed:
+                    self._reserve((kind, caller), _Lease(size - 1, now + LEASE_SECONDS, size))
                     return
                 stats = await self._limiter.get_window_stats(item, kind, caller)
         except Exception as exc:  # the store is away: whatever it raised (redis, limits)
@@ -50,7 +88,27 @@ class LimitsRateLimiter:
                 raise RateLimitedError("Requests cannot be counted right now.", 5) from exc
             logger.warning("rate limits not counted: {}", type(exc).__name__)
             return
+        self._leases.pop((kind, caller), None)
         reset = max(1, int(stats.reset_time - time.time() + 0.999))
         raise RateLimitedError(
             f"More than {item} requests; try again in {reset} s.", reset, item.amount
         )
+
+    @staticmethod
+    def _next_size(item: RateLimitItem, lease: _Lease | None, now: float) -> int:
+        """Double the last reservation if it was used up before it ended; else start at 1."""
+        cap = min(MAX_RESERVATION, max(1, item.amount // RESERVATION_SHARE))
+        if lease is None or now >= lease.until:
+            return 1
+        return min(cap, lease.size * 2)
+
+    def _reserve(self, key: tuple[str, str], lease: _Lease) -> None:
+        current = self._leases.get(key)
+        if current is not None and current.until > self._clock():
+            lease.left += current.left  # another request of the caller reserved meanwhile
+        self._leases[key] = lease
+        self._made += 1
+        if self._made % _SWEEP_EVERY == 0:  # callers that went away take no memory
+            now = self._clock()
+            for stale in [k for k, v in self._leases.items() if v.until <= now]:
+                del self._leases[stale]
