@@ -119,6 +119,30 @@ class Settings(BaseSettings):
         default=False, description="price and count tokens outside the token lists"
     )
 
+    refresh_interval_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="every wallet of every tenant is refreshed this often; 0: off",
+    )
+    refresh_in_process: bool | None = Field(
+        default=None,
+        description="run the schedule inside the API process; unset: when Redis is not set",
+    )
+    refresh_job_wallets: int = Field(
+        default=200, ge=1, le=10_000, description="wallets in one scheduled refresh job"
+    )
+    job_timeout_seconds: float = Field(
+        default=240.0,
+        gt=0,
+        description="longest a refresh job runs; a silent worker's job is taken over after it",
+    )
+    job_attempts: int = Field(
+        default=3, ge=1, le=10, description="tries of a job whose chain cannot be read"
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=100, description="refresh jobs one worker runs at once"
+    )
+
     balance_ttl_seconds: int = Field(
         default=60, ge=1, description="freshness of balances; older is stale"
     )
@@ -175,6 +199,7 @@ class Settings(BaseSettings):
         "solana_token_list",
         "ethereum_chain_id",
         "coingecko_api_key",
+        "refresh_in_process",
         mode="before",
     )
     @classmethod

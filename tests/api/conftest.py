@@ -32,6 +32,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         # Limits far above what a test sends, unless a test of the limits sets its own.
         "rate_limit": "1000000/minute",
         "rate_limit_chain": "1000000/minute",
+        "refresh_interval_seconds": 0,  # no cycle reads chains behind a test's back
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -15,6 +15,7 @@ from portfolio.services.fetching import FetchService
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
+from portfolio.services.scheduling import ScheduledRefresh
 from portfolio.services.wallets import WalletService
 
 
@@ -30,6 +31,7 @@ class Services:
     authenticator: Authenticator | None = None  # None: API keys are not required
     rate_limits: RateLimits | None = None  # None: no rate limits
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # whose X-Forwarded-For counts
+    scheduled: ScheduledRefresh | None = None  # the scheduled refresh's plans and jobs
 
 
 class State(TypedDict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import AsyncIterator
@@ -55,7 +57,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             # collector's full passes, which otherwise stall requests for tens of ms.
             gc.collect()
             gc.freeze()
-            yield {"services": built}
+            async with scheduled_in_process(settings, built):
+                yield {"services": built}
 
     app = FastAPI(
         title="portfolio",
@@ -91,6 +94,27 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )  # fmt: skip
     app.add_middleware(RequestContextMiddleware, on_error=unhandled_error)
     return app
+
+
+@asynccontextmanager
+async def scheduled_in_process(settings: Settings, services: Services) -> AsyncIterator[None]:
+    """The embedded default's schedule: without Redis (so without workers) the API process
+    refreshes every wallet itself, every PORTFOLIO_REFRESH_INTERVAL_SECONDS, the first cycle
+    at start. PORTFOLIO_REFRESH_IN_PROCESS says otherwise either way."""
+    in_process = settings.refresh_in_process
+    if in_process is None:
+        in_process = not settings.redis_url
+    if not in_process or settings.refresh_interval_seconds == 0 or services.scheduled is None:
+        yield
+        return
+    cycles = asyncio.create_task(services.scheduled.run_every(settings.refresh_interval_seconds))
+    logger.info("refreshing every wallet every {} s", settings.refresh_interval_seconds)
+    try:
+        yield
+    finally:
+        cycles.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cycles
 
 
 def _redacted(url: str) -> str:

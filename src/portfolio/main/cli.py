@@ -4,6 +4,8 @@ service.
     portfolio keys create --tenant NAME [--read-only] [--json]
     portfolio keys list [--json]
     portfolio keys revoke ID
+    portfolio worker        (runs scheduled refresh jobs; needs PORTFOLIO_REDIS_URL)
+    portfolio scheduler     (kicks a refresh cycle every PORTFOLIO_REFRESH_INTERVAL_SECONDS)
 """
 
 from __future__ import annotations
@@ -117,6 +119,22 @@ def revoke(key_id: Annotated[UUID, typer.Argument(help="The key's id.")]) -> Non
         typer.echo(f"portfolio: no key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run scheduled refresh jobs from the queue in Redis; run as many as you like."""
+    from portfolio.main.worker import run_worker  # the service's imports: only when asked
+
+    asyncio.run(run_worker(load_settings()))
+
+
+@app.command("scheduler")
+def scheduler() -> None:
+    """Queue a refresh of every wallet every interval; run exactly one."""
+    from portfolio.main.worker import run_schedule
+
+    asyncio.run(run_schedule(load_settings()))
 
 
 if __name__ == "__main__":

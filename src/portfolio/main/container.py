@@ -36,6 +36,7 @@ from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
+from portfolio.services.scheduling import ScheduledRefresh, SchedulePolicy
 from portfolio.services.wallets import WalletService
 
 SUMMARY_KEY = "portfolio:summary"
@@ -90,10 +91,17 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             lock_wait_seconds=settings.fetch_lock_wait_seconds,
             discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
         )
+        fetching = FetchService(stores, readers, prices, summary, clock, policy)
+        schedule = SchedulePolicy(
+            job_wallets=settings.refresh_job_wallets,
+            attempts=settings.job_attempts,
+            hold_seconds=settings.job_timeout_seconds,
+        )
         yield Services(
             wallets=WalletService(wallets, clock, summary),
             balances=balances,
-            fetching=FetchService(stores, readers, prices, summary, clock, policy),
+            fetching=fetching,
+            scheduled=ScheduledRefresh(wallets, fetching, schedule),
             portfolio=PortfolioService(
                 balance_store,
                 prices,

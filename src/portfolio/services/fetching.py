@@ -4,10 +4,11 @@ wallet, batched per chain (refresh)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 from loguru import logger
@@ -16,6 +17,7 @@ from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import (
     ChainUnavailableError,
+    LockTimeoutError,
     StorageUnavailableError,
     WalletNotFoundError,
 )
@@ -36,6 +38,14 @@ class RefreshOutcome:
     wallet: Wallet
     snapshot: WalletBalances | None  # None when the wallet could not be refreshed
     error: str | None
+
+
+class Tally(NamedTuple):
+    """What a scheduled job's read did, other tenants' wallets at its addresses included."""
+
+    refreshed: int
+    failed: int
+    skipped: int  # being read by another worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +104,7 @@ class FetchService:
         read leaves its wallets' stored data as it was and the other chains' wallets
         refreshed."""
         by_chain: dict[Chain, list[Wallet]] = {}
-        for wallet in await self._all_wallets(tenant):
+        for wallet in await every_wallet(self._stores.wallets, tenant):
             by_chain.setdefault(wallet.chain, []).append(wallet)
         async with self._lock(f"refresh:{tenant}"):
             results = await asyncio.gather(
@@ -108,29 +118,41 @@ class FetchService:
             key, ttl_seconds=policy.lock_ttl_seconds, wait_seconds=policy.lock_wait_seconds
         )
 
+    async def refresh_wallets(
+        self, chain: Chain, wallet_ids: Sequence[UUID], *, hold_seconds: float
+    ) -> Tally:
+        """Read these wallets of one chain (any tenant's: a scheduled job) as a refresh does,
+        with the other tenants' wallets at their addresses. Each wallet is claimed first, for
+        at most ``hold_seconds``, so that no two workers read it at once; one that another
+        reader holds is skipped (it is being read). Raises ChainUnavailableError when the
+        chain cannot be read at all (nothing stored changes), so that the job can be tried
+        again."""
+        wallets = [w for w in await self._stores.wallets.get_many(wallet_ids) if w.chain is chain]
+        async with AsyncExitStack() as claims:
+            claimed = [w for w in wallets if await self._claim(claims, w.id, hold_seconds)]
+            skipped = len(wallets) - len(claimed)
+            if not claimed:
+                return Tally(0, 0, skipped)
+            recorded, failed = await self._read_and_record(claimed, reuse_accounts=True)
+        return Tally(len(recorded), len(failed), skipped)
+
+    async def _claim(self, claims: AsyncExitStack, wallet_id: UUID, hold_seconds: float) -> bool:
+        try:
+            await claims.enter_async_context(
+                self._stores.cache.lock(
+                    f"fetch:{wallet_id}", ttl_seconds=hold_seconds, wait_seconds=0
+                )
+            )
+        except LockTimeoutError:
+            return False
+        return True
+
     async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
         try:
             recorded, failed = await self._read_and_record(wallets, reuse_accounts=True)
         except ChainUnavailableError as exc:
             return [RefreshOutcome(w, None, str(exc)) for w in wallets]
-        return [
-            RefreshOutcome(
-                w, recorded.get(w.id), None if w.id in recorded else failed.get(w.id, "deleted")
-            )
-            for w in wallets
-        ]
-
-    async def _all_wallets(self, tenant: str) -> list[Wallet]:
-        wallets: list[Wallet] = []
-        cursor = None
-        while True:
-            page = await self._stores.wallets.list(
-                tenant=tenant, chain=None, limit=1000, after=cursor
-            )
-            wallets += page.items
-            if page.next_cursor is None:
-                return wallets
-            cursor = page.next_cursor
+        return _outcomes(wallets, recorded, failed)
 
     async def _read_and_record(
         self, wallets: list[Wallet], *, reuse_accounts: bool = False
@@ -207,3 +229,26 @@ class FetchService:
             logger.warning("could not store why {} wallet(s) failed: {}", len(wallets), exc)
         await self._stores.cache.drop(ids)
         await self._changed({w.tenant for w in wallets})
+
+
+def _outcomes(
+    wallets: list[Wallet], recorded: dict[UUID, WalletBalances], failed: dict[UUID, str]
+) -> list[RefreshOutcome]:
+    return [
+        RefreshOutcome(
+            w, recorded.get(w.id), None if w.id in recorded else failed.get(w.id, "deleted")
+        )
+        for w in wallets
+    ]
+
+
+async def every_wallet(wallets: WalletRepository, tenant: str | None) -> list[Wallet]:
+    """Every wallet of the tenant (of every tenant when None), page by page."""
+    found: list[Wallet] = []
+    cursor = None
+    while True:
+        page = await wallets.list(tenant=tenant, chain=None, limit=1000, after=cursor)
+        found += page.items
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor

@@ -78,6 +78,14 @@ class SqlWalletRepository:
             rows = (await session.scalars(query)).all()
         return [to_wallet(row) for row in rows if row.id not in ids]
 
+    async def get_many(self, wallet_ids: Sequence[UUID]) -> Sequence[Wallet]:
+        if not wallet_ids:
+            return []
+        query = select(WalletRow).where(WalletRow.id.in_(set(wallet_ids)))
+        async with storage_errors(), self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [to_wallet(row) for row in rows]
+
     async def _find(self, tenant: str, chain: Chain, address: str) -> UUID | None:
         query = select(WalletRow.id).where(
             WalletRow.tenant == tenant, WalletRow.chain == chain.value, WalletRow.address == address

@@ -1,0 +1,91 @@
+"""``portfolio worker`` and ``portfolio scheduler``: the processes of the scheduled refresh
+when Redis is configured. Any number of workers share the jobs; one scheduler kicks a cycle
+every PORTFOLIO_REFRESH_INTERVAL_SECONDS. Both stop cleanly on SIGTERM or SIGINT (a worker
+finishes the jobs it runs, up to PORTFOLIO_JOB_TIMEOUT_SECONDS)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from loguru import logger
+from taskiq import TaskiqScheduler
+from taskiq.acks import AcknowledgeType
+from taskiq.cli.scheduler.args import SchedulerArgs
+from taskiq.cli.scheduler.run import run_scheduler
+from taskiq.receiver import Receiver
+from taskiq.schedule_sources import LabelScheduleSource
+
+from portfolio.adapters.cache.redis_client import create_redis
+from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
+from portfolio.config import Settings
+from portfolio.domain.jobs import TAKEOVER_AFTER
+from portfolio.main.app import settings_redactor
+from portfolio.main.container import build_services
+from portfolio.main.logs import configure_logging
+
+
+@asynccontextmanager
+async def refresh_queue(settings: Settings) -> AsyncIterator[TaskiqRefreshQueue]:
+    if not settings.redis_url:
+        raise SystemExit("portfolio: the worker and the scheduler need PORTFOLIO_REDIS_URL")
+    configure_logging(
+        json=settings.log_json, level=settings.log_level, redactor=settings_redactor(settings)
+    )
+    broker = job_broker(
+        settings.redis_url,
+        claim_after_seconds=settings.job_timeout_seconds * TAKEOVER_AFTER,
+    )
+    redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    try:
+        yield TaskiqRefreshQueue(broker, redis, interval_seconds=settings.refresh_interval_seconds)
+    finally:
+        await redis.aclose()
+
+
+def _on_stop(stop: asyncio.Event | asyncio.Task[None]) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(
+            signum, stop.set if isinstance(stop, asyncio.Event) else stop.cancel
+        )
+
+
+async def run_worker(settings: Settings) -> None:
+    async with refresh_queue(settings) as queue, build_services(settings) as services:
+        if services.scheduled is None:
+            raise RuntimeError("the services were built without the scheduled refresh")
+        queue.serve(services.scheduled)
+        broker = queue.plan_task.broker
+        broker.is_worker_process = True
+        stop = asyncio.Event()
+        _on_stop(stop)
+        receiver = Receiver(
+            broker,
+            max_async_tasks=settings.worker_concurrency,
+            ack_type=AcknowledgeType.WHEN_EXECUTED,  # a job cut short is run again
+        )
+        logger.info("worker: running refresh jobs, {} at a time", settings.worker_concurrency)
+        try:
+            await receiver.listen(stop)
+        finally:
+            await broker.shutdown()
+        logger.info("worker stopped")
+
+
+async def run_schedule(settings: Settings) -> None:
+    async with refresh_queue(settings) as queue:
+        if settings.refresh_interval_seconds == 0:
+            logger.warning("scheduler: PORTFOLIO_REFRESH_INTERVAL_SECONDS=0, nothing to kick")
+            return
+        broker = queue.plan_task.broker
+        scheduler = TaskiqScheduler(broker, sources=[LabelScheduleSource(broker)])
+        args = SchedulerArgs(scheduler=scheduler, modules=[], configure_logging=False)
+        running = asyncio.create_task(run_scheduler(args))
+        _on_stop(running)
+        logger.info("scheduler: a refresh cycle every {} s", settings.refresh_interval_seconds)
+        with suppress(asyncio.CancelledError):
+            await running
+        logger.info("scheduler stopped")

@@ -1,0 +1,95 @@
+"""Refreshing every wallet of every tenant on a schedule: a cycle is planned as jobs of a bounded
+number of wallets of one chain, which workers share (``portfolio worker``), or which the API
+process runs itself in the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from loguru import logger
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from portfolio.domain.errors import ChainUnavailableError, StorageUnavailableError
+from portfolio.domain.jobs import TAKEOVER_AFTER, JobReport, RefreshJob, plan_jobs
+from portfolio.ports.repositories import WalletRepository
+from portfolio.services.fetching import FetchService, every_wallet
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePolicy:
+    job_wallets: int = 200  # wallets in one job
+    attempts: int = 3  # tries of a job whose chain cannot be read
+    backoff_seconds: float = 2.0  # the first retry's wait, doubling
+    # How long a job may run; its wallets stay claimed a little longer (TAKEOVER_AFTER), after
+    # which a job whose worker was killed is presumed dead and its wallets free for its next
+    # taker.
+    hold_seconds: float = 240.0
+
+
+class ScheduledRefresh:
+    def __init__(
+        self, wallets: WalletRepository, fetching: FetchService, policy: SchedulePolicy
+    ) -> None:
+        self._wallets = wallets
+        self._fetching = fetching
+        self._policy = policy
+
+    async def plan(self) -> list[RefreshJob]:
+        return plan_jobs(await every_wallet(self._wallets, None), self._policy.job_wallets)
+
+    async def run(self, job: RefreshJob) -> JobReport:
+        """Read and record the job's wallets; a chain that cannot be read is tried again with
+        backoff, then each wallet keeps its stored data and remembers why."""
+        started = time.monotonic()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._policy.attempts),
+            wait=wait_exponential(multiplier=self._policy.backoff_seconds, max=60),
+            retry=retry_if_exception_type(ChainUnavailableError),
+            reraise=True,
+        )
+        try:
+            async with asyncio.timeout(self._policy.hold_seconds):
+                async for attempt in retrying:
+                    with attempt:
+                        tally = await self._fetching.refresh_wallets(
+                            job.chain,
+                            job.wallet_ids,
+                            hold_seconds=self._policy.hold_seconds * TAKEOVER_AFTER,
+                        )
+        except (ChainUnavailableError, TimeoutError) as exc:
+            logger.warning("refresh job on {} failed: {}", job.chain, str(exc) or "timed out")
+            return JobReport(job.chain, 0, len(job.wallet_ids), 0, time.monotonic() - started)
+        return JobReport(job.chain, *tally, time.monotonic() - started)
+
+    async def run_cycle(self) -> list[JobReport]:
+        """Plan a cycle and run its jobs one after another (the embedded default's way)."""
+        return [await self.run(job) for job in await self.plan()]
+
+    async def run_every(self, interval_seconds: float) -> None:
+        """Cycles, one every ``interval_seconds`` (the first at once), until cancelled. A cycle
+        that fails (the database away) is logged, and the next one comes on time."""
+        while True:
+            started = time.monotonic()
+            try:
+                reports = await self.run_cycle()
+            except StorageUnavailableError as exc:
+                logger.warning("scheduled refresh skipped: {}", exc)
+            except Exception:  # a bug must not end the schedule
+                logger.exception("scheduled refresh failed")
+            else:
+                refreshed = sum(r.refreshed for r in reports)
+                failed = sum(r.failed for r in reports)
+                logger.info(
+                    "scheduled refresh: {} wallet(s) refreshed, {} failed, in {:.1f} s",
+                    refreshed,
+                    failed,
+                    time.monotonic() - started,
+                )
+            await asyncio.sleep(max(0.0, interval_seconds - (time.monotonic() - started)))

@@ -1,0 +1,238 @@
+"""The scheduled refresh: every wallet of every tenant read on a schedule with no client call,
+by workers sharing the jobs of a cycle (``portfolio worker``, ``portfolio scheduler``), or by the
+API process itself when there is no Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.models import BalanceHistoryRow
+from portfolio.adapters.jobs.taskiq_queue import GROUP, STREAM, consumer_name
+from portfolio.main.app import create_app
+from tests.api.conftest import serve, settings_for
+from tests.api.test_tenants_api import _keys
+from tests.chains.worlds import BIG, ONE, ZERO, EvmWorld, SolanaWorld
+from tests.databases import ROOT
+from tests.rpcproxy import RpcProxy
+
+REDIS = "redis://127.0.0.1:6379/11"
+DEADLINE = 60.0
+
+
+async def _wait_for(what: str, check: Any, deadline: float = DEADLINE) -> None:
+    """Poll ``check`` (an async predicate) until it holds, or fail naming ``what``."""
+    stop = time.monotonic() + deadline
+    while not await check():
+        if time.monotonic() > stop:
+            raise AssertionError(f"not within {deadline:.0f} s: {what}")
+        await asyncio.sleep(0.2)
+
+
+async def _as_of(client: httpx.AsyncClient, wallets: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Each wallet's last read time, asked with its tenant's key."""
+    times = {}
+    for wallet_id, headers in wallets.items():
+        answer = await client.get(f"/api/v1/wallets/{wallet_id}/balances", headers=headers)
+        assert answer.status_code == 200, answer.text
+        times[wallet_id] = answer.json()["as_of"]
+    return times
+
+
+async def _history_rows(database_url: str) -> int:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with session_factory(engine)() as session:
+            return int(
+                await session.scalar(select(func.count()).select_from(BalanceHistoryRow)) or 0
+            )
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _process(
+    args: list[str], env: dict[str, str], log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``portfolio ARGS`` as a process, stopped with SIGTERM; one that was stopped so must
+    have exited cleanly."""
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "portfolio.main.cli", *args,
+            cwd=ROOT, env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(15):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+            assert process.returncode == 0, f"{args} did not stop cleanly: see {log}"
+
+
+def _environment(settings: dict[str, Any]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTFOLIO_")}
+    for name, value in settings.items():
+        text = ",".join(value) if isinstance(value, list) else str(value)
+        env[f"PORTFOLIO_{name.upper()}"] = text
+    return env
+
+
+async def _pending_by_consumer(redis: Redis) -> dict[str, int]:
+    try:
+        summary = await redis.xpending(STREAM, GROUP)
+    except Exception:
+        return {}
+    return {
+        (c["name"].decode() if isinstance(c["name"], bytes) else c["name"]): int(c["pending"])
+        for c in summary.get("consumers") or []
+    }
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_workers_share_the_schedule_and_take_over_a_killed_workers_job(
+    database_url: str,
+    chains: dict[str, Any],
+    evm: EvmWorld,
+    solana: SolanaWorld,
+    tmp_path: Path,
+) -> None:
+    redis = Redis.from_url(REDIS)
+    await redis.flushdb()
+    # A slow node keeps a job running long enough to kill its worker in the middle of it.
+    async with RpcProxy(evm.node.url, delay=1.0) as slow:
+        values = {
+            **chains,
+            "ethereum_rpc_urls": [slow.url],
+            "auth_enabled": True,
+            "redis_url": REDIS,
+            "refresh_interval_seconds": 2,
+            "refresh_job_wallets": 1,
+            "job_timeout_seconds": 6,  # a silent worker's job is claimed after 7.5 s
+            "price_sources": ["none"],
+            "log_level": "INFO",
+        }
+        settings = settings_for(database_url, **values)
+        env = _environment({**values, "database_url": database_url})
+        async with serve(create_app(settings)) as client:
+            keys = await _keys(database_url, "alpha", "beta")
+            wallets: dict[str, dict[str, str]] = {}
+            for tenant, chain, address in [
+                ("alpha", "ethereum", ONE), ("alpha", "ethereum", BIG),
+                ("alpha", "solana", solana.rich), ("beta", "ethereum", ZERO),
+                ("beta", "ethereum", ONE), ("beta", "solana", solana.huge),
+            ]:  # fmt: skip
+                created = await client.post(
+                    "/api/v1/wallets", json={"chain": chain, "address": address},
+                    headers=keys[tenant],
+                )  # fmt: skip
+                assert created.status_code == 201, created.text
+                wallets[created.json()["id"]] = keys[tenant]
+            assert set((await _as_of(client, wallets)).values()) == {None}
+            logs = [tmp_path / f"worker{n}.log" for n in (1, 2)]
+            async with (
+                _process(["worker"], env, logs[0]) as first,
+                _process(["worker"], env, logs[1]) as second,
+                _process(["scheduler"], env, tmp_path / "scheduler.log"),
+            ):
+
+                async def all_read() -> bool:
+                    return None not in (await _as_of(client, wallets)).values()
+
+                await _wait_for("every wallet of both tenants read by the workers", all_read)
+                rows = await _history_rows(database_url)
+
+                async def history_grows() -> bool:
+                    return await _history_rows(database_url) > rows
+
+                await _wait_for("history growing on schedule", history_grows)
+                shared = [log.read_text().count("refresh job:") for log in logs]
+                assert min(shared) > 0, shared  # both workers took jobs
+
+                async def ethereum_job_running() -> bool:
+                    log = logs[0].read_text()
+                    started = log.count("refresh job: 1 wallet(s) on ethereum")
+                    return started > log.count("skipped on ethereum in")
+
+                await _wait_for("a job running on the first worker", ethereum_job_running)
+                first.kill()  # mid-job: the slow node has not answered yet
+                await first.wait()
+                killed_at = time.time()
+                dead = consumer_name(first.pid)
+                assert (await _pending_by_consumer(redis)).get(dead, 0) > 0
+
+                async def claimed() -> bool:
+                    return (await _pending_by_consumer(redis)).get(dead, 0) == 0
+
+                await _wait_for("the killed worker's job claimed and run by the other", claimed)
+                assert second.returncode is None
+
+                async def all_read_again() -> bool:
+                    times = await _as_of(client, wallets)
+                    return all(t is not None and _epoch(t) > killed_at for t in times.values())
+
+                await _wait_for("every wallet read again after the kill", all_read_again)
+                assert "Traceback" not in logs[1].read_text()
+    await redis.aclose()
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_without_redis_the_api_process_refreshes_on_the_schedule_itself(
+    database_url: str, chains: dict[str, Any], solana: SolanaWorld
+) -> None:
+    settings = settings_for(database_url, **chains, refresh_interval_seconds=1)
+    async with serve(create_app(settings)) as client:
+        wallets: dict[str, dict[str, str]] = {}
+        for chain, address in [("ethereum", ONE), ("solana", solana.rich)]:
+            created = await client.post(
+                "/api/v1/wallets", json={"chain": chain, "address": address}
+            )
+            wallets[created.json()["id"]] = {}
+        first: dict[str, Any] = {}
+
+        async def all_read() -> bool:
+            first.update(await _as_of(client, wallets))
+            return None not in first.values()
+
+        await _wait_for("every wallet read by the API process's own schedule", all_read, 20)
+
+        async def all_read_again() -> bool:
+            times = await _as_of(client, wallets)
+            return all(times[w] != first[w] for w in wallets)
+
+        await _wait_for("the next cycle", all_read_again, 20)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_interval_of_zero_schedules_nothing(
+    database_url: str, chains: dict[str, Any], solana: SolanaWorld
+) -> None:
+    settings = settings_for(database_url, **chains, refresh_interval_seconds=0)
+    async with serve(create_app(settings)) as client:
+        created = await client.post("/api/v1/wallets", json={"chain": "ethereum", "address": ONE})
+        wallet: dict[str, dict[str, str]] = {created.json()["id"]: {}}
+        await asyncio.sleep(1.5)  # what a schedule of one second would have used
+        assert set((await _as_of(client, wallet)).values()) == {None}
