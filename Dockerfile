@@ -1,28 +1,47 @@
-# Build: docker build -t portfolio .
+# Build: docker build -t portfolio .        (make image builds and checks it with podman)
 # Run:   docker run -p 8000:8000 -e PORTFOLIO_DATABASE_URL=postgresql+asyncpg://... portfolio
-FROM python:3.11-slim AS build
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# Dependencies first, exactly as locked (versions and hashes): a change of the code alone
+# rebuilds only the layers below. `make lock` renews the lock from pyproject.toml.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install .
+RUN pip install --no-deps .
 
-FROM python:3.11-slim AS runtime
-RUN useradd --create-home --uid 10001 portfolio && mkdir /data && chown portfolio /data
+FROM ${PYTHON_IMAGE} AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="portfolio" \
+      org.opencontainers.image.description="Self-hosted crypto portfolio tracker: Ethereum and Solana wallets, exact balances in USD, as a REST service." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
+RUN useradd --create-home --uid 10001 --user-group portfolio && mkdir /data && chown portfolio /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY alembic.ini ./
 COPY migrations ./migrations
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     PORTFOLIO_DATABASE_URL=sqlite+aiosqlite:////data/portfolio.db \
-    PORTFOLIO_LOG_JSON=true
-USER portfolio
+    PORTFOLIO_LOG_JSON=true \
+    PORTFOLIO_SERVE_HOST=0.0.0.0 \
+    PORTFOLIO_SERVE_PORT=8000
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2).status != 200)"]
-# Migrations run before the server starts; with several replicas, run `alembic upgrade head`
-# once as a separate job instead and start the replicas with the uvicorn line alone.
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn --factory portfolio.main.app:create_app --host 0.0.0.0 --port 8000 --no-access-log --no-server-header --proxy-headers"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health/live', timeout=2).status != 200)"]
+# The launcher stops at once on SIGTERM while it migrates or the app still imports, then
+# serves with uvicorn (which drains gracefully). Forwarded headers are believed only from
+# PORTFOLIO_FORWARDED_ALLOW_IPS. With several replicas, run `alembic upgrade head` once as its
+# own job and start the replicas without --migrate.
+CMD ["python", "-m", "portfolio.main.launch", "--migrate"]

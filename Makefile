@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev tools migrate run services lint test bench clean
+.PHONY: install install-dev tools migrate run services lint test bench image lock clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "portfolio needs Python 3.11 or newer (set PYTHON=...)")'
@@ -26,9 +26,11 @@ install-dev: $(VENV)/.stamp-dev
 
 # Test tools from the npm registry, versions pinned in tools/package.json: anvil (a local
 # Ethereum node) and solc (compiles the test contracts).
+# promtool (Debian's prometheus) checks the alert rules in deploy/.
 tools/node_modules/.stamp: tools/package.json
 	command -v npm >/dev/null || bash scripts/ensure-services.sh node
 	npm install --prefix tools --no-package-lock --no-audit --no-fund --silent
+	command -v promtool >/dev/null || bash scripts/ensure-services.sh promtool
 	touch $@
 
 tools: tools/node_modules/.stamp
@@ -54,6 +56,17 @@ test: install-dev tools services lint
 bench: install-dev tools services
 	command -v wrk >/dev/null || bash scripts/ensure-services.sh wrk
 	$(BIN)/python -m bench
+
+# The container image, built with podman and checked (see scripts/image.sh); .ci/run runs it
+# after make test.
+image:
+	bash scripts/image.sh
+
+# requirements.lock: every runtime dependency pinned with hashes, for reproducible images.
+lock: install-dev
+	$(BIN)/pip install --quiet 'pip-tools>=7.4,<8'
+	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

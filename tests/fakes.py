@@ -77,6 +77,9 @@ class FakeWalletRepository:
             w for w in self.wallets.values() if w.id not in ids and (w.chain, w.address) in places
         ]
 
+    async def oldest_read(self) -> datetime | None:
+        return min((w.created_at for w in self.wallets.values()), default=None)
+
     async def get_many(self, wallet_ids: Sequence[UUID]) -> Sequence[Wallet]:
         return [self.wallets[i] for i in dict.fromkeys(wallet_ids) if i in self.wallets]
 

@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=4, ge=1, le=100, description="refresh jobs one worker runs at once"
     )
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="a worker serves /metrics on this port; 0: not"
+    )
 
     balance_ttl_seconds: int = Field(
         default=60, ge=1, description="freshness of balances; older is stale"
@@ -171,6 +174,15 @@ class Settings(BaseSettings):
         default=65_536, ge=1024, description="larger request bodies are refused (413)"
     )
 
+    serve_host: str = Field(
+        default="127.0.0.1", description="address the server listens on (the image: 0.0.0.0)"
+    )
+    serve_port: int = Field(default=8000, ge=1, le=65535, description="port the server listens on")
+    forwarded_allow_ips: UrlList = Field(
+        default=["127.0.0.1"],
+        description="proxies whose X-Forwarded-For and -Proto the server believes (* for any)",
+    )
+
     health_timeout_seconds: float = Field(
         default=2.0, gt=0, description="deadline of each readiness check"
     )
@@ -185,6 +197,7 @@ class Settings(BaseSettings):
         "price_sources",
         "cors_origins",
         "trusted_proxies",
+        "forwarded_allow_ips",
         mode="before",
     )
     @classmethod

@@ -93,3 +93,24 @@ async def test_delete_removes_once(repository: WalletRepository) -> None:
     assert await repository.delete(wallet.id, DEFAULT_TENANT) is True
     assert await repository.get(wallet.id, DEFAULT_TENANT) is None
     assert await repository.delete(wallet.id, DEFAULT_TENANT) is False
+
+
+async def test_the_oldest_read_of_wallets_never_read_is_the_earliest_creation(
+    repository: WalletRepository,
+) -> None:
+    assert await repository.oldest_read() is None
+    for n, minutes in [(1, 5), (2, 1), (3, 9)]:
+        await repository.add(make(n, T0 + timedelta(minutes=minutes)))
+    assert await repository.oldest_read() == T0 + timedelta(minutes=1)
+
+
+async def test_get_many_finds_wallets_of_every_tenant_and_skips_unknown_ids(
+    repository: WalletRepository,
+) -> None:
+    mine = make(1)
+    theirs = Wallet.create(Chain.ETHEREUM, evm(2), None, T0, "another")
+    for wallet in (mine, theirs):
+        await repository.add(wallet)
+    found = await repository.get_many([mine.id, theirs.id, make(3).id])
+    assert sorted(w.id for w in found) == sorted([mine.id, theirs.id])
+    assert await repository.get_many([]) == []

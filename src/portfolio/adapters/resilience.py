@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
 
 from loguru import logger
 from purgatory import AsyncCircuitBreakerFactory
@@ -26,6 +26,7 @@ from tenacity import (
 )
 
 from portfolio.adapters.redaction import Redactor
+from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.domain.errors import (
     ChainTimeoutError,
     ChainUnavailableError,
@@ -57,6 +58,7 @@ class CallPolicy:
     backoff_max_seconds: float = 2.0
     breaker_threshold: int = 5  # failures in a row that open an endpoint's circuit
     breaker_ttl_seconds: float = 30.0  # how long an open circuit rejects calls
+    telemetry: PrometheusTelemetry | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class EndpointPool(Generic[C]):
         unavailable: type[ServiceUnavailableError] = ChainUnavailableError,
         timed_out: type[ServiceUnavailableError] = ChainTimeoutError,
         redactor: Redactor | None = None,
+        kind: Literal["chain", "price"] = "chain",
     ) -> None:
         """``unavailable`` (or ``timed_out`` when every endpoint timed out) is raised when no
         endpoint answers. Endpoints are named by ``redactor`` (their URLs hold keys), and
@@ -93,6 +96,19 @@ class EndpointPool(Generic[C]):
         self._breakers = breakers or AsyncCircuitBreakerFactory(
             default_threshold=policy.breaker_threshold, default_ttl=policy.breaker_ttl_seconds
         )
+        self._kind = kind
+        self._telemetry = policy.telemetry
+        if self._telemetry is not None:
+            self._breakers.add_listener(_breaker_listener(self._telemetry))
+
+    def observed(
+        self, endpoint: Endpoint[C], method: str, calls: int = 1
+    ) -> AbstractAsyncContextManager[None]:
+        """Count and time one HTTP request to ``endpoint`` carrying ``calls`` calls of
+        ``method`` (for a chain's metrics)."""
+        if self._telemetry is None:
+            return nullcontext()
+        return self._telemetry.rpc(self.name, method, self._redact.name(endpoint.url), calls)
 
     async def run(self, operation: Callable[[Endpoint[C]], Awaitable[T]]) -> T:
         """``operation`` on the first endpoint that completes it."""
@@ -132,12 +148,35 @@ class EndpointPool(Generic[C]):
             with attempt:
                 try:
                     async with asyncio.timeout(policy.timeout_seconds):
-                        return await operation(endpoint)
+                        result = await operation(endpoint)
                 except TimeoutError as exc:
+                    self._priced(exc)
                     raise UpstreamTimeoutError(
                         f"no answer within {policy.timeout_seconds}s"
                     ) from exc
+                except Exception as exc:
+                    self._priced(exc)
+                    raise
+                self._priced(None)
+                return result
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _priced(self, error: BaseException | None) -> None:
+        """A price source's request, counted (a chain's are counted per HTTP request)."""
+        if self._kind == "price" and self._telemetry is not None:
+            self._telemetry.price_request(self.name, error)
+
+
+def _breaker_listener(telemetry: PrometheusTelemetry) -> Any:
+    """Circuit states for the metrics, as purgatory reports them."""
+
+    def listen(name: str, event_type: str, event: Any) -> None:
+        if event_type == "circuit_breaker_created":
+            telemetry.breaker_state(name, "closed")
+        elif event_type == "state_changed":
+            telemetry.breaker_state(name, str(event.state))
+
+    return listen
 
 
 def describe(exc: BaseException) -> str:
@@ -163,12 +202,15 @@ class Breaker:
         *,
         threshold: int = 3,
         ttl_seconds: float = 5.0,
+        telemetry: PrometheusTelemetry | None = None,
     ) -> None:
         self.name = name
         self._errors = errors
         self._breakers = AsyncCircuitBreakerFactory(
             default_threshold=threshold, default_ttl=ttl_seconds
         )
+        if telemetry is not None:
+            self._breakers.add_listener(_breaker_listener(telemetry))
 
     @asynccontextmanager
     async def guard(self) -> AsyncIterator[None]:

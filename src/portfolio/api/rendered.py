@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from portfolio.ports.cache import Cache
+from portfolio.ports.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +23,15 @@ class Rendered:
 
 
 class RenderedDocument:
-    def __init__(self, cache: Cache, key: str, ttl_seconds: float) -> None:
+    def __init__(
+        self, cache: Cache, key: str, ttl_seconds: float, telemetry: Telemetry | None = None
+    ) -> None:
         """``ttl_seconds``: how long a rendering may serve at most (the freshness of what it
         shows), changed or not."""
         self._cache = cache
         self._key = key
         self._ttl = ttl_seconds
+        self._telemetry = telemetry
         # tenant -> (etag, body) held by this process; bounded by the tenants it serves
         self._local: dict[str, tuple[str, bytes]] = {}
 
@@ -40,6 +44,10 @@ class RenderedDocument:
         """The tenant's document (each tenant has its own, and its own ETag)."""
         pointer_key = f"{self._key}:{tenant}"
         pointer = await self._cache.get(pointer_key)
+        if self._telemetry is not None:
+            self._telemetry.cache_lookup(
+                "portfolio", int(pointer is not None), int(pointer is None)
+            )
         if pointer is not None:
             etag = pointer.decode()
             if etag == if_none_match:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 from loguru import logger
@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from portfolio import __version__
 from portfolio.adapters.redaction import Redactor, secret_parts
+from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.api.body import BodyLimitMiddleware
 from portfolio.api.edges import EdgeMiddleware
 from portfolio.api.middleware import RequestContextMiddleware
@@ -27,6 +28,7 @@ from portfolio.api.problems import install_problem_handlers, refused_body, unhan
 from portfolio.api.routers import balances, health, portfolio, wallets
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
+from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.main.container import build_services
 from portfolio.main.logs import configure_logging
 
@@ -36,6 +38,7 @@ METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
 # a recursive parse to overflow the C stack and kill the process. The imports are done by now:
 # put Python's own default back, so a runaway recursion is a RecursionError, not a segfault.
 RECURSION_LIMIT = 1000
+SCRAPE_QUERY_SECONDS = 1.0
 sys.setrecursionlimit(RECURSION_LIMIT)
 
 
@@ -46,12 +49,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         json=settings.log_json, level=settings.log_level, redactor=settings_redactor(settings)
     )
 
+    registry = CollectorRegistry()
+    telemetry = PrometheusTelemetry(registry)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         if services is not None:
             yield {"services": services}
             return
-        async with build_services(settings) as built:
+        async with build_services(settings, telemetry) as built:
             logger.info("serving with database {}", _redacted(settings.database_url))
             # Everything built so far lives as long as the process: keep it out of the
             # collector's full passes, which otherwise stall requests for tens of ms.
@@ -73,13 +79,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router, prefix=API_PREFIX)
     # Probes and scrapers often expect these at the root; same handlers, not in the schema.
     app.include_router(health.router, include_in_schema=False)
-    registry = CollectorRegistry()
     Instrumentator(
         registry=registry,
         excluded_handlers=list(METRICS_PATHS),
         should_group_untemplated=True,
     ).instrument(app)
-    _expose_metrics(app, registry)
+    _expose_metrics(app, telemetry)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, refuse=refused_body)
     app.add_middleware(EdgeMiddleware, refuse=refused_body)
     if settings.cors_origins:  # none by default: no other site's page may call this service
@@ -137,12 +142,21 @@ def settings_redactor(settings: Settings) -> Redactor:
     return Redactor(urls, [str(s) for s in secrets if s])
 
 
-def _expose_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+def _expose_metrics(app: FastAPI, telemetry: PrometheusTelemetry) -> None:
     """The metrics in Prometheus text. Written here rather than with the instrumentator's
-    ``expose`` so that the OpenAPI document names the media type it answers."""
+    ``expose`` so that the OpenAPI document names the media type it answers. The age of the
+    oldest wallet data is measured at each scrape (one small query, given up after a second:
+    a database that is away leaves the last figure)."""
 
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        services: Services | None = getattr(request.state, "services", None)
+        if services is not None:
+            try:
+                async with asyncio.timeout(SCRAPE_QUERY_SECONDS):
+                    telemetry.oldest_data_age(await services.wallets.oldest_data_age())
+            except (TimeoutError, ServiceUnavailableError) as exc:
+                logger.warning("metrics: oldest wallet data not measured: {}", exc)
+        return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
     for path in METRICS_PATHS:
         app.add_api_route(

@@ -9,13 +9,15 @@ from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
 from portfolio.adapters.chains.tokenlist import every_token, load_token_list
 from portfolio.adapters.resilience import CallPolicy
+from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.config import Settings
 from portfolio.domain.chains import Chain
 from portfolio.ports.chains import ChainReader
 
 
-def rpc_policy(settings: Settings) -> CallPolicy:
+def rpc_policy(settings: Settings, telemetry: PrometheusTelemetry | None = None) -> CallPolicy:
     return CallPolicy(
+        telemetry=telemetry,
         timeout_seconds=settings.rpc_timeout_seconds,
         attempts=settings.rpc_attempts,
         backoff_seconds=settings.rpc_backoff_seconds,
@@ -25,9 +27,11 @@ def rpc_policy(settings: Settings) -> CallPolicy:
 
 
 @asynccontextmanager
-async def chain_readers(settings: Settings) -> AsyncIterator[dict[Chain, ChainReader]]:
+async def chain_readers(
+    settings: Settings, telemetry: PrometheusTelemetry | None = None
+) -> AsyncIterator[dict[Chain, ChainReader]]:
     """A reader per chain with RPC URLs configured; token lists are loaded once, here."""
-    policy = rpc_policy(settings)
+    policy = rpc_policy(settings, telemetry)
     readers: dict[Chain, ChainReader] = {}
     async with AsyncExitStack() as stack:
         if settings.ethereum_rpc_urls:

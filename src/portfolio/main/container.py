@@ -21,6 +21,7 @@ from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.adapters.ratelimits import LimitsRateLimiter
+from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.api.rendered import RenderedDocument
 from portfolio.api.services import Services
 from portfolio.config import Settings
@@ -48,7 +49,10 @@ class SystemClock:
 
 
 @asynccontextmanager
-async def build_services(settings: Settings) -> AsyncIterator[Services]:
+async def build_services(
+    settings: Settings, telemetry: PrometheusTelemetry | None = None
+) -> AsyncIterator[Services]:
+    """Every use case, wired from the settings; ``telemetry`` gets the operator's metrics."""
     async with AsyncExitStack() as stack:
         engine = create_engine(
             settings.database_url,
@@ -63,7 +67,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         optional: list[HealthCheck] = []
         cache: Cache = MemoryCache()
         redis = None
-        breaker = redis_breaker()  # one for every user of the Redis connection pool
+        breaker = redis_breaker(telemetry)  # one for every user of the Redis connection pool
         if settings.redis_url:
             redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
             stack.push_async_callback(redis.aclose)
@@ -75,15 +79,20 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             followed.start()
             stack.push_async_callback(followed.close)
             revocations = followed
-        readers = await stack.enter_async_context(chain_readers(settings))
-        prices = await stack.enter_async_context(price_service(settings, cache, redis, breaker))
+        readers = await stack.enter_async_context(chain_readers(settings, telemetry))
+        prices = await stack.enter_async_context(
+            price_service(settings, cache, redis, breaker, telemetry)
+        )
         clock = SystemClock()
         freshness = timedelta(seconds=settings.balance_ttl_seconds)
         wallets = SqlWalletRepository(sessions)
         balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
-        stores = Stores(wallets, balance_store, BalanceCache(cache, freshness))
+        stores = Stores(wallets, balance_store, BalanceCache(cache, freshness, telemetry))
         summary = RenderedDocument(
-            cache, SUMMARY_KEY, min(settings.balance_ttl_seconds, settings.price_ttl_seconds)
+            cache,
+            SUMMARY_KEY,
+            min(settings.balance_ttl_seconds, settings.price_ttl_seconds),
+            telemetry,
         )
         balances = BalanceService(wallets, balance_store, stores.cache, prices, clock, freshness)
         policy = FetchPolicy(
@@ -91,7 +100,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             lock_wait_seconds=settings.fetch_lock_wait_seconds,
             discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
         )
-        fetching = FetchService(stores, readers, prices, summary, clock, policy)
+        fetching = FetchService(stores, readers, prices, summary, clock, policy, telemetry)
         schedule = SchedulePolicy(
             job_wallets=settings.refresh_job_wallets,
             attempts=settings.job_attempts,
@@ -101,7 +110,7 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             wallets=WalletService(wallets, clock, summary),
             balances=balances,
             fetching=fetching,
-            scheduled=ScheduledRefresh(wallets, fetching, schedule),
+            scheduled=ScheduledRefresh(wallets, fetching, schedule, telemetry),
             portfolio=PortfolioService(
                 balance_store,
                 prices,

@@ -14,6 +14,7 @@ from portfolio.adapters.prices.coingecko import CoinGeckoPriceOracle
 from portfolio.adapters.prices.defillama import DefiLlamaPriceOracle
 from portfolio.adapters.prices.http import Pacer
 from portfolio.adapters.resilience import Breaker, CallPolicy
+from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.config import Settings
 from portfolio.main.chains import rpc_policy
 from portfolio.ports.cache import Cache
@@ -27,7 +28,11 @@ RATES = {"defillama": "300/minute", "coingecko": "8/minute", "coingecko-key": "2
 
 @asynccontextmanager
 async def price_service(
-    settings: Settings, cache: Cache, redis: Redis | None, breaker: Breaker | None = None
+    settings: Settings,
+    cache: Cache,
+    redis: Redis | None,
+    breaker: Breaker | None = None,
+    telemetry: PrometheusTelemetry | None = None,
 ) -> AsyncIterator[PriceService | NoPricing]:
     """The price sources of the settings, in order; NoPricing when pricing is off. With Redis,
     the sources' rate budgets are counted there (on the app's own connection pool)."""
@@ -35,7 +40,7 @@ async def price_service(
     if not names or "none" in names:
         yield NoPricing()
         return
-    policy = rpc_policy(settings)
+    policy = rpc_policy(settings, telemetry)
     storage = limits_storage(settings, redis)
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
@@ -47,6 +52,7 @@ async def price_service(
             cache,
             timedelta(seconds=settings.price_ttl_seconds),
             include_unverified=settings.include_unverified,
+            telemetry=telemetry,
         )
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from loguru import logger
+from prometheus_client import CollectorRegistry, start_http_server
 from taskiq import TaskiqScheduler
 from taskiq.acks import AcknowledgeType
 from taskiq.cli.scheduler.args import SchedulerArgs
@@ -20,11 +21,16 @@ from taskiq.schedule_sources import LabelScheduleSource
 
 from portfolio.adapters.cache.redis_client import create_redis
 from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
+from portfolio.adapters.resilience import describe
+from portfolio.adapters.telemetry import PrometheusTelemetry
+from portfolio.api.services import Services
 from portfolio.config import Settings
 from portfolio.domain.jobs import TAKEOVER_AFTER
 from portfolio.main.app import settings_redactor
 from portfolio.main.container import build_services
 from portfolio.main.logs import configure_logging
+
+GAUGE_SECONDS = 10.0
 
 
 @asynccontextmanager
@@ -54,7 +60,15 @@ def _on_stop(stop: asyncio.Event | asyncio.Task[None]) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    async with refresh_queue(settings) as queue, build_services(settings) as services:
+    telemetry = PrometheusTelemetry(CollectorRegistry())
+    async with (
+        refresh_queue(settings) as queue,
+        build_services(settings, telemetry) as services,
+        _gauges(queue, services, telemetry),
+    ):
+        if settings.worker_metrics_port:
+            start_http_server(settings.worker_metrics_port, registry=telemetry.registry)
+            logger.info("worker: metrics on port {}", settings.worker_metrics_port)
         if services.scheduled is None:
             raise RuntimeError("the services were built without the scheduled refresh")
         queue.serve(services.scheduled)
@@ -73,6 +87,31 @@ async def run_worker(settings: Settings) -> None:
         finally:
             await broker.shutdown()
         logger.info("worker stopped")
+
+
+@asynccontextmanager
+async def _gauges(
+    queue: TaskiqRefreshQueue, services: Services, telemetry: PrometheusTelemetry
+) -> AsyncIterator[None]:
+    """The queue's depth and the age of the oldest wallet data, measured every few seconds
+    while the worker runs (its metrics are served from a thread that cannot ask for them)."""
+
+    async def measure() -> None:
+        while True:
+            try:
+                telemetry.queue_depth(await queue.depth())
+                telemetry.oldest_data_age(await services.wallets.oldest_data_age())
+            except Exception as exc:  # Redis or the database away: keep the last figures
+                logger.warning("worker: gauges not measured: {}", describe(exc))
+            await asyncio.sleep(GAUGE_SECONDS)
+
+    measuring = asyncio.create_task(measure())
+    try:
+        yield
+    finally:
+        measuring.cancel()
+        with suppress(asyncio.CancelledError):
+            await measuring
 
 
 async def run_schedule(settings: Settings) -> None:

@@ -39,6 +39,10 @@ class WalletRepository(Protocol):
     async def twins(self, wallets: Sequence[Wallet]) -> Sequence[Wallet]:
         """Other wallets (of other tenants) at the addresses of ``wallets`` (one chain)."""
 
+    async def oldest_read(self) -> datetime | None:
+        """The earliest of every wallet's last successful read (its creation when it was never
+        read), over every tenant; None without wallets."""
+
     async def get_many(self, wallet_ids: Sequence[UUID]) -> Sequence[Wallet]:
         """The wallets with these ids, whatever their tenant (for the scheduled refresh, never
         for a caller); deleted ones are left out."""

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from portfolio.domain.balances import WalletBalances
 from portfolio.ports.cache import Cache
+from portfolio.ports.telemetry import Telemetry
 from portfolio.services.codec import decode_balances, encode_balances
 
 
@@ -17,13 +18,18 @@ def balances_key(wallet_id: UUID) -> str:
 
 
 class BalanceCache:
-    def __init__(self, cache: Cache, freshness: timedelta) -> None:
+    def __init__(
+        self, cache: Cache, freshness: timedelta, telemetry: Telemetry | None = None
+    ) -> None:
         """Entries live as long as balances stay fresh."""
         self._cache = cache
         self._ttl = freshness.total_seconds()
+        self._telemetry = telemetry
 
     async def get(self, wallet_id: UUID) -> WalletBalances | None:
         data = await self._cache.get(balances_key(wallet_id))
+        if self._telemetry is not None:
+            self._telemetry.cache_lookup("balances", int(data is not None), int(data is None))
         return None if data is None else decode_balances(data)
 
     async def put(self, snapshots: Mapping[UUID, WalletBalances]) -> None:

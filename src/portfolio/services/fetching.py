@@ -4,6 +4,7 @@ wallet, batched per chain (refresh)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
 from portfolio.ports.prices import Pricing
 from portfolio.ports.repositories import BalanceRepository, WalletRepository
+from portfolio.ports.telemetry import Telemetry
 from portfolio.services.balance_cache import BalanceCache
 
 RECORD_SLICE = 500  # wallets recorded in one transaction
@@ -73,6 +75,7 @@ class FetchService:
         watcher: PortfolioWatcher,
         clock: Clock,
         policy: FetchPolicy | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._stores = stores
         self._readers = dict(readers)
@@ -80,6 +83,7 @@ class FetchService:
         self._watcher = watcher
         self._clock = clock
         self._policy = policy or FetchPolicy()
+        self._telemetry = telemetry
 
     async def fetch(self, tenant: str, wallet_id: UUID) -> tuple[Wallet, WalletBalances]:
         """Read the tenant's wallet from its chain now and store it; concurrent fetches share
@@ -92,7 +96,7 @@ class FetchService:
             cached = await self._stores.cache.get(wallet_id)
             if cached is not None and cached.as_of is not None and cached.as_of > asked_at:
                 return wallet, cached  # read while we waited
-            recorded, failed = await self._read_and_record([wallet])
+            recorded, failed = await self._read_and_record([wallet], "fetch")
         if wallet.id in failed:
             raise ChainUnavailableError(failed[wallet.id])
         if wallet.id not in recorded:
@@ -133,7 +137,7 @@ class FetchService:
             skipped = len(wallets) - len(claimed)
             if not claimed:
                 return Tally(0, 0, skipped)
-            recorded, failed = await self._read_and_record(claimed, reuse_accounts=True)
+            recorded, failed = await self._read_and_record(claimed, "job", reuse_accounts=True)
         return Tally(len(recorded), len(failed), skipped)
 
     async def _claim(self, claims: AsyncExitStack, wallet_id: UUID, hold_seconds: float) -> bool:
@@ -149,13 +153,13 @@ class FetchService:
 
     async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
         try:
-            recorded, failed = await self._read_and_record(wallets, reuse_accounts=True)
+            recorded, failed = await self._read_and_record(wallets, "refresh", reuse_accounts=True)
         except ChainUnavailableError as exc:
             return [RefreshOutcome(w, None, str(exc)) for w in wallets]
         return _outcomes(wallets, recorded, failed)
 
     async def _read_and_record(
-        self, wallets: list[Wallet], *, reuse_accounts: bool = False
+        self, wallets: list[Wallet], trigger: str, *, reuse_accounts: bool = False
     ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
         """Read wallets of one chain in one batched read and record them: what was recorded,
         and why each wallet that could not be read alone failed. When the chain cannot be read,
@@ -163,10 +167,12 @@ class FetchService:
         same addresses are read and recorded with them: each address is read once."""
         chain = wallets[0].chain
         wallets = [*wallets, *await self._stores.wallets.twins(wallets)]
+        started = time.monotonic()
         try:
             readings = await self._read(chain, wallets, reuse_accounts)
         except ChainUnavailableError as exc:
             logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
+            self._observe(chain, trigger, started, 0, len(wallets))
             await self._remember_failure(wallets, str(exc))
             raise
         failed = {w.id: error for w in wallets if (error := readings[w.address].error)}
@@ -175,9 +181,17 @@ class FetchService:
             await self._remember_failure([wallet], failed[wallet.id])
         by_id = {w.id: readings[w.address] for w in wallets if w.id not in failed}
         recorded = await self._record(by_id)
+        self._observe(chain, trigger, started, len(recorded), len(failed))
         await self._stores.cache.put(recorded)
         await self._changed({w.tenant for w in wallets if w.id in recorded})
         return recorded, failed
+
+    def _observe(
+        self, chain: Chain, trigger: str, started: float, refreshed: int, failed: int
+    ) -> None:
+        if self._telemetry is not None:
+            seconds = time.monotonic() - started
+            self._telemetry.refreshed(chain, trigger, seconds, refreshed, failed)
 
     async def _changed(self, tenants: set[str]) -> None:
         for tenant in sorted(tenants):

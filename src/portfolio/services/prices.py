@@ -16,6 +16,7 @@ from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token
 from portfolio.ports.cache import Cache
 from portfolio.ports.prices import PriceOracle
+from portfolio.ports.telemetry import Telemetry
 
 LAST_KNOWN = timedelta(days=7)  # how long a price may serve, stale, when every source fails
 UNPRICED = b"null"  # cached: the sources answered and know no price
@@ -36,6 +37,7 @@ class PriceService:
         ttl: timedelta,
         *,
         include_unverified: bool = False,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """Only verified tokens (native coins, the token lists) are priced unless
         ``include_unverified``: spam stays out of net worth."""
@@ -43,6 +45,7 @@ class PriceService:
         self._cache = cache
         self._ttl = ttl
         self._include_unverified = include_unverified
+        self._telemetry = telemetry
 
     async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
         """Prices by ``price_key`` for the tokens that count and have one."""
@@ -52,6 +55,8 @@ class PriceService:
         cached = await self._cache.get_many([_fresh(k) for k in wanted])
         found = {k: p for k in wanted if (p := _decode(cached.get(_fresh(k)))) is not None}
         missing = {k: t for k, t in wanted.items() if _fresh(k) not in cached}
+        if self._telemetry is not None:
+            self._telemetry.cache_lookup("prices", len(wanted) - len(missing), len(missing))
         if not missing:
             return found
         fetched, every_source_answered = await self._ask_sources(list(missing.values()))

@@ -19,6 +19,7 @@ from tenacity import (
 from portfolio.domain.errors import ChainUnavailableError, StorageUnavailableError
 from portfolio.domain.jobs import TAKEOVER_AFTER, JobReport, RefreshJob, plan_jobs
 from portfolio.ports.repositories import WalletRepository
+from portfolio.ports.telemetry import Telemetry
 from portfolio.services.fetching import FetchService, every_wallet
 
 
@@ -35,11 +36,16 @@ class SchedulePolicy:
 
 class ScheduledRefresh:
     def __init__(
-        self, wallets: WalletRepository, fetching: FetchService, policy: SchedulePolicy
+        self,
+        wallets: WalletRepository,
+        fetching: FetchService,
+        policy: SchedulePolicy,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._wallets = wallets
         self._fetching = fetching
         self._policy = policy
+        self._telemetry = telemetry
 
     async def plan(self) -> list[RefreshJob]:
         return plan_jobs(await every_wallet(self._wallets, None), self._policy.job_wallets)
@@ -65,8 +71,14 @@ class ScheduledRefresh:
                         )
         except (ChainUnavailableError, TimeoutError) as exc:
             logger.warning("refresh job on {} failed: {}", job.chain, str(exc) or "timed out")
+            self._job_done(failed=True)
             return JobReport(job.chain, 0, len(job.wallet_ids), 0, time.monotonic() - started)
+        self._job_done(failed=False)
         return JobReport(job.chain, *tally, time.monotonic() - started)
+
+    def _job_done(self, *, failed: bool) -> None:
+        if self._telemetry is not None:
+            self._telemetry.job_done(failed)
 
     async def run_cycle(self) -> list[JobReport]:
         """Plan a cycle and run its jobs one after another (the embedded default's way)."""

@@ -43,6 +43,14 @@ class WalletService:
             raise WalletNotFoundError(wallet_id)
         await self._changed(tenant)
 
+    async def oldest_data_age(self) -> float | None:
+        """Seconds since the least recently read wallet was read (or created, if never read):
+        how far behind the schedule is. None without wallets."""
+        oldest = await self._wallets.oldest_read()
+        if oldest is None:
+            return None
+        return max(0.0, (self._clock.now() - oldest).total_seconds())
+
     async def _changed(self, tenant: str) -> None:
         if self._watcher is not None:
             await self._watcher.portfolio_changed(tenant)

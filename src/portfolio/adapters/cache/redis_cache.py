@@ -17,13 +17,14 @@ from redis.exceptions import LockError, RedisError
 
 from portfolio.adapters.cache.memory import KeyedLocks
 from portfolio.adapters.resilience import Breaker, DependencyDownError
+from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.domain.errors import LockTimeoutError
 
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 
-def redis_breaker() -> Breaker:
-    return Breaker("redis", REDIS_ERRORS)
+def redis_breaker(telemetry: PrometheusTelemetry | None = None) -> Breaker:
+    return Breaker("redis", REDIS_ERRORS, telemetry=telemetry)
 
 
 class RedisCache:

@@ -129,13 +129,12 @@ class Web3ChainReader:
     async def _read(
         self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], addresses: Sequence[str]
     ) -> tuple[list[_Call], list[int | str]]:
-        w3 = endpoint.client
         try:
             tokens = await self._tokens_of(endpoint)
             calls = [_Call(a, t) for a in addresses for t in tokens]
             if await self._multicall_deployed(endpoint):
-                return calls, await self._read_multicall(w3, calls)
-            return calls, await self._read_batched(w3, calls)
+                return calls, await self._read_multicall(endpoint, calls)
+            return calls, await self._read_batched(endpoint, calls)
         except aiohttp.ClientResponseError as exc:
             if exc.status == 429 or exc.status >= 500:
                 raise TransientUpstreamError(f"HTTP {exc.status}") from exc
@@ -149,36 +148,36 @@ class Web3ChainReader:
         chain_id = self._chain_id
         if chain_id is None:
             if endpoint.url not in self._chain_ids:
-                answer = await self._request(endpoint.client, "eth_chainId", [])
+                answer = await self._request(endpoint, "eth_chainId", [])
                 self._chain_ids[endpoint.url] = _as_int(answer)
             chain_id = self._chain_ids[endpoint.url]
         return self._tokens.get(chain_id, [Token.native(Chain.ETHEREUM)])
 
-    async def _block(self, w3: AsyncWeb3[AsyncHTTPProvider], requests: int) -> str:
+    async def _block(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], requests: int) -> str:
         """Several requests read at one block; a single one needs no extra round trip."""
         if requests == 1:
             return "latest"
-        return hex(_as_int(await self._request(w3, "eth_blockNumber", [])))
+        return hex(_as_int(await self._request(endpoint, "eth_blockNumber", [])))
 
     async def _multicall_deployed(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> bool:
         if endpoint.url not in self._has_multicall:
-            code = await self._request(endpoint.client, "eth_getCode", [self._multicall, "latest"])
+            code = await self._request(endpoint, "eth_getCode", [self._multicall, "latest"])
             self._has_multicall[endpoint.url] = isinstance(code, str) and len(code) > 2
         return self._has_multicall[endpoint.url]
 
     async def _read_multicall(
-        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call]
+        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
     ) -> list[int | str]:
         chunks = list(chunked(calls, self._limits.calls_per_multicall))
         chunk_bytes = self._limits.calls_per_multicall * CALL_HEX_BYTES
         per_request = max(1, self._limits.max_request_bytes // chunk_bytes)
-        block = await self._block(w3, -(-len(chunks) // per_request))
+        block = await self._block(endpoint, -(-len(chunks) // per_request))
         requests = [
             [("eth_call", [{"to": self._multicall, "data": _aggregate3(c, self._multicall)}, block])
              for c in group]
             for group in chunked(chunks, per_request)
         ]  # fmt: skip
-        answers = await self._send_all(w3, requests)
+        answers = await self._send_all(endpoint, requests)
         results: list[int | str] = []
         for chunk, answer in zip(chunks, answers, strict=True):
             if isinstance(answer, ItemError):  # the multicall itself failed: a node problem
@@ -187,37 +186,45 @@ class Web3ChainReader:
         return results
 
     async def _read_batched(
-        self, w3: AsyncWeb3[AsyncHTTPProvider], calls: list[_Call]
+        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
     ) -> list[int | str]:
-        block = await self._block(w3, -(-len(calls) // self._limits.batch_size))
+        block = await self._block(endpoint, -(-len(calls) // self._limits.batch_size))
         requests = [[_plain_request(call, block) for call in group]
                     for group in chunked(calls, self._limits.batch_size)]  # fmt: skip
-        answers = await self._send_all(w3, requests)
+        answers = await self._send_all(endpoint, requests)
         return [_plain_result(call, answer) for call, answer in zip(calls, answers, strict=True)]
 
     async def _send_all(
-        self, w3: AsyncWeb3[AsyncHTTPProvider], batches: list[list[tuple[str, list[Any]]]]
+        self,
+        endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+        batches: list[list[tuple[str, list[Any]]]],
     ) -> list[Any]:
         """Every batch, a few in flight at once; the results (or ItemErrors) in order."""
         gate = asyncio.Semaphore(self._limits.concurrency)
 
         async def send(batch: list[tuple[str, list[Any]]]) -> list[Any]:
             async with gate:
-                return await self._batch(w3, batch)
+                return await self._batch(endpoint, batch)
 
         answers = await asyncio.gather(*(send(b) for b in batches))
         return list(itertools.chain.from_iterable(answers))
 
     async def _batch(
-        self, w3: AsyncWeb3[AsyncHTTPProvider], batch: list[tuple[str, list[Any]]]
+        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], batch: list[tuple[str, list[Any]]]
     ) -> list[Any]:
-        answer = await w3.provider.make_batch_request([(RPCEndpoint(m), p) for m, p in batch])
+        method = batch[0][0] if len({m for m, _ in batch}) == 1 else "batch"
+        async with self._pool.observed(endpoint, method, len(batch)):
+            answer = await endpoint.client.provider.make_batch_request(
+                [(RPCEndpoint(m), p) for m, p in batch]
+            )
         items = match_batch(answer, len(batch))
         return [_result_or_error(item) for item in items]
 
-    @staticmethod
-    async def _request(w3: AsyncWeb3[AsyncHTTPProvider], method: str, params: list[Any]) -> Any:
-        answer = await w3.provider.make_request(RPCEndpoint(method), params)
+    async def _request(
+        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], method: str, params: list[Any]
+    ) -> Any:
+        async with self._pool.observed(endpoint, method):
+            answer = await endpoint.client.provider.make_request(RPCEndpoint(method), params)
         try:
             return check_item(answer)
         except ItemError as exc:

@@ -260,7 +260,9 @@ class SolanaChainReader:
         batched = endpoint.url not in self._unbatched
 
         async def send(group: list[SolanaRequest]) -> list[Any]:
-            async with gate:
+            methods = {_method(request) for request in group}
+            method = methods.pop() if len(methods) == 1 else "batch"
+            async with gate, self._pool.observed(endpoint, method, len(group)):
                 if batched:
                     answer = await _post(endpoint, batch_to_json(group))
                     return [checked(item) for item in match_batch(answer, len(group))]
@@ -274,6 +276,12 @@ class SolanaChainReader:
             self._unbatched.add(endpoint.url)
             return await self._send_all(endpoint, requests)
         return list(itertools.chain.from_iterable(answers))
+
+
+def _method(request: SolanaRequest) -> str:
+    """The JSON-RPC method of a request (``GetMultipleAccounts`` -> ``getMultipleAccounts``)."""
+    name = type(request).__name__
+    return name[:1].lower() + name[1:]
 
 
 async def _post(endpoint: Endpoint[httpx.AsyncClient], body: str) -> Any:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -77,6 +78,12 @@ class SqlWalletRepository:
         async with storage_errors(), self._sessions() as session:
             rows = (await session.scalars(query)).all()
         return [to_wallet(row) for row in rows if row.id not in ids]
+
+    async def oldest_read(self) -> datetime | None:
+        read = func.coalesce(WalletRow.last_fetched_at, WalletRow.created_at)
+        async with storage_errors(), self._sessions() as session:
+            oldest: datetime | None = await session.scalar(select(func.min(read)))
+        return oldest
 
     async def get_many(self, wallet_ids: Sequence[UUID]) -> Sequence[Wallet]:
         if not wallet_ids:

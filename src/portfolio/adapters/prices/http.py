@@ -132,4 +132,5 @@ def price_pool(
         policy,
         unavailable=PriceUnavailableError,
         timed_out=PriceUnavailableError,
+        kind="price",
     )

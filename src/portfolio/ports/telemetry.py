@@ -1,0 +1,20 @@
+"""What the use cases report for the operator's metrics."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from portfolio.domain.chains import Chain
+
+
+class Telemetry(Protocol):
+    def cache_lookup(self, kind: str, hits: int, misses: int) -> None:
+        """Lookups of one ``kind`` of cached thing (balances, prices, portfolio)."""
+
+    def refreshed(
+        self, chain: Chain, trigger: str, seconds: float, refreshed: int, failed: int
+    ) -> None:
+        """One read-and-record of a chain's wallets (``trigger``: fetch, refresh or job)."""
+
+    def job_done(self, failed: bool) -> None:
+        """A scheduled job ran (``failed``: its chain could not be read at all)."""

@@ -1,0 +1,54 @@
+"""docker-compose.yml against the Compose Specification's JSON schema, offline.
+
+``compose-spec.json`` beside this file is that schema (from the Compose Specification project,
+Apache-2.0), kept here so that the check needs no network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.databases import ROOT
+
+SCHEMA = Path(__file__).with_name("compose-spec.json")
+
+
+def _compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
+
+
+def _validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _validator().iter_errors(_compose())]
+    assert errors == []
+
+
+def test_the_compose_file_runs_two_api_replicas_behind_nginx_after_one_migration() -> None:
+    services = _compose()["services"]
+    assert {"migrate", "api", "worker", "scheduler", "nginx", "postgres", "redis"} <= set(services)
+    assert services["api"]["deploy"]["replicas"] == 2
+    assert services["migrate"]["restart"] == "no"
+    for name in ("api", "worker", "scheduler"):
+        wait = services[name]["depends_on"]["migrate"]["condition"]
+        assert wait == "service_completed_successfully", name
+    assert services["worker"]["command"] == ["portfolio", "worker"]
+    assert services["scheduler"]["command"] == ["portfolio", "scheduler"]
+    nginx_conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server api:8000" in nginx_conf
+    assert services["nginx"]["volumes"] == ["./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
+
+
+def test_a_compose_file_with_an_unknown_key_is_refused() -> None:
+    compose = _compose()
+    compose["services"]["api"]["replica"] = 2
+    with pytest.raises(jsonschema.ValidationError):
+        _validator().validate(compose)
