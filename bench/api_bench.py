@@ -21,7 +21,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import insert
 
-from portfolio.adapters.cache.revocations import NoRevocations
+from portfolio.adapters.cache.announcements import NoRevocations
 from portfolio.adapters.chains.tokenlist import load_token_list
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from portfolio.adapters.cache.revocations import NoRevocations
+from portfolio.adapters.cache.announcements import NoRevocations
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.main.app import create_app

@@ -3,12 +3,14 @@ price server; totals recomputed here by hand."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from portfolio.main.app import create_app
 from tests.api.conftest import add, serve, settings_for
@@ -92,3 +94,26 @@ async def test_an_empty_portfolio_is_zero(client: httpx.AsyncClient) -> None:
         [],
         None,
     )
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_write_in_one_process_is_seen_by_another_that_holds_the_document(
+    database_url: str, solana: SolanaWorld
+) -> None:
+    redis_url = "redis://127.0.0.1:6379/10"
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    settings = settings_for(database_url, redis_url=redis_url, price_sources=["none"])
+    async with serve(create_app(settings)) as one, serve(create_app(settings)) as two:
+        await add(one, "solana", solana.rich)
+        for _ in range(3):  # the second process now holds the document
+            assert (await two.get("/api/v1/portfolio")).json()["wallet_count"] == 1
+        await add(one, "solana", solana.huge)
+        seen = 0
+        for _ in range(50):  # announced on Redis: heard within milliseconds
+            seen = (await two.get("/api/v1/portfolio")).json()["wallet_count"]
+            if seen == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert seen == 2

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portfolio.adapters.cache.revocations import NoRevocations
+from portfolio.adapters.cache.announcements import NoRevocations
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.main.app import create_app

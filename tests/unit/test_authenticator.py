@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from portfolio.adapters.cache.revocations import NoRevocations
+from portfolio.adapters.cache.announcements import NoRevocations
 from portfolio.domain.errors import AuthenticationError
 from portfolio.domain.keys import ApiKey, Principal, new_key, parse_presented
 from portfolio.services.auth import Authenticator, KeyService

@@ -29,3 +29,58 @@ async def test_processes_share_one_rendering_until_a_write_deletes_the_pointer()
     assert second.etag != first.etag
     assert (await one.get("acme", render)).body == b"v2"
     assert render.calls == 2
+
+
+class CountingCache(MemoryCache):
+    """The shared cache, counting the reads that reach it."""
+
+    reads = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        return await super().get(key)
+
+
+class Channel:
+    """One announcement channel heard by every "process" at once (as Redis pub/sub)."""
+
+    def __init__(self) -> None:
+        self.count: int | None = 0
+
+    def current(self) -> int | None:
+        return self.count
+
+    async def announce(self) -> None:
+        if self.count is not None:
+            self.count += 1
+
+
+async def test_a_held_document_is_served_without_a_cache_read_until_a_change_is_announced() -> None:
+    shared, channel = CountingCache(), Channel()
+    one = RenderedDocument(shared, "doc", 60, changes=channel)
+    two = RenderedDocument(shared, "doc", 60, changes=channel)
+    render = Renderer()
+    first = await one.get("acme", render)
+    await two.get("acme", render)
+    reads = shared.reads
+    for _ in range(5):
+        assert (await two.get("acme", render)).body == b"v1"
+        assert (await two.get("acme", render, first.etag)).body is None
+    assert shared.reads == reads  # held: no read at all
+    await one.portfolio_changed("acme")  # a write in the other process, announced
+    render.version = b"v2"
+    assert (await two.get("acme", render)).body == b"v2"
+    assert render.calls == 2
+
+
+async def test_while_announcements_cannot_be_followed_every_request_reads_the_pointer() -> None:
+    shared, channel = CountingCache(), Channel()
+    one = RenderedDocument(shared, "doc", 60, changes=channel)
+    render = Renderer()
+    await one.get("acme", render)
+    channel.count = None  # not subscribed: nothing held may be trusted
+    reads = shared.reads
+    await one.get("acme", render)
+    await one.get("acme", render)
+    assert shared.reads == reads + 2
+    assert render.calls == 1  # the pointer still names the held bytes: not fetched again

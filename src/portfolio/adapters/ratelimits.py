@@ -8,7 +8,8 @@ hot path with reservations.
 
 A reservation: a process that sees a caller use up what it counted asks the store for a few
 requests at once (``cost=n``, one call) and lets the next ones through from memory for up to
-``LEASE_SECONDS``. The size doubles while reservations are used up, up to 1/50 of the limit
+``LEASE_SECONDS``. The size doubles while reservations are used up (across leases, unless the
+caller paused for a whole lease), up to 1/50 of the limit
 (so a limit of 30 a minute is counted one by one), and falls back to 1 near the limit. The
 window is always counted ahead, never behind: a caller is never let through more than the
 limit (give or take requests reserved less than a lease ago), and may be refused up to one
@@ -96,9 +97,11 @@ class LimitsRateLimiter:
 
     @staticmethod
     def _next_size(item: RateLimitItem, lease: _Lease | None, now: float) -> int:
-        """Double the last reservation if it was used up before it ended; else start at 1."""
+        """Double the last reservation if it was used up (a caller that keeps coming keeps
+        its size from one lease to the next); start at 1 after a pause, or after a lease that
+        ended unused."""
         cap = min(MAX_RESERVATION, max(1, item.amount // RESERVATION_SHARE))
-        if lease is None or now >= lease.until:
+        if lease is None or lease.left > 0 or now >= lease.until + LEASE_SECONDS:
             return 1
         return min(cap, lease.size * 2)
 

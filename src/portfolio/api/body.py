@@ -6,24 +6,18 @@ a huge body is never buffered. Nesting: JSON deeper than ``MAX_JSON_DEPTH`` is r
 JSON parser sees it (a parser recursing once per level is a stack to overflow).
 
 Starlette has no body limit of its own and uvicorn's ``h11_max_incomplete_event_size`` bounds
-headers only, so this is a small ASGI middleware.
+headers only, so this is done here (by the service's one middleware, api.middleware).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import Headers
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
 MAX_JSON_DEPTH = 32  # a wallet is depth 1; nothing this API takes comes near 32
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
-
-Refusal = Callable[[Request, int, str], Awaitable[Response]]
 
 
 def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -44,35 +38,28 @@ class _TooLargeError(Exception):
     pass
 
 
-class BodyLimitMiddleware:
-    """Bounds request bodies; ``refuse`` renders the 413 and 422 problems."""
+Refused = tuple[int, str]  # the status (413, 422) and the detail of a refused body
 
-    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Refusal) -> None:
-        self.app = app
+
+class BodyLimit:
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.refuse = refuse
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send, 413, self._too_large())
-            return
+    async def admit(self, scope: Scope, receive: Receive) -> Receive | Refused:
+        """The ``receive`` to hand the app (the body, once read and checked, replayed), or why
+        the body is refused."""
+        declared = header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            return 413, self._too_large()
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):  # no route reads their bodies
-            await self.app(scope, receive, send)
-            return
+            return receive
         try:
             body = await self._read(receive)
         except _TooLargeError:
-            await self._refuse(scope, receive, send, 413, self._too_large())
-            return
+            return 413, self._too_large()
         if body and too_deep(body):
-            detail = f"JSON nested deeper than {MAX_JSON_DEPTH} levels is not accepted."
-            await self._refuse(scope, receive, send, 422, detail)
-            return
-        await self.app(scope, _replay(body, receive), send)
+            return 422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels is not accepted."
+        return _replay(body, receive)
 
     async def _read(self, receive: Receive) -> bytes:
         """The whole body, never more than the limit (the limit bounds what is buffered)."""
@@ -93,13 +80,13 @@ class BodyLimitMiddleware:
     def _too_large(self) -> str:
         return f"The request body is larger than {self.max_bytes} bytes."
 
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, status: int, detail: str
-    ) -> None:
-        response = await self.refuse(Request(scope, receive), status, detail)
-        # The rest of an over-long body is not read: the connection is closed after the answer.
-        response.headers["Connection"] = "close"
-        await response(scope, receive, send)
+
+def header(scope: Scope, name: bytes) -> str:
+    """One request header (the first), read from the raw list without building Headers."""
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -17,11 +17,15 @@ from portfolio.services.wallets import WalletService
 # pool, which costs a request far more than what these do.
 
 
-async def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services = request.state.services
     if not isinstance(services, Services):  # narrows the type; no cast
         raise TypeError("the app's lifespan did not put Services on its state")
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 AppServices = Annotated[Services, Depends(get_services)]

@@ -10,12 +10,9 @@ another site cannot spend this service's RPC budget.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from starlette.types import Scope
 
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from portfolio.api.body import header
 
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The media types a cross-site page may send without a CORS preflight.
@@ -33,39 +30,33 @@ DOCS_POLICY = (
     "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
 )
 
-Refusal = Callable[[Request, int, str], Awaitable[Response]]
+API_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+_API_CSP = (b"content-security-policy", API_POLICY.encode())
+_DOCS_CSP = (b"content-security-policy", DOCS_POLICY.encode())
 
 
-class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, refuse: Refusal) -> None:
-        self.app = app
-        self.refuse = refuse
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers every answer carries, and a refusal's RateLimit-* ones."""
+    headers = [*API_HEADERS, _DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else _API_CSP]
+    quota = scope.get("state", {}).get("quota")
+    if quota is not None:  # set by the rate limit of the route
+        headers += [
+            (b"ratelimit-limit", str(quota.limit).encode()),
+            (b"ratelimit-remaining", str(quota.remaining).encode()),
+            (b"ratelimit-reset", str(quota.reset_seconds).encode()),
+        ]
+    return headers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        docs = scope["path"].startswith(DOCS_PATHS)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Content-Security-Policy"] = DOCS_POLICY if docs else API_POLICY
-                quota = scope.get("state", {}).get("quota")
-                if quota is not None:  # set by the rate limit of the route
-                    headers["RateLimit-Limit"] = str(quota.limit)
-                    headers["RateLimit-Remaining"] = str(quota.remaining)
-                    headers["RateLimit-Reset"] = str(quota.reset_seconds)
-            await send(message)
-
-        if scope["method"] in WRITING_METHODS:
-            media = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
-            if media in SIMPLE_TYPES:
-                detail = f"Writes take application/json (or no body), not {media}."
-                response = await self.refuse(Request(scope, receive), 415, detail)
-                await response(scope, receive, send_with_headers)
-                return
-        await self.app(scope, receive, send_with_headers)
+def refused_write(scope: Scope) -> str | None:
+    """Why a write in a cross-site form's shape is refused (415), or None."""
+    if scope["method"] not in WRITING_METHODS:
+        return None
+    media = header(scope, b"content-type").split(";")[0].strip().lower()
+    if media in SIMPLE_TYPES:
+        return f"Writes take application/json (or no body), not {media}."
+    return None

@@ -11,9 +11,9 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from fastapi import Request
 
-from portfolio.api.auth import Caller
-from portfolio.api.dependencies import AppServices
+from portfolio.api.services import Services
 from portfolio.domain.errors import RateLimitedError
+from portfolio.domain.keys import Principal
 
 CHAIN_ROUTES = ("/fetch", "/refresh")  # they spend RPC and price budgets
 
@@ -22,17 +22,18 @@ Networks = tuple[IPv4Network | IPv6Network, ...]
 
 @dataclass(frozen=True, slots=True)
 class Quota:
-    """What a refusal tells in its RateLimit-* headers (written by EdgeMiddleware)."""
+    """What a refusal tells in its RateLimit-* headers (written by ServiceMiddleware)."""
 
     limit: int
     remaining: int
     reset_seconds: int  # until the window lets one more through
 
 
-async def rate_limited(request: Request, services: AppServices, principal: Caller) -> None:
+async def rate_limited(request: Request, services: Services, principal: Principal) -> None:
+    """Count the request against its caller's limit; RateLimitedError past it."""
     if services.rate_limits is None:
         return
-    kind = "chain" if request.url.path.endswith(CHAIN_ROUTES) else "api"
+    kind = "chain" if request.scope["path"].endswith(CHAIN_ROUTES) else "api"
     if principal.key_id is not None:
         caller = f"key:{principal.key_id}"
     else:
@@ -40,7 +41,7 @@ async def rate_limited(request: Request, services: AppServices, principal: Calle
     try:
         await services.rate_limits.hit(kind, caller)
     except RateLimitedError as exc:
-        if exc.limit is not None:  # the edge middleware writes the RateLimit-* headers
+        if exc.limit is not None:  # the service middleware writes the RateLimit-* headers
             request.state.quota = Quota(exc.limit, 0, exc.retry_after_seconds)
         raise
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from portfolio.api.middleware import REQUEST_ID_HEADER, request_id_of
+from portfolio.api.middleware import request_id_of
 from portfolio.domain.errors import (
     AuthenticationError,
     ChainTimeoutError,
@@ -94,8 +94,8 @@ def problem(
         "request_id": request_id,
         **{key: value for key, value in extra.items() if value is not None},
     }
-    all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
+    # X-Request-ID is added by the service's middleware, to every answer.
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -174,7 +174,7 @@ _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
-    """The 500 problem; the trace goes to the log only. Used by RequestContextMiddleware."""
+    """The 500 problem; the trace goes to the log only. Used by ServiceMiddleware."""
     request_id = request_id_of(request.scope)
     logger.opt(exception=exc).error("unhandled error in {} {}", request.method, request.url.path)
     return problem(
@@ -186,7 +186,7 @@ async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def refused_body(request: Request, status: int, detail: str) -> JSONResponse:
     """The 413 of an over-long body, the 415 of a write in a form's shape, or the 422 of a body
-    nested too deep (BodyLimitMiddleware, EdgeMiddleware)."""
+    nested too deep (ServiceMiddleware)."""
     if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
         return problem(request, status, detail, type_="/problems/body-too-large")
     if status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE:

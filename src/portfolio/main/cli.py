@@ -19,8 +19,8 @@ from uuid import UUID
 
 import typer
 
+from portfolio.adapters.cache.announcements import NoRevocations, redis_revocations
 from portfolio.adapters.cache.redis_client import create_redis
-from portfolio.adapters.cache.revocations import NoRevocations, RedisRevocations
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.config import load_settings
@@ -47,7 +47,7 @@ async def _key_service() -> AsyncIterator[KeyService]:
     redis = None
     if settings.redis_url:  # revocations are announced to every process through it
         redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
-        revocations = RedisRevocations(redis)
+        revocations = redis_revocations(redis)
     try:
         keys = SqlApiKeyRepository(session_factory(engine))
         yield KeyService(keys, revocations, SystemClock())

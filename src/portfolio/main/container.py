@@ -10,10 +10,16 @@ from ipaddress import ip_network
 
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from portfolio.adapters.cache.announcements import (
+    PORTFOLIO_CHANGES,
+    LocalAnnouncements,
+    NoRevocations,
+    RedisAnnouncements,
+    redis_revocations,
+)
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.adapters.cache.redis_cache import RedisCache, redis_breaker
 from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
-from portfolio.adapters.cache.revocations import NoRevocations, RedisRevocations
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
@@ -27,6 +33,7 @@ from portfolio.api.services import Services
 from portfolio.config import Settings
 from portfolio.main.chains import chain_readers
 from portfolio.main.pricing import limits_storage, price_service
+from portfolio.ports.announcements import Announcements
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
 from portfolio.ports.keys import Revocations
@@ -74,11 +81,11 @@ async def build_services(
             optional.append(RedisHealthCheck(redis))
             cache = RedisCache(redis, breaker=breaker)
         revocations: Revocations = NoRevocations()
-        if redis is not None and settings.auth_enabled:
-            followed = RedisRevocations(redis)
-            followed.start()
-            stack.push_async_callback(followed.close)
-            revocations = followed
+        changes: Announcements = LocalAnnouncements()  # one process, its own cache
+        if redis is not None:
+            changes = _followed(stack, RedisAnnouncements(redis, PORTFOLIO_CHANGES))
+            if settings.auth_enabled:
+                revocations = _followed(stack, redis_revocations(redis))
         readers = await stack.enter_async_context(chain_readers(settings, telemetry))
         prices = await stack.enter_async_context(
             price_service(settings, cache, redis, breaker, telemetry)
@@ -93,6 +100,7 @@ async def build_services(
             SUMMARY_KEY,
             min(settings.balance_ttl_seconds, settings.price_ttl_seconds),
             telemetry,
+            changes,
         )
         balances = BalanceService(wallets, balance_store, stores.cache, prices, clock, freshness)
         policy = FetchPolicy(
@@ -137,3 +145,9 @@ async def build_services(
             if settings.auth_enabled
             else None,
         )
+
+
+def _followed(stack: AsyncExitStack, announcements: RedisAnnouncements) -> RedisAnnouncements:
+    announcements.start()
+    stack.push_async_callback(announcements.close)
+    return announcements

@@ -7,6 +7,7 @@ from typing import Protocol
 from uuid import UUID
 
 from portfolio.domain.keys import ApiKey
+from portfolio.ports.announcements import Announcements
 
 
 class ApiKeyRepository(Protocol):
@@ -21,10 +22,5 @@ class ApiKeyRepository(Protocol):
         """False when there is no such key."""
 
 
-class Revocations(Protocol):
-    def current(self) -> int | None:
-        """A count that changes whenever a key is revoked anywhere; None when revocations
-        cannot be followed now (then no cached key may be trusted)."""
-
-    async def announce(self) -> None:
-        """Tell every process that a key was revoked."""
+# A count that changes whenever a key is revoked anywhere (announce: a key was revoked).
+Revocations = Announcements

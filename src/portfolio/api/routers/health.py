@@ -4,34 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from portfolio.api.dependencies import Health
 from portfolio.api.schemas import CheckOut, HealthOut, Liveness
 from portfolio.services.health import HealthReport, Status
 
-router = APIRouter(prefix="/health", tags=["system"])
-
+TAGS: list[str] = ["system"]
+LIVE = Liveness(status=Status.PASS).model_dump_json().encode()
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": HealthOut, "description": "A dependency is not answering"}
 }
 
 
-@router.get("/live", summary="Liveness probe")
-async def live() -> Liveness:
+async def live() -> Response:
     """200 while the process can serve requests. Checks no dependency."""
-    return Liveness(status=Status.PASS)
+    return Response(LIVE, media_type="application/json")  # rendered once: probes are many
 
 
-@router.get("/ready", summary="Readiness probe", responses=_UNAVAILABLE)
 async def ready(health: Health) -> JSONResponse:
     """200 when the database (and Redis, when configured) answer; 503 otherwise."""
     report = await health.report()
     return _render(report, 200 if report.ready else 503)
 
 
-@router.get("", summary="Health detail", response_model=HealthOut, responses=_UNAVAILABLE)
 async def detail(health: Health) -> JSONResponse:
     """Every check with its latency; status ``warn`` when only an optional dependency fails."""
     report = await health.report()
@@ -47,3 +44,23 @@ def _render(report: HealthReport, status_code: int) -> JSONResponse:
         },
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code)
+
+
+def add_routes(app: FastAPI, prefix: str, *, include_in_schema: bool = True) -> None:
+    """The probes as routes of the app itself, not an included router: they are matched
+    before any router is (each router FastAPI tries costs a request measurably, make bench),
+    and probes are the most frequent requests a service gets."""
+    common: dict[str, Any] = {"methods": ["GET"], "tags": TAGS,
+                              "include_in_schema": include_in_schema}  # fmt: skip
+    app.add_api_route(
+        f"{prefix}/health/live", live, summary="Liveness probe", response_model=Liveness,
+        **common,
+    )  # fmt: skip
+    app.add_api_route(
+        f"{prefix}/health/ready", ready, summary="Readiness probe", responses=_UNAVAILABLE,
+        **common,
+    )  # fmt: skip
+    app.add_api_route(
+        f"{prefix}/health", detail, summary="Health detail", response_model=HealthOut,
+        responses=_UNAVAILABLE, **common,
+    )  # fmt: skip

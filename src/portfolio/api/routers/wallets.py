@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from portfolio.api.auth import Caller, caller
 from portfolio.api.cursor import decode_cursor, encode_cursor
 from portfolio.api.dependencies import Wallets
-from portfolio.api.limits import rate_limited
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import WalletCreate, WalletList, WalletOut
 from portfolio.domain.chains import Chain
@@ -18,7 +17,7 @@ from portfolio.domain.chains import Chain
 router = APIRouter(
     prefix="/wallets",
     tags=["wallets"],
-    dependencies=[Depends(caller), Depends(rate_limited)],
+    dependencies=[Depends(caller)],  # the key, and the rate limit
     responses=problem_responses(401, 403, 429),
 )
 

@@ -1,8 +1,9 @@
-"""Revocations of API keys, announced to every process on a Redis channel.
+"""Announcements to every process on a Redis channel: a key was revoked, a portfolio changed.
 
-Each process follows the channel and counts what it hears: a key cached before the count changed
-is not trusted after. While a process is not subscribed (Redis away, reconnecting) the count is
-unknown and nothing cached is trusted, so a revocation is never missed, only looked up."""
+Each process follows the channel and counts what it hears: something cached before the count
+changed is not trusted after. While a process is not subscribed (Redis away, reconnecting) the
+count is unknown (None) and nothing cached is trusted, so an announcement is never missed, only
+looked up again."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from loguru import logger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-CHANNEL = "portfolio:api-keys:revoked"
+REVOCATIONS = "portfolio:api-keys:revoked"
+PORTFOLIO_CHANGES = "portfolio:portfolio:changed"
 RETRY_SECONDS = 1.0
 
 
-class RedisRevocations:
-    def __init__(self, client: Redis) -> None:
+class RedisAnnouncements:
+    def __init__(self, client: Redis, channel: str) -> None:
         self._client = client
+        self._channel = channel
         self._heard: int | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -27,10 +30,10 @@ class RedisRevocations:
         return self._heard
 
     async def announce(self) -> None:
-        await self._client.publish(CHANNEL, b"revoked")
+        await self._client.publish(self._channel, b"changed")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="api-key revocations")
+        self._task = asyncio.create_task(self._follow(), name=f"following {self._channel}")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -43,7 +46,7 @@ class RedisRevocations:
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self._channel)
                 count += 1  # what was cached while not listening is not trusted
                 self._heard = count
                 while True:
@@ -52,11 +55,15 @@ class RedisRevocations:
                         self._heard = count
             except (RedisError, OSError, TimeoutError) as exc:
                 self._heard = None
-                logger.warning("not following key revocations: {}", type(exc).__name__)
+                logger.warning("not following {}: {}", self._channel, type(exc).__name__)
                 await asyncio.sleep(RETRY_SECONDS)
             finally:
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def redis_revocations(client: Redis) -> RedisAnnouncements:
+    return RedisAnnouncements(client, REVOCATIONS)
 
 
 class NoRevocations:
@@ -68,3 +75,16 @@ class NoRevocations:
 
     async def announce(self) -> None:
         return None
+
+
+class LocalAnnouncements:
+    """One process with its own cache (no Redis): what it announces is all there is to hear."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def current(self) -> int | None:
+        return self._count
+
+    async def announce(self) -> None:
+        self._count += 1
