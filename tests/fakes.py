@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -205,6 +205,10 @@ class FakeChainReader:
         self.failure: Exception | None = None
         self.gate: asyncio.Event | None = None
         self.known: list[dict[str, Sequence[TokenAccount]]] = []  # what each read was given
+        # Decides, from the addresses of a read, whether it fails (and how): a node that
+        # times out on big reads, say.
+        self.refuse: Callable[[Sequence[str]], Exception | None] = lambda _: None
+        self.sizes: list[int] = []  # how many addresses each read carried
 
     async def read_balances(
         self,
@@ -212,11 +216,14 @@ class FakeChainReader:
         known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
     ) -> dict[str, WalletReading]:
         self.reads += 1
+        self.sizes.append(len(addresses))
         self.known.append(dict(known_accounts or {}))
         if self.gate is not None:
             await self.gate.wait()
         if self.failure is not None:
             raise self.failure
+        if (refused := self.refuse(addresses)) is not None:
+            raise refused
         return {a: self.readings.get(a, WalletReading(a, [], [])) for a in addresses}
 
 

@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         default=None,
         description="run the schedule inside the API process; unset: when Redis is not set",
     )
+    refresh_chunk_wallets: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="wallets of one chain read and recorded together by a refresh",
+    )
     refresh_job_wallets: int = Field(
         default=200, ge=1, le=10_000, description="wallets in one scheduled refresh job"
     )

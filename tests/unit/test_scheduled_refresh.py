@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.domain.chains import Chain
-from portfolio.domain.errors import ChainUnavailableError
+from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
 from portfolio.domain.jobs import RefreshJob, plan_jobs
 from portfolio.domain.wallet import Wallet
 from portfolio.services.balance_cache import BalanceCache
-from portfolio.services.fetching import FetchService, Stores
+from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.prices import NoPricing
 from portfolio.services.scheduling import ScheduledRefresh, SchedulePolicy
 from tests.fakes import (
@@ -63,12 +63,9 @@ class World:
         self.wallets = FakeWalletRepository()
         self.reader = FakeChainReader(Chain.ETHEREUM)
         self.cache = MemoryCache()
-        stores = Stores(
-            self.wallets,
-            FakeBalanceRepository(self.wallets),
-            BalanceCache(self.cache, timedelta(minutes=1)),
-        )
-        fetching = FetchService(
+        self.balances = FakeBalanceRepository(self.wallets)
+        stores = Stores(self.wallets, self.balances, BalanceCache(self.cache, timedelta(minutes=1)))
+        self.fetching = fetching = FetchService(
             stores, {Chain.ETHEREUM: self.reader}, NoPricing(), FakeWatcher(), FakeClock()
         )
         policy = SchedulePolicy(job_wallets=2, attempts=3, backoff_seconds=0.01, hold_seconds=5)
@@ -84,12 +81,13 @@ class World:
 async def test_a_cycle_reads_every_tenants_wallets_in_jobs_of_the_configured_size() -> None:
     world = World()
     await world.add(3, "alpha")
-    await world.add(2, "beta")  # two of alpha's addresses: read with them
+    twins = await world.add(2, "beta")  # two of alpha's addresses: read with them
     jobs = await world.scheduled.plan()
     assert [len(job.wallet_ids) for job in jobs] == [2, 1]
     reports = await world.scheduled.run_cycle()
-    assert sum(r.refreshed for r in reports) == 5
+    assert sum(r.refreshed for r in reports) == 3  # the planned wallets
     assert world.reader.reads == 2
+    assert all(w.id in world.balances.fetched_at for w in twins)
 
 
 async def test_a_job_whose_chain_cannot_be_read_is_tried_again_then_reported_failed() -> None:
@@ -122,3 +120,44 @@ async def test_a_deleted_wallet_drops_out_of_its_job() -> None:
     await world.wallets.delete(deleted.id, deleted.tenant)
     report = await world.scheduled.run(RefreshJob(Chain.ETHEREUM, (kept.id, deleted.id)))
     assert (report.refreshed, report.failed, report.skipped) == (1, 0, 0)
+
+
+def _chunked_world(chunk: int) -> World:
+    world = World()
+    world.fetching = FetchService(
+        Stores(world.wallets, world.balances, BalanceCache(world.cache, timedelta(minutes=1))),
+        {Chain.ETHEREUM: world.reader},
+        NoPricing(),
+        FakeWatcher(),
+        FakeClock(),
+        FetchPolicy(chunk_wallets=chunk),
+    )
+    return world
+
+
+async def test_a_chunk_that_times_out_is_read_again_in_halves() -> None:
+    world = _chunked_world(8)
+    wallets = await world.add(8)
+    world.reader.refuse = lambda addresses: (
+        ChainTimeoutError("no answer within 10s") if len(addresses) > 2 else None
+    )
+    outcomes = await world.fetching.refresh_all("alpha")
+    assert {o.wallet.id for o in outcomes if o.error is None} == {w.id for w in wallets}
+    assert world.reader.sizes == [8, 4, 2, 2, 4, 2, 2]
+    assert world.balances.errors == {}  # the timeouts that were split are not failures
+
+
+async def test_each_chunk_succeeds_or_fails_alone_and_the_smallest_timeout_is_a_failure() -> None:
+    world = _chunked_world(16)  # halves down to 1 wallet
+    wallets = await world.add(40)
+    stuck = wallets[3].address  # a node that never finishes a read with this wallet in it
+    world.reader.refuse = lambda addresses: (
+        ChainTimeoutError("no answer within 10s") if stuck in addresses else None
+    )
+    outcomes = await world.fetching.refresh_all("alpha")
+    failed = [o for o in outcomes if o.error is not None]
+    assert [o.wallet.id for o in failed] == [wallets[3].id]
+    assert failed[0].chain_failed
+    assert len(outcomes) == 40
+    assert set(world.balances.errors) == {wallets[3].id}  # remembered, on its row only
+    assert max(world.reader.sizes) == 16

@@ -17,6 +17,7 @@ from loguru import logger
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import (
+    ChainTimeoutError,
     ChainUnavailableError,
     LockTimeoutError,
     StorageUnavailableError,
@@ -40,6 +41,7 @@ class RefreshOutcome:
     wallet: Wallet
     snapshot: WalletBalances | None  # None when the wallet could not be refreshed
     error: str | None
+    chain_failed: bool = False  # the chain could not be read at all (not the wallet alone)
 
 
 class Tally(NamedTuple):
@@ -57,6 +59,10 @@ class FetchPolicy:
     # A refresh reads a Solana wallet's known token accounts again while its last discovery
     # is younger than this; a wallet's own fetch always discovers.
     discovery_max_age: timedelta = timedelta(hours=1)
+    # A refresh reads a chain's wallets in chunks of at most this many, each read and recorded
+    # alone: a failure stays with its chunk, and memory is bounded by the chunk. A chunk whose
+    # read times out is split in half and read again, down to 1/16 of this size.
+    chunk_wallets: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +143,11 @@ class FetchService:
             skipped = len(wallets) - len(claimed)
             if not claimed:
                 return Tally(0, 0, skipped)
-            recorded, failed = await self._read_and_record(claimed, "job", reuse_accounts=True)
-        return Tally(len(recorded), len(failed), skipped)
+            outcomes = await self._read_in_chunks(claimed, "job")
+        failed = [o for o in outcomes if o.error is not None]
+        if failed and len(failed) == len(outcomes) and all(o.chain_failed for o in failed):
+            raise ChainUnavailableError(failed[-1].error or "the chain could not be read")
+        return Tally(len(outcomes) - len(failed), len(failed), skipped)
 
     async def _claim(self, claims: AsyncExitStack, wallet_id: UUID, hold_seconds: float) -> bool:
         try:
@@ -152,14 +161,48 @@ class FetchService:
         return True
 
     async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
+        return await self._read_in_chunks(wallets, "refresh")
+
+    async def _read_in_chunks(self, wallets: list[Wallet], trigger: str) -> list[RefreshOutcome]:
+        """The wallets (of one chain) in chunks of ``chunk_wallets``, one after another, each
+        recorded as it completes."""
+        size = self._policy.chunk_wallets
+        smallest = max(1, size // 16)
+        outcomes: list[RefreshOutcome] = []
+        for start in range(0, len(wallets), size):
+            outcomes += await self._read_chunk(wallets[start : start + size], trigger, smallest)
+        return outcomes
+
+    async def _read_chunk(
+        self, wallets: list[Wallet], trigger: str, smallest: int
+    ) -> list[RefreshOutcome]:
+        """One chunk; split in half and read again when its read timed out (nodes differ in
+        what they finish in time), until halves would be smaller than ``smallest``."""
+        splittable = len(wallets) >= 2 * smallest
         try:
-            recorded, failed = await self._read_and_record(wallets, "refresh", reuse_accounts=True)
+            recorded, failed = await self._read_and_record(
+                wallets, trigger, reuse_accounts=True, remember=not splittable
+            )
+        except ChainTimeoutError as exc:
+            if not splittable:
+                return [RefreshOutcome(w, None, str(exc), chain_failed=True) for w in wallets]
+            half = len(wallets) // 2
+            logger.info("{} wallet(s) timed out on {}: reading halves", len(wallets), trigger)
+            return [
+                *await self._read_chunk(wallets[:half], trigger, smallest),
+                *await self._read_chunk(wallets[half:], trigger, smallest),
+            ]
         except ChainUnavailableError as exc:
-            return [RefreshOutcome(w, None, str(exc)) for w in wallets]
+            return [RefreshOutcome(w, None, str(exc), chain_failed=True) for w in wallets]
         return _outcomes(wallets, recorded, failed)
 
     async def _read_and_record(
-        self, wallets: list[Wallet], trigger: str, *, reuse_accounts: bool = False
+        self,
+        wallets: list[Wallet],
+        trigger: str,
+        *,
+        reuse_accounts: bool = False,
+        remember: bool = True,
     ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
         """Read wallets of one chain in one batched read and record them: what was recorded,
         and why each wallet that could not be read alone failed. When the chain cannot be read,
@@ -173,7 +216,8 @@ class FetchService:
         except ChainUnavailableError as exc:
             logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
             self._observe(chain, trigger, started, 0, len(wallets))
-            await self._remember_failure(wallets, str(exc))
+            if remember or not isinstance(exc, ChainTimeoutError):  # else: read again, smaller
+                await self._remember_failure(wallets, str(exc))
             raise
         failed = {w.id: error for w in wallets if (error := readings[w.address].error)}
         for wallet in (w for w in wallets if w.id in failed):
