@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or "
         "postgresql+asyncpg://user:pass@host/db",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        description="a replica the GET routes read from (postgresql+asyncpg://...); unset: none",
+    )
     database_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL pool size")
     database_max_overflow: int = Field(
         default=10, ge=0, le=200, description="PostgreSQL connections beyond the pool"
@@ -214,6 +218,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url",
+        "database_read_url",
         "ethereum_token_list",
         "solana_token_list",
         "ethereum_chain_id",
@@ -262,6 +267,11 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not an address or network: {value}") from exc
         return values
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _read_url(cls, url: str | None) -> str | None:
+        return None if url is None else cls._database_url(url)
 
     @field_validator("database_url")
     @classmethod

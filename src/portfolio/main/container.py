@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 
 from limits.aio.strategies import MovingWindowRateLimiter
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.cache.announcements import (
     PORTFOLIO_CHANGES,
@@ -61,16 +62,14 @@ async def build_services(
 ) -> AsyncIterator[Services]:
     """Every use case, wired from the settings; ``telemetry`` gets the operator's metrics."""
     async with AsyncExitStack() as stack:
-        engine = create_engine(
-            settings.database_url,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            connect_timeout=settings.database_connect_timeout_seconds,
-            statement_timeout=settings.database_statement_timeout_seconds,
-            echo=settings.database_echo,
-        )
-        stack.push_async_callback(engine.dispose)
+        engine = _engine(stack, settings, settings.database_url)
         sessions = session_factory(engine)
+        databases = [DatabaseHealthCheck(engine)]
+        read_engine = engine  # GET routes read here: a replica, when one is configured
+        if settings.database_read_url:
+            read_engine = _engine(stack, settings, settings.database_read_url)
+            databases.append(DatabaseHealthCheck(read_engine, name="database_replica"))
+        read_sessions = session_factory(read_engine)
         optional: list[HealthCheck] = []
         cache: Cache = MemoryCache()
         redis = None
@@ -94,6 +93,8 @@ async def build_services(
         freshness = timedelta(seconds=settings.balance_ttl_seconds)
         wallets = SqlWalletRepository(sessions)
         balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
+        read_wallets = SqlWalletRepository(read_sessions)
+        read_balances = SqlBalanceRepository(read_sessions, read_engine.dialect.name)
         stores = Stores(wallets, balance_store, BalanceCache(cache, freshness, telemetry))
         summary = RenderedDocument(
             cache,
@@ -102,7 +103,9 @@ async def build_services(
             telemetry,
             changes,
         )
-        balances = BalanceService(wallets, balance_store, stores.cache, prices, clock, freshness)
+        balances = BalanceService(
+            read_wallets, read_balances, stores.cache, prices, clock, freshness
+        )
         policy = FetchPolicy(
             lock_ttl_seconds=settings.fetch_lock_wait_seconds * 2,
             lock_wait_seconds=settings.fetch_lock_wait_seconds,
@@ -116,21 +119,21 @@ async def build_services(
             hold_seconds=settings.job_timeout_seconds,
         )
         yield Services(
-            wallets=WalletService(wallets, clock, summary),
+            wallets=WalletService(wallets, clock, summary, reads=read_wallets),
             balances=balances,
             fetching=fetching,
             scheduled=ScheduledRefresh(wallets, fetching, schedule, telemetry),
             portfolio=PortfolioService(
-                balance_store,
+                read_balances,
                 prices,
                 clock,
                 freshness,
                 include_unverified=settings.include_unverified,
             ),
-            history=HistoryService(SqlHistoryRepository(sessions, engine.dialect.name), clock),
-            health=HealthService(
-                [DatabaseHealthCheck(engine)], optional, settings.health_timeout_seconds
+            history=HistoryService(
+                SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock
             ),
+            health=HealthService(databases, optional, settings.health_timeout_seconds),
             summary=summary,
             rate_limits=None
             if settings.rate_limit == "off"
@@ -152,3 +155,16 @@ def _followed(stack: AsyncExitStack, announcements: RedisAnnouncements) -> Redis
     announcements.start()
     stack.push_async_callback(announcements.close)
     return announcements
+
+
+def _engine(stack: AsyncExitStack, settings: Settings, url: str) -> AsyncEngine:
+    engine = create_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        connect_timeout=settings.database_connect_timeout_seconds,
+        statement_timeout=settings.database_statement_timeout_seconds,
+        echo=settings.database_echo,
+    )
+    stack.push_async_callback(engine.dispose)
+    return engine

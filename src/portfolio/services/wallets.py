@@ -14,9 +14,15 @@ from portfolio.ports.repositories import WalletRepository
 
 class WalletService:
     def __init__(
-        self, wallets: WalletRepository, clock: Clock, watcher: PortfolioWatcher | None = None
+        self,
+        wallets: WalletRepository,
+        clock: Clock,
+        watcher: PortfolioWatcher | None = None,
+        reads: WalletRepository | None = None,
     ) -> None:
+        """``reads``: where reads go (a replica), when not to ``wallets``."""
         self._wallets = wallets
+        self._reads = reads or wallets
         self._clock = clock
         self._watcher = watcher
 
@@ -28,7 +34,7 @@ class WalletService:
 
     async def get(self, tenant: str, wallet_id: UUID) -> Wallet:
         """The tenant's wallet; another tenant's is not found, like one that never was."""
-        wallet = await self._wallets.get(wallet_id, tenant)
+        wallet = await self._reads.get(wallet_id, tenant)
         if wallet is None:
             raise WalletNotFoundError(wallet_id)
         return wallet
@@ -36,7 +42,7 @@ class WalletService:
     async def list(
         self, tenant: str, *, chain: Chain | None, limit: int, after: WalletCursor | None
     ) -> WalletPage:
-        return await self._wallets.list(tenant=tenant, chain=chain, limit=limit, after=after)
+        return await self._reads.list(tenant=tenant, chain=chain, limit=limit, after=after)
 
     async def remove(self, tenant: str, wallet_id: UUID) -> None:
         if not await self._wallets.delete(wallet_id, tenant):
@@ -46,7 +52,7 @@ class WalletService:
     async def oldest_data_age(self) -> float | None:
         """Seconds since the least recently read wallet was read (or created, if never read):
         how far behind the schedule is. None without wallets."""
-        oldest = await self._wallets.oldest_read()
+        oldest = await self._reads.oldest_read()
         if oldest is None:
             return None
         return max(0.0, (self._clock.now() - oldest).total_seconds())

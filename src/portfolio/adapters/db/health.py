@@ -12,9 +12,10 @@ SCHEMA_REVISION = "0008"
 
 
 class DatabaseHealthCheck:
-    name = "database"
-
-    def __init__(self, engine: AsyncEngine, revision: str = SCHEMA_REVISION) -> None:
+    def __init__(
+        self, engine: AsyncEngine, revision: str = SCHEMA_REVISION, name: str = "database"
+    ) -> None:
+        self.name = name
         self._engine = engine
         self._revision = revision
 
