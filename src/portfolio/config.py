@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         le=100_000,
         description="wallets of one chain read and recorded together by a refresh",
     )
+    refresh_inline_wallets: int = Field(
+        default=1000,
+        ge=0,
+        description="POST /portfolio/refresh over more wallets answers 202 "
+        "and hands the work to the workers",
+    )
     refresh_job_wallets: int = Field(
         default=200, ge=1, le=10_000, description="wallets in one scheduled refresh job"
     )

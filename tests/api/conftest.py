@@ -68,6 +68,9 @@ def write_list(path: Path, chain_id: int, tokens: list[Token]) -> str:
 def chains(evm: EvmWorld, solana: SolanaWorld, tmp_path: Path) -> dict[str, Any]:
     solana.server.fault = None
     solana.server.next_faults = []
+    solana.server.malformed = set()  # what a reader test left switched on
+    solana.server.batches = True
+    solana.server.honour_data_slice = True
     return {
         "ethereum_rpc_urls": [evm.node.url],
         "ethereum_token_list": write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),

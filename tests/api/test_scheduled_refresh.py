@@ -128,6 +128,7 @@ async def test_workers_share_the_schedule_and_take_over_a_killed_workers_job(
             "refresh_interval_seconds": 2,
             "refresh_job_wallets": 1,
             "job_timeout_seconds": 6,  # a silent worker's job is claimed after 7.5 s
+            "refresh_inline_wallets": 1,  # a client's refresh goes to the workers
             "price_sources": ["none"],
             "log_level": "INFO",
         }
@@ -191,6 +192,10 @@ async def test_workers_share_the_schedule_and_take_over_a_killed_workers_job(
                     return all(t is not None and _epoch(t) > killed_at for t in times.values())
 
                 await _wait_for("every wallet read again after the kill", all_read_again)
+                accepted = await client.post("/api/v1/portfolio/refresh", headers=keys["alpha"])
+                assert accepted.status_code == 202  # three wallets: handed to the workers
+                finished = await _finished(client, accepted.headers["location"], keys["alpha"])
+                assert finished["failed"] == 0
                 assert "Traceback" not in logs[1].read_text()
     await redis.aclose()
 
@@ -236,3 +241,48 @@ async def test_an_interval_of_zero_schedules_nothing(
         wallet: dict[str, dict[str, str]] = {created.json()["id"]: {}}
         await asyncio.sleep(1.5)  # what a schedule of one second would have used
         assert set((await _as_of(client, wallet)).values()) == {None}
+
+
+async def _finished(client: httpx.AsyncClient, location: str, headers: dict[str, str]) -> Any:
+    """Poll a 202's Location until its batch is done; its last answer."""
+    answer: dict[str, Any] = {}
+
+    async def done() -> bool:
+        nonlocal answer
+        polled = await client.get(location, headers=headers)
+        assert polled.status_code == 200, polled.text
+        answer = polled.json()
+        return bool(answer["status"] == "done")
+
+    await _wait_for("the handed-over refresh done", done, 30)
+    return answer
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_refresh_over_many_wallets_answers_202_and_runs_in_the_background(
+    database_url: str, chains: dict[str, Any], solana: SolanaWorld
+) -> None:
+    settings = settings_for(database_url, **chains, auth_enabled=True, refresh_inline_wallets=2)
+    async with serve(create_app(settings)) as client:
+        keys = await _keys(database_url, "alpha", "beta")
+        for address in (ONE, BIG, ZERO):
+            body = {"chain": "ethereum", "address": address}
+            assert (
+                await client.post("/api/v1/wallets", json=body, headers=keys["alpha"])
+            ).is_success
+        body = {"chain": "solana", "address": solana.rich}
+        assert (await client.post("/api/v1/wallets", json=body, headers=keys["beta"])).is_success
+        small = await client.post("/api/v1/portfolio/refresh", headers=keys["beta"])
+        assert small.status_code == 200  # one wallet: answered at once
+        accepted = await client.post("/api/v1/portfolio/refresh", headers=keys["alpha"])
+        assert accepted.status_code == 202
+        location = accepted.headers["location"]
+        assert location == f"/api/v1/portfolio/refresh/{accepted.json()['id']}"
+        assert accepted.json()["status"] in ("queued", "running")
+        finished = await _finished(client, location, keys["alpha"])
+        assert (finished["refreshed"], finished["failed"]) == (3, 0)
+        assert finished["jobs_done"] == finished["jobs"]
+        assert (await client.get(location, headers=keys["beta"])).status_code == 404
+        unknown = await client.get("/api/v1/portfolio/refresh/0123abcd", headers=keys["alpha"])
+        assert unknown.status_code == 404
+        assert unknown.json()["type"] == "/problems/refresh-not-found"

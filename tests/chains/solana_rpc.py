@@ -44,6 +44,10 @@ class SolanaRpcServer(FaultySwitchboard):
         self.batches = True  # False: refuse JSON-RPC batches, as some providers do
         self.honour_data_slice = True  # False: send whole accounts, as some nodes do
         self.malformed: set[str] = set()  # accounts answered with undecodable data
+        # token accounts by owner, so that getTokenAccountsByOwner does not scan every account
+        # (a validator indexes them too; the benchmarks hold tens of thousands)
+        self._by_owner: dict[Pubkey, set[Pubkey]] = {}
+        self._owner_of: dict[Pubkey, Pubkey] = {}
 
     async def __aenter__(self) -> SolanaRpcServer:
         await self.start()
@@ -70,10 +74,19 @@ class SolanaRpcServer(FaultySwitchboard):
         if program == TOKEN_2022_PROGRAM:
             data += IMMUTABLE_OWNER_TLV
         self.svm.set_account(address, Account(2_039_280, data, program, False, RENT_EPOCH))
+        self._unindex(address)
+        self._owner_of[address] = owner
+        self._by_owner.setdefault(owner, set()).add(address)
 
     def close_account(self, address: Pubkey) -> None:
         """A closed account: no lamports, no data, owned by the system program again."""
         self.svm.set_account(address, Account(0, b"", SYSTEM_PROGRAM, False, RENT_EPOCH))
+        self._unindex(address)
+
+    def _unindex(self, address: Pubkey) -> None:
+        previous = self._owner_of.pop(address, None)
+        if previous is not None:
+            self._by_owner[previous].discard(address)
 
     # -- JSON-RPC --------------------------------------------------------------------------
     async def answer(self, body: bytes) -> tuple[int, bytes]:
@@ -151,7 +164,10 @@ class SolanaRpcServer(FaultySwitchboard):
                 raise RpcParamError(-32602, "Invalid param: could not find mint")
             program = mint_account.owner
         found = []
-        for address, account in self.svm.get_program_accounts(program):
+        for address in sorted(self._by_owner.get(owner_key, ()), key=str):
+            account = self.svm.get_account(address)
+            if account is None or account.owner != program:
+                continue
             if len(account.data) < BASE_ACCOUNT_LEN:
                 continue  # a mint
             state = TokenAccount.from_bytes(bytes(account.data[:BASE_ACCOUNT_LEN]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HistoryPoint, Interval, Window
+from portfolio.domain.jobs import BatchProgress
 from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, value_of
 from portfolio.domain.tokens import Token, TokenBalance
@@ -309,6 +310,29 @@ class RefreshedWalletOut(BaseModel):
     as_of: datetime | None = None
     error: str | None = None
     token_errors: int = Field(default=0, description="Tokens that could not be read.")
+
+
+BatchStatus = Literal["queued", "running", "done"]
+
+
+class RefreshBatchOut(BaseModel):
+    """A refresh handed to the workers: poll its URL (the Location of the 202) until
+    ``status`` is ``done``."""
+
+    id: str
+    status: BatchStatus
+    jobs: int
+    jobs_done: int
+    refreshed: int
+    failed: int
+
+    @classmethod
+    def of(cls, batch: BatchProgress) -> RefreshBatchOut:
+        status: BatchStatus = "done" if batch.finished else "running" if batch.done else "queued"
+        return cls(
+            id=batch.batch_id, status=status, jobs=batch.jobs, jobs_done=batch.done,
+            refreshed=batch.refreshed, failed=batch.failed,
+        )  # fmt: skip
 
 
 class RefreshOut(BaseModel):

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import TypedDict
 
 from portfolio.api.rendered import RenderedDocument
+from portfolio.ports.jobs import RefreshQueue
 from portfolio.ports.limits import RateLimits
 from portfolio.services.auth import Authenticator
 from portfolio.services.balances import BalanceService
@@ -32,6 +33,8 @@ class Services:
     rate_limits: RateLimits | None = None  # None: no rate limits
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # whose X-Forwarded-For counts
     scheduled: ScheduledRefresh | None = None  # the scheduled refresh's plans and jobs
+    refresh_queue: RefreshQueue | None = None  # where a big refresh goes (202)
+    inline_refresh_wallets: int = 1000  # a refresh over more wallets is handed to the queue
 
 
 class State(TypedDict):

@@ -42,6 +42,12 @@ class WalletNotFoundError(DomainError):
         self.wallet_id = wallet_id
 
 
+class RefreshBatchNotFoundError(DomainError):
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(f"No refresh {batch_id}.")
+        self.batch_id = batch_id
+
+
 class DuplicateWalletError(DomainError):
     def __init__(self, existing_id: UUID) -> None:
         super().__init__(f"This wallet is already tracked as {existing_id}.")

@@ -33,6 +33,23 @@ class JobReport:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """A refresh handed to the workers (``POST /portfolio/refresh`` over many wallets): how far
+    its jobs have come."""
+
+    batch_id: str
+    tenant: str
+    jobs: int
+    done: int = 0
+    refreshed: int = 0
+    failed: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.jobs
+
+
 def plan_jobs(wallets: Iterable[Wallet], job_size: int) -> list[RefreshJob]:
     """Jobs of at most ``job_size`` wallets, one chain each. An address tracked by several
     tenants is planned once: reading it reads and records every tenant's wallet at it."""

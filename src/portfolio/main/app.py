@@ -30,7 +30,7 @@ from portfolio.api.routers import balances, health, portfolio, wallets
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
 from portfolio.domain.errors import ServiceUnavailableError
-from portfolio.main.container import build_services
+from portfolio.main.container import build_services, schedules_in_process
 from portfolio.main.logs import configure_logging
 
 API_PREFIX = "/api/v1"
@@ -123,10 +123,11 @@ async def scheduled_in_process(settings: Settings, services: Services) -> AsyncI
     """The embedded default's schedule: without Redis (so without workers) the API process
     refreshes every wallet itself, every PORTFOLIO_REFRESH_INTERVAL_SECONDS, the first cycle
     at start. PORTFOLIO_REFRESH_IN_PROCESS says otherwise either way."""
-    in_process = settings.refresh_in_process
-    if in_process is None:
-        in_process = not settings.redis_url
-    if not in_process or settings.refresh_interval_seconds == 0 or services.scheduled is None:
+    if (
+        not schedules_in_process(settings)
+        or settings.refresh_interval_seconds == 0
+        or services.scheduled is None
+    ):
         yield
         return
     cycles = asyncio.create_task(services.scheduled.run_every(settings.refresh_interval_seconds))

@@ -3,12 +3,16 @@ adapters. Everything built is closed when the service stops."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 
 from limits.aio.strategies import MovingWindowRateLimiter
+from loguru import logger
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.cache.announcements import (
@@ -27,16 +31,19 @@ from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
 from portfolio.adapters.ratelimits import LimitsRateLimiter
 from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.api.rendered import RenderedDocument
 from portfolio.api.services import Services
 from portfolio.config import Settings
+from portfolio.domain.jobs import TAKEOVER_AFTER
 from portfolio.main.chains import chain_readers
 from portfolio.main.pricing import limits_storage, price_service
 from portfolio.ports.announcements import Announcements
 from portfolio.ports.cache import Cache
 from portfolio.ports.health import HealthCheck
+from portfolio.ports.jobs import RefreshQueue
 from portfolio.ports.keys import Revocations
 from portfolio.services.auth import Authenticator
 from portfolio.services.balance_cache import BalanceCache
@@ -45,10 +52,15 @@ from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
-from portfolio.services.scheduling import ScheduledRefresh, SchedulePolicy
+from portfolio.services.scheduling import (
+    InProcessRefreshQueue,
+    ScheduledRefresh,
+    SchedulePolicy,
+)
 from portfolio.services.wallets import WalletService
 
 SUMMARY_KEY = "portfolio:summary"
+JOB_QUEUE_START_SECONDS = 5.0
 
 
 class SystemClock:
@@ -56,11 +68,48 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+def schedules_in_process(settings: Settings) -> bool:
+    """Whether this process runs the refresh itself (no Redis, so no workers), or hands it to
+    the workers (PORTFOLIO_REFRESH_IN_PROCESS says otherwise either way)."""
+    if settings.refresh_in_process is not None:
+        return settings.refresh_in_process
+    return not settings.redis_url
+
+
+@asynccontextmanager
+async def _refresh_queue(
+    settings: Settings, redis: Redis | None, scheduled: ScheduledRefresh
+) -> AsyncIterator[RefreshQueue]:
+    if schedules_in_process(settings) or redis is None or not settings.redis_url:
+        local = InProcessRefreshQueue(scheduled)
+        try:
+            yield local
+        finally:
+            await local.close()
+        return
+    broker = job_broker(
+        settings.redis_url, claim_after_seconds=settings.job_timeout_seconds * TAKEOVER_AFTER
+    )
+    try:
+        async with asyncio.timeout(JOB_QUEUE_START_SECONDS):
+            await broker.startup()
+    except Exception as exc:  # Redis away: the service still starts; a hand-over is a 503
+        logger.warning("job queue not reachable at start: {}", type(exc).__name__)
+    try:
+        yield TaskiqRefreshQueue(broker, redis, interval_seconds=settings.refresh_interval_seconds)
+    finally:
+        with contextlib.suppress(Exception):
+            await broker.shutdown()
+
+
 @asynccontextmanager
 async def build_services(
-    settings: Settings, telemetry: PrometheusTelemetry | None = None
+    settings: Settings,
+    telemetry: PrometheusTelemetry | None = None,
+    refresh_queue: RefreshQueue | None = None,
 ) -> AsyncIterator[Services]:
-    """Every use case, wired from the settings; ``telemetry`` gets the operator's metrics."""
+    """Every use case, wired from the settings; ``telemetry`` gets the operator's metrics.
+    ``refresh_queue``: the one a worker already has; else one is built."""
     async with AsyncExitStack() as stack:
         engine = _engine(stack, settings, settings.database_url)
         sessions = session_factory(engine)
@@ -118,11 +167,18 @@ async def build_services(
             attempts=settings.job_attempts,
             hold_seconds=settings.job_timeout_seconds,
         )
+        scheduled = ScheduledRefresh(wallets, fetching, schedule, telemetry)
+        if refresh_queue is None:
+            refresh_queue = await stack.enter_async_context(
+                _refresh_queue(settings, redis, scheduled)
+            )
         yield Services(
             wallets=WalletService(wallets, clock, summary, reads=read_wallets),
             balances=balances,
             fetching=fetching,
-            scheduled=ScheduledRefresh(wallets, fetching, schedule, telemetry),
+            scheduled=scheduled,
+            refresh_queue=refresh_queue,
+            inline_refresh_wallets=settings.refresh_inline_wallets,
             portfolio=PortfolioService(
                 read_balances,
                 prices,

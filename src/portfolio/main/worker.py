@@ -63,7 +63,7 @@ async def run_worker(settings: Settings) -> None:
     telemetry = PrometheusTelemetry(CollectorRegistry())
     async with (
         refresh_queue(settings) as queue,
-        build_services(settings, telemetry) as services,
+        build_services(settings, telemetry, refresh_queue=queue) as services,
         _gauges(queue, services, telemetry),
     ):
         if settings.worker_metrics_port:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from portfolio.domain.jobs import JobReport, RefreshJob
+from portfolio.domain.jobs import BatchProgress, JobReport, RefreshJob
 
 
 class RefreshWork(Protocol):
@@ -14,3 +14,13 @@ class RefreshWork(Protocol):
 
     async def run(self, job: RefreshJob) -> JobReport:
         """Read and record the job's wallets (retrying a chain that cannot be read)."""
+
+
+class RefreshQueue(Protocol):
+    """Where a refresh too big to answer at once goes: the workers' queue, or this process."""
+
+    async def submit(self, tenant: str, jobs: Sequence[RefreshJob]) -> BatchProgress:
+        """Queue the jobs as one batch of the tenant's."""
+
+    async def progress(self, tenant: str, batch_id: str) -> BatchProgress | None:
+        """The tenant's batch; None when there is none (or it is another tenant's)."""

@@ -5,8 +5,11 @@ process runs itself in the embedded default."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from uuid import uuid4
 
 from loguru import logger
 from tenacity import (
@@ -17,7 +20,13 @@ from tenacity import (
 )
 
 from portfolio.domain.errors import ChainUnavailableError, StorageUnavailableError
-from portfolio.domain.jobs import TAKEOVER_AFTER, JobReport, RefreshJob, plan_jobs
+from portfolio.domain.jobs import (
+    TAKEOVER_AFTER,
+    BatchProgress,
+    JobReport,
+    RefreshJob,
+    plan_jobs,
+)
 from portfolio.ports.repositories import WalletRepository
 from portfolio.ports.telemetry import Telemetry
 from portfolio.services.fetching import FetchService, every_wallet
@@ -49,6 +58,10 @@ class ScheduledRefresh:
 
     async def plan(self) -> list[RefreshJob]:
         return plan_jobs(await every_wallet(self._wallets, None), self._policy.job_wallets)
+
+    async def plan_for(self, tenant: str) -> list[RefreshJob]:
+        """The jobs that refresh one tenant's wallets."""
+        return plan_jobs(await every_wallet(self._wallets, tenant), self._policy.job_wallets)
 
     async def run(self, job: RefreshJob) -> JobReport:
         """Read and record the job's wallets; a chain that cannot be read is tried again with
@@ -105,3 +118,53 @@ class ScheduledRefresh:
                     time.monotonic() - started,
                 )
             await asyncio.sleep(max(0.0, interval_seconds - (time.monotonic() - started)))
+
+
+class InProcessRefreshQueue:
+    """The refresh queue without workers (no Redis): a batch's jobs run one after another in a
+    task of this process; the progress of the last MAX_BATCHES batches is kept here."""
+
+    MAX_BATCHES = 100
+
+    def __init__(self, scheduled: ScheduledRefresh) -> None:
+        self._scheduled = scheduled
+        self._batches: dict[str, BatchProgress] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, tenant: str, jobs: Sequence[RefreshJob]) -> BatchProgress:
+        batch = BatchProgress(uuid4().hex, tenant, len(jobs))
+        while len(self._batches) >= self.MAX_BATCHES:
+            del self._batches[next(iter(self._batches))]
+        self._batches[batch.batch_id] = batch
+        task = asyncio.create_task(self._run(batch.batch_id, list(jobs)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return batch
+
+    async def progress(self, tenant: str, batch_id: str) -> BatchProgress | None:
+        batch = self._batches.get(batch_id)
+        return batch if batch is not None and batch.tenant == tenant else None
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, batch_id: str, jobs: list[RefreshJob]) -> None:
+        for job in jobs:
+            try:
+                report = await self._scheduled.run(job)
+                refreshed, failed = report.refreshed, report.failed
+            except Exception:  # the database away: the job's wallets count as failed
+                logger.exception("refresh batch {}: a job failed", batch_id)
+                refreshed, failed = 0, len(job.wallet_ids)
+            batch = self._batches.get(batch_id)
+            if batch is None:
+                return
+            self._batches[batch_id] = replace(
+                batch,
+                done=batch.done + 1,
+                refreshed=batch.refreshed + refreshed,
+                failed=batch.failed + failed,
+            )

@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypedDict
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from loguru import logger
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 from taskiq_redis import RedisStreamBroker
 
 from portfolio.domain.chains import Chain
-from portfolio.domain.jobs import RefreshJob
+from portfolio.domain.errors import ServiceUnavailableError
+from portfolio.domain.jobs import BatchProgress, RefreshJob
 from portfolio.ports.jobs import RefreshWork
 
 PLAN_TASK = "portfolio.refresh.plan"
 JOB_TASK = "portfolio.refresh.job"
 STREAM = "portfolio:jobs"
 GROUP = "portfolio-workers"
+BATCH_KEY = "portfolio:refresh-batch:"
+BATCH_SECONDS = 86_400  # a batch's progress is kept a day
+SOCKET_SECONDS = 5.0  # longer than the workers' blocking read (1 s)
 
 
 class JobResult(TypedDict):
@@ -48,6 +55,8 @@ def job_broker(redis_url: str, *, claim_after_seconds: float) -> RedisStreamBrok
         xread_count=1,
         idle_timeout=int(claim_after_seconds * 1000),
         unacknowledged_lock_timeout=30,  # a worker killed while claiming frees the claim lock
+        socket_timeout=SOCKET_SECONDS,  # a frozen Redis fails a call, it does not hang it
+        socket_connect_timeout=SOCKET_SECONDS,
     )
 
 
@@ -75,8 +84,8 @@ class TaskiqRefreshQueue:
         async def plan() -> int:
             return await self._plan()
 
-        async def job(chain: str, wallet_ids: list[str]) -> JobResult:
-            return await self._job(chain, wallet_ids)
+        async def job(chain: str, wallet_ids: list[str], batch: str | None = None) -> JobResult:
+            return await self._job(chain, wallet_ids, batch)
 
         self.plan_task = broker.register_task(plan, task_name=PLAN_TASK, schedule=schedule)
         self.job_task: AsyncTaskiqDecoratedTask[Any, JobResult] = broker.register_task(
@@ -112,7 +121,42 @@ class TaskiqRefreshQueue:
         logger.info("refresh cycle planned: {} job(s)", len(jobs))
         return len(jobs)
 
-    async def _job(self, chain: str, wallet_ids: list[str]) -> JobResult:
+    async def submit(self, tenant: str, jobs: Sequence[RefreshJob]) -> BatchProgress:
+        """Queue the jobs as one batch of the tenant's; workers count its progress in Redis."""
+        async with _queue_errors():
+            return await self._submit(tenant, jobs)
+
+    async def progress(self, tenant: str, batch_id: str) -> BatchProgress | None:
+        async with _queue_errors():
+            return await self._progress(tenant, batch_id)
+
+    async def _submit(self, tenant: str, jobs: Sequence[RefreshJob]) -> BatchProgress:
+        batch = BatchProgress(uuid4().hex, tenant, len(jobs))
+        key = BATCH_KEY + batch.batch_id
+        fields: dict[str | bytes, str | int] = {
+            "tenant": tenant, "jobs": len(jobs), "done": 0, "refreshed": 0, "failed": 0,
+        }  # fmt: skip
+        await self._redis.hset(key, mapping=fields)  # type: ignore[arg-type]
+        await self._redis.expire(key, BATCH_SECONDS)
+        for job in jobs:
+            await self.job_task.kiq(
+                job.chain.value, [str(i) for i in job.wallet_ids], batch.batch_id
+            )
+        return batch
+
+    async def _progress(self, tenant: str, batch_id: str) -> BatchProgress | None:
+        if not batch_id.isalnum():
+            return None
+        found = await self._redis.hgetall(BATCH_KEY + batch_id)
+        fields = {_text(k): _text(v) for k, v in found.items()}
+        if fields.get("tenant") != tenant:
+            return None
+        return BatchProgress(
+            batch_id, tenant, int(fields["jobs"]), int(fields["done"]),
+            int(fields["refreshed"]), int(fields["failed"]),
+        )  # fmt: skip
+
+    async def _job(self, chain: str, wallet_ids: list[str], batch: str | None = None) -> JobResult:
         job = RefreshJob(Chain(chain), tuple(UUID(i) for i in wallet_ids))
         logger.info("refresh job: {} wallet(s) on {}", len(wallet_ids), chain)
         report = await self._served().run(job)
@@ -120,6 +164,13 @@ class TaskiqRefreshQueue:
             "refresh job done: {} refreshed, {} failed, {} skipped on {} in {:.1f} s",
             report.refreshed, report.failed, report.skipped, chain, report.seconds,
         )  # fmt: skip
+        if batch is not None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                key = BATCH_KEY + batch
+                pipe.hincrby(key, "refreshed", report.refreshed)
+                pipe.hincrby(key, "failed", report.failed)
+                pipe.hincrby(key, "done", 1)
+                await pipe.execute()
         return JobResult(
             chain=chain, refreshed=report.refreshed, failed=report.failed, skipped=report.skipped
         )
@@ -128,3 +179,15 @@ class TaskiqRefreshQueue:
         if self._work is None:
             raise RuntimeError("this process runs no refresh jobs")
         return self._work
+
+
+@asynccontextmanager
+async def _queue_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailableError("The job queue cannot be reached right now.") from exc
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from portfolio.api.auth import Caller, caller
 from portfolio.api.dependencies import Fetching, History, services_of
 from portfolio.api.problems import problem_responses
-from portfolio.api.schemas import HistoryOut, RefreshOut, SummaryOut
+from portfolio.api.schemas import HistoryOut, RefreshBatchOut, RefreshOut, SummaryOut
 from portfolio.api.times import Rfc3339
+from portfolio.domain.errors import RefreshBatchNotFoundError
 from portfolio.domain.history import Interval
 from portfolio.domain.keys import Principal
 
@@ -94,11 +96,48 @@ async def get_history(
 @router.post(
     "/refresh",
     summary="Read every wallet from its chain now",
-    responses=problem_responses(503),
-)
-async def refresh_portfolio(fetching: Fetching, principal: Caller) -> RefreshOut:
+    response_model=RefreshOut,
+    responses={
+        202: {"model": RefreshBatchOut, "description": "Too many wallets to answer at once: "
+              "handed to the workers; poll the Location"},
+        **problem_responses(503),
+    },
+)  # fmt: skip
+async def refresh_portfolio(
+    fetching: Fetching, principal: Caller, request: Request
+) -> RefreshOut | JSONResponse:
     """Reads every wallet, batched across wallets per chain (one multicall carries many
     wallets), stores what was read and lists each wallet's outcome. A chain that cannot be
     read leaves its wallets' stored balances as they were (`failed`, with the reason) and the
-    other chains' wallets refreshed."""
+    other chains' wallets refreshed. Over more wallets than the service answers at once
+    (PORTFOLIO_REFRESH_INLINE_WALLETS), the refresh is handed to the workers: 202, with the
+    URL to poll in `Location`."""
+    services = services_of(request)
+    queue, scheduled = services.refresh_queue, services.scheduled
+    if queue is not None and scheduled is not None:
+        jobs = await scheduled.plan_for(principal.tenant)
+        if sum(len(job.wallet_ids) for job in jobs) > services.inline_refresh_wallets:
+            batch = await queue.submit(principal.tenant, jobs)
+            location = request.url_for("get_refresh", batch_id=batch.batch_id).path
+            body = RefreshBatchOut.of(batch).model_dump(mode="json")
+            return JSONResponse(body, status_code=202, headers={"Location": location})
     return RefreshOut.of(await fetching.refresh_all(principal.tenant))
+
+
+@router.get(
+    "/refresh/{batch_id}",
+    summary="A refresh handed to the workers",
+    response_model=RefreshBatchOut,
+    responses=problem_responses(404),
+)
+async def get_refresh(
+    batch_id: Annotated[str, Path(max_length=64, pattern="^[0-9a-f]+$")],
+    principal: Caller,
+    request: Request,
+) -> RefreshBatchOut:
+    """How far a refresh answered with 202 has come; `done` once every job has run."""
+    queue = services_of(request).refresh_queue
+    batch = None if queue is None else await queue.progress(principal.tenant, batch_id)
+    if batch is None:
+        raise RefreshBatchNotFoundError(batch_id)
+    return RefreshBatchOut.of(batch)
