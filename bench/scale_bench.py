@@ -210,7 +210,6 @@ async def run() -> list[str]:
                 "PORTFOLIO_PRICE_SOURCES": "none",
                 "PORTFOLIO_LOG_LEVEL": "WARNING",
                 "PORTFOLIO_REFRESH_INTERVAL_SECONDS": "0",
-                "PORTFOLIO_REFRESH_JOB_WALLETS": "500",
                 "PORTFOLIO_RPC_TIMEOUT_SECONDS": "30",
             }
             lines.append(f"  {'wallets':>7} {'seconds':>8} {'HTTP':>7} {'HTTP/bal':>11} "
