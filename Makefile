@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev tools migrate run services lint test bench image lock clean
+.PHONY: install install-dev tools migrate run services lint test bench loadtest image lock clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "portfolio needs Python 3.11 or newer (set PYTHON=...)")'
@@ -56,6 +56,11 @@ test: install-dev tools services lint
 bench: install-dev tools services
 	command -v wrk >/dev/null || bash scripts/ensure-services.sh wrk
 	$(BIN)/python -m bench
+
+# The whole service (two API processes, two workers, the scheduler) under load while Redis,
+# PostgreSQL, a worker and a chain node fail; loopback only, about two minutes.
+loadtest: install-dev tools services
+	$(BIN)/python -m bench.loadtest
 
 # The container image, built with podman and checked (see scripts/image.sh); .ci/run runs it
 # after make test.

@@ -21,6 +21,7 @@ from tests.netutil import free_port
 class RedisServer:
     process: subprocess.Popen[bytes]
     port: int
+    workdir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -33,33 +34,50 @@ class RedisServer:
     def thaw(self) -> None:
         os.kill(self.process.pid, signal.SIGCONT)
 
+    def kill(self) -> None:
+        """SIGKILL: gone, every connection refused."""
+        self.process.kill()
+        self.process.wait()
+
+    def start_again(self) -> None:
+        """A new server on the same port (empty: nothing was saved)."""
+        self.process = _spawn(self.port, self.workdir or Path(tempfile.mkdtemp()))
+        _wait_for_port(self.port)
+
 
 @contextmanager
 def private_redis() -> Iterator[RedisServer]:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="portfolio-redis-"))
+    server = RedisServer(_spawn(port, workdir), port, workdir)
+    try:
+        _wait_for_port(port)
+        yield server
+    finally:
+        with suppress(OSError):
+            server.thaw()
+        server.process.terminate()
+        server.process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _spawn(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: install Redis (make test does)")
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="portfolio-redis-"))
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    server = RedisServer(process, port)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield server
-    finally:
-        with suppress(OSError):
-            server.thaw()
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)

@@ -84,3 +84,18 @@ async def test_while_announcements_cannot_be_followed_every_request_reads_the_po
     await one.get("acme", render)
     assert shared.reads == reads + 2
     assert render.calls == 1  # the pointer still names the held bytes: not fetched again
+
+
+class AwayChannel(Channel):
+    async def announce(self) -> None:
+        raise ConnectionError("Redis is away")
+
+
+async def test_a_change_that_cannot_be_announced_still_drops_the_held_copy() -> None:
+    shared = CountingCache()
+    one = RenderedDocument(shared, "doc", 60, changes=AwayChannel())
+    render = Renderer()
+    await one.get("acme", render)
+    await one.portfolio_changed("acme")  # a write must not fail for it
+    render.version = b"v2"
+    assert (await one.get("acme", render)).body == b"v2"

@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from loguru import logger
+
 from portfolio.ports.announcements import Announcements
 from portfolio.ports.cache import Cache
 from portfolio.ports.telemetry import Telemetry
@@ -99,7 +101,10 @@ class RenderedDocument:
         self._local.pop(tenant, None)
         await self._cache.delete(f"{self._key}:{tenant}")
         if self._changes is not None:
-            await self._changes.announce()
+            try:
+                await self._changes.announce()
+            except Exception as exc:  # the channel is away: the others look again within 1 s
+                logger.warning("portfolio change not announced: {}", type(exc).__name__)
 
     def _hold(self, tenant: str, etag: str, body: bytes, heard: int | None) -> None:
         """Keep the document in this process; ``heard`` is the count read before the pointer

@@ -131,9 +131,9 @@ async def build_services(
         revocations: Revocations = NoRevocations()
         changes: Announcements = LocalAnnouncements()  # one process, its own cache
         if redis is not None:
-            changes = _followed(stack, RedisAnnouncements(redis, PORTFOLIO_CHANGES))
+            changes = _followed(stack, RedisAnnouncements(redis, PORTFOLIO_CHANGES, breaker))
             if settings.auth_enabled:
-                revocations = _followed(stack, redis_revocations(redis))
+                revocations = _followed(stack, redis_revocations(redis, breaker))
         readers = await stack.enter_async_context(chain_readers(settings, telemetry))
         prices = await stack.enter_async_context(
             price_service(settings, cache, redis, breaker, telemetry)

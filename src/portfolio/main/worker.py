@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager, suppress
 
 from loguru import logger
 from prometheus_client import CollectorRegistry, start_http_server
-from taskiq import TaskiqScheduler
+from taskiq import AsyncBroker, TaskiqScheduler
 from taskiq.acks import AcknowledgeType
 from taskiq.cli.scheduler.args import SchedulerArgs
 from taskiq.cli.scheduler.run import run_scheduler
@@ -31,6 +31,7 @@ from portfolio.main.container import build_services
 from portfolio.main.logs import configure_logging
 
 GAUGE_SECONDS = 10.0
+RELISTEN_SECONDS = 1.0
 
 
 @asynccontextmanager
@@ -76,17 +77,34 @@ async def run_worker(settings: Settings) -> None:
         broker.is_worker_process = True
         stop = asyncio.Event()
         _on_stop(stop)
-        receiver = Receiver(
-            broker,
-            max_async_tasks=settings.worker_concurrency,
-            ack_type=AcknowledgeType.WHEN_EXECUTED,  # a job cut short is run again
-        )
         logger.info("worker: running refresh jobs, {} at a time", settings.worker_concurrency)
         try:
-            await receiver.listen(stop)
+            await _listen(broker, settings.worker_concurrency, stop)
         finally:
-            await broker.shutdown()
+            with suppress(Exception):  # Redis may be away as the worker stops
+                await broker.shutdown()
         logger.info("worker stopped")
+
+
+async def _listen(broker: AsyncBroker, concurrency: int, stop: asyncio.Event) -> None:
+    """Run jobs until asked to stop. Losing Redis ends taskiq's listening with an error: the
+    worker waits and listens again (the connection pool reconnects), rather than exit and
+    leave the cycle to the other workers."""
+    while not stop.is_set():
+        receiver = Receiver(
+            broker,
+            max_async_tasks=concurrency,
+            ack_type=AcknowledgeType.WHEN_EXECUTED,  # a job cut short is run again
+        )
+        try:
+            await receiver.listen(stop)
+        except Exception as exc:  # whatever the queue raised, grouped by anyio or not
+            logger.warning(
+                "worker: the job queue failed ({}); listening again in {} s",
+                describe(exc), RELISTEN_SECONDS,
+            )  # fmt: skip
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RELISTEN_SECONDS)
 
 
 @asynccontextmanager

@@ -14,15 +14,20 @@ from loguru import logger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from portfolio.adapters.resilience import Breaker
+
 REVOCATIONS = "portfolio:api-keys:revoked"
 PORTFOLIO_CHANGES = "portfolio:portfolio:changed"
 RETRY_SECONDS = 1.0
 
 
 class RedisAnnouncements:
-    def __init__(self, client: Redis, channel: str) -> None:
+    def __init__(self, client: Redis, channel: str, breaker: Breaker | None = None) -> None:
+        """``breaker``: Redis's, so that a Redis that is away is not waited on for each
+        announcement (DependencyDownError is raised at once)."""
         self._client = client
         self._channel = channel
+        self._breaker = breaker
         self._heard: int | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -30,7 +35,8 @@ class RedisAnnouncements:
         return self._heard
 
     async def announce(self) -> None:
-        await self._client.publish(self._channel, b"changed")
+        async with self._breaker.guard() if self._breaker else contextlib.nullcontext():
+            await self._client.publish(self._channel, b"changed")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name=f"following {self._channel}")
@@ -62,8 +68,8 @@ class RedisAnnouncements:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
-def redis_revocations(client: Redis) -> RedisAnnouncements:
-    return RedisAnnouncements(client, REVOCATIONS)
+def redis_revocations(client: Redis, breaker: Breaker | None = None) -> RedisAnnouncements:
+    return RedisAnnouncements(client, REVOCATIONS, breaker)
 
 
 class NoRevocations:
