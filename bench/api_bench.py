@@ -1,6 +1,8 @@
 """GET /portfolio over 1,000 wallets x 20 tokens on a real uvicorn (one worker) with PostgreSQL
-and Redis, loaded by wrk on loopback, beside a bare endpoint of the same process that answers
-the same document pre-serialized; and the API process's peak memory."""
+and Redis, loaded by wrk on loopback: beside a bare endpoint of the same process that answers
+the same document pre-serialized; against a plain FastAPI app started in the same run (a trivial
+route beside /health/live, the same document as bytes beside GET /portfolio); with API keys and
+rate limits on against off; and the API process's peak memory."""
 
 from __future__ import annotations
 
