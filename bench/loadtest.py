@@ -192,6 +192,20 @@ async def _every_wallet_read_since(url: str, since: datetime) -> tuple[int, int]
         await engine.dispose()
 
 
+async def _not_read_since(url: str, since: datetime) -> list[str]:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            stale = (WalletRow.last_fetched_at < since) | WalletRow.last_fetched_at.is_(None)
+            query = select(
+                WalletRow.id, WalletRow.chain, WalletRow.created_at, WalletRow.last_fetched_at,
+                WalletRow.last_error,
+            ).where(stale).limit(5)  # fmt: skip
+            return [str(tuple(row)) for row in await connection.execute(query)]
+    finally:
+        await engine.dispose()
+
+
 async def _stored(url: str, ids: list[str]) -> int:
     engine = create_engine(url, pool_size=1)
     try:
@@ -261,21 +275,26 @@ async def _run(
     owners: list[Pubkey],
 ) -> int:  # fmt: skip
     load = Load(service.apis, await _seed(service, anvil, owners))
+    seed = int(os.environ.get("LOADTEST_SEED") or random.SystemRandom().randrange(10**6))
+    moments = random.Random(seed)  # noqa: S311 - when faults happen, not a secret
+    print(f"  faults at moments drawn with LOADTEST_SEED={seed}", flush=True)
     print(f"  {'phase':<18} {'requests':>7} {'p50 ms':>8} {'p99 ms':>8} {'reads 5xx':>9} "
           f"{'writes 5xx':>10} {'500s':>5}", flush=True)  # fmt: skip
 
     async def phase(name: str, fault: Any = None) -> None:
-        """The load for PHASE_SECONDS, with ``fault`` (a coroutine) started a second in."""
+        """The load for PHASE_SECONDS, with ``fault`` (a coroutine) started at a moment drawn
+        from the run's seed (LOADTEST_SEED repeats a run's moments)."""
+        at = moments.uniform(0.5, PHASE_SECONDS - 2)
 
         async def later() -> None:
-            await asyncio.sleep(1)
+            await asyncio.sleep(at)
             await fault
 
         faulted = asyncio.create_task(later()) if fault is not None else None
         await load.run(name, PHASE_SECONDS)
         if faulted is not None:
             await faulted
-        print(load.report(name), flush=True)
+        print(load.report(name) + (f"   fault at {at:.1f} s" if fault else ""), flush=True)
 
     await phase("baseline")
     await phase("redis down", asyncio.to_thread(redis.kill))
@@ -313,6 +332,8 @@ async def _checks(url: str, load: Load, recovered: datetime) -> int:
             break
         if time.monotonic() > deadline:
             failures.append(f"{total - fresh} of {total} wallets not refreshed after the faults")
+            for row in await _not_read_since(url, recovered):
+                print(f"  not refreshed: {row}", flush=True)
             waited = float("nan")
             break
         await asyncio.sleep(0.5)

@@ -98,20 +98,28 @@ class TaskiqRefreshQueue:
 
     async def depth(self) -> int:
         """Messages queued and not yet acknowledged (waiting, or being run)."""
+        waiting, pending = await self._backlog()
+        return waiting + pending
+
+    async def _backlog(self) -> tuple[int, int]:
+        """Messages no worker has taken yet, and those taken but not acknowledged (being run,
+        or left by a worker that died, until another claims them)."""
         try:
             groups = await self._redis.xinfo_groups(STREAM)
         except Exception:  # no stream yet: nothing was ever queued
-            return 0
+            return 0, 0
         for group in groups:
             name = group["name"]
             if (name.decode() if isinstance(name, bytes) else name) == GROUP:
-                return int(group.get("lag") or 0) + int(group["pending"])
-        return int(await self._redis.xlen(STREAM))
+                return int(group.get("lag") or 0), int(group["pending"])
+        return int(await self._redis.xlen(STREAM)), 0
 
     async def _plan(self) -> int:
-        """Queue one cycle's jobs, unless the last cycle's are still queued (a cycle longer
-        than the interval must not pile up work); the number of jobs queued."""
-        waiting = await self.depth() - 1  # this message is pending itself
+        """Queue one cycle's jobs, unless jobs of the last one still wait for a worker (a cycle
+        longer than the interval must not pile up work); the number of jobs queued. Jobs being
+        run do not hold the next cycle back, nor does a dead worker's job until it is claimed:
+        a wallet still claimed by them is skipped by the new cycle's job, not read twice."""
+        waiting, _ = await self._backlog()
         if waiting > 0:
             logger.warning("refresh cycle skipped: {} job(s) of the last one still queued", waiting)
             return 0
