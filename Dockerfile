@@ -40,8 +40,11 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health/live', timeout=2).status != 200)"]
-# The launcher stops at once on SIGTERM while it migrates or the app still imports, then
-# serves with uvicorn (which drains gracefully). Forwarded headers are believed only from
+# dumb-init is PID 1 and passes signals on: a process that is PID 1 itself ignores a SIGTERM
+# that comes before it has installed a handler (Python starting up). The launcher stops at
+# once on SIGTERM while it migrates or the app still imports, then serves with uvicorn (which
+# drains gracefully). Forwarded headers are believed only from
 # PORTFOLIO_FORWARDED_ALLOW_IPS. With several replicas, run `alembic upgrade head` once as its
 # own job and start the replicas without --migrate.
+ENTRYPOINT ["dumb-init", "--"]
 CMD ["python", "-m", "portfolio.main.launch", "--migrate"]

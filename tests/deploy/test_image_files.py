@@ -26,7 +26,9 @@ def _locked() -> dict[str, str]:
     text = (ROOT / "requirements.lock").read_text()
     return {
         canonicalize_name(name): version
-        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+) \\$", text, re.MULTILINE)
+        for name, version in re.findall(
+            r"^([A-Za-z0-9_.\-]+)==([^\s;]+)(?: ;[^\n]*)? \\$", text, re.MULTILINE
+        )
     }
 
 
@@ -53,6 +55,7 @@ def test_the_build_context_is_what_the_image_needs_and_dependencies_come_first()
     assert "--require-hashes" in dockerfile
     assert "org.opencontainers.image.revision" in dockerfile
     assert 'CMD ["python", "-m", "portfolio.main.launch", "--migrate"]' in dockerfile
+    assert 'ENTRYPOINT ["dumb-init", "--"]' in dockerfile  # PID 1 that passes signals on
 
 
 class Launched:

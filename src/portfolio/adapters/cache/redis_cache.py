@@ -111,14 +111,15 @@ class RedisCache:
         try:
             yield
         finally:
+            # Released whatever the breaker says: a lock left to its ttl keeps its key (a
+            # wallet) from every other reader for that long. One call, bounded by the client's
+            # timeout; if Redis cannot take it, the lock frees itself after its ttl.
             try:
-                async with self._breaker.guard():
-                    try:
-                        await lock.release()
-                    except LockError as exc:  # expired meanwhile: not a failure of Redis
-                        logger.warning("cache lock release failed: {!r}", exc)
-            except DependencyDownError:
-                pass  # it frees itself after its ttl
+                await lock.release()
+            except LockError as exc:  # expired meanwhile: not a failure of Redis
+                logger.warning("cache lock release failed: {!r}", exc)
+            except REDIS_ERRORS as exc:
+                logger.warning("cache lock not released, it expires: {}", type(exc).__name__)
 
 
 def _ms(seconds: float) -> int:
