@@ -84,10 +84,10 @@ class Service:
         self.apis: list[str] = []
 
     async def start(self, name: str, *args: str) -> None:
-        log = (self.workdir / f"{name}.log").open("ab")
-        self.processes[name] = await asyncio.create_subprocess_exec(
-            *args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own
+            self.processes[name] = await asyncio.create_subprocess_exec(
+                *args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
 
     async def start_all(self) -> None:
         for n in range(2):

@@ -139,19 +139,14 @@ async def _cycle(
     await redis.flushdb()
     await redis.aclose()
     workdir = Path(mkdtemp())
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "portfolio.main.cli",
-            "worker",
-            cwd=ROOT,
-            env=env,
-            stdout=(workdir / f"w{n}.log").open("wb"),
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        for n in range(2)
-    ]
+    workers = []
+    for n in range(2):
+        with (workdir / f"w{n}.log").open("wb") as log:  # the worker keeps its own
+            command = [sys.executable, "-m", "portfolio.main.cli", "worker"]
+            worker = await asyncio.create_subprocess_exec(
+                *command, cwd=ROOT, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
+            )
+            workers.append(worker)
     await asyncio.sleep(4)  # the workers import and subscribe
     client = create_redis(REDIS, timeout=5)
     queue = TaskiqRefreshQueue(

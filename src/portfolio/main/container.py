@@ -80,7 +80,7 @@ def schedules_in_process(settings: Settings) -> bool:
 async def _refresh_queue(
     settings: Settings, redis: Redis | None, scheduled: ScheduledRefresh
 ) -> AsyncIterator[RefreshQueue]:
-    if schedules_in_process(settings) or redis is None or not settings.redis_url:
+    if schedules_in_process(settings) or redis is None or settings.redis_url is None:
         local = InProcessRefreshQueue(scheduled)
         try:
             yield local

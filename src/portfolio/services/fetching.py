@@ -118,7 +118,7 @@ class FetchService:
             by_chain.setdefault(wallet.chain, []).append(wallet)
         async with self._lock(f"refresh:{tenant}"):
             results = await asyncio.gather(
-                *(self._refresh_chain(wallets) for wallets in by_chain.values())
+                *(self._read_in_chunks(wallets, "refresh") for wallets in by_chain.values())
             )
         return [outcome for outcomes in results for outcome in outcomes]
 
@@ -159,9 +159,6 @@ class FetchService:
         except LockTimeoutError:
             return False
         return True
-
-    async def _refresh_chain(self, wallets: list[Wallet]) -> list[RefreshOutcome]:
-        return await self._read_in_chunks(wallets, "refresh")
 
     async def _read_in_chunks(self, wallets: list[Wallet], trigger: str) -> list[RefreshOutcome]:
         """The wallets (of one chain) in chunks of ``chunk_wallets``, one after another, each
