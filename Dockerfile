@@ -16,7 +16,7 @@ COPY src ./src
 RUN pip install --no-deps .
 
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 ARG REVISION=unknown
 ARG CREATED=unknown
 LABEL org.opencontainers.image.title="portfolio" \

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev tools migrate run services lint test bench loadtest image lock clean
+.PHONY: install install-dev tools migrate run services lint test bench loadtest image lock openapi clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "portfolio needs Python 3.11 or newer (set PYTHON=...)")'
@@ -72,6 +72,12 @@ lock: install-dev
 	$(BIN)/pip install --quiet 'pip-tools>=7.4,<8'
 	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+
+# openapi.json: the published contract, as the app builds it with the default settings; make
+# test fails when it no longer matches the app. Say what changed in CHANGELOG.md.
+openapi: install
+	$(BIN)/python -m portfolio.main.openapi > openapi.json.tmp
+	mv openapi.json.tmp openapi.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

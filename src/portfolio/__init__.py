@@ -1,3 +1,5 @@
 """portfolio: a self-hosted crypto portfolio tracker served as an async REST API."""
 
-__version__ = "0.1.0"
+# The one place the version is written: the package, the OpenAPI document (info.version) and
+# the build_info metric take it from here. CHANGELOG.md says what each version changed.
+__version__ = "0.2.0"

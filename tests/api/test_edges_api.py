@@ -21,7 +21,7 @@ async def test_every_answer_carries_the_security_headers(client: httpx.AsyncClie
     api = (await client.get("/api/v1/wallets")).headers["content-security-policy"]
     assert api.startswith("default-src 'none'")
     docs = (await client.get("/docs")).headers["content-security-policy"]
-    assert "https://cdn.jsdelivr.net" in docs  # what the docs page loads
+    assert "https://" not in docs  # the docs assets come from the app itself
 
 
 async def test_a_cross_site_form_cannot_write(client: httpx.AsyncClient) -> None:

@@ -45,3 +45,40 @@ def test_an_unmigrated_database_is_not_ready_and_says_why(tmp_path: Path) -> Non
         listed = client.get("/api/v1/wallets")
         assert listed.status_code == 503
         assert listed.headers["content-type"] == "application/problem+json"
+
+
+def test_head_answers_on_every_get_route_and_errors_are_problems(server: str) -> None:
+    """HEAD as probes and uptime checkers send it: the GET's status and headers, no body; the
+    errors a server meets outside any route (an unknown path, a wrong method, a missing docs
+    asset) are problem documents too."""
+    with httpx.Client(base_url=server, timeout=5) as client:
+        schema = client.get("/openapi.json").json()
+        gets = [path for path, methods in schema["paths"].items() if "get" in methods]
+        assert len(gets) >= 8
+        for path in gets:
+            url = path.replace("{wallet_id}", "7c1d0000-0000-4000-8000-000000000000").replace(
+                "{batch_id}", "ab12"
+            )
+            got, head = client.get(url), client.head(url)
+            assert head.status_code == got.status_code, path
+            assert head.content == b"", path
+            assert head.headers["content-type"] == got.headers["content-type"], path
+            assert head.headers["x-request-id"], path
+        live = client.head("/api/v1/health/live")
+        assert live.headers["content-length"] == str(len(client.get("/health/live").content))
+        for path in ("/docs", "/redoc", "/openapi.json", "/metrics", "/health/ready"):
+            assert client.head(path).status_code == 200, path
+        refresh = client.head("/api/v1/portfolio/refresh")
+        assert refresh.status_code == 405
+        assert refresh.headers["allow"] == "POST"
+        assert client.options("/api/v1/wallets").headers["allow"] == "GET, HEAD, POST"
+        for response in (
+            client.get("/nowhere"),
+            client.put("/api/v1/wallets"),
+            client.get("/docs-assets/missing.js"),
+            client.post("/api/v1/health/live"),
+        ):
+            assert response.headers["content-type"] == "application/problem+json", response
+            assert response.json()["status"] == response.status_code
+        metrics = client.get("/metrics").text
+        assert 'method="HEAD"' in metrics

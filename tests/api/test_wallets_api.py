@@ -140,10 +140,10 @@ async def test_unknown_routes_and_wrong_methods_are_problems(client: httpx.Async
     assert_problem(await client.get("/api/v1/nowhere"), 404)
     wrong = await client.put("/api/v1/wallets")
     assert_problem(wrong, 405)
-    assert wrong.headers["allow"] == "GET, POST"
+    assert wrong.headers["allow"] == "GET, HEAD, POST"
     one = await client.post(f"/api/v1/wallets/{UUID(int=1)}")
     assert_problem(one, 405)
-    assert one.headers["allow"] == "DELETE, GET"
+    assert one.headers["allow"] == "DELETE, GET, HEAD"
 
 
 async def test_a_cursor_names_the_query_and_a_forged_time_is_422(

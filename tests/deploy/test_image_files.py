@@ -17,6 +17,7 @@ import httpx
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from portfolio import __version__
 from tests.databases import ROOT
 from tests.netutil import free_port
 from tests.server import server_env
@@ -127,3 +128,13 @@ def test_the_launcher_migrates_serves_and_stops_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 0
     assert os.path.exists(tmp_path / "served.db")
     assert "Traceback" not in (tmp_path / "launch.log").read_text()
+
+
+def test_the_image_and_the_manifests_name_the_package_version() -> None:
+    named = {
+        path: re.findall(r"(?:portfolio:|ARG VERSION=)(\d+\.\d+\.\d+)", path.read_text())
+        for path in [ROOT / "Dockerfile", ROOT / "docker-compose.yml",
+                     *sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))]
+    }  # fmt: skip
+    assert sum(len(versions) for versions in named.values()) >= 6
+    assert {path.name: v for path, v in named.items() if set(v) - {__version__}} == {}

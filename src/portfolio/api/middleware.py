@@ -68,6 +68,10 @@ class ServiceMiddleware:
         request_id_header = (b"x-request-id", request_id.encode())
         status = 0
         started = time.perf_counter()
+        # HEAD is answered on every GET route as its GET, headers and all, without the body
+        # (FastAPI routes take only the methods they name, so a HEAD would be a 405).
+        head = scope["method"] == "HEAD"
+        inner = {**scope, "method": "GET"} if head else scope
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -78,17 +82,21 @@ class ServiceMiddleware:
                     *security_headers(scope),
                     request_id_header,
                 ]
+            elif head and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         with logger.contextualize(request_id=request_id):
             try:
-                await self._admit(scope, receive, send_with_headers)
+                await self._admit(inner, receive, send_with_headers)
             except Exception as exc:
                 if status:  # the response had begun: nothing sane can follow it
                     raise
-                response = await self.on_error(Request(scope, receive), exc)
-                await response(scope, receive, send_with_headers)
+                response = await self.on_error(Request(inner, receive), exc)
+                await response(inner, receive, send_with_headers)
             finally:
+                if head and "route" in inner:  # the route that answered, for metrics and log
+                    scope["route"] = inner["route"]
                 seconds = time.perf_counter() - started
                 self.metrics.observe(scope, status or 500, seconds)
                 if self.access_log:

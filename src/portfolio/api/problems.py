@@ -164,12 +164,15 @@ def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of this path takes. Starlette names only those of the first
     route whose path matched, and FastAPI makes one route per method: ask every route."""
     routes = request.app.router.routes
-    return [
+    allowed = [
         method
         for method in _METHODS
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
                for route in routes)
     ]  # fmt: skip
+    if "GET" in allowed:  # ServiceMiddleware answers a HEAD as the GET
+        allowed = sorted({*allowed, "HEAD"})
+    return allowed
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")

@@ -19,8 +19,13 @@ from portfolio.domain.tokens import Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
 from portfolio.services.balances import BalanceView
 from portfolio.services.fetching import RefreshOutcome
+from portfolio.services.health import Status
 
 EXAMPLE_ETH = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
+# Amounts travel as strings, exact and never in exponent form: a JSON number would lose digits
+# in most clients (a uint256 has 78).
+RawAmount = Annotated[str, Field(pattern=r"^[0-9]+$", examples=["1500000"])]
+DecimalString = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["1.5"])]
 
 
 def _trimmed(value: object) -> object:
@@ -65,17 +70,17 @@ class WalletList(BaseModel):
 
 
 class Liveness(BaseModel):
-    status: str = Field(examples=["pass"])
+    status: Literal["pass"]
 
 
 class CheckOut(BaseModel):
-    status: str = Field(examples=["pass"])
+    status: Status
     latency_ms: float = Field(examples=[1.7])
     detail: str | None = None
 
 
 class HealthOut(BaseModel):
-    status: str = Field(examples=["pass"], description="pass, warn or fail")
+    status: Status = Field(description="`warn`: only an optional dependency fails.")
     checks: dict[str, CheckOut]
 
 
@@ -101,11 +106,11 @@ class TokenOut(BaseModel):
 
 class BalanceOut(BaseModel):
     token: TokenOut
-    raw_balance: str = Field(description="Integer base units, as a string.", examples=["1500000"])
-    balance: str = Field(description="raw_balance / 10**decimals, exact.", examples=["1.5"])
-    usd_price: str | None = Field(default=None, examples=["0.9998"])
-    usd_value: str | None = Field(default=None, examples=["1.50"])
-    price_change_24h: str | None = Field(default=None, examples=["-0.0123"])
+    raw_balance: RawAmount = Field(description="Integer base units, as a string.")
+    balance: DecimalString = Field(description="raw_balance / 10**decimals, exact.")
+    usd_price: DecimalString | None = Field(default=None, examples=["0.9998"])
+    usd_value: DecimalString | None = Field(default=None, examples=["1.50"])
+    price_change_24h: DecimalString | None = Field(default=None, examples=["-0.0123"])
     as_of: datetime | None = Field(
         default=None,
         description="When this balance was read: the wallet's as_of, or earlier for a balance "
@@ -148,7 +153,7 @@ class BalancesOut(BaseModel):
         description="Older than the freshness setting, or the last fetch failed. A token that "
         "failed alone leaves the wallet fresh: it is listed under errors."
     )
-    total_usd: str | None = None
+    total_usd: DecimalString | None = None
     balances: list[BalanceOut]
     errors: list[TokenErrorOut] = Field(
         default_factory=list, description="Tokens of the last fetch that could not be read."
@@ -184,18 +189,18 @@ def _display_order(balance: TokenBalance) -> tuple[bool, bool, str, str]:
 
 class ChainTotalOut(BaseModel):
     chain: Chain
-    usd_value: str = Field(examples=["1234.56"])
-    share: str = Field(examples=["0.75"], description="Fraction of total_usd.")
+    usd_value: DecimalString = Field(examples=["1234.56"])
+    share: DecimalString = Field(examples=["0.75"], description="Fraction of total_usd.")
 
 
 class TokenTotalOut(BaseModel):
     token: TokenOut
-    balance: str
-    raw_balance: str
-    usd_price: str | None = None
-    usd_value: str | None = None
-    share: str | None = None
-    price_change_24h: str | None = None
+    balance: DecimalString
+    raw_balance: RawAmount
+    usd_price: DecimalString | None = None
+    usd_value: DecimalString | None = None
+    share: DecimalString | None = None
+    price_change_24h: DecimalString | None = None
 
 
 class WalletTotalOut(BaseModel):
@@ -203,16 +208,16 @@ class WalletTotalOut(BaseModel):
     chain: Chain
     address: str
     label: str | None
-    usd_value: str
-    share: str
+    usd_value: DecimalString
+    share: DecimalString
 
 
 class SummaryOut(BaseModel):
-    total_usd: str = Field(examples=["1646.08"])
+    total_usd: DecimalString = Field(examples=["1646.08"])
     as_of: datetime | None = Field(description="The oldest balance or price it stands on.")
     stale: bool
     wallet_count: int
-    change_24h_usd: str | None = Field(
+    change_24h_usd: DecimalString | None = Field(
         description="What the priced holdings gained or lost at their 24-hour price change."
     )
     by_chain: list[ChainTotalOut]
@@ -275,8 +280,8 @@ def _token_total(total_of_token: TokenTotal, total: Decimal) -> TokenTotalOut:
 
 class HistoryPointOut(BaseModel):
     timestamp: datetime = Field(description="The bucket's start; values stand at its end.")
-    total_usd: str
-    by_chain: dict[Chain, str]
+    total_usd: DecimalString
+    by_chain: dict[Chain, DecimalString]
 
 
 class HistoryOut(BaseModel):

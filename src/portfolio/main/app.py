@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.engine import make_url
@@ -21,10 +22,11 @@ from starlette.responses import Response
 from portfolio import __version__
 from portfolio.adapters.redaction import Redactor, secret_parts
 from portfolio.adapters.telemetry import PrometheusTelemetry
-from portfolio.api.auth import document_security
 from portfolio.api.body import BodyLimit
+from portfolio.api.edges import DOCS_ASSETS
 from portfolio.api.httpmetrics import HttpMetrics
 from portfolio.api.middleware import ServiceMiddleware
+from portfolio.api.openapi import finish_document
 from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
 from portfolio.api.routers import balances, health, portfolio, wallets
 from portfolio.api.services import Services, State
@@ -73,7 +75,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             async with scheduled_in_process(settings, built):
                 yield {"services": built}
 
-    app = FastAPI(
+    # Swagger UI, ReDoc and their favicon are served from DOCS_ASSETS by the app itself (the
+    # package ships them), not from a CDN: the docs work where the internet is not reachable.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="portfolio",
         version=__version__,
         summary="Crypto portfolio tracker: Ethereum and Solana wallets, exact balances in USD.",
@@ -83,7 +88,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_security(default_openapi())  # FastAPI caches the document it builds
+        # FastAPI caches the document it builds: this runs once.
+        return finish_document(default_openapi(), max_body_bytes=settings.max_body_bytes)
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_problem_handlers(app)
@@ -182,7 +188,7 @@ def _expose_metrics(app: FastAPI, telemetry: PrometheusTelemetry) -> None:
             methods=["GET"],
             summary="Metrics in Prometheus text format",
             tags=["system"],
+            operation_id="metrics-get" if path.startswith(API_PREFIX) else "metrics-get-root",
             include_in_schema=path.startswith(API_PREFIX),
             response_class=PlainTextResponse,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
         )

@@ -22,7 +22,8 @@ router = APIRouter(
 @router.post(
     "/fetch",
     summary="Read a wallet's balances from its chain now",
-    responses=problem_responses(404, 422, 503, 504),
+    operation_id="balances-fetch",
+    responses=problem_responses(404, 413, 422, 503, 504),
 )
 async def fetch_balances(
     wallet_id: UUID, fetching: Fetching, balances: Balances, principal: Caller
@@ -38,6 +39,7 @@ async def fetch_balances(
 @router.get(
     "/balances",
     summary="The wallet's last stored balances",
+    operation_id="balances-get",
     responses=problem_responses(404, 422, 503),
 )
 async def get_balances(wallet_id: UUID, balances: Balances, principal: Caller) -> BalancesOut:

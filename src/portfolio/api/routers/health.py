@@ -12,7 +12,7 @@ from portfolio.api.schemas import CheckOut, HealthOut, Liveness
 from portfolio.services.health import HealthReport, Status
 
 TAGS: list[str] = ["system"]
-LIVE = Liveness(status=Status.PASS).model_dump_json().encode()
+LIVE = Liveness(status="pass").model_dump_json().encode()
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": HealthOut, "description": "A dependency is not answering"}
 }
@@ -50,17 +50,19 @@ def add_routes(app: FastAPI, prefix: str, *, include_in_schema: bool = True) -> 
     """The probes as routes of the app itself, not an included router: they are matched
     before any router is (each router FastAPI tries costs a request measurably, make bench),
     and probes are the most frequent requests a service gets."""
+    suffix = "" if include_in_schema else "-root"  # ids stay unique, documented or not
     common: dict[str, Any] = {"methods": ["GET"], "tags": TAGS,
                               "include_in_schema": include_in_schema}  # fmt: skip
     app.add_api_route(
         f"{prefix}/health/live", live, summary="Liveness probe", response_model=Liveness,
-        **common,
+        operation_id=f"health-live{suffix}", **common,
     )  # fmt: skip
     app.add_api_route(
-        f"{prefix}/health/ready", ready, summary="Readiness probe", responses=_UNAVAILABLE,
-        **common,
+        f"{prefix}/health/ready", ready, summary="Readiness probe", response_model=HealthOut,
+        responses=_UNAVAILABLE,
+        operation_id=f"health-ready{suffix}", **common,
     )  # fmt: skip
     app.add_api_route(
         f"{prefix}/health", detail, summary="Health detail", response_model=HealthOut,
-        responses=_UNAVAILABLE, **common,
+        responses=_UNAVAILABLE, operation_id=f"health-detail{suffix}", **common,
     )  # fmt: skip

@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse
 
 from portfolio.api.auth import Caller, caller
 from portfolio.api.dependencies import Fetching, History, services_of
+from portfolio.api.openapi import ETAG, LOCATION
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import HistoryOut, RefreshBatchOut, RefreshOut, SummaryOut
 from portfolio.api.times import Rfc3339
 from portfolio.domain.errors import RefreshBatchNotFoundError
-from portfolio.domain.history import Interval
+from portfolio.domain.history import MAX_POINTS, Interval
 from portfolio.domain.keys import Principal
 
 router = APIRouter(
@@ -28,8 +29,13 @@ JSON = "application/json"
 @router.get(
     "",
     summary="The portfolio over every wallet",
+    operation_id="portfolio-get",
     response_model=SummaryOut,
-    responses={304: {"description": "Not modified (If-None-Match)"}, **problem_responses(503)},
+    responses={
+        200: {"headers": ETAG},
+        304: {"description": "Not modified (If-None-Match)", "headers": ETAG},
+        **problem_responses(503),
+    },
 )
 async def get_portfolio(request: Request) -> Response:
     """Totals by chain, by token (one token merged across wallets) and by wallet, with shares
@@ -74,6 +80,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 @router.get(
     "/history",
     summary="The portfolio's value over time",
+    operation_id="portfolio-history",
     responses=problem_responses(422, 503),
 )
 async def get_history(
@@ -83,7 +90,10 @@ async def get_history(
         Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: 7 days before end.")
     ] = None,
     end: Annotated[Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: now.")] = None,
-    interval: Annotated[Interval, Query(description="Bucket size.")] = Interval.HOUR,
+    interval: Annotated[
+        Interval,
+        Query(description=f"Bucket size. At most {MAX_POINTS:,} buckets from start to end."),
+    ] = Interval.HOUR,
 ) -> HistoryOut:
     """One point per bucket (`5m`, `1h` or `1d`, aligned to the interval from the Unix epoch)
     from the bucket holding `start` up to `end`. A point's value is, for each wallet and token,
@@ -96,11 +106,12 @@ async def get_history(
 @router.post(
     "/refresh",
     summary="Read every wallet from its chain now",
+    operation_id="portfolio-refresh",
     response_model=RefreshOut,
     responses={
-        202: {"model": RefreshBatchOut, "description": "Too many wallets to answer at once: "
-              "handed to the workers; poll the Location"},
-        **problem_responses(503),
+        202: {"model": RefreshBatchOut, "headers": LOCATION, "description": "Too many wallets "
+              "to answer at once: handed to the workers; poll the Location"},
+        **problem_responses(413, 503),
     },
 )  # fmt: skip
 async def refresh_portfolio(
@@ -127,6 +138,7 @@ async def refresh_portfolio(
 @router.get(
     "/refresh/{batch_id}",
     summary="A refresh handed to the workers",
+    operation_id="portfolio-refresh-get",
     response_model=RefreshBatchOut,
     responses=problem_responses(404),
 )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from portfolio.api.auth import Caller, caller
 from portfolio.api.cursor import decode_cursor, encode_cursor
 from portfolio.api.dependencies import Wallets
+from portfolio.api.openapi import LOCATION
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import WalletCreate, WalletList, WalletOut
 from portfolio.domain.chains import Chain
@@ -26,7 +27,8 @@ router = APIRouter(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Track a wallet",
-    responses=problem_responses(400, 409, 415, 422, 503),
+    operation_id="wallets-create",
+    responses={201: {"headers": LOCATION}, **problem_responses(400, 409, 413, 415, 422, 503)},
 )
 async def add_wallet(
     body: WalletCreate, wallets: Wallets, principal: Caller, request: Request, response: Response
@@ -38,7 +40,12 @@ async def add_wallet(
     return WalletOut.of(wallet)
 
 
-@router.get("", summary="List wallets", responses=problem_responses(422, 503))
+@router.get(
+    "",
+    summary="List wallets",
+    operation_id="wallets-list",
+    responses=problem_responses(422, 503),
+)
 async def list_wallets(
     wallets: Wallets,
     principal: Caller,
@@ -57,7 +64,12 @@ async def list_wallets(
     )
 
 
-@router.get("/{wallet_id}", summary="Get a wallet", responses=problem_responses(404, 422, 503))
+@router.get(
+    "/{wallet_id}",
+    summary="Get a wallet",
+    operation_id="wallets-get",
+    responses=problem_responses(404, 422, 503),
+)
 async def get_wallet(wallet_id: UUID, wallets: Wallets, principal: Caller) -> WalletOut:
     return WalletOut.of(await wallets.get(principal.tenant, wallet_id))
 
@@ -66,6 +78,7 @@ async def get_wallet(wallet_id: UUID, wallets: Wallets, principal: Caller) -> Wa
     "/{wallet_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Stop tracking a wallet",
+    operation_id="wallets-delete",
     responses=problem_responses(404, 422, 503),
 )
 async def delete_wallet(wallet_id: UUID, wallets: Wallets, principal: Caller) -> Response:
