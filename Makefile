@@ -26,11 +26,13 @@ install-dev: $(VENV)/.stamp-dev
 
 # Test tools from the npm registry, versions pinned in tools/package.json: anvil (a local
 # Ethereum node) and solc (compiles the test contracts).
-# promtool (Debian's prometheus) checks the alert rules in deploy/.
+# promtool (Debian's prometheus) checks the alert rules in deploy/; headless Chromium (Debian's)
+# opens the docs pages.
 tools/node_modules/.stamp: tools/package.json
 	command -v npm >/dev/null || bash scripts/ensure-services.sh node
 	npm install --prefix tools --no-package-lock --no-audit --no-fund --silent
 	command -v promtool >/dev/null || bash scripts/ensure-services.sh promtool
+	command -v chromium >/dev/null || bash scripts/ensure-services.sh chromium
 	touch $@
 
 tools: tools/node_modules/.stamp

@@ -69,6 +69,7 @@ case "${1:-}" in
   node) ensure_node; exit 0 ;;
   wrk) command -v wrk >/dev/null || apt_install wrk; exit 0 ;;
   promtool) command -v promtool >/dev/null || apt_install prometheus; exit 0 ;;
+  chromium) command -v chromium >/dev/null || apt_install chromium; exit 0 ;;
 esac
 ensure_postgres
 ensure_redis
