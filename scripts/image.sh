@@ -85,6 +85,7 @@ wait_live() {  # wait_live PORT
 start() {  # start NAME PORT: a container on loopback, chains and prices nowhere
   podman run -d --name "$1" -p "127.0.0.1:$2:8000" \
     -e PORTFOLIO_PRICE_SOURCES=none -e PORTFOLIO_REFRESH_INTERVAL_SECONDS=0 \
+    -e PORTFOLIO_SHUTDOWN_DRAIN_SECONDS=1 \
     -e PORTFOLIO_ETHEREUM_RPC_URLS=http://127.0.0.1:9 -e PORTFOLIO_SOLANA_RPC_URLS=http://127.0.0.1:9 \
     "$IMAGE" >/dev/null
   CONTAINERS+=("$1")

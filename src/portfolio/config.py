@@ -194,6 +194,18 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="address the server listens on (the image: 0.0.0.0)"
     )
     serve_port: int = Field(default=8000, ge=1, le=65535, description="port the server listens on")
+    shutdown_drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="on SIGTERM, not ready at once, new connections still taken this long",
+    )
+    shutdown_timeout_seconds: int = Field(
+        default=20,
+        gt=0,
+        le=600,
+        description="then requests in flight get this long to finish before they are cut",
+    )
     forwarded_allow_ips: UrlList = Field(
         default=["127.0.0.1"],
         description="proxies whose X-Forwarded-For and -Proto the server believes (* for any)",

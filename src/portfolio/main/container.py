@@ -51,6 +51,7 @@ from portfolio.services.balances import BalanceService
 from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
+from portfolio.services.lifecycle import STOPPING
 from portfolio.services.portfolio import PortfolioService
 from portfolio.services.scheduling import (
     InProcessRefreshQueue,
@@ -189,7 +190,7 @@ async def build_services(
             history=HistoryService(
                 SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock
             ),
-            health=HealthService(databases, optional, settings.health_timeout_seconds),
+            health=HealthService([STOPPING, *databases], optional, settings.health_timeout_seconds),
             summary=summary,
             rate_limits=None
             if settings.rate_limit == "off"

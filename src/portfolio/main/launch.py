@@ -1,16 +1,28 @@
-"""The container's first process: migrate (optionally), then serve, stopping promptly at any
-moment. ``python -m portfolio.main.launch [--migrate]``.
+"""The server's first process (the image's, ``portfolio serve``'s, ``make run``'s): migrate
+(optionally), then serve, stopping promptly at any moment and gracefully once serving.
+``python -m portfolio.main.launch [--migrate] [--host H] [--port P]``.
 
 PID 1 gets no default signal handling from the kernel: a shell, or Python still importing the
 app (web3 takes a second or two), ignores SIGTERM, and a stop then waits for SIGKILL. So the
-first thing done here, before any heavy import, is to make SIGTERM and SIGINT end the process;
-once uvicorn serves, its own handlers take over and shut down gracefully."""
+first thing done here, before any heavy import, is to make SIGTERM and SIGINT end the process.
+
+Once serving, a SIGTERM (or SIGINT) drains: readiness turns 503 at once, the listener keeps
+taking connections for PORTFOLIO_SHUTDOWN_DRAIN_SECONDS (a load balancer stops sending when the
+probe fails, not when the signal comes), then closes; requests in flight get
+PORTFOLIO_SHUTDOWN_TIMEOUT_SECONDS to finish; then the app shuts down (pools and clients
+closed). A second signal skips the rest of the drain."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
+import time
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -22,25 +34,66 @@ signal.signal(signal.SIGINT, _stop)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m portfolio.main.launch")
+    parser.add_argument("--migrate", action="store_true", help="migrate the database first")
+    parser.add_argument("--host", help="instead of PORTFOLIO_SERVE_HOST")
+    parser.add_argument("--port", type=int, help="instead of PORTFOLIO_SERVE_PORT")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    serve(migrate=args.migrate, host=args.host, port=args.port)
+
+
+def serve(*, migrate: bool = False, host: str | None = None, port: int | None = None) -> None:
     from portfolio.config import load_settings  # after the handlers: the imports take time
 
     settings = load_settings()
-    if "--migrate" in args:
+    if migrate:
         _migrate()
     import uvicorn
 
-    uvicorn.run(
+    config = uvicorn.Config(
         "portfolio.main.app:create_app",
         factory=True,
-        host=settings.serve_host,
-        port=settings.serve_port,
+        host=host or settings.serve_host,
+        port=port or settings.serve_port,
         access_log=False,
         server_header=False,
         proxy_headers=True,
         forwarded_allow_ips=",".join(settings.forwarded_allow_ips),
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         log_config=None,  # the app configures logging (loguru, scrubbed)
     )
+    _draining_server(config, settings.shutdown_drain_seconds).run()
+
+
+def _draining_server(config: uvicorn.Config, drain_seconds: float) -> uvicorn.Server:
+    import uvicorn
+    from loguru import logger
+
+    from portfolio.services.lifecycle import STOPPING
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's server, with the drain before its own graceful shutdown. uvicorn closes its
+        listener the moment the signal comes and offers no delay, hence this subclass."""
+
+        closes_at: float | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if not self.started or self.closes_at is not None or drain_seconds <= 0:
+                super().handle_exit(sig, frame)  # starting, a second signal, or no drain
+                return
+            STOPPING.begin()
+            self.closes_at = time.monotonic() + drain_seconds
+            logger.info(
+                "{}: not ready from now on; new connections taken for {} s more",
+                signal.Signals(sig).name, drain_seconds,
+            )  # fmt: skip
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.closes_at is not None and time.monotonic() >= self.closes_at:
+                self.should_exit = True
+            return await super().on_tick(counter)
+
+    return DrainingServer(config)
 
 
 def _migrate() -> None:
