@@ -38,8 +38,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mo
     )  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
     sys.path.insert(0, str(where))
-    names = ["client", "models", "types", "api.wallets.wallets_create",
-             "api.wallets.wallets_list", "api.wallets.wallets_get", "api.wallets.wallets_delete"]  # fmt: skip
+    wallets = [f"api.wallets.wallets_{name}" for name in ("create", "list", "get", "delete")]
+    names = ["client", "models", "types", *wallets]
     try:
         yield {name: importlib.import_module(f"{PACKAGE}.{name}") for name in names}
     finally:
@@ -90,7 +90,7 @@ def test_a_generated_client_tracks_a_wallet_and_gets_typed_problems(
         )
         assert isinstance(invalid, models.Problem)
         assert invalid.status == 422
-        assert invalid.errors and invalid.errors[0].loc == ["body", "address"]
+        assert [error.loc for error in invalid.errors] == [["body", "address"]]
 
         assert delete.sync_detailed(client=client, wallet_id=wallet.id).status_code == 204
         missing = get.sync(client=client, wallet_id=wallet.id)
