@@ -6,7 +6,6 @@ is answered, and the app shuts down cleanly (pools closed)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -27,10 +26,10 @@ DRAIN = 2.0  # seconds
 NODE_DELAY = 3.5  # the in-flight request waits this long on the chain node
 
 
-async def _live(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
+async def _live(client: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
+        assert process.returncode is None, "the server exited"
         try:
             if (await client.get("/health/live")).status_code == 200:
                 return
@@ -53,8 +52,8 @@ async def test_sigterm_drains_then_finishes_what_is_in_flight(
     migrate_with(env)
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "portfolio.main.launch"],
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "portfolio.main.launch",
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -81,7 +80,7 @@ async def test_sigterm_drains_then_finishes_what_is_in_flight(
                 assert ready.status_code == 503
                 assert "shutting down" in ready.json()["checks"]["shutdown"]["detail"]
                 assert (await fresh.get("/api/v1/health/live")).status_code == 200
-            assert process.poll() is None
+            assert process.returncode is None
 
             # After the drain: new connections are refused; the fetch is still in flight.
             await asyncio.sleep(max(0.0, signalled + DRAIN + 0.5 - time.monotonic()))
@@ -93,13 +92,13 @@ async def test_sigterm_drains_then_finishes_what_is_in_flight(
             answered = await in_flight
             assert answered.status_code == 200, answered.text
             assert answered.json()["wallet_id"] == created.json()["id"]
-        assert process.wait(timeout=20) == 0
+        assert await asyncio.wait_for(process.wait(), timeout=20) == 0
         assert time.monotonic() - signalled < DRAIN + NODE_DELAY + 5
     finally:
         solana.server.delay = 0.0
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     logged = log.read_text()
     assert "not ready from now on" in logged
     assert "Application shutdown complete" in logged
