@@ -41,7 +41,7 @@ migrate: install
 	$(BIN)/alembic upgrade head
 
 run: migrate
-	$(BIN)/uvicorn --factory portfolio.main.app:create_app --host $(HOST) --port $(PORT) --no-access-log --no-server-header
+	$(BIN)/portfolio serve --host $(HOST) --port $(PORT)
 
 services:
 	bash scripts/ensure-services.sh

@@ -1,6 +1,11 @@
-"""``portfolio``: the command line for operators, on the same ``PORTFOLIO_*`` settings as the
-service.
+"""``portfolio``: the command line for people who run the service, on the same ``PORTFOLIO_*``
+settings (environment or .env) as the service.
 
+    portfolio serve [--host H] [--port P] [--migrate]   (the server, as make run starts it)
+    portfolio migrate                                   (the database schema, to the latest)
+    portfolio wallets add CHAIN ADDRESS [--label L] | list [--chain C] | remove ID | fetch ID
+    portfolio portfolio                                 (the summary as tables)
+    portfolio export > holdings.csv                     (stored balances, one row per token)
     portfolio keys create --tenant NAME [--read-only] [--json]
     portfolio keys list [--json]
     portfolio keys revoke ID
@@ -26,15 +31,19 @@ from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.config import load_settings
 from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.domain.keys import ApiKey
+from portfolio.main import cli_holdings
 from portfolio.main.container import SystemClock
 from portfolio.ports.keys import Revocations
 from portfolio.services.auth import KeyService
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Operate a portfolio service.", no_args_is_help=True)
+app = typer.Typer(help="Run and use a portfolio service.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: each belongs to a tenant.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(cli_holdings.wallets_app, name="wallets")
+app.command("portfolio")(cli_holdings.portfolio)
+app.command("export")(cli_holdings.export)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -119,6 +128,29 @@ def revoke(key_id: Annotated[UUID, typer.Argument(help="The key's id.")]) -> Non
         typer.echo(f"portfolio: no key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Instead of PORTFOLIO_SERVE_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Instead of PORTFOLIO_SERVE_PORT.")] = None,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Migrate first.")] = False,
+) -> None:
+    """Serve the API (docs at /docs). On SIGTERM it drains: not ready at once, connections
+    taken for PORTFOLIO_SHUTDOWN_DRAIN_SECONDS, then requests in flight finish."""
+    # Imported here: the launcher makes SIGTERM end the process while it starts (see there).
+    from portfolio.main import launch
+
+    launch.serve(migrate_first=migrate, host=host, port=port)
+
+
+@app.command("migrate")
+def migrate() -> None:
+    """Bring the database schema to the latest version (safe to run again)."""
+    from portfolio.main.launch import migrate as upgrade
+
+    upgrade()
+    typer.echo("migrated")
 
 
 @app.command("worker")

@@ -6,11 +6,12 @@ PID 1 gets no default signal handling from the kernel: a shell, or Python still 
 app (web3 takes a second or two), ignores SIGTERM, and a stop then waits for SIGKILL. So the
 first thing done here, before any heavy import, is to make SIGTERM and SIGINT end the process.
 
-Once serving, a SIGTERM (or SIGINT) drains: readiness turns 503 at once, the listener keeps
-taking connections for PORTFOLIO_SHUTDOWN_DRAIN_SECONDS (a load balancer stops sending when the
-probe fails, not when the signal comes), then closes; requests in flight get
+Once serving, a SIGTERM drains: readiness turns 503 at once, the listener keeps taking
+connections for PORTFOLIO_SHUTDOWN_DRAIN_SECONDS (a load balancer stops sending when the probe
+fails, not when the signal comes), then closes; requests in flight get
 PORTFOLIO_SHUTDOWN_TIMEOUT_SECONDS to finish; then the app shuts down (pools and clients
-closed). A second signal skips the rest of the drain."""
+closed). A second signal skips the rest of the drain; Ctrl-C (SIGINT: a person at a terminal,
+no load balancer) does not wait for one."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -39,15 +41,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="instead of PORTFOLIO_SERVE_HOST")
     parser.add_argument("--port", type=int, help="instead of PORTFOLIO_SERVE_PORT")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    serve(migrate=args.migrate, host=args.host, port=args.port)
+    serve(migrate_first=args.migrate, host=args.host, port=args.port)
 
 
-def serve(*, migrate: bool = False, host: str | None = None, port: int | None = None) -> None:
+def serve(*, migrate_first: bool = False, host: str | None = None, port: int | None = None) -> None:
     from portfolio.config import load_settings  # after the handlers: the imports take time
 
     settings = load_settings()
-    if migrate:
-        _migrate()
+    if migrate_first:
+        migrate()
     import uvicorn
 
     config = uvicorn.Config(
@@ -78,8 +80,13 @@ def _draining_server(config: uvicorn.Config, drain_seconds: float) -> uvicorn.Se
         closes_at: float | None = None
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if not self.started or self.closes_at is not None or drain_seconds <= 0:
-                super().handle_exit(sig, frame)  # starting, a second signal, or no drain
+            if (
+                sig != signal.SIGTERM  # Ctrl-C: a person at a terminal, no load balancer
+                or not self.started
+                or self.closes_at is not None  # a second signal
+                or drain_seconds <= 0
+            ):
+                super().handle_exit(sig, frame)
                 return
             STOPPING.begin()
             self.closes_at = time.monotonic() + drain_seconds
@@ -96,11 +103,19 @@ def _draining_server(config: uvicorn.Config, drain_seconds: float) -> uvicorn.Se
     return DrainingServer(config)
 
 
-def _migrate() -> None:
+def migrate() -> None:
+    """The schema to the latest revision, on PORTFOLIO_DATABASE_URL."""
     from alembic import command
     from alembic.config import Config
 
-    command.upgrade(Config("alembic.ini"), "head")
+    command.upgrade(Config(str(_alembic_ini())), "head")
+
+
+def _alembic_ini() -> Path:
+    """The checkout's (an editable install, wherever the command runs), else the working
+    directory's (the image's /app, beside its migrations)."""
+    checkout = Path(__file__).resolve().parents[3] / "alembic.ini"
+    return checkout if checkout.is_file() else Path("alembic.ini")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,229 @@
+"""The command line's holdings commands: wallets, the portfolio, and a CSV export. They run the
+service's own use cases on the same settings (so the same validation, chain reads, storage and
+cache invalidation as the API), for one tenant (``--tenant``, the default tenant unless given).
+
+Output: tables (rich on a terminal, plain when piped) or ``--json`` in the API's own shapes.
+Exit codes: 1 not found or already tracked, 2 bad input, 3 a dependency unavailable."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import typer
+
+from portfolio.api.schemas import BalancesOut, SummaryOut, WalletOut
+from portfolio.api.services import Services
+from portfolio.config import load_settings
+from portfolio.domain.chains import Chain
+from portfolio.domain.errors import (
+    DomainError,
+    DuplicateWalletError,
+    ServiceUnavailableError,
+    ValidationError,
+    WalletNotFoundError,
+)
+from portfolio.domain.wallet import DEFAULT_TENANT
+from portfolio.main.console import Column, Grid, show
+
+T = TypeVar("T")
+
+wallets_app = typer.Typer(help="Wallets: one address on one chain each.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's shapes).")]
+TenantOption = Annotated[str, typer.Option(help="The tenant whose wallets these are.")]
+EXIT_CODES: list[tuple[type[DomainError], int]] = [
+    (WalletNotFoundError, 1),
+    (DuplicateWalletError, 1),
+    (ValidationError, 2),
+    (ServiceUnavailableError, 3),
+]
+PAGE = 500
+CSV_COLUMNS = [
+    "wallet_id", "chain", "address", "label", "token_symbol", "token_address", "decimals",
+    "raw_balance", "balance", "usd_price", "usd_value", "as_of",
+]  # fmt: skip
+
+
+@asynccontextmanager
+async def _services() -> AsyncIterator[Services]:
+    settings = load_settings()
+    # The service's imports (web3, solana) only when a command needs them.
+    from portfolio.main.app import settings_redactor
+    from portfolio.main.container import build_services
+    from portfolio.main.logs import configure_logging
+
+    # Warnings and errors to stderr, scrubbed; stdout is the command's answer alone.
+    configure_logging(json=False, level="WARNING", redactor=settings_redactor(settings))
+    async with build_services(settings) as services:
+        yield services
+
+
+def _run(work: Callable[[Services], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with _services() as services:
+            return await work(services)
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        code = next((c for cls, c in EXIT_CODES if isinstance(exc, cls)), 1)
+        typer.echo(f"portfolio: {exc}", err=True)
+        raise typer.Exit(code) from None
+
+
+def _print_json(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2))
+
+
+def _wallet_grid(title: str, wallets: list[WalletOut]) -> Grid:
+    columns = [Column("id"), Column("chain"), Column("address"), Column("label")]
+    rows: list[list[str | None]] = [[str(w.id), w.chain.value, w.address, w.label] for w in wallets]
+    return Grid(title, columns, rows)
+
+
+@wallets_app.command("add")
+def add(
+    chain: Annotated[Chain, typer.Argument(help="The wallet's chain.")],
+    address: Annotated[str, typer.Argument(help="The address (EVM 0x..., Solana base58).")],
+    label: Annotated[str | None, typer.Option(help="A name for it.")] = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Track a wallet (the address is normalized; one already tracked is an error)."""
+    wallet = WalletOut.of(_run(lambda s: s.wallets.add(tenant, chain, address, label)))
+    if as_json:
+        _print_json(wallet.model_dump(mode="json"))
+        return
+    show([_wallet_grid("added", [wallet])])
+
+
+@wallets_app.command("list")
+def list_wallets(
+    chain: Annotated[Chain | None, typer.Option(help="Only wallets on this chain.")] = None,
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Every wallet, oldest first."""
+
+    async def every(services: Services) -> list[WalletOut]:
+        found: list[WalletOut] = []
+        after = None
+        while True:
+            page = await services.wallets.list(tenant, chain=chain, limit=PAGE, after=after)
+            found += [WalletOut.of(w) for w in page.items]
+            if page.next_cursor is None:
+                return found
+            after = page.next_cursor
+
+    wallets = _run(every)
+    if as_json:
+        _print_json([w.model_dump(mode="json") for w in wallets])
+        return
+    show([_wallet_grid(f"{len(wallets)} wallet(s)", wallets)])
+
+
+@wallets_app.command("remove")
+def remove(
+    wallet_id: Annotated[UUID, typer.Argument(help="The wallet's id.")],
+    tenant: TenantOption = DEFAULT_TENANT,
+) -> None:
+    """Stop tracking a wallet; its stored balances and history go with it."""
+    _run(lambda s: s.wallets.remove(tenant, wallet_id))
+    typer.echo(f"removed {wallet_id}")
+
+
+@wallets_app.command("fetch")
+def fetch(
+    wallet_id: Annotated[UUID, typer.Argument(help="The wallet's id.")],
+    tenant: TenantOption = DEFAULT_TENANT,
+    as_json: JsonOption = False,
+) -> None:
+    """Read the wallet's balances from its chain now, store and show them."""
+
+    async def read(services: Services) -> BalancesOut:
+        wallet, snapshot = await services.fetching.fetch(tenant, wallet_id)
+        return BalancesOut.of(await services.balances.view(wallet, snapshot))
+
+    balances = _run(read)
+    if as_json:
+        _print_json(balances.model_dump(mode="json"))
+        return
+    columns = [Column("token"), Column("balance", True), Column("usd price", True),
+               Column("usd value", True)]  # fmt: skip
+    rows: list[list[str | None]] = [
+        [b.token.symbol or b.token.address, b.balance, b.usd_price, b.usd_value]
+        for b in balances.balances
+    ]
+    stale = " (stale)" if balances.stale else ""
+    lines = [f"{balances.chain.value} {balances.address}: {balances.total_usd or '-'} USD{stale}"]
+    lines += [f"not read: {e.token.symbol or e.token.address}: {e.reason}" for e in balances.errors]
+    show([Grid(f"as of {balances.as_of:%Y-%m-%d %H:%M:%S %Z}", columns, rows)], lines=lines)
+
+
+def portfolio(tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False) -> None:
+    """The portfolio: the total, and by chain, by token and by wallet, amounts aligned."""
+    summary = SummaryOut.of(_run(lambda s: s.portfolio.summary(tenant)))
+    if as_json:
+        _print_json(summary.model_dump(mode="json"))
+        return
+    as_of = f"{summary.as_of:%Y-%m-%d %H:%M:%S %Z}" if summary.as_of else "never read"
+    stale = ", stale" if summary.stale else ""
+    lines = [f"total {summary.total_usd} USD over {summary.wallet_count} wallet(s), "
+             f"as of {as_of}{stale}"]  # fmt: skip
+    if summary.change_24h_usd is not None:
+        lines.append(f"24h change {summary.change_24h_usd} USD")
+    token_columns = [Column("token"), Column("chain"), Column("balance", True),
+                     Column("usd price", True), Column("usd value", True),
+                     Column("share", True)]  # fmt: skip
+    grids = [
+        Grid("by chain", [Column("chain"), Column("usd value", True), Column("share", True)],
+             [[c.chain.value, c.usd_value, c.share] for c in summary.by_chain]),
+        Grid("by token", token_columns, [
+            [t.token.symbol or t.token.address, t.token.chain.value, t.balance, t.usd_price,
+             t.usd_value, t.share] for t in summary.by_token]),
+        Grid("by wallet", [Column("wallet"), Column("chain"), Column("label"),
+                           Column("usd value", True), Column("share", True)],
+             [[w.address, w.chain.value, w.label, w.usd_value, w.share]
+              for w in summary.by_wallet]),
+    ]  # fmt: skip
+    if summary.unpriced:
+        grids.append(Grid("not in the total (no price, or not on a token list)", token_columns, [
+            [t.token.symbol or t.token.address, t.token.chain.value, t.balance, None, None, None]
+            for t in summary.unpriced]))  # fmt: skip
+    show(grids, lines=lines)
+
+
+def export(tenant: TenantOption = DEFAULT_TENANT) -> None:
+    """The stored balances of every wallet as CSV on stdout, one row per wallet and token
+    (columns: wallet_id, chain, address, label, token_symbol, token_address, decimals,
+    raw_balance, balance, usd_price, usd_value, as_of). Exact decimals, never exponent form.
+    Wallets never read have no row."""
+
+    async def write(services: Services) -> None:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(CSV_COLUMNS)
+        after = None
+        while True:
+            page = await services.wallets.list(tenant, chain=None, limit=PAGE, after=after)
+            for wallet in page.items:
+                held = BalancesOut.of(await services.balances.get(tenant, wallet.id))
+                for b in held.balances:
+                    as_of = b.as_of or held.as_of
+                    out.writerow([
+                        wallet.id, wallet.chain.value, wallet.address, wallet.label or "",
+                        b.token.symbol or "", b.token.address or "", b.token.decimals,
+                        b.raw_balance, b.balance, b.usd_price or "", b.usd_value or "",
+                        as_of.isoformat() if as_of else "",
+                    ])  # fmt: skip
+            if page.next_cursor is None:
+                return
+            after = page.next_cursor
+
+    _run(write)
