@@ -8,15 +8,22 @@ PORT ?= 8000
 
 .PHONY: install install-dev tools migrate run services lint test bench loadtest image lock openapi clean
 
-$(BIN)/python:
+# The virtualenv, made whole or not at all: a venv left half-made (no python3-venv, so no pip)
+# would break every later run until removed, so a failed step removes it again.
+$(VENV)/.stamp-venv:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "portfolio needs Python 3.11 or newer (set PYTHON=...)")'
-	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || \
+		{ rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip --version >/dev/null; } || \
+		{ rm -rf $(VENV); echo "portfolio: could not make a virtualenv with pip in $(VENV):" \
+		  "on Debian or Ubuntu, apt-get install python3-venv" >&2; exit 1; }
+	touch $@
 
-$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+# A failed install leaves its stamp untouched: the next run installs again.
+$(VENV)/.stamp-install: pyproject.toml | $(VENV)/.stamp-venv
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-dev: pyproject.toml | $(VENV)/.stamp-venv
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.stamp-install
 

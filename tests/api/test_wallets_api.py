@@ -136,6 +136,14 @@ async def test_a_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None
     assert_problem(response, 422)
 
 
+async def test_a_body_that_is_not_utf8_is_400(client: httpx.AsyncClient) -> None:
+    body = b'{"chain": "ethereum", "address": "\xff"}'
+    headers = {"content-type": "application/json"}
+    response = await client.post("/api/v1/wallets", content=body, headers=headers)
+    assert_problem(response, 400)
+    assert "UTF-8" in response.json()["detail"]
+
+
 async def test_unknown_routes_and_wrong_methods_are_problems(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/api/v1/nowhere"), 404)
     wrong = await client.put("/api/v1/wallets")

@@ -52,6 +52,8 @@ def finish_document(schema: dict[str, Any], *, max_body_bytes: int) -> dict[str,
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():
                 _finish_response(int(status), response)
+                if status == "400":
+                    response["description"] = "The body could not be read (not UTF-8 text)."
                 if status == "413":
                     response["description"] = f"The body is over {max_body_bytes} bytes."
     schemas = schema.get("components", {}).get("schemas", {})

@@ -151,6 +151,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
+    if exc.status_code == HTTPStatus.BAD_REQUEST and detail == _UNPARSED_BODY:
+        detail = "The body could not be read: JSON must be UTF-8 text."
     if exc.status_code == HTTPStatus.NOT_FOUND and detail == "Not Found":
         detail = f"No route {request.method} {request.url.path}."
     if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
@@ -175,6 +177,7 @@ def _allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
+_UNPARSED_BODY = "There was an error parsing the body"  # FastAPI's words for it
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
