@@ -234,6 +234,7 @@ async def main() -> int:
                 "PORTFOLIO_DATABASE_URL": postgres.url,
                 "PORTFOLIO_REDIS_URL": redis.url,
                 "PORTFOLIO_ETHEREUM_RPC_URLS": anvil.node.url,
+                "PORTFOLIO_ETHEREUM_CHAIN_ID": str(CHAIN_ID),
                 "PORTFOLIO_SOLANA_RPC_URLS": solana.url,
                 "PORTFOLIO_ETHEREUM_TOKEN_LIST": str(empty_list),
                 "PORTFOLIO_SOLANA_TOKEN_LIST": str(empty_list),

@@ -195,6 +195,7 @@ async def run() -> list[str]:
                 "PORTFOLIO_DATABASE_URL": url,
                 "PORTFOLIO_REDIS_URL": REDIS,
                 "PORTFOLIO_ETHEREUM_RPC_URLS": evm_proxy.url,
+                "PORTFOLIO_ETHEREUM_CHAIN_ID": str(CHAIN_ID),
                 "PORTFOLIO_SOLANA_RPC_URLS": solana_server.url,
                 "PORTFOLIO_ETHEREUM_TOKEN_LIST": _token_list(
                     workdir / "evm.json", CHAIN_ID, evm_tokens

@@ -32,15 +32,17 @@ class FakeWalletRepository:
     def __init__(self) -> None:
         self.wallets: dict[UUID, Wallet] = {}
 
-    async def add(self, wallet: Wallet) -> None:
-        for stored in self.wallets.values():
-            if (stored.tenant, stored.chain, stored.address) == (
-                wallet.tenant,
-                wallet.chain,
-                wallet.address,
-            ):
-                raise DuplicateWalletError(stored.id)
-        self.wallets[wallet.id] = wallet
+    async def add(self, *wallets: Wallet) -> None:
+        for wallet in wallets:  # every one checked before any is stored: all or none
+            for stored in self.wallets.values():
+                if (stored.tenant, stored.chain, stored.address) == (
+                    wallet.tenant,
+                    wallet.chain,
+                    wallet.address,
+                ):
+                    raise DuplicateWalletError(stored.id)
+        for wallet in wallets:
+            self.wallets[wallet.id] = wallet
 
     async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
         wallet = self.wallets.get(wallet_id)

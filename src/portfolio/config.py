@@ -8,16 +8,29 @@ the first request that needs them.
 
 from __future__ import annotations
 
+import json
 import sys
+import tomllib
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from limits import parse
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from portfolio.domain.chains import CHAIN_NAME, SOLANA_NAME
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 PREFIX = "PORTFOLIO_"
@@ -25,6 +38,79 @@ DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 # Comma-separated in the environment ("a,b"), a list in code.
 UrlList = Annotated[list[str], NoDecode]
+
+
+class EvmChain(BaseModel):
+    """An EVM chain as data: a preset below, or an entry of PORTFOLIO_EVM_CHAINS_FILE."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=CHAIN_NAME, description="the wallets' `chain`")
+    chain_id: int = Field(ge=1, description="what its nodes answer to eth_chainId")
+    rpc_urls: list[str] = Field(default=[], description="http(s) URLs, tried in order")
+    native_symbol: str = Field(min_length=1, max_length=16)
+    native_name: str = Field(min_length=1, max_length=64)
+    native_decimals: int = Field(default=18, ge=0, le=36)
+    native_price_id: str | None = Field(default=None, description="CoinGecko's id of the coin")
+    defillama_chain: str | None = Field(default=None, description="DefiLlama's chain slug")
+    coingecko_platform: str | None = Field(default=None, description="CoinGecko's platform id")
+    token_list: str | None = Field(default=None, description="path or URL of a token list")
+    multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
+
+    @field_validator("name")
+    @classmethod
+    def _not_solana(cls, name: str) -> str:
+        if name == SOLANA_NAME:
+            raise ValueError("solana is not an EVM chain")
+        return name
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        return [_check_http_url(url) for url in urls]
+
+
+def _preset(
+    name: str, chain_id: int, coin: tuple[str, str, str], llama: str, gecko: str
+) -> EvmChain:
+    symbol, coin_name, price_id = coin
+    return EvmChain(
+        name=name, chain_id=chain_id, native_symbol=symbol, native_name=coin_name,
+        native_price_id=price_id, defillama_chain=llama, coingecko_platform=gecko,
+    )  # fmt: skip
+
+
+ETHER = ("ETH", "Ether", "ethereum")
+# Presets, each off until PORTFOLIO_<NAME>_RPC_URLS gives it nodes. Names as the price sources
+# spell them: DefiLlama's chain slugs, CoinGecko's platform and coin ids.
+EVM_PRESETS: dict[str, EvmChain] = {
+    chain.name: chain
+    for chain in (
+        _preset("ethereum", 1, ETHER, "ethereum", "ethereum"),
+        _preset("base", 8453, ETHER, "base", "base"),
+        _preset("arbitrum", 42161, ETHER, "arbitrum", "arbitrum-one"),
+        _preset("optimism", 10, ETHER, "optimism", "optimistic-ethereum"),
+        _preset("polygon", 137, ("POL", "Polygon Ecosystem Token", "polygon-ecosystem-token"),
+                "polygon", "polygon-pos"),
+        _preset("bsc", 56, ("BNB", "BNB", "binancecoin"), "bsc", "binance-smart-chain"),
+    )
+}  # fmt: skip
+PRESET_CHAINS = ("base", "arbitrum", "optimism", "polygon", "bsc")
+
+
+def load_chains_file(path: str) -> list[EvmChain]:
+    """The chains of a JSON or TOML file: ``{"chains": [{name, chain_id, rpc_urls, ...}]}``
+    (TOML: ``[[chains]]`` tables)."""
+    text = Path(path).read_text()
+    document = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
+    entries = document.get("chains") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("a chains file holds a list named chains")
+    chains = [EvmChain.model_validate(entry) for entry in entries]
+    names = [chain.name for chain in chains]
+    if len(set(names)) != len(names):
+        raise ValueError("a chain is named twice in the chains file")
+    return chains
 
 
 class Settings(BaseSettings):
@@ -73,7 +159,27 @@ class Settings(BaseSettings):
         default=None, description="path or http(s) URL of a token list; unset: the shipped one"
     )
     ethereum_chain_id: int | None = Field(
-        default=None, ge=1, description="which chainId of the token list; unset: the node's"
+        default=None, ge=1, description="the chain id Ethereum's nodes must answer; unset: 1"
+    )
+    base_rpc_urls: UrlList = Field(default=[], description="Base nodes; unset: Base is off")
+    base_token_list: str | None = Field(default=None, description="Base's token list")
+    arbitrum_rpc_urls: UrlList = Field(
+        default=[], description="Arbitrum One nodes; unset: Arbitrum is off"
+    )
+    arbitrum_token_list: str | None = Field(default=None, description="Arbitrum's token list")
+    optimism_rpc_urls: UrlList = Field(
+        default=[], description="OP Mainnet nodes; unset: Optimism is off"
+    )
+    optimism_token_list: str | None = Field(default=None, description="Optimism's token list")
+    polygon_rpc_urls: UrlList = Field(
+        default=[], description="Polygon PoS nodes; unset: Polygon is off"
+    )
+    polygon_token_list: str | None = Field(default=None, description="Polygon's token list")
+    bsc_rpc_urls: UrlList = Field(default=[], description="BNB Chain nodes; unset: it is off")
+    bsc_token_list: str | None = Field(default=None, description="BNB Chain's token list")
+    evm_chains_file: str | None = Field(
+        default=None,
+        description="JSON or TOML file of more EVM chains (or presets redefined); see README",
     )
     multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
     evm_calls_per_multicall: int = Field(
@@ -222,6 +328,7 @@ class Settings(BaseSettings):
     @field_validator(
         "ethereum_rpc_urls",
         "solana_rpc_urls",
+        *(f"{name}_rpc_urls" for name in PRESET_CHAINS),
         "price_sources",
         "cors_origins",
         "trusted_proxies",
@@ -240,6 +347,8 @@ class Settings(BaseSettings):
         "ethereum_token_list",
         "solana_token_list",
         "ethereum_chain_id",
+        *(f"{name}_token_list" for name in PRESET_CHAINS),
+        "evm_chains_file",
         "coingecko_api_key",
         "refresh_in_process",
         mode="before",
@@ -253,7 +362,9 @@ class Settings(BaseSettings):
     def _level_in_capitals(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("ethereum_rpc_urls", "solana_rpc_urls")
+    @field_validator(
+        "ethereum_rpc_urls", "solana_rpc_urls", *(f"{name}_rpc_urls" for name in PRESET_CHAINS)
+    )
     @classmethod
     def _http_urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
@@ -308,6 +419,43 @@ class Settings(BaseSettings):
         if url is not None and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("a redis://, rediss:// or unix:// URL")
         return url
+
+    @field_validator("evm_chains_file")
+    @classmethod
+    def _chains_file(cls, path: str | None) -> str | None:
+        if path is not None:
+            try:
+                load_chains_file(path)
+            except OSError as exc:
+                raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+            except ValidationError as exc:  # named by place, never by value (URLs hold keys)
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"{path}: {problems}") from None
+            except (ValueError, tomllib.TOMLDecodeError) as exc:
+                raise ValueError(f"{path}: {exc}") from exc
+        return path
+
+    def evm_chains(self) -> list[EvmChain]:
+        """Every EVM chain with nodes: Ethereum, the presets given RPC URLs, and the chains of
+        the chains file (which may redefine a preset by its name)."""
+        chains: dict[str, EvmChain] = {}
+        ethereum = EVM_PRESETS["ethereum"].model_copy(update={
+            "rpc_urls": self.ethereum_rpc_urls, "token_list": self.ethereum_token_list,
+            "chain_id": self.ethereum_chain_id or 1, "multicall_address": self.multicall_address,
+        })  # fmt: skip
+        chains["ethereum"] = ethereum
+        for name in PRESET_CHAINS:
+            chains[name] = EVM_PRESETS[name].model_copy(update={
+                "rpc_urls": getattr(self, f"{name}_rpc_urls"),
+                "token_list": getattr(self, f"{name}_token_list"),
+                "multicall_address": self.multicall_address,
+            })  # fmt: skip
+        for chain in load_chains_file(self.evm_chains_file) if self.evm_chains_file else []:
+            chains[chain.name] = chain
+        return [chain for chain in chains.values() if chain.rpc_urls]
 
 
 def _check_http_url(url: str) -> str:

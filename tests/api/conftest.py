@@ -73,6 +73,7 @@ def chains(evm: EvmWorld, solana: SolanaWorld, tmp_path: Path) -> dict[str, Any]
     solana.server.honour_data_slice = True
     return {
         "ethereum_rpc_urls": [evm.node.url],
+        "ethereum_chain_id": CHAIN_ID,  # a devnet's id: its node must answer it
         "ethereum_token_list": write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),
         "solana_rpc_urls": [solana.server.url],
         "solana_token_list": write_list(tmp_path / "sol.json", 101, solana.token_list),

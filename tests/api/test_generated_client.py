@@ -67,7 +67,7 @@ def test_a_generated_client_tracks_a_wallet_and_gets_typed_problems(
     create, listing = api["api.wallets.wallets_create"], api["api.wallets.wallets_list"]
     get, delete = api["api.wallets.wallets_get"], api["api.wallets.wallets_delete"]
     with client:
-        body = models.WalletCreate(chain=models.Chain.ETHEREUM, address=ADDRESS, label="cold")
+        body = models.WalletCreate(chain="ethereum", address=ADDRESS, label="cold")
         created = create.sync_detailed(client=client, body=body)
         assert created.status_code == 201
         wallet = created.parsed
@@ -86,7 +86,7 @@ def test_a_generated_client_tracks_a_wallet_and_gets_typed_problems(
         assert isinstance(duplicate, models.Problem)
         assert (duplicate.status, duplicate.wallet_id) == (409, str(wallet.id))
         invalid = create.sync(
-            client=client, body=models.WalletCreate(chain=models.Chain.SOLANA, address="0xnope")
+            client=client, body=models.WalletCreate(chain="solana", address="0xnope")
         )
         assert isinstance(invalid, models.Problem)
         assert invalid.status == 422

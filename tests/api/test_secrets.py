@@ -48,6 +48,7 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
             tmp_path,
             log_level="DEBUG",
             ethereum_rpc_urls=f"{eth_dead},{eth_live}",
+            ethereum_chain_id=str(CHAIN_ID),
             solana_rpc_urls=sol,
             ethereum_token_list=write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),
             solana_token_list=write_list(tmp_path / "sol.json", 101, solana.token_list),

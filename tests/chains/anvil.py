@@ -83,10 +83,10 @@ class AnvilNode:
 
 
 @asynccontextmanager
-async def running_anvil(*extra: str) -> AsyncIterator[AnvilNode]:
+async def running_anvil(*extra: str, chain_id: int = CHAIN_ID) -> AsyncIterator[AnvilNode]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        ANVIL, "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(CHAIN_ID),
+        ANVIL, "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
         "--silent", "--accounts", "2", *extra,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

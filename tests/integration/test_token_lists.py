@@ -26,7 +26,7 @@ async def test_the_shipped_ethereum_list_has_the_most_held_tokens() -> None:
     assert len(tokens) >= 25
     by_address = {t.address: (t.symbol, t.decimals) for t in tokens}
     assert {a: by_address[a] for a in KNOWN} == KNOWN
-    assert all(t.verified and t.chain is Chain.ETHEREUM for t in tokens)
+    assert all(t.verified and t.chain == Chain.ETHEREUM for t in tokens)
 
 
 async def test_the_shipped_solana_list_names_its_mints() -> None:

@@ -31,7 +31,7 @@ def repository(request: pytest.FixtureRequest) -> WalletRepository:
 
 
 def make(n: int, at: datetime = T0, chain: Chain = Chain.ETHEREUM) -> Wallet:
-    address = evm(n) if chain is Chain.ETHEREUM else "11111111111111111111111111111111"
+    address = evm(n) if chain == Chain.ETHEREUM else "11111111111111111111111111111111"
     return Wallet.create(chain, address, f"wallet {n}", at)
 
 

@@ -56,10 +56,13 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def llama(server: PriceServer, client: httpx.AsyncClient, **kwargs: int) -> DefiLlamaPriceOracle:
+def llama(
+    server: PriceServer, client: httpx.AsyncClient, coins_per_request: int = 150
+) -> DefiLlamaPriceOracle:
     return DefiLlamaPriceOracle(
-        f"{server.url}/llama", client, POLICY, Pacer("llama", "1000/second"), **kwargs
-    )
+        f"{server.url}/llama", client, POLICY, Pacer("llama", "1000/second"),
+        coins_per_request=coins_per_request,
+    )  # fmt: skip
 
 
 def gecko(

@@ -60,3 +60,59 @@ def test_a_bad_value_stops_the_server_with_one_line_naming_it(
     assert lines[0].startswith(f"portfolio: PORTFOLIO_{name}: ")
     assert "Traceback" not in finished.stderr
     assert "KEY123" not in finished.stderr  # a URL's secret is not echoed back
+
+
+def test_evm_chains_are_ethereum_the_presets_with_nodes_and_the_chains_file(
+    tmp_path: Path,
+) -> None:
+    chains_file = tmp_path / "chains.json"
+    chains_file.write_text(
+        '{"chains": [{"name": "gnosis", "chain_id": 100, "rpc_urls": ["https://g.example"],'
+        ' "native_symbol": "XDAI", "native_name": "xDAI"},'
+        ' {"name": "base", "chain_id": 84532, "rpc_urls": ["https://sepolia.example"],'
+        ' "native_symbol": "ETH", "native_name": "Sepolia Ether"}]}'
+    )
+    settings = Settings(
+        _env_file=None,
+        arbitrum_rpc_urls="https://arb.example",  # type: ignore[arg-type]
+        optimism_token_list="/nowhere.json",  # noqa: S106 - a list alone turns no chain on
+        evm_chains_file=str(chains_file),
+    )
+    chains = {chain.name: chain for chain in settings.evm_chains()}
+    assert list(chains) == ["ethereum", "base", "arbitrum", "gnosis"]
+    assert (chains["ethereum"].chain_id, chains["arbitrum"].chain_id) == (1, 42161)
+    assert chains["arbitrum"].coingecko_platform == "arbitrum-one"
+    assert chains["base"].chain_id == 84532  # the file redefines the preset
+    assert chains["gnosis"].native_decimals == 18
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        ('{"chains": [{"name": "solana", "chain_id": 1, "native_symbol": "S", '
+         '"native_name": "S"}]}', "not an EVM chain"),
+        ('{"chains": [{"name": "x", "chain_id": 1, "native_symbol": "X", "native_name": "X", '
+         '"rpc_urls": ["ftp://h/KEY123"]}]}', "not an http(s) URL"),
+        ('{"chains": {}}', "a list named chains"),
+        ("[[chains]\nname = ", "chains.toml"),
+    ],
+)  # fmt: skip
+def test_a_bad_chains_file_stops_the_server_with_one_line(
+    tmp_path: Path, content: str, complaint: str
+) -> None:
+    path = tmp_path / "chains.toml"
+    path.write_text(content if content.startswith("[[") else "")
+    if not content.startswith("[["):
+        path = tmp_path / "chains.json"
+        path.write_text(content)
+    env = server_env(tmp_path, evm_chains_file=str(path))
+    finished = subprocess.run(
+        [sys.executable, "-m", "portfolio.main.cli", "wallets", "list"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 2
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert lines[0].startswith("portfolio: PORTFOLIO_EVM_CHAINS_FILE: ")
+    assert complaint in lines[0]
+    assert "KEY123" not in finished.stderr

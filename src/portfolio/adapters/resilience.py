@@ -101,6 +101,10 @@ class EndpointPool(Generic[C]):
         if self._telemetry is not None:
             self._breakers.add_listener(_breaker_listener(self._telemetry))
 
+    def name_of(self, endpoint: Endpoint[C]) -> str:
+        """The endpoint's redacted name, fit for logs, metrics and answers."""
+        return self._redact.name(endpoint.url)
+
     def observed(
         self, endpoint: Endpoint[C], method: str, calls: int = 1
     ) -> AbstractAsyncContextManager[None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -28,7 +28,10 @@ BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
 
 
 class PrometheusTelemetry:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, chains: Sequence[Chain] = (Chain.ETHEREUM, Chain.SOLANA)
+    ) -> None:
+        """``chains``: the configured ones, whose refresh series exist from the start."""
         self.registry = registry
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -99,7 +102,7 @@ class PrometheusTelemetry:
             "(or its creation, if never read).",
             registry=r,
         )
-        for chain in Chain:  # present from the start, so that rules see them before traffic
+        for chain in chains:  # present from the start, so that rules see them before traffic
             self._refreshed.labels(chain.value, "refreshed")
             self._refreshed.labels(chain.value, "failed")
         for outcome in ("done", "failed"):

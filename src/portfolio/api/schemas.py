@@ -7,7 +7,14 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
@@ -22,6 +29,7 @@ from portfolio.services.fetching import RefreshOutcome
 from portfolio.services.health import Status
 
 EXAMPLE_ETH = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
+MAX_CHAINS = 16
 # Amounts travel as strings, exact and never in exponent form: a JSON number would lose digits
 # in most clients (a uint256 has 78).
 RawAmount = Annotated[str, Field(pattern=r"^[0-9]+$", examples=["1500000"])]
@@ -33,7 +41,24 @@ def _trimmed(value: object) -> object:
 
 
 class WalletCreate(BaseModel):
-    chain: Chain = Field(examples=["ethereum"])
+    """``chain``, or ``chains`` to track one address on several chains at once (one wallet per
+    chain, created together or not at all)."""
+
+    # Before chain, so that chain's check sees it.
+    chains: list[Chain] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CHAINS,
+        description="Instead of chain: every chain to track the address on.",
+        examples=[["ethereum", "base"]],
+    )
+    chain: Chain | None = Field(
+        default=None,
+        validate_default=True,
+        description="A configured chain: ethereum, solana, or an EVM chain the service has nodes "
+        "for (base, arbitrum, optimism, polygon, bsc, or one of its chains file).",
+        examples=["ethereum"],
+    )
     address: str = Field(
         min_length=1,
         max_length=128,
@@ -45,6 +70,20 @@ class WalletCreate(BaseModel):
     label: Annotated[str | None, BeforeValidator(_trimmed)] = Field(
         default=None, max_length=LABEL_MAX_LENGTH, examples=["cold storage"]
     )
+
+    @field_validator("chain")
+    @classmethod
+    def _one_way(cls, chain: Chain | None, info: ValidationInfo) -> Chain | None:
+        given = info.data.get("chains") is not None
+        if chain is None and not given:
+            raise ValueError("Field required: give chain (or chains, a list).")
+        if chain is not None and given:
+            raise ValueError("Give chain or chains, not both.")
+        return chain
+
+    @property
+    def chain_list(self) -> list[Chain]:
+        return [self.chain] if self.chain is not None else list(self.chains or [])
 
 
 class WalletOut(BaseModel):
@@ -60,6 +99,12 @@ class WalletOut(BaseModel):
     @classmethod
     def of(cls, wallet: Wallet) -> WalletOut:
         return cls.model_validate(wallet)
+
+
+class WalletsCreated(BaseModel):
+    """The wallets of a POST with ``chains``, in the order of the chains."""
+
+    items: list[WalletOut]
 
 
 class WalletList(BaseModel):

@@ -50,6 +50,6 @@ def normalize_solana_address(raw: str) -> str:
 
 def normalize_address(chain: Chain, raw: str) -> str:
     raw = raw.strip()
-    if chain is Chain.SOLANA:
+    if not chain.is_evm:
         return normalize_solana_address(raw)
     return normalize_evm_address(raw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portfolio.domain.amounts import Amount
-from portfolio.domain.chains import Chain
+from portfolio.domain.chains import KNOWN_NATIVE, Chain, NativeCoin
 
 NATIVE_KEY = "native"
 
@@ -21,9 +21,10 @@ class Token:
     verified: bool
 
     @classmethod
-    def native(cls, chain: Chain) -> Token:
-        names = {Chain.ETHEREUM: "Ether", Chain.SOLANA: "Solana"}
-        return cls(chain, None, chain.native_symbol, names[chain], chain.native_decimals, True)
+    def native(cls, chain: Chain, coin: NativeCoin | None = None) -> Token:
+        """The chain's coin; ``coin`` may be left out for Ethereum and Solana."""
+        coin = coin or KNOWN_NATIVE[chain]
+        return cls(chain, None, coin.symbol, coin.name, coin.decimals, True)
 
     @property
     def key(self) -> str:

@@ -32,6 +32,7 @@ from portfolio.api.routers import balances, health, portfolio, wallets
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
 from portfolio.domain.errors import ServiceUnavailableError
+from portfolio.main.chains import configured_chains
 from portfolio.main.container import build_services, schedules_in_process
 from portfolio.main.logs import configure_logging
 
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
 
     registry = CollectorRegistry()
-    telemetry = PrometheusTelemetry(registry)
+    telemetry = PrometheusTelemetry(registry, configured_chains(settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
@@ -153,7 +154,7 @@ def _redacted(url: str) -> str:
 def settings_redactor(settings: Settings) -> Redactor:
     """Every URL and secret of the settings, for scrubbing log lines."""
     urls = [
-        *settings.ethereum_rpc_urls,
+        *(url for chain in settings.evm_chains() for url in chain.rpc_urls),
         *settings.solana_rpc_urls,
         settings.coingecko_base_url,
         settings.defillama_base_url,

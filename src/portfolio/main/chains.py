@@ -1,18 +1,20 @@
-"""Building the chain readers from Settings (part of the composition root)."""
+"""Building the chain readers from Settings (part of the composition root): Solana, and one
+EVM reader per configured EVM chain (Ethereum, the presets given nodes, the chains file)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
+from portfolio.adapters.chains.evm import ChainIdCheck, EvmLimits, Web3ChainReader
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
 from portfolio.adapters.chains.tokenlist import every_token, load_token_list
 from portfolio.adapters.resilience import CallPolicy
 from portfolio.adapters.telemetry import PrometheusTelemetry
-from portfolio.config import Settings
-from portfolio.domain.chains import Chain
+from portfolio.config import EvmChain, Settings
+from portfolio.domain.chains import SOLANA_PRICES, Chain, NativeCoin, PriceNames
 from portfolio.ports.chains import ChainReader
+from portfolio.ports.health import HealthCheck
 
 
 def rpc_policy(settings: Settings, telemetry: PrometheusTelemetry | None = None) -> CallPolicy:
@@ -26,37 +28,37 @@ def rpc_policy(settings: Settings, telemetry: PrometheusTelemetry | None = None)
     )
 
 
+def configured_chains(settings: Settings) -> list[Chain]:
+    """The chains wallets may be on: every EVM chain with nodes, and Solana with nodes."""
+    chains = [Chain(evm.name) for evm in settings.evm_chains()]
+    return chains + ([Chain.SOLANA] if settings.solana_rpc_urls else [])
+
+
+def price_names(settings: Settings) -> dict[Chain, PriceNames]:
+    """How the price sources name each configured chain and its native coin."""
+    names = {
+        Chain(evm.name): PriceNames(evm.native_price_id, evm.defillama_chain,
+                                    evm.coingecko_platform)
+        for evm in settings.evm_chains()
+    }  # fmt: skip
+    return {**names, Chain.SOLANA: SOLANA_PRICES}
+
+
 @asynccontextmanager
 async def chain_readers(
     settings: Settings, telemetry: PrometheusTelemetry | None = None
-) -> AsyncIterator[dict[Chain, ChainReader]]:
-    """A reader per chain with RPC URLs configured; token lists are loaded once, here."""
+) -> AsyncIterator[tuple[dict[Chain, ChainReader], list[HealthCheck]]]:
+    """A reader per chain with RPC URLs configured, and the readiness checks of their nodes
+    (each EVM node must answer its chain's id). Token lists are loaded once, here."""
     policy = rpc_policy(settings, telemetry)
     readers: dict[Chain, ChainReader] = {}
+    checks: list[HealthCheck] = []
     async with AsyncExitStack() as stack:
-        if settings.ethereum_rpc_urls:
-            tokens = await load_token_list(Chain.ETHEREUM, settings.ethereum_token_list)
-            chain_id = settings.ethereum_chain_id
-            if chain_id is None and settings.ethereum_token_list and len(tokens) == 1:
-                # A list of one chain's tokens, configured for this node, is read as it is
-                # (a devnet's list often keeps mainnet's chainId); the shipped mainnet list and
-                # lists of several chains follow the node's eth_chainId.
-                (chain_id,) = tokens
-
-            evm = Web3ChainReader.from_urls(
-                settings.ethereum_rpc_urls,
-                tokens,
-                settings.multicall_address,
-                policy,
-                EvmLimits(
-                    calls_per_multicall=settings.evm_calls_per_multicall,
-                    max_request_bytes=settings.evm_max_request_bytes,
-                    batch_size=settings.evm_batch_size,
-                ),
-                chain_id=chain_id,
-            )
+        for chain in settings.evm_chains():
+            evm = await _evm_reader(settings, chain, policy)
             stack.push_async_callback(evm.close)
-            readers[Chain.ETHEREUM] = evm
+            readers[evm.chain] = evm
+            checks.append(ChainIdCheck(evm))
         if settings.solana_rpc_urls:
             mints = await load_token_list(Chain.SOLANA, settings.solana_token_list)
             solana = SolanaChainReader.from_urls(
@@ -69,4 +71,29 @@ async def chain_readers(
             )
             stack.push_async_callback(solana.close)
             readers[Chain.SOLANA] = solana
-        yield readers
+        yield readers, checks
+
+
+async def _evm_reader(settings: Settings, chain: EvmChain, policy: CallPolicy) -> Web3ChainReader:
+    name = Chain(chain.name)
+    tokens = await load_token_list(name, chain.token_list)
+    chosen = tokens.get(chain.chain_id, [])
+    if not chosen and chain.token_list and len(tokens) == 1:
+        # A list of one chain's tokens, configured for this chain, is read as it is (a
+        # devnet's list often keeps mainnet's chainId); the shipped lists and lists of several
+        # chains give the configured chain id's tokens.
+        (chosen,) = tokens.values()
+    return Web3ChainReader.from_urls(
+        chain.rpc_urls,
+        {chain.chain_id: chosen},
+        chain.multicall_address,
+        policy,
+        EvmLimits(
+            calls_per_multicall=settings.evm_calls_per_multicall,
+            max_request_bytes=settings.evm_max_request_bytes,
+            batch_size=settings.evm_batch_size,
+        ),
+        chain_id=chain.chain_id,
+        chain=name,
+        native=NativeCoin(chain.native_symbol, chain.native_name, chain.native_decimals),
+    )

@@ -88,25 +88,40 @@ def _wallet_grid(title: str, wallets: list[WalletOut]) -> Grid:
     return Grid(title, columns, rows)
 
 
+def _chain(name: str) -> Chain:
+    try:
+        return Chain(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @wallets_app.command("add")
 def add(
-    chain: Annotated[Chain, typer.Argument(help="The wallet's chain.")],
+    chains: Annotated[
+        str, typer.Argument(help="The wallet's chain, or several: ethereum,base,arbitrum.")
+    ],
     address: Annotated[str, typer.Argument(help="The address (EVM 0x..., Solana base58).")],
     label: Annotated[str | None, typer.Option(help="A name for it.")] = None,
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
 ) -> None:
-    """Track a wallet (the address is normalized; one already tracked is an error)."""
-    wallet = WalletOut.of(_run(lambda s: s.wallets.add(tenant, chain, address, label)))
+    """Track a wallet (the address is normalized; one already tracked is an error). Several
+    chains, comma-separated: one wallet per chain, all added or none."""
+    names = [_chain(name.strip()) for name in chains.split(",") if name.strip()]
+    added = _run(lambda s: s.wallets.add_on_chains(tenant, names, address, label))
+    wallets = [WalletOut.of(wallet) for wallet in added]
     if as_json:
-        _print_json(wallet.model_dump(mode="json"))
+        documents = [wallet.model_dump(mode="json") for wallet in wallets]
+        _print_json(documents[0] if len(documents) == 1 else documents)
         return
-    show([_wallet_grid("added", [wallet])])
+    show([_wallet_grid("added", wallets)])
 
 
 @wallets_app.command("list")
 def list_wallets(
-    chain: Annotated[Chain | None, typer.Option(help="Only wallets on this chain.")] = None,
+    chain: Annotated[
+        Chain | None, typer.Option(help="Only wallets on this chain.", parser=_chain)
+    ] = None,
     tenant: TenantOption = DEFAULT_TENANT,
     as_json: JsonOption = False,
 ) -> None:

@@ -135,7 +135,7 @@ async def build_services(
             changes = _followed(stack, RedisAnnouncements(redis, PORTFOLIO_CHANGES, breaker))
             if settings.auth_enabled:
                 revocations = _followed(stack, redis_revocations(redis, breaker))
-        readers = await stack.enter_async_context(chain_readers(settings, telemetry))
+        readers, node_checks = await stack.enter_async_context(chain_readers(settings, telemetry))
         prices = await stack.enter_async_context(
             price_service(settings, cache, redis, breaker, telemetry)
         )
@@ -174,7 +174,9 @@ async def build_services(
                 _refresh_queue(settings, redis, scheduled)
             )
         yield Services(
-            wallets=WalletService(wallets, clock, summary, reads=read_wallets),
+            wallets=WalletService(
+                wallets, clock, summary, reads=read_wallets, chains=frozenset(readers)
+            ),
             balances=balances,
             fetching=fetching,
             scheduled=scheduled,
@@ -190,7 +192,9 @@ async def build_services(
             history=HistoryService(
                 SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock
             ),
-            health=HealthService([STOPPING, *databases], optional, settings.health_timeout_seconds),
+            health=HealthService(
+                [STOPPING, *databases, *node_checks], optional, settings.health_timeout_seconds
+            ),
             summary=summary,
             rate_limits=None
             if settings.rate_limit == "off"

@@ -16,7 +16,7 @@ from portfolio.adapters.prices.http import Pacer
 from portfolio.adapters.resilience import Breaker, CallPolicy
 from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.config import Settings
-from portfolio.main.chains import rpc_policy
+from portfolio.main.chains import price_names, rpc_policy
 from portfolio.ports.cache import Cache
 from portfolio.ports.prices import PriceOracle
 from portfolio.services.prices import NoPricing, PriceService
@@ -66,12 +66,16 @@ def _source(
 ) -> PriceOracle:
     if name == "defillama":
         pacer = Pacer("defillama", RATES["defillama"], storage, breaker)
-        return DefiLlamaPriceOracle(settings.defillama_base_url, client, policy, pacer)
+        return DefiLlamaPriceOracle(
+            settings.defillama_base_url, client, policy, pacer, names=price_names(settings)
+        )
     if name == "coingecko":
         key = settings.coingecko_api_key.get_secret_value() if settings.coingecko_api_key else None
         rate = RATES["coingecko-key" if key else "coingecko"]
         pacer = Pacer("coingecko", rate, storage, breaker)
-        return CoinGeckoPriceOracle(settings.coingecko_base_url, client, policy, pacer, key)
+        return CoinGeckoPriceOracle(
+            settings.coingecko_base_url, client, policy, pacer, key, names=price_names(settings)
+        )
     raise ValueError(f"unknown price source {name!r} (defillama, coingecko or none)")
 
 

@@ -27,6 +27,7 @@ from portfolio.api.services import Services
 from portfolio.config import Settings
 from portfolio.domain.jobs import TAKEOVER_AFTER
 from portfolio.main.app import settings_redactor
+from portfolio.main.chains import configured_chains
 from portfolio.main.container import build_services
 from portfolio.main.logs import configure_logging
 
@@ -61,7 +62,7 @@ def _on_stop(stop: asyncio.Event | asyncio.Task[None]) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    telemetry = PrometheusTelemetry(CollectorRegistry())
+    telemetry = PrometheusTelemetry(CollectorRegistry(), configured_chains(settings))
     async with (
         refresh_queue(settings) as queue,
         build_services(settings, telemetry, refresh_queue=queue) as services,

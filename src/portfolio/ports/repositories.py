@@ -15,8 +15,8 @@ from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
 class WalletRepository(Protocol):
-    async def add(self, wallet: Wallet) -> None:
-        """Store a new wallet; raises DuplicateWalletError naming the stored one."""
+    async def add(self, *wallets: Wallet) -> None:
+        """Store new wallets, all or none; DuplicateWalletError names a stored one."""
 
     async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
         """The tenant's wallet; None when there is none, or it is another tenant's."""

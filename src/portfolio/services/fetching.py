@@ -137,7 +137,7 @@ class FetchService:
         reader holds is skipped (it is being read). Raises ChainUnavailableError when the
         chain cannot be read at all (nothing stored changes), so that the job can be tried
         again."""
-        wallets = [w for w in await self._stores.wallets.get_many(wallet_ids) if w.chain is chain]
+        wallets = [w for w in await self._stores.wallets.get_many(wallet_ids) if w.chain == chain]
         async with AsyncExitStack() as claims:
             claimed = [w for w in wallets if await self._claim(claims, w.id, hold_seconds)]
             skipped = len(wallets) - len(claimed)
@@ -266,7 +266,7 @@ class FetchService:
 
     async def _known_accounts(self, wallets: list[Wallet]) -> dict[str, list[TokenAccount]]:
         """Token accounts of the wallets whose last discovery is recent enough to trust."""
-        if wallets[0].chain is not Chain.SOLANA:
+        if wallets[0].chain.is_evm:
             return {}
         oldest = self._clock.now() - self._policy.discovery_max_age
         known = await self._stores.balances.known_accounts([w.id for w in wallets])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from portfolio.domain.chains import Chain
-from portfolio.domain.errors import WalletNotFoundError
+from portfolio.domain.errors import UnsupportedChainError, WalletNotFoundError
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
@@ -19,18 +20,40 @@ class WalletService:
         clock: Clock,
         watcher: PortfolioWatcher | None = None,
         reads: WalletRepository | None = None,
+        chains: frozenset[Chain] | None = None,
     ) -> None:
-        """``reads``: where reads go (a replica), when not to ``wallets``."""
+        """``reads``: where reads go (a replica), when not to ``wallets``. ``chains``: the
+        configured ones, which wallets may be on (None: any)."""
+        self._chains = chains
         self._wallets = wallets
         self._reads = reads or wallets
         self._clock = clock
         self._watcher = watcher
 
     async def add(self, tenant: str, chain: Chain, address: str, label: str | None) -> Wallet:
-        wallet = Wallet.create(chain, address, label, self._clock.now(), tenant)
-        await self._wallets.add(wallet)
-        await self._changed(tenant)
+        (wallet,) = await self.add_on_chains(tenant, [chain], address, label)
         return wallet
+
+    async def add_on_chains(
+        self, tenant: str, chains: Sequence[Chain], address: str, label: str | None
+    ) -> list[Wallet]:
+        """One wallet per chain for one address, created together or not at all."""
+        if len(set(chains)) != len(chains):
+            raise UnsupportedChainError("Name each chain once.", field="chains")
+        for chain in chains:
+            self._check_chain(chain)
+        now = self._clock.now()
+        wallets = [Wallet.create(chain, address, label, now, tenant) for chain in chains]
+        await self._wallets.add(*wallets)
+        await self._changed(tenant)
+        return wallets
+
+    def _check_chain(self, chain: Chain) -> None:
+        if self._chains is not None and chain not in self._chains:
+            configured = ", ".join(sorted(self._chains)) or "none"
+            raise UnsupportedChainError(
+                f"{chain} is not a configured chain (configured: {configured})."
+            )
 
     async def get(self, tenant: str, wallet_id: UUID) -> Wallet:
         """The tenant's wallet; another tenant's is not found, like one that never was."""
@@ -42,6 +65,8 @@ class WalletService:
     async def list(
         self, tenant: str, *, chain: Chain | None, limit: int, after: WalletCursor | None
     ) -> WalletPage:
+        if chain is not None:
+            self._check_chain(chain)
         return await self._reads.list(tenant=tenant, chain=chain, limit=limit, after=after)
 
     async def remove(self, tenant: str, wallet_id: UUID) -> None:

@@ -31,7 +31,8 @@ from portfolio.adapters.resilience import (
     UpstreamError,
     describe,
 )
-from portfolio.domain.chains import Chain
+from portfolio.domain.chains import ETHER, Chain, NativeCoin
+from portfolio.domain.errors import NotReadyError
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -73,8 +74,6 @@ def create_web3(url: str, timeout: float) -> AsyncWeb3[AsyncHTTPProvider]:
 
 
 class Web3ChainReader:
-    chain = Chain.ETHEREUM
-
     def __init__(
         self,
         pool: EndpointPool[AsyncWeb3[AsyncHTTPProvider]],
@@ -82,10 +81,17 @@ class Web3ChainReader:
         multicall_address: str,
         limits: EvmLimits | None = None,
         chain_id: int | None = None,
+        *,
+        chain: Chain = Chain.ETHEREUM,
+        native: NativeCoin = ETHER,
     ) -> None:
-        """``tokens`` by chainId; the node's chainId picks which (unless ``chain_id`` does)."""
+        """``tokens`` by chainId. With ``chain_id``, every node must answer it (a node of
+        another chain is never read) and its tokens are read; without, each node's own chainId
+        picks its tokens."""
+        self.chain = chain
         self._pool = pool
-        self._tokens = {cid: [Token.native(Chain.ETHEREUM), *ts] for cid, ts in tokens.items()}
+        self._native = Token.native(chain, native)
+        self._tokens = {cid: [self._native, *ts] for cid, ts in tokens.items()}
         self._multicall = AsyncWeb3.to_checksum_address(multicall_address)
         self._limits = limits or EvmLimits()
         self._chain_id = chain_id
@@ -101,10 +107,27 @@ class Web3ChainReader:
         policy: CallPolicy,
         limits: EvmLimits | None = None,
         chain_id: int | None = None,
+        *,
+        chain: Chain = Chain.ETHEREUM,
+        native: NativeCoin = ETHER,
     ) -> Web3ChainReader:
         endpoints = [Endpoint(url, create_web3(url, policy.timeout_seconds)) for url in urls]
-        pool = EndpointPool("ethereum", endpoints, policy)
-        return cls(pool, tokens, multicall_address, limits, chain_id)
+        pool = EndpointPool(chain.value, endpoints, policy)
+        return cls(pool, tokens, multicall_address, limits, chain_id, chain=chain, native=native)
+
+    async def check_chain_id(self) -> None:
+        """NotReadyError when a node answers another chain id than the configured one. A node
+        that cannot be reached is not judged here (reads try the next one)."""
+        if self._chain_id is None:
+            return
+        for endpoint in self._pool.endpoints:
+            try:
+                answered = await self._node_chain_id(endpoint)
+            except (UpstreamError, aiohttp.ClientError, ConnectionError, TimeoutError,
+                    Web3Exception, ValueError):  # fmt: skip
+                continue
+            if answered != self._chain_id:
+                raise NotReadyError(self._mismatch(endpoint, answered))
 
     async def close(self) -> None:
         for endpoint in self._pool.endpoints:
@@ -145,13 +168,23 @@ class Web3ChainReader:
             raise UpstreamError(f"malformed answer ({describe(exc)})"[:300]) from exc
 
     async def _tokens_of(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Token]:
-        chain_id = self._chain_id
-        if chain_id is None:
-            if endpoint.url not in self._chain_ids:
-                answer = await self._request(endpoint, "eth_chainId", [])
-                self._chain_ids[endpoint.url] = _as_int(answer)
-            chain_id = self._chain_ids[endpoint.url]
-        return self._tokens.get(chain_id, [Token.native(Chain.ETHEREUM)])
+        answered = await self._node_chain_id(endpoint)
+        if self._chain_id is not None and answered != self._chain_id:
+            raise UpstreamError(self._mismatch(endpoint, answered))
+        return self._tokens.get(answered, [self._native])
+
+    async def _node_chain_id(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
+        """The node's eth_chainId, asked once per node (it does not change)."""
+        if endpoint.url not in self._chain_ids:
+            answer = await self._request(endpoint, "eth_chainId", [])
+            self._chain_ids[endpoint.url] = _as_int(answer)
+        return self._chain_ids[endpoint.url]
+
+    def _mismatch(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], answered: int) -> str:
+        return (
+            f"{self.chain} node {self._pool.name_of(endpoint)} answers chain id {answered}, "
+            f"not {self._chain_id}"
+        )
 
     async def _block(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], requests: int) -> str:
         """Several requests read at one block; a single one needs no extra round trip."""
@@ -229,6 +262,17 @@ class Web3ChainReader:
             return check_item(answer)
         except ItemError as exc:
             raise UpstreamError(f"{method} failed: {exc}") from exc
+
+
+class ChainIdCheck:
+    """Readiness: no node of the chain answers another chain id than the configured one."""
+
+    def __init__(self, reader: Web3ChainReader) -> None:
+        self.name = f"{reader.chain}_chain_id"
+        self._reader = reader
+
+    async def check(self) -> None:
+        await self._reader.check_chain_id()
 
 
 def _result_or_error(item: Any) -> Any:

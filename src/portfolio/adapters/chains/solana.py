@@ -48,7 +48,7 @@ from portfolio.adapters.resilience import (
     UpstreamTimeoutError,
     describe,
 )
-from portfolio.domain.chains import Chain
+from portfolio.domain.chains import SOLANA_NATIVE, Chain
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
 
 MAX_ACCOUNTS_PER_CALL = 100  # the getMultipleAccounts limit of Solana nodes
@@ -221,7 +221,7 @@ class SolanaChainReader:
         for account, amount in held:
             amounts[account.mint] = amounts.get(account.mint, 0) + amount
             decimals[account.mint] = account.decimals
-        balances = [TokenBalance(Token.native(Chain.SOLANA), lamports)]
+        balances = [TokenBalance(Token.native(Chain.SOLANA, SOLANA_NATIVE), lamports)]
         balances += [
             TokenBalance(self._token(mint, decimals[mint]), amount)
             for mint, amount in amounts.items()

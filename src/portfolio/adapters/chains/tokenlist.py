@@ -28,8 +28,11 @@ TokenList = dict[int, list[Token]]  # chainId -> its tokens
 async def load_token_list(
     chain: Chain, source: str | None, *, http_timeout: float = 10.0
 ) -> TokenList:
-    """The tokens of ``source`` (a path or an http(s) URL; the shipped list when None) by
-    chainId. Within one chainId, a duplicate address keeps its first entry."""
+    """The tokens of ``source`` (a path or an http(s) URL; the shipped list when None, and no
+    token at all for a chain without one) by chainId. Within one chainId, a duplicate address
+    keeps its first entry."""
+    if source is None and chain not in SHIPPED:
+        return {}
     return parse_token_list(chain, await _read(chain, source, http_timeout))
 
 

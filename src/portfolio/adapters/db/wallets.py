@@ -21,16 +21,17 @@ class SqlWalletRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def add(self, wallet: Wallet) -> None:
+    async def add(self, *wallets: Wallet) -> None:
         async with storage_errors():
             try:
-                async with self._sessions.begin() as session:
-                    session.add(_to_row(wallet))
+                async with self._sessions.begin() as session:  # one transaction: all or none
+                    session.add_all([_to_row(wallet) for wallet in wallets])
             except IntegrityError as exc:
-                existing = await self._find(wallet.tenant, wallet.chain, wallet.address)
-                if existing is None:  # the conflict was not the (chain, address) key
-                    raise
-                raise DuplicateWalletError(existing) from exc
+                for wallet in wallets:
+                    existing = await self._find(wallet.tenant, wallet.chain, wallet.address)
+                    if existing is not None:
+                        raise DuplicateWalletError(existing) from exc
+                raise  # the conflict was not the (chain, address) key
 
     async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
         async with storage_errors(), self._sessions() as session:

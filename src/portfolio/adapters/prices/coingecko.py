@@ -4,7 +4,7 @@ mint through ``simple/token_price/{platform}``. A key goes in ``x-cg-demo-api-ke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,12 +19,10 @@ from portfolio.adapters.prices.http import (
     price_pool,
 )
 from portfolio.adapters.resilience import CallPolicy, Endpoint, UpstreamError
-from portfolio.domain.chains import Chain
+from portfolio.domain.chains import DEFAULT_PRICE_NAMES, Chain, PriceNames
 from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token
 
-PLATFORMS = {Chain.ETHEREUM: "ethereum", Chain.SOLANA: "solana"}
-NATIVE_IDS = {Chain.ETHEREUM: "ethereum", Chain.SOLANA: "solana"}
 KEYLESS_ADDRESSES = 10
 KEYED_ADDRESSES = 100
 
@@ -43,7 +41,10 @@ class CoinGeckoPriceOracle:
         policy: CallPolicy,
         pacer: Pacer,
         api_key: str | None = None,
+        names: Mapping[Chain, PriceNames] = DEFAULT_PRICE_NAMES,
     ) -> None:
+        """``names``: CoinGecko's coin id of each chain's native coin, and its platform id."""
+        self._names = names
         self._base = base_url.rstrip("/")
         self._pool = price_pool("coingecko", self._base, client, policy)
         self._pacer = pacer
@@ -53,33 +54,44 @@ class CoinGeckoPriceOracle:
 
     async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
         found: dict[str, Price] = {}
-        natives = {NATIVE_IDS[t.chain]: t for t in tokens if t.address is None}
+        natives: dict[str, list[Token]] = {}  # one coin may be several chains' native (ETH)
+        by_platform: dict[str, list[Token]] = {}
+        for token in tokens:
+            names = self._names.get(token.chain)
+            if names is None:
+                continue
+            if token.address is None and names.native_id:
+                natives.setdefault(names.native_id, []).append(token)
+            elif token.address is not None and names.coingecko_platform:
+                by_platform.setdefault(names.coingecko_platform, []).append(token)
         if natives:
             answer = await self._get("/simple/price", {"ids": ",".join(natives)})
             found.update(self._read(answer, natives))
-        for chain, platform in PLATFORMS.items():
-            listed = [t for t in tokens if t.chain is chain and t.address is not None]
+        for platform, listed in by_platform.items():
             for start in range(0, len(listed), self._batch):
-                chunk = {
-                    _match_key(t.address or ""): t for t in listed[start : start + self._batch]
+                chunk: dict[str, list[Token]] = {}
+                for token in listed[start : start + self._batch]:
+                    chunk.setdefault(_match_key(token.address or ""), []).append(token)
+                params = {
+                    "contract_addresses": ",".join(t[0].address or "" for t in chunk.values())
                 }
-                params = {"contract_addresses": ",".join(t.address or "" for t in chunk.values())}
                 answer = await self._get(f"/simple/token_price/{platform}", params)
                 keyed = {_match_key(key): value for key, value in answer.items()}
                 found.update(self._read(keyed, chunk))
         return found
 
-    def _read(self, answer: dict[str, Any], wanted: dict[str, Token]) -> dict[str, Price]:
+    def _read(self, answer: dict[str, Any], wanted: dict[str, list[Token]]) -> dict[str, Price]:
         now = datetime.now(UTC)
         prices = {}
-        for key, token in wanted.items():
+        for key, tokens in wanted.items():
             info = answer.get(key)
             usd = as_price(info.get("usd")) if isinstance(info, dict) else None
             if info is None or usd is None:
                 continue
             change = as_fraction(info.get("usd_24h_change"))
             as_of = as_time(info.get("last_updated_at"), now)
-            prices[price_key(token)] = Price(usd, change, as_of, self.name)
+            for token in tokens:
+                prices[price_key(token)] = Price(usd, change, as_of, self.name)
         return prices
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,24 +18,26 @@ from portfolio.adapters.prices.http import (
     price_pool,
 )
 from portfolio.adapters.resilience import CallPolicy, Endpoint, EndpointPool, UpstreamError
-from portfolio.domain.chains import Chain
+from portfolio.domain.chains import DEFAULT_PRICE_NAMES, Chain, PriceNames
 from portfolio.domain.errors import PriceUnavailableError
 from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token
 
-CHAINS = {Chain.ETHEREUM: "ethereum", Chain.SOLANA: "solana"}
-NATIVE = {Chain.ETHEREUM: "coingecko:ethereum", Chain.SOLANA: "coingecko:solana"}
 
-
-def coin_id(token: Token) -> str:
+def coin_id(token: Token, names: Mapping[Chain, PriceNames] = DEFAULT_PRICE_NAMES) -> str | None:
+    """DefiLlama's name of the token's coin ("base:0x...", "coingecko:ethereum"), or None
+    when it knows no name for the token's chain."""
+    chain = names.get(token.chain)
+    if chain is None:
+        return None
     if token.address is None:
-        return NATIVE[token.chain]
-    return f"{CHAINS[token.chain]}:{token.address}"
+        return f"coingecko:{chain.native_id}" if chain.native_id else None
+    return f"{chain.defillama_chain}:{token.address}" if chain.defillama_chain else None
 
 
 def _match_key(coin: str) -> str:
     """EVM addresses come back in any case; Solana mints are case-sensitive."""
-    return coin.lower() if coin.startswith("ethereum:") else coin
+    return coin if coin.startswith("solana:") else coin.lower()
 
 
 class DefiLlamaPriceOracle:
@@ -48,7 +50,10 @@ class DefiLlamaPriceOracle:
         policy: CallPolicy,
         pacer: Pacer,
         coins_per_request: int = 150,
+        names: Mapping[Chain, PriceNames] = DEFAULT_PRICE_NAMES,
     ) -> None:
+        """``names``: DefiLlama's chain slugs, and CoinGecko's ids of the native coins."""
+        self._names = names
         self._base = base_url.rstrip("/")
         # Prices and 24-hour changes are asked apart, each behind its own circuit breaker: a
         # change that cannot be had leaves the prices standing, without a change.
@@ -59,8 +64,14 @@ class DefiLlamaPriceOracle:
         self._policy = policy
 
     async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
-        by_coin = {_match_key(coin_id(t)): t for t in tokens}
-        coins = list(dict.fromkeys(coin_id(t) for t in tokens))
+        by_coin: dict[str, list[Token]] = {}  # one coin may be several chains' native (ETH)
+        coins: list[str] = []
+        for token in tokens:
+            coin = coin_id(token, self._names)
+            if coin is not None:
+                by_coin.setdefault(_match_key(coin), []).append(token)
+                coins.append(coin)
+        coins = list(dict.fromkeys(coins))
         found: dict[str, Price] = {}
         for start in range(0, len(coins), self._batch):
             chunk = ",".join(coins[start : start + self._batch])
@@ -72,13 +83,14 @@ class DefiLlamaPriceOracle:
                 changes = {}
             now = datetime.now(UTC)
             for coin, info in current.items():
-                token = by_coin.get(_match_key(coin))
+                matched = by_coin.get(_match_key(coin), [])
                 usd = as_price(info.get("price")) if isinstance(info, dict) else None
-                if token is None or usd is None:
+                if not matched or usd is None:
                     continue
                 change = as_fraction(_case_insensitive(changes, coin))
                 as_of = as_time(info.get("timestamp"), now)
-                found[price_key(token)] = Price(usd, change, as_of, self.name)
+                for token in matched:
+                    found[price_key(token)] = Price(usd, change, as_of, self.name)
         return found
 
     async def _get(

@@ -12,7 +12,7 @@ from portfolio.api.cursor import decode_cursor, encode_cursor
 from portfolio.api.dependencies import Wallets
 from portfolio.api.openapi import LOCATION
 from portfolio.api.problems import problem_responses
-from portfolio.api.schemas import WalletCreate, WalletList, WalletOut
+from portfolio.api.schemas import WalletCreate, WalletList, WalletOut, WalletsCreated
 from portfolio.domain.chains import Chain
 
 router = APIRouter(
@@ -32,12 +32,16 @@ router = APIRouter(
 )
 async def add_wallet(
     body: WalletCreate, wallets: Wallets, principal: Caller, request: Request, response: Response
-) -> WalletOut:
+) -> WalletOut | WalletsCreated:
     """Add a wallet. The address is normalized (EIP-55 for EVM); adding one twice is a 409 that
-    names the wallet already tracked."""
-    wallet = await wallets.add(principal.tenant, body.chain, body.address, body.label)
-    response.headers["Location"] = str(request.url_for("get_wallet", wallet_id=wallet.id).path)
-    return WalletOut.of(wallet)
+    names the wallet already tracked. With `chains`, one wallet per chain is created, all or
+    none (one already tracked is a 409 and creates nothing), answered as `{"items": [...]}`;
+    `Location` names the first."""
+    added = await wallets.add_on_chains(principal.tenant, body.chain_list, body.address, body.label)
+    response.headers["Location"] = str(request.url_for("get_wallet", wallet_id=added[0].id).path)
+    if body.chain is not None:
+        return WalletOut.of(added[0])
+    return WalletsCreated(items=[WalletOut.of(wallet) for wallet in added])
 
 
 @router.get(
