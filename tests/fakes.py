@@ -11,7 +11,7 @@ from uuid import UUID
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
-from portfolio.domain.history import HistoryPoint, Window
+from portfolio.domain.history import HeldAt, HistoryPoint, Window
 from portfolio.domain.prices import Price, price_key, valued
 from portfolio.domain.tokens import TokenAccount, TokenBalance, TokenFailure, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
@@ -235,6 +235,11 @@ class FakeHistoryRepository:
 
     async def portfolio_history(self, tenant: str, window: Window) -> list[HistoryPoint]:
         return list(self.points)
+
+    async def held_at(
+        self, tenant: str, moment: datetime, wallet_id: UUID | None = None
+    ) -> list[HeldAt]:
+        return []
 
 
 class FakeWatcher:

@@ -129,3 +129,55 @@ async def test_the_window_echoes_the_start_asked_and_begins_at_its_bucket(
         "00:15",
         "00:20",
     ]
+
+
+async def test_balances_at_three_past_moments_are_the_history_definition(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    eth = await add(client, "ethereum", "0x" + "11" * 20)
+    sol = await add(client, "solana", "vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg")
+    await record(database_url, eth, "native", 1, "10.004")
+    await record(database_url, eth, "native", 3, "20.004")
+    await record(database_url, eth, "0xusdc", 12, "5")
+    await record(database_url, sol, "native", 25, "1.5")
+    history = (
+        await client.get(
+            "/api/v1/portfolio/history",
+            params={"start": BASE.isoformat(), "end": (BASE + timedelta(minutes=30)).isoformat(),
+                    "interval": "5m"},
+        )
+    ).json()["points"]  # fmt: skip
+    expected = {
+        0: ([], None),  # before the first sample: nothing held
+        10: ([(eth, "native", "20.00", 3)], history[1]),
+        25: ([(eth, "native", "20.00", 3), (eth, "0xusdc", "5.00", 12),
+              (sol, "native", "1.50", 25)], history[4]),
+    }  # fmt: skip
+    for minute, (held, point) in expected.items():
+        moment = BASE + timedelta(minutes=minute)
+        answer = await client.get("/api/v1/portfolio/at", params={"time": moment.isoformat()})
+        assert answer.status_code == 200, answer.text
+        document = answer.json()
+        got = {
+            (b["wallet_id"], b["token"]["address"] or "native", b["usd_value"],
+             datetime.fromisoformat(b["recorded_at"]))
+            for b in document["balances"]
+        }  # fmt: skip
+        assert got == {(w, t, v, BASE + timedelta(minutes=m)) for w, t, v, m in held}
+        if point is not None:  # at a bucket's end: that history point's totals
+            assert document["total_usd"] == point["total_usd"]
+            assert document["by_chain"] == point["by_chain"]
+    one = await client.get(
+        f"/api/v1/wallets/{eth}/balances",
+        params={"at": (BASE + timedelta(minutes=12)).isoformat()},
+    )
+    assert one.status_code == 200
+    assert one.json()["total_usd"] == "25.00"
+    assert {b["token"]["symbol"] for b in one.json()["balances"]} == {None}
+    assert len(one.json()["balances"]) == 2
+    unknown = f"/api/v1/wallets/{UUID(int=9)}/balances"
+    assert (await client.get(unknown, params={"at": BASE.isoformat()})).status_code == 404
+    bad = await client.get("/api/v1/portfolio/at", params={"time": "yesterday"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["loc"] == ["query", "time"]
+    assert (await client.get("/api/v1/portfolio/at")).status_code == 422

@@ -26,7 +26,9 @@ from portfolio.domain.history import (
     InvalidWindowError,
     Window,
     bucket_holding,
+    floor_time,
     history_points,
+    totals_at,
 )
 from portfolio.domain.history import Sample as HistorySample
 from portfolio.domain.wallet import DEFAULT_TENANT
@@ -203,3 +205,52 @@ async def test_the_bulk_marking_statement_places_samples_as_the_domain_does(
     assert sorted(map(tuple, bulk), key=str) == sorted(map(tuple, written), key=str)
     for row in written:
         assert row.bucket == bucket_holding(row.recorded_at, timedelta(seconds=row.step_seconds))
+
+
+def reference_at(samples: Sequence[Sample], moment: datetime) -> dict[tuple[int, int], Sample]:
+    """The definition, literally: each (wallet, token)'s last sample at or before the moment
+    (the later insert wins a tie)."""
+    last: dict[tuple[int, int], Sample] = {}
+    for sample in samples:  # in insertion order
+        known = last.get((sample.wallet, sample.token))
+        if sample.at <= moment and (known is None or sample.at >= known.at):
+            last[(sample.wallet, sample.token)] = sample
+    return last
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    samples=samples_st,
+    moment_minutes=st.integers(-200, 700),
+    interval=st.sampled_from(list(Interval)),
+)
+async def test_balances_at_a_moment_match_the_definition_and_history(
+    sqlite_engine: AsyncEngine,
+    postgres_engine: AsyncEngine,
+    samples: list[Sample],
+    moment_minutes: int,
+    interval: Interval,
+) -> None:
+    """What was held at a moment is each (wallet, token)'s last sample then, with the time it
+    was recorded; at a bucket's end its totals are that history point's."""
+    moment = floor_time(BASE + timedelta(minutes=moment_minutes), interval.step)
+    expected = reference_at(samples, moment)
+    window = Window.of(moment - interval.step, moment, interval)  # one bucket, ending there
+    (point,) = reference(samples, window)
+    for engine in (sqlite_engine, postgres_engine):
+        await store(engine, samples)
+        history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
+        held = await history.held_at(DEFAULT_TENANT, moment)
+        got = {(item.wallet_id, item.token_key): item for item in held}
+        assert set(got) == {(WALLETS[w][0], TOKENS[t]) for w, t in expected}, engine.dialect.name
+        for (w, t), sample in expected.items():
+            item = got[(WALLETS[w][0], TOKENS[t])]
+            assert (item.usd_value, item.recorded_at) == (sample.value, sample.at)
+            assert item.chain == WALLETS[w][1]
+        total, by_chain = totals_at(held)
+        assert total == point.total
+        assert by_chain == point.by_chain
+        one_wallet = await history.held_at(DEFAULT_TENANT, moment, WALLETS[0][0])
+        assert {i.token_key for i in one_wallet} == {TOKENS[t] for w, t in expected if w == 0}

@@ -18,11 +18,11 @@ from pydantic import (
 
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import HistoryPoint, Interval, Window
+from portfolio.domain.history import HeldAt, HistoryPoint, Interval, Window, totals_at
 from portfolio.domain.jobs import BatchProgress
 from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, value_of
-from portfolio.domain.tokens import Token, TokenBalance
+from portfolio.domain.tokens import NATIVE_KEY, Token, TokenBalance
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
 from portfolio.services.balances import BalanceView
 from portfolio.services.fetching import RefreshOutcome
@@ -406,3 +406,77 @@ class RefreshOut(BaseModel):
         ]
         refreshed = sum(w.status == "refreshed" for w in wallets)
         return cls(refreshed=refreshed, failed=len(wallets) - refreshed, wallets=wallets)
+
+
+class TokenAtOut(BaseModel):
+    chain: Chain
+    address: str | None = Field(description="Contract or mint address; null for ETH and SOL.")
+    symbol: str | None = Field(examples=["USDC"])
+    decimals: int = Field(examples=[6])
+
+
+class HeldAtOut(BaseModel):
+    """One (wallet, token) as recorded at or before the moment asked."""
+
+    wallet_id: UUID
+    token: TokenAtOut
+    raw_balance: RawAmount
+    balance: DecimalString
+    usd_price: DecimalString | None = Field(description="The price recorded with it.")
+    usd_value: DecimalString | None = Field(description="null: no price was known then.")
+    recorded_at: datetime = Field(description="When the sample this stands on was recorded.")
+
+    @classmethod
+    def of(cls, item: HeldAt) -> HeldAtOut:
+        address = None if item.token_key == NATIVE_KEY else item.token_key
+        return cls(
+            wallet_id=UUID(str(item.wallet_id)),
+            token=TokenAtOut(
+                chain=item.chain, address=address, symbol=item.symbol, decimals=item.decimals
+            ),
+            raw_balance=str(item.raw),
+            balance=str(item.amount),
+            usd_price=None if item.usd_price is None else format_decimal(item.usd_price),
+            usd_value=None if item.usd_value is None else str(round_usd(item.usd_value)),
+            recorded_at=item.recorded_at,
+        )
+
+
+class PortfolioAtOut(BaseModel):
+    """The portfolio as recorded at or before ``time``: by the same definition as a history
+    point (each (wallet, token)'s last sample at or before it), so at a bucket's end the totals
+    are that point's."""
+
+    time: datetime
+    total_usd: DecimalString
+    by_chain: dict[Chain, DecimalString]
+    balances: list[HeldAtOut]
+
+    @classmethod
+    def of(cls, moment: datetime, held: list[HeldAt]) -> PortfolioAtOut:
+        total, by_chain = totals_at(held)
+        return cls(
+            time=moment,
+            total_usd=str(round_usd(total)),
+            by_chain={chain: str(round_usd(value)) for chain, value in by_chain.items()},
+            balances=[HeldAtOut.of(item) for item in held],
+        )
+
+
+class BalancesAtOut(BaseModel):
+    """A wallet's balances as recorded at or before ``at``."""
+
+    wallet_id: UUID
+    chain: Chain
+    address: str
+    at: datetime
+    total_usd: DecimalString
+    balances: list[HeldAtOut]
+
+    @classmethod
+    def of(cls, wallet: Wallet, moment: datetime, held: list[HeldAt]) -> BalancesAtOut:
+        total, _ = totals_at(held)
+        return cls(
+            wallet_id=wallet.id, chain=wallet.chain, address=wallet.address, at=moment,
+            total_usd=str(round_usd(total)), balances=[HeldAtOut.of(item) for item in held],
+        )  # fmt: skip

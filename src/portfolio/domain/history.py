@@ -11,12 +11,13 @@ against it."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
+from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ValidationError
 from portfolio.domain.prices import VALUE_CONTEXT
@@ -152,3 +153,35 @@ class HistoryPoint:
     timestamp: datetime  # the bucket's start; the values stand at its end
     total: Decimal
     by_chain: dict[Chain, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldAt:
+    """A (wallet, token) as recorded at or before a moment: its last sample then, by the same
+    definition as a history point's (the later insert wins a tie)."""
+
+    wallet_id: Hashable
+    chain: Chain
+    token_key: str  # the contract or mint address, or "native"
+    symbol: str | None
+    decimals: int
+    raw: int
+    usd_price: Decimal | None
+    usd_value: Decimal | None
+    recorded_at: datetime  # when the sample this stands on was recorded
+
+    @property
+    def amount(self) -> Amount:
+        return Amount(self.raw, self.decimals)
+
+
+def totals_at(held: Sequence[HeldAt]) -> tuple[Decimal, dict[Chain, Decimal]]:
+    """The total and each chain's total of ``held``, exact (a value-less sample counts 0): a
+    history point's value when the moment is its bucket's end."""
+    by_chain: dict[Chain, Decimal] = {}
+    with localcontext(VALUE_CONTEXT):
+        for item in held:
+            by_chain[item.chain] = by_chain.get(item.chain, Decimal(0)) + (
+                item.usd_value or Decimal(0)
+            )
+        return sum(by_chain.values(), Decimal(0)), by_chain

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
-from portfolio.domain.history import HistoryPoint, Interval, InvalidWindowError, Window
+from portfolio.domain.history import (
+    HeldAt,
+    HistoryPoint,
+    Interval,
+    InvalidWindowError,
+    Window,
+)
 from portfolio.ports.clock import Clock
 from portfolio.ports.history import HistoryRepository
 
@@ -30,3 +37,14 @@ class HistoryService:
                 ) from exc
         window = Window.of(start, end, interval)
         return window, await self._history.portfolio_history(tenant, window)
+
+    async def held_at(
+        self, tenant: str, moment: datetime, wallet_id: UUID | None = None
+    ) -> list[HeldAt]:
+        """Every (wallet, token) balance and value as recorded at or before ``moment``, zero
+        balances left out, by wallet and then by value (largest first)."""
+        held = await self._history.held_at(tenant, moment, wallet_id)
+        return sorted(
+            (item for item in held if item.raw),
+            key=lambda item: (str(item.wallet_id), -(item.usd_value or 0), item.token_key),
+        )

@@ -4,16 +4,18 @@ the samples in Python. Both give the same exact sums."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
+    HeldAt,
     HistoryPoint,
     Level,
     Sample,
@@ -74,6 +76,32 @@ class SqlHistoryRepository:
             if self._postgres:
                 return carry_forward(window, await _postgres_levels(session, tenant, window))
             return history_points(window, await _samples(session, tenant, window))
+
+    async def held_at(
+        self, tenant: str, moment: datetime, wallet_id: UUID | None = None
+    ) -> list[HeldAt]:
+        """One window-function query on both databases: each (wallet, token)'s samples up to
+        the moment ranked newest first (the later insert first in a tie), the first kept."""
+        h = BalanceHistoryRow
+        rank = func.row_number().over(
+            partition_by=(h.wallet_id, h.token_key), order_by=(h.recorded_at.desc(), h.id.desc())
+        )
+        ranked = (
+            select(h.wallet_id, WalletRow.chain, h.token_key, h.symbol, h.decimals,
+                   h.raw_balance, h.usd_price, h.usd_value, h.recorded_at, rank.label("rank"))
+            .join(WalletRow, WalletRow.id == h.wallet_id)
+            .where(h.recorded_at <= moment, WalletRow.tenant == tenant)
+        )  # fmt: skip
+        if wallet_id is not None:
+            ranked = ranked.where(h.wallet_id == wallet_id)
+        latest = ranked.subquery()
+        query = select(*(c for c in latest.c if c.name != "rank")).where(latest.c.rank == 1)
+        async with storage_errors(), self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            HeldAt(wallet, Chain(chain), key, symbol, decimals, int(raw), price, value, at)
+            for wallet, chain, key, symbol, decimals, raw, price, value, at in rows
+        ]
 
 
 async def _postgres_levels(session: AsyncSession, tenant: str, window: Window) -> list[Level]:

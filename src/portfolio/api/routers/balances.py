@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from portfolio.api.auth import Caller, caller
-from portfolio.api.dependencies import Balances, Fetching
+from portfolio.api.dependencies import Balances, Fetching, History, Wallets
 from portfolio.api.problems import problem_responses
-from portfolio.api.schemas import BalancesOut
+from portfolio.api.schemas import BalancesAtOut, BalancesOut
+from portfolio.api.times import Rfc3339
 
 router = APIRouter(
     prefix="/wallets/{wallet_id}",
@@ -42,7 +44,23 @@ async def fetch_balances(
     operation_id="balances-get",
     responses=problem_responses(404, 422, 503),
 )
-async def get_balances(wallet_id: UUID, balances: Balances, principal: Caller) -> BalancesOut:
+async def get_balances(
+    wallet_id: UUID,
+    balances: Balances,
+    wallets: Wallets,
+    history: History,
+    principal: Caller,
+    at: Annotated[
+        Rfc3339 | None,
+        Query(description="RFC 3339 with a zone: the balances as recorded at or before it."),
+    ] = None,
+) -> BalancesOut | BalancesAtOut:
     """The balances of the last successful fetch; `stale` when they are older than the
-    freshness setting or the last fetch failed. Zero balances are left out."""
+    freshness setting or the last fetch failed. With `at`: every balance and value as recorded
+    at or before that moment, each with the time of the sample it stands on (the definition
+    of history). Zero balances are left out."""
+    if at is not None:
+        wallet = await wallets.get(principal.tenant, wallet_id)
+        held = await history.held_at(principal.tenant, at, wallet_id)
+        return BalancesAtOut.of(wallet, at, held)
     return BalancesOut.of(await balances.get(principal.tenant, wallet_id))

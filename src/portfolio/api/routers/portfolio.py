@@ -11,7 +11,13 @@ from portfolio.api.auth import Caller, caller
 from portfolio.api.dependencies import Fetching, History, services_of
 from portfolio.api.openapi import ETAG, LOCATION
 from portfolio.api.problems import problem_responses
-from portfolio.api.schemas import HistoryOut, RefreshBatchOut, RefreshOut, SummaryOut
+from portfolio.api.schemas import (
+    HistoryOut,
+    PortfolioAtOut,
+    RefreshBatchOut,
+    RefreshOut,
+    SummaryOut,
+)
 from portfolio.api.times import Rfc3339
 from portfolio.domain.errors import RefreshBatchNotFoundError
 from portfolio.domain.history import MAX_POINTS, Interval
@@ -101,6 +107,23 @@ async def get_history(
     wallet adds nothing before its first record. At most 10,000 points a request."""
     window, points = await history.history(principal.tenant, start, end, interval)
     return HistoryOut.of(interval, window, points)
+
+
+@router.get(
+    "/at",
+    summary="The portfolio at a moment",
+    operation_id="portfolio-at",
+    responses=problem_responses(422, 503),
+)
+async def get_portfolio_at(
+    history: History,
+    principal: Caller,
+    time: Annotated[Rfc3339, Query(description="RFC 3339 with a zone.")],
+) -> PortfolioAtOut:
+    """Every (wallet, token) balance and USD value as recorded at or before `time` (its last
+    sample then, each with the time it was recorded), and the totals: by the same definition
+    as history, so at a bucket's end they are that point's. Zero balances are left out."""
+    return PortfolioAtOut.of(time, await history.held_at(principal.tenant, time))
 
 
 @router.post(
