@@ -13,6 +13,7 @@ import pty
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,22 @@ async def test_a_self_hoster_tracks_reads_and_exports_wallets(
         assert row["wallet_id"] == added["id"]
         assert "E" not in row["balance"]
     assert by_symbol["SOL"]["usd_value"] == held["SOL"]["usd_value"]
+
+    now = datetime.now(UTC)
+    at = list(csv.DictReader(io.StringIO(await ok(env, "export", "--at", now.isoformat()))))
+    assert {(r["token_symbol"] or None, r["balance"]) for r in at} == {
+        (symbol, b["balance"]) for symbol, b in held.items()
+    }
+    assert all(r["recorded_at"] for r in at)
+    start = (now - timedelta(hours=2)).isoformat()
+    history = list(csv.DictReader(io.StringIO(
+        await ok(env, "export", "--history", "--start", start, "--interval", "1h")
+    )))  # fmt: skip
+    assert list(history[0]) == ["timestamp", "total_usd", "solana_usd"]
+    assert history[-1]["total_usd"] == summary["total_usd"]
+    code, _, err = await portfolio(env, "export", "--at", "yesterday")
+    assert code == 2
+    assert "--at" in err
 
     listed = json.loads(await ok(env, "wallets", "list", "--json"))
     assert [w["id"] for w in listed] == [added["id"]]

@@ -4,6 +4,8 @@ price server; totals recomputed here by hand."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -67,6 +69,27 @@ async def test_the_summary_adds_up_by_chain_token_and_wallet(
     assert wallets[sol_wallet]["usd_value"] == "251.23"
     assert summary["as_of"] is not None
     assert summary["stale"] is False
+
+
+async def test_the_portfolio_as_csv_is_every_wallet_and_held_token(
+    priced: httpx.AsyncClient, evm: EvmWorld, solana: SolanaWorld
+) -> None:
+    eth_wallet = await add(priced, "ethereum", ONE)
+    sol_wallet = await add(priced, "solana", solana.rich)
+    held = {}
+    for wallet_id in (eth_wallet, sol_wallet):
+        fetched = (await priced.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+        held.update({(wallet_id, b["token"]["address"] or ""): b for b in fetched["balances"]})
+    answer = await priced.get("/api/v1/portfolio", headers={"Accept": "text/csv"})
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert {(r["wallet_id"], r["token_address"]) for r in rows} == set(held)
+    for row in rows:
+        balance = held[(row["wallet_id"], row["token_address"])]
+        assert (row["raw_balance"], row["balance"]) == (balance["raw_balance"], balance["balance"])
+        assert row["usd_value"] == (balance["usd_value"] or "")
+    sol = next(r for r in rows if (r["wallet_id"], r["token_address"]) == (sol_wallet, ""))
+    assert (sol["balance"], sol["usd_price"], sol["usd_value"]) == ("2.500000001", "100", "250.00")
 
 
 async def test_an_etag_answers_304_until_the_portfolio_changes(

@@ -40,6 +40,7 @@ RATE_LIMIT = {
     "RateLimit-Reset": _header("Seconds until the window lets one more through.", _INTEGER),
 }
 LOCATION = {"Location": _required_header("Where the new resource is.")}
+CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}  # with Accept: text/csv
 ETAG = {"ETag": _required_header("The document's version; send it in If-None-Match for a 304.")}
 
 

@@ -419,6 +419,8 @@ class HeldAtOut(BaseModel):
     """One (wallet, token) as recorded at or before the moment asked."""
 
     wallet_id: UUID
+    wallet_address: str
+    wallet_label: str | None
     token: TokenAtOut
     raw_balance: RawAmount
     balance: DecimalString
@@ -431,6 +433,8 @@ class HeldAtOut(BaseModel):
         address = None if item.token_key == NATIVE_KEY else item.token_key
         return cls(
             wallet_id=UUID(str(item.wallet_id)),
+            wallet_address=item.address,
+            wallet_label=item.label,
             token=TokenAtOut(
                 chain=item.chain, address=address, symbol=item.symbol, decimals=item.decimals
             ),

@@ -11,7 +11,7 @@ against it."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
@@ -25,6 +25,8 @@ from portfolio.domain.prices import VALUE_CONTEXT
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TICK = timedelta(microseconds=1)  # the resolution of a recorded time
 MAX_POINTS = 10_000
+# A streamed export (CSV) holds no point: a year of 5-minute points is 105,120.
+MAX_STREAMED_POINTS = 1_100_000
 
 
 class Interval(StrEnum):
@@ -51,7 +53,9 @@ class Window:
     asked_start: datetime | None = None  # as asked, before alignment
 
     @classmethod
-    def of(cls, start: datetime, end: datetime, interval: Interval) -> Window:
+    def of(
+        cls, start: datetime, end: datetime, interval: Interval, max_points: int = MAX_POINTS
+    ) -> Window:
         if start.tzinfo is None or end.tzinfo is None:
             raise InvalidWindowError("start and end need a time zone (RFC 3339).")
         if start >= end:
@@ -59,9 +63,9 @@ class Window:
         step = interval.step
         try:
             window = cls(floor_time(start, step), end, step, start)
-            if window.count > MAX_POINTS:  # counted before any bucket is built
+            if window.count > max_points:  # counted before any bucket is built
                 raise InvalidWindowError(
-                    f"At most {MAX_POINTS} points a request; choose a wider interval."
+                    f"At most {max_points} points a request; choose a wider interval."
                 )
             window.last_end  # noqa: B018 - computing it is the check
         except OverflowError as exc:
@@ -108,39 +112,87 @@ class Sample:
 Level = tuple[datetime, Chain, Decimal]  # a chain's total at a bucket's end
 
 
-def chain_levels(window: Window, samples: Iterable[Sample]) -> list[Level]:
-    """Each chain's total at the end of each bucket in which one of its samples changed.
-    ``samples`` come in recording order (a later one wins a tie); those before the window's
-    first bucket are folded into it."""
-    current: dict[tuple[Hashable, str], Decimal] = {}
-    totals: dict[Chain, Decimal] = {}
-    levels: dict[tuple[datetime, Chain], Decimal] = {}
-    with localcontext(VALUE_CONTEXT):
-        for sample in samples:
-            if sample.recorded_at > window.last_end:
-                continue
-            bucket = max(bucket_holding(sample.recorded_at, window.step), window.start)
+class LevelWalk:
+    """Each chain's total at the end of each bucket in which one of its samples changed, fed
+    samples in recording order (a later one wins a tie), yielding a bucket's levels once a
+    later bucket begins: memory holds the last value of each (wallet, token), whatever the
+    number of samples. Samples before the window's first bucket are folded into it."""
+
+    def __init__(self, window: Window) -> None:
+        self._window = window
+        self._current: dict[tuple[Hashable, str], Decimal] = {}
+        self._totals: dict[Chain, Decimal] = {}
+        self._bucket: datetime | None = None
+        self._pending: dict[Chain, Decimal] = {}
+
+    def feed(self, sample: Sample) -> Iterator[Level]:
+        if sample.recorded_at > self._window.last_end:
+            return
+        bucket = max(bucket_holding(sample.recorded_at, self._window.step), self._window.start)
+        if bucket != self._bucket:
+            yield from self._flush()
+            self._bucket = bucket
+        with localcontext(VALUE_CONTEXT):
             value = sample.value or Decimal(0)
             key = (sample.wallet, sample.token)
-            chain = sample.chain
-            totals[chain] = totals.get(chain, Decimal(0)) + value - current.get(key, Decimal(0))
-            current[key] = value
-            levels[(bucket, chain)] = totals[chain]
-    return [(bucket, chain, value) for (bucket, chain), value in levels.items()]
+            previous = self._totals.get(sample.chain, Decimal(0))
+            total = previous + value - self._current.get(key, Decimal(0))
+        self._totals[sample.chain] = total
+        self._current[key] = value
+        self._pending[sample.chain] = total
+
+    def finish(self) -> Iterator[Level]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[Level]:
+        if self._bucket is not None:
+            for chain, value in self._pending.items():
+                yield (self._bucket, chain, value)
+        self._pending = {}
+
+
+class CarryForward:
+    """Every bucket of the window, each chain's level carried forward from its last change,
+    fed levels in bucket order and yielding points as their buckets complete (so a year of
+    5-minute points streams without being held)."""
+
+    def __init__(self, window: Window) -> None:
+        self._window = window
+        self._next = 0  # the index of the next bucket to yield
+        self._carried: dict[Chain, Decimal] = {}
+
+    def feed(self, level: Level) -> Iterator[HistoryPoint]:
+        bucket, chain, value = level
+        yield from self._until((bucket - self._window.start) // self._window.step)
+        self._carried[chain] = value
+
+    def finish(self) -> Iterator[HistoryPoint]:
+        yield from self._until(self._window.count)
+
+    def _until(self, index: int) -> Iterator[HistoryPoint]:
+        """The points of the buckets before ``index``."""
+        with localcontext(VALUE_CONTEXT):
+            while self._next < index:
+                bucket = self._window.start + self._next * self._window.step
+                total = sum(self._carried.values(), Decimal(0))
+                yield HistoryPoint(bucket, total, dict(self._carried))
+                self._next += 1
+
+
+def chain_levels(window: Window, samples: Iterable[Sample]) -> list[Level]:
+    """Each chain's total at the end of each bucket in which one of its samples changed
+    (samples in recording order)."""
+    walk = LevelWalk(window)
+    levels = [level for sample in samples for level in walk.feed(sample)]
+    return levels + list(walk.finish())
 
 
 def carry_forward(window: Window, levels: Iterable[Level]) -> list[HistoryPoint]:
     """Every bucket of the window, each chain's level carried forward from its last change."""
-    by_bucket: dict[datetime, dict[Chain, Decimal]] = {}
-    for bucket, chain, value in levels:
-        by_bucket.setdefault(bucket, {})[chain] = value
-    points = []
-    carried: dict[Chain, Decimal] = {}
-    with localcontext(VALUE_CONTEXT):
-        for bucket in window.buckets():
-            carried.update(by_bucket.get(bucket, {}))
-            points.append(HistoryPoint(bucket, sum(carried.values(), Decimal(0)), dict(carried)))
-    return points
+    carry = CarryForward(window)
+    ordered = sorted(levels, key=lambda level: level[0])  # stable: a bucket's order is kept
+    points = [point for level in ordered for point in carry.feed(level)]
+    return points + list(carry.finish())
 
 
 def history_points(window: Window, samples: Iterable[Sample]) -> list[HistoryPoint]:
@@ -162,6 +214,8 @@ class HeldAt:
 
     wallet_id: Hashable
     chain: Chain
+    address: str  # the wallet's
+    label: str | None  # the wallet's
     token_key: str  # the contract or mint address, or "native"
     symbol: str | None
     decimals: int

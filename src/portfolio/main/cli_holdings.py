@@ -11,15 +11,27 @@ import asyncio
 import csv
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import typer
 
+from portfolio.api.csvout import (
+    AT_COLUMNS,
+    HOLDING_COLUMNS,
+    Cell,
+    at_rows,
+    each,
+    history_header,
+    history_rows,
+    holding_rows,
+)
 from portfolio.api.schemas import BalancesOut, SummaryOut, WalletOut
 from portfolio.api.services import Services
+from portfolio.api.times import parse_rfc3339
 from portfolio.config import load_settings
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import (
@@ -29,6 +41,7 @@ from portfolio.domain.errors import (
     ValidationError,
     WalletNotFoundError,
 )
+from portfolio.domain.history import Interval
 from portfolio.domain.wallet import DEFAULT_TENANT
 from portfolio.main.console import Column, Grid, show
 
@@ -45,10 +58,6 @@ EXIT_CODES: list[tuple[type[DomainError], int]] = [
     (ServiceUnavailableError, 3),
 ]
 PAGE = 500
-CSV_COLUMNS = [
-    "wallet_id", "chain", "address", "label", "token_symbol", "token_address", "decimals",
-    "raw_balance", "balance", "usd_price", "usd_value", "as_of",
-]  # fmt: skip
 
 
 @asynccontextmanager
@@ -215,30 +224,51 @@ def portfolio(tenant: TenantOption = DEFAULT_TENANT, as_json: JsonOption = False
     show(grids, lines=lines)
 
 
-def export(tenant: TenantOption = DEFAULT_TENANT) -> None:
-    """The stored balances of every wallet as CSV on stdout, one row per wallet and token
-    (columns: wallet_id, chain, address, label, token_symbol, token_address, decimals,
-    raw_balance, balance, usd_price, usd_value, as_of). Exact decimals, never exponent form.
-    Wallets never read have no row."""
+def export(
+    tenant: TenantOption = DEFAULT_TENANT,
+    at: Annotated[
+        str | None, typer.Option(help="Balances as recorded at or before this RFC 3339 time.")
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="The value over time, one row per bucket.")
+    ] = False,
+    start: Annotated[str | None, typer.Option(help="History from (RFC 3339).")] = None,
+    end: Annotated[str | None, typer.Option(help="History up to (RFC 3339); default now.")] = None,
+    interval: Annotated[Interval, typer.Option(help="History bucket size.")] = Interval.DAY,
+) -> None:
+    """CSV on stdout, as the API answers it with Accept: text/csv. By default the stored
+    balances, one row per wallet and held token (columns: wallet_id, chain, address, label,
+    token_symbol, token_address, decimals, raw_balance, balance, usd_price, usd_value, as_of);
+    --at TIME, what was recorded at or before TIME (recorded_at for as_of); --history, one row
+    per bucket (timestamp, total_usd, <chain>_usd ...), streamed. Exact decimals."""
+    moments = {name: _moment(name, value) for name, value in
+               (("at", at), ("start", start), ("end", end))}  # fmt: skip
 
     async def write(services: Services) -> None:
-        out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(CSV_COLUMNS)
-        after = None
-        while True:
-            page = await services.wallets.list(tenant, chain=None, limit=PAGE, after=after)
-            for wallet in page.items:
-                held = BalancesOut.of(await services.balances.get(tenant, wallet.id))
-                for b in held.balances:
-                    as_of = b.as_of or held.as_of
-                    out.writerow([
-                        wallet.id, wallet.chain.value, wallet.address, wallet.label or "",
-                        b.token.symbol or "", b.token.address or "", b.token.decimals,
-                        b.raw_balance, b.balance, b.usd_price or "", b.usd_value or "",
-                        as_of.isoformat() if as_of else "",
-                    ])  # fmt: skip
-            if page.next_cursor is None:
-                return
-            after = page.next_cursor
+        if history:
+            _, chains, points = await services.history.stream(
+                tenant, moments["start"], moments["end"], interval
+            )
+            await _write_csv(history_header(chains), history_rows(points, chains))
+        elif moments["at"] is not None:
+            held = await services.history.held_at(tenant, moments["at"])
+            await _write_csv(AT_COLUMNS, each(at_rows(held)))
+        else:
+            everything, prices = await services.portfolio.holdings(tenant)
+            await _write_csv(HOLDING_COLUMNS, each(holding_rows(everything, prices)))
 
     _run(write)
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    try:
+        return None if value is None else parse_rfc3339(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"--{name}") from None
+
+
+async def _write_csv(header: Sequence[str], rows: AsyncIterator[Sequence[Cell]]) -> None:
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(header)
+    async for row in rows:
+        out.writerow(row)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from portfolio.domain.chains import Chain
 from portfolio.domain.history import HeldAt, HistoryPoint, Window
 
 
@@ -17,3 +19,9 @@ class HistoryRepository(Protocol):
     ) -> list[HeldAt]:
         """Every (wallet, token) of the tenant (or of one of its wallets) as last recorded at or
         before ``moment``, by the definition in domain.history."""
+
+    def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
+        """The same points, yielded as they are computed, holding none (for exports)."""
+
+    async def chains_of(self, tenant: str) -> list[Chain]:
+        """The chains of the tenant's wallets, sorted."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
+    MAX_POINTS,
+    MAX_STREAMED_POINTS,
     HeldAt,
     HistoryPoint,
     Interval,
@@ -27,6 +31,21 @@ class HistoryService:
         self, tenant: str, start: datetime | None, end: datetime | None, interval: Interval
     ) -> tuple[Window, list[HistoryPoint]]:
         """``end`` defaults to now, ``start`` to seven days before ``end``."""
+        window = self._window(start, end, interval, MAX_POINTS)
+        return window, await self._history.portfolio_history(tenant, window)
+
+    async def stream(
+        self, tenant: str, start: datetime | None, end: datetime | None, interval: Interval
+    ) -> tuple[Window, list[Chain], AsyncIterator[HistoryPoint]]:
+        """The same points streamed (up to MAX_STREAMED_POINTS), with the chains of the
+        tenant's wallets (an export's columns)."""
+        window = self._window(start, end, interval, MAX_STREAMED_POINTS)
+        chains = await self._history.chains_of(tenant)
+        return window, chains, self._history.stream_history(tenant, window)
+
+    def _window(
+        self, start: datetime | None, end: datetime | None, interval: Interval, max_points: int
+    ) -> Window:
         end = end or self._clock.now()
         if start is None:
             try:
@@ -35,8 +54,7 @@ class HistoryService:
                 raise InvalidWindowError(
                     "The default window (7 days before end) starts before year 1."
                 ) from exc
-        window = Window.of(start, end, interval)
-        return window, await self._history.portfolio_history(tenant, window)
+        return Window.of(start, end, interval, max_points)
 
     async def held_at(
         self, tenant: str, moment: datetime, wallet_id: UUID | None = None

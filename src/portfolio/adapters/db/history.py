@@ -4,20 +4,23 @@ the samples in Python. Both give the same exact sums."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
+    CarryForward,
     HeldAt,
     HistoryPoint,
     Level,
+    LevelWalk,
     Sample,
     Window,
     carry_forward,
@@ -66,6 +69,9 @@ POSTGRES_HISTORY = text(
 )
 
 
+STREAM_ROWS = 1000  # rows fetched at a time by a streamed export
+
+
 class SqlHistoryRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessions = sessions
@@ -77,6 +83,36 @@ class SqlHistoryRepository:
                 return carry_forward(window, await _postgres_levels(session, tenant, window))
             return history_points(window, await _samples(session, tenant, window))
 
+    async def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
+        """Rows streamed from a server-side cursor, levels and points made as they come."""
+        carry = CarryForward(window)
+        async with storage_errors(), self._sessions() as session:
+            if self._postgres:
+                rows = await session.stream(
+                    POSTGRES_HISTORY.execution_options(yield_per=STREAM_ROWS),
+                    _postgres_parameters(tenant, window),
+                )
+                async for chain, bucket, value in rows:
+                    for point in carry.feed((bucket, Chain(chain), Decimal(value))):
+                        yield point
+            else:
+                walk = LevelWalk(window)
+                samples = _samples_query(tenant, window).execution_options(yield_per=STREAM_ROWS)
+                async for wallet_id, token, chain, at, value in await session.stream(samples):
+                    for level in walk.feed(Sample(wallet_id, token, Chain(chain), at, value)):
+                        for point in carry.feed(level):
+                            yield point
+                for level in walk.finish():
+                    for point in carry.feed(level):
+                        yield point
+        for point in carry.finish():
+            yield point
+
+    async def chains_of(self, tenant: str) -> list[Chain]:
+        query = select(WalletRow.chain).where(WalletRow.tenant == tenant).distinct()
+        async with storage_errors(), self._sessions() as session:
+            return sorted(Chain(chain) for chain in await session.scalars(query))
+
     async def held_at(
         self, tenant: str, moment: datetime, wallet_id: UUID | None = None
     ) -> list[HeldAt]:
@@ -87,7 +123,8 @@ class SqlHistoryRepository:
             partition_by=(h.wallet_id, h.token_key), order_by=(h.recorded_at.desc(), h.id.desc())
         )
         ranked = (
-            select(h.wallet_id, WalletRow.chain, h.token_key, h.symbol, h.decimals,
+            select(h.wallet_id, WalletRow.chain, WalletRow.address, WalletRow.label,
+                   h.token_key, h.symbol, h.decimals,
                    h.raw_balance, h.usd_price, h.usd_value, h.recorded_at, rank.label("rank"))
             .join(WalletRow, WalletRow.id == h.wallet_id)
             .where(h.recorded_at <= moment, WalletRow.tenant == tenant)
@@ -99,28 +136,50 @@ class SqlHistoryRepository:
         async with storage_errors(), self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [
-            HeldAt(wallet, Chain(chain), key, symbol, decimals, int(raw), price, value, at)
-            for wallet, chain, key, symbol, decimals, raw, price, value, at in rows
+            HeldAt(
+                wallet,
+                Chain(chain),
+                address,
+                label,
+                key,
+                symbol,
+                decimals,
+                int(raw),
+                price,
+                value,
+                at,
+            )
+            for wallet, chain, address, label, key, symbol, decimals, raw, price, value, at in rows
         ]
 
 
 async def _postgres_levels(session: AsyncSession, tenant: str, window: Window) -> list[Level]:
-    rows = await session.execute(
-        POSTGRES_HISTORY,
-        {
-            "tenant": tenant,
-            "step": int(window.step.total_seconds()),
-            "first": window.start,
-            "first_day": floor_time(window.start, timedelta(days=1)),
-            "last": window.last_end - window.step,
-        },
-    )
+    rows = await session.execute(POSTGRES_HISTORY, _postgres_parameters(tenant, window))
     return [(bucket, Chain(chain), Decimal(value)) for chain, bucket, value in rows]
+
+
+def _postgres_parameters(tenant: str, window: Window) -> dict[str, object]:
+    return {
+        "tenant": tenant,
+        "step": int(window.step.total_seconds()),
+        "first": window.start,
+        "first_day": floor_time(window.start, timedelta(days=1)),
+        "last": window.last_end - window.step,
+    }
 
 
 async def _samples(session: AsyncSession, tenant: str, window: Window) -> list[Sample]:
     """Every sample of the tenant up to the window's end, in recording order."""
-    query = (
+    return [
+        Sample(wallet_id, token, Chain(chain), at, value)
+        for wallet_id, token, chain, at, value in await session.execute(
+            _samples_query(tenant, window)
+        )
+    ]
+
+
+def _samples_query(tenant: str, window: Window) -> Select[UUID, str, str, datetime, Decimal | None]:
+    return (
         select(
             BalanceHistoryRow.wallet_id,
             BalanceHistoryRow.token_key,
@@ -132,7 +191,3 @@ async def _samples(session: AsyncSession, tenant: str, window: Window) -> list[S
         .where(BalanceHistoryRow.recorded_at <= window.last_end, WalletRow.tenant == tenant)
         .order_by(BalanceHistoryRow.recorded_at, BalanceHistoryRow.id)
     )
-    return [
-        Sample(wallet_id, token, Chain(chain), at, value)
-        for wallet_id, token, chain, at, value in await session.execute(query)
-    ]

@@ -8,8 +8,19 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from portfolio.api.auth import Caller, caller
+from portfolio.api.csvout import (
+    AT_COLUMNS,
+    HOLDING_COLUMNS,
+    at_rows,
+    csv_response,
+    each,
+    history_header,
+    history_rows,
+    holding_rows,
+    wants_csv,
+)
 from portfolio.api.dependencies import Fetching, History, services_of
-from portfolio.api.openapi import ETAG, LOCATION
+from portfolio.api.openapi import CSV_CONTENT, ETAG, LOCATION
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import (
     HistoryOut,
@@ -38,7 +49,7 @@ JSON = "application/json"
     operation_id="portfolio-get",
     response_model=SummaryOut,
     responses={
-        200: {"headers": ETAG},
+        200: {"headers": ETAG, "content": CSV_CONTENT},
         304: {"description": "Not modified (If-None-Match)", "headers": ETAG},
         **problem_responses(503),
     },
@@ -47,13 +58,18 @@ async def get_portfolio(request: Request) -> Response:
     """Totals by chain, by token (one token merged across wallets) and by wallet, with shares
     of the total; tokens without a price, and unverified ones, under `unpriced`. The document is
     cached until a wallet changes or the balance/price freshness runs out, and carries an
-    `ETag`: send it back in `If-None-Match` for a 304."""
+    `ETag`: send it back in `If-None-Match` for a 304. With `Accept: text/csv`: one row per
+    wallet and held token (the columns are in the README)."""
 
     # The hot path of the service: no dependency of its own (the router's, which checks the
     # key and the rate limit, leaves the caller on the request), the services and the header
     # read directly: each dependency FastAPI resolves costs a request measurably (make bench).
     services = services_of(request)
     principal: Principal = request.state.principal
+    if "csv" in request.headers.get("accept", "") and wants_csv(request):
+        everything, prices = await services.portfolio.holdings(principal.tenant)
+        rows = holding_rows(everything, prices)
+        return csv_response(HOLDING_COLUMNS, each(rows), "portfolio.csv")
 
     async def render() -> bytes:
         summary = await services.portfolio.summary(principal.tenant)
@@ -87,11 +103,13 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     "/history",
     summary="The portfolio's value over time",
     operation_id="portfolio-history",
-    responses=problem_responses(422, 503),
+    response_model=HistoryOut,
+    responses={200: {"content": CSV_CONTENT}, **problem_responses(422, 503)},
 )
 async def get_history(
     history: History,
     principal: Caller,
+    request: Request,
     start: Annotated[
         Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: 7 days before end.")
     ] = None,
@@ -100,30 +118,43 @@ async def get_history(
         Interval,
         Query(description=f"Bucket size. At most {MAX_POINTS:,} buckets from start to end."),
     ] = Interval.HOUR,
-) -> HistoryOut:
+) -> HistoryOut | Response:
     """One point per bucket (`5m`, `1h` or `1d`, aligned to the interval from the Unix epoch)
     from the bucket holding `start` up to `end`. A point's value is, for each wallet and token,
     the last USD value recorded at or before the bucket's end, carried forward across gaps; a
-    wallet adds nothing before its first record. At most 10,000 points a request."""
-    window, points = await history.history(principal.tenant, start, end, interval)
-    return HistoryOut.of(interval, window, points)
+    wallet adds nothing before its first record. At most 10,000 points a request. With
+    `Accept: text/csv`: one row per bucket (`timestamp`, `total_usd`, `<chain>_usd` for each
+    chain of the tenant's wallets), streamed, up to 1,100,000 rows (ten years of 5-minute
+    points)."""
+    if wants_csv(request):
+        _, chains, points = await history.stream(principal.tenant, start, end, interval)
+        rows = history_rows(points, chains)
+        return csv_response(history_header(chains), rows, "history.csv")
+    window, computed = await history.history(principal.tenant, start, end, interval)
+    return HistoryOut.of(interval, window, computed)
 
 
 @router.get(
     "/at",
     summary="The portfolio at a moment",
     operation_id="portfolio-at",
-    responses=problem_responses(422, 503),
+    response_model=PortfolioAtOut,
+    responses={200: {"content": CSV_CONTENT}, **problem_responses(422, 503)},
 )
 async def get_portfolio_at(
     history: History,
     principal: Caller,
+    request: Request,
     time: Annotated[Rfc3339, Query(description="RFC 3339 with a zone.")],
-) -> PortfolioAtOut:
+) -> PortfolioAtOut | Response:
     """Every (wallet, token) balance and USD value as recorded at or before `time` (its last
     sample then, each with the time it was recorded), and the totals: by the same definition
-    as history, so at a bucket's end they are that point's. Zero balances are left out."""
-    return PortfolioAtOut.of(time, await history.held_at(principal.tenant, time))
+    as history, so at a bucket's end they are that point's. Zero balances are left out. With
+    `Accept: text/csv`: one row per wallet and token (the columns are in the README)."""
+    held = await history.held_at(principal.tenant, time)
+    if wants_csv(request):
+        return csv_response(AT_COLUMNS, each(at_rows(held)), "portfolio-at.csv")
+    return PortfolioAtOut.of(time, held)
 
 
 @router.post(

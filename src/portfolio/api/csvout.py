@@ -1,0 +1,139 @@
+"""CSV answers (``Accept: text/csv``) and the rows they share with ``portfolio export``.
+
+Rows are written as they come, a few hundred to a chunk, so an export of a year of 5-minute
+history streams in constant memory. Decimals are exact and positional (never exponent form),
+times RFC 3339 in UTC, an unknown value an empty cell."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from portfolio.domain.amounts import format_decimal
+from portfolio.domain.balances import WalletBalances
+from portfolio.domain.chains import Chain
+from portfolio.domain.history import HeldAt, HistoryPoint
+from portfolio.domain.prices import Price, price_key, round_usd, value_of
+from portfolio.domain.tokens import NATIVE_KEY
+from portfolio.domain.wallet import Wallet
+
+CSV = "text/csv"
+CSV_TYPE = "text/csv; charset=utf-8"
+ROWS_PER_CHUNK = 500
+Cell = str | int | None
+
+HOLDING_COLUMNS = [
+    "wallet_id", "chain", "address", "label", "token_symbol", "token_address", "decimals",
+    "raw_balance", "balance", "usd_price", "usd_value", "as_of",
+]  # fmt: skip
+AT_COLUMNS = [*HOLDING_COLUMNS[:-1], "recorded_at"]
+
+
+def wants_csv(request: Request) -> bool:
+    """Whether the client prefers CSV to JSON: the media range of the higher q-value among
+    text/csv and application/json (the earlier one on a tie); */* alone means JSON."""
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(request.headers.get("accept", "").split(",")):
+        media, *parameters = (p.strip() for p in part.split(";"))
+        if media.lower() not in (CSV, "application/json"):
+            continue
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and (best is None or (quality, -position) > (best[0], best[1])):
+            best = (quality, -position, media.lower())
+    return best is not None and best[2] == CSV
+
+
+def csv_response(
+    header: Sequence[str], rows: AsyncIterator[Sequence[Cell]], filename: str
+) -> StreamingResponse:
+    return StreamingResponse(
+        _chunks(header, rows),
+        media_type=CSV_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def _chunks(header: Sequence[str], rows: AsyncIterator[Sequence[Cell]]) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    count = 0
+    async for row in rows:
+        writer.writerow(row)
+        count += 1
+        if count % ROWS_PER_CHUNK == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _usd(value: Decimal | None) -> str | None:
+    return None if value is None else str(round_usd(value))
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def history_header(chains: Sequence[Chain]) -> list[str]:
+    return ["timestamp", "total_usd", *(f"{chain}_usd" for chain in chains)]
+
+
+async def history_rows(
+    points: AsyncIterator[HistoryPoint], chains: Sequence[Chain]
+) -> AsyncIterator[list[Cell]]:
+    """One row per bucket: its start, the total and each chain's value (0 before a chain's
+    first record, as in the total)."""
+    async for point in points:
+        values = [_usd(point.by_chain.get(chain, Decimal(0))) for chain in chains]
+        yield [_time(point.timestamp), _usd(point.total), *values]
+
+
+def at_rows(held: Iterable[HeldAt]) -> list[list[Cell]]:
+    return [
+        [str(item.wallet_id), item.chain.value, item.address, item.label, item.symbol,
+         None if item.token_key == NATIVE_KEY else item.token_key, item.decimals, str(item.raw),
+         str(item.amount), None if item.usd_price is None else format_decimal(item.usd_price),
+         _usd(item.usd_value), _time(item.recorded_at)]
+        for item in held
+    ]  # fmt: skip
+
+
+def holding_rows(
+    everything: Iterable[tuple[Wallet, WalletBalances]], prices: dict[str, Price]
+) -> list[list[Cell]]:
+    """One row per wallet and held token, from the stored balances (a wallet never read has
+    none)."""
+    rows: list[list[Cell]] = []
+    for wallet, snapshot in everything:
+        for balance in snapshot.balances:
+            if not balance.raw:
+                continue
+            token, price = balance.token, prices.get(price_key(balance.token))
+            rows.append([
+                str(wallet.id), wallet.chain.value, wallet.address, wallet.label, token.symbol,
+                token.address, token.decimals, str(balance.raw), str(balance.amount),
+                None if price is None else format_decimal(price.usd),
+                _usd(value_of(balance.raw, token.decimals, price)),
+                _time(snapshot.balance_as_of(balance)),
+            ])  # fmt: skip
+    return rows
+
+
+async def each(rows: Iterable[Sequence[Cell]]) -> AsyncIterator[Sequence[Cell]]:
+    for row in rows:
+        yield row
