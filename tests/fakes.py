@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -240,6 +240,13 @@ class FakeHistoryRepository:
         self, tenant: str, moment: datetime, wallet_id: UUID | None = None
     ) -> list[HeldAt]:
         return []
+
+    async def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
+        for point in self.points:
+            yield point
+
+    async def chains_of(self, tenant: str) -> list[Chain]:
+        return sorted({chain for point in self.points for chain in point.by_chain})
 
 
 class FakeWatcher:
