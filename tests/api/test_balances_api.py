@@ -43,7 +43,7 @@ async def test_an_ethereum_fetch_is_exact_and_reports_failed_tokens(
         assert held["TWENTYFOUR"]["balance"] == "24000000.000000000000000000000168"
         assert held["SIX"]["token"] == {
             "chain": "ethereum", "address": evm.six.address, "symbol": "SIX", "name": "Six",
-            "decimals": 6, "verified": True,
+            "decimals": 6, "verified": True, "kind": "liquid",
         }  # fmt: skip
         assert {e["token"]["symbol"] for e in document["errors"]} == {"REV", "GRB"}
         assert document["as_of"] is not None

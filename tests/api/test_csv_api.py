@@ -173,6 +173,6 @@ async def test_the_portfolio_as_csv_lists_every_wallet_and_token(
     assert rows == []
     header = (await client.get("/api/v1/portfolio", headers=CSV)).text.splitlines()[0]
     assert header == (
-        "wallet_id,chain,address,label,token_symbol,token_address,decimals,raw_balance,"
-        "balance,usd_price,usd_value,as_of"
+        "wallet_id,chain,address,label,token_symbol,token_address,token_kind,decimals,"
+        "raw_balance,balance,usd_price,usd_value,as_of"
     )

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
+from solders.pubkey import Pubkey
 
 from portfolio.main.app import create_app
 from tests.api.conftest import add, serve, settings_for
@@ -90,6 +91,32 @@ async def test_the_portfolio_as_csv_is_every_wallet_and_held_token(
         assert row["usd_value"] == (balance["usd_value"] or "")
     sol = next(r for r in rows if (r["wallet_id"], r["token_address"]) == (sol_wallet, ""))
     assert (sol["balance"], sol["usd_price"], sol["usd_value"]) == ("2.500000001", "100", "250.00")
+
+
+async def test_sol_staked_from_a_wallet_is_counted_beside_its_liquid_sol(
+    priced: httpx.AsyncClient, solana: SolanaWorld
+) -> None:
+    wallet, stake = Pubkey.new_unique(), Pubkey.new_unique()
+    solana.server.set_sol(wallet, 500_000_000)  # 0.5 SOL
+    solana.server.create_stake_account(stake, wallet, wallet, 12_345_678_901)
+    wallet_id = await add(priced, "solana", str(wallet))
+    fetched = (await priced.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+    kinds = {b["token"]["kind"]: b for b in fetched["balances"]}
+    assert kinds["liquid"]["balance"] == "0.5"
+    assert kinds["staked"]["balance"] == "12.345678901"
+    assert kinds["staked"]["usd_value"] == "1234.57"  # at SOL's price, 100
+    assert fetched["total_usd"] == "1284.57"
+    summary = (await priced.get("/api/v1/portfolio")).json()
+    assert summary["total_usd"] == "1284.57"
+    staked = [t for t in summary["by_token"] if t["token"]["kind"] == "staked"]
+    assert [(t["token"]["symbol"], t["balance"]) for t in staked] == [("SOL", "12.345678901")]
+    stored = (await priced.get(f"/api/v1/wallets/{wallet_id}/balances")).json()
+    assert {b["token"]["kind"]: b["balance"] for b in stored["balances"]} == {
+        "liquid": "0.5",
+        "staked": "12.345678901",
+    }
+    history = await priced.get("/api/v1/portfolio/at", params={"time": "2100-01-01T00:00:00Z"})
+    assert {b["token"]["kind"] for b in history.json()["balances"]} == {"liquid", "staked"}
 
 
 async def test_an_etag_answers_304_until_the_portfolio_changes(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from decimal import Decimal
 from typing import Any
 
+import base58
 from solders.account import Account
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
@@ -23,6 +25,9 @@ from tests.rpcproxy import FaultySwitchboard
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
 SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
+STAKE_PROGRAM = Pubkey.from_string("Stake11111111111111111111111111111111111111")
+STAKE_ACCOUNT_LEN = 200
+STAKE_RENT_RESERVE = 2_282_880
 BASE_ACCOUNT_LEN = 165
 RENT_EPOCH = 18446744073709551615
 # Token-2022 extension data after the base layout: AccountType::Account, then the
@@ -48,6 +53,8 @@ class SolanaRpcServer(FaultySwitchboard):
         # (a validator indexes them too; the benchmarks hold tens of thousands)
         self._by_owner: dict[Pubkey, set[Pubkey]] = {}
         self._owner_of: dict[Pubkey, Pubkey] = {}
+        # accounts by owning program, for getProgramAccounts (stake accounts)
+        self._by_program: dict[Pubkey, set[Pubkey]] = {}
 
     async def __aenter__(self) -> SolanaRpcServer:
         await self.start()
@@ -77,6 +84,30 @@ class SolanaRpcServer(FaultySwitchboard):
         self._unindex(address)
         self._owner_of[address] = owner
         self._by_owner.setdefault(owner, set()).add(address)
+
+    def create_stake_account(
+        self, address: Pubkey, staker: Pubkey, withdrawer: Pubkey, lamports: int,
+        *, delegated: bool = True,
+    ) -> None:  # fmt: skip
+        """A stake account as the Stake program lays it out (StakeStateV2, 200 bytes):
+        delegated (state 2) to a vote account, or only initialized (state 1)."""
+        meta = (
+            STAKE_RENT_RESERVE.to_bytes(8, "little") + bytes(staker) + bytes(withdrawer)
+            + bytes(8 + 8 + 32)  # lockup: none
+        )  # fmt: skip
+        if delegated:
+            delegation = (
+                bytes(Pubkey.new_unique())  # the vote account
+                + (lamports - STAKE_RENT_RESERVE).to_bytes(8, "little")  # stake
+                + (0).to_bytes(8, "little") + (2**64 - 1).to_bytes(8, "little")  # epochs
+                + struct.pack("<d", 0.25) + (0).to_bytes(8, "little") + bytes(1)
+            )  # fmt: skip
+            data = (2).to_bytes(4, "little") + meta + delegation
+        else:
+            data = (1).to_bytes(4, "little") + meta
+        data = data.ljust(STAKE_ACCOUNT_LEN, b"\0")
+        self.svm.set_account(address, Account(lamports, data, STAKE_PROGRAM, False, RENT_EPOCH))
+        self._by_program.setdefault(STAKE_PROGRAM, set()).add(address)
 
     def close_account(self, address: Pubkey) -> None:
         """A closed account: no lamports, no data, owned by the system program again."""
@@ -146,6 +177,21 @@ class SolanaRpcServer(FaultySwitchboard):
                 entry["data"] = ["%%% not base64 %%%", "base64"]
             entries.append(entry)
         return self._context(entries)
+
+    def _rpc_getProgramAccounts(  # noqa: N802
+        self, program: str, config: dict[str, Any] | None = None
+    ) -> Any:
+        config = config or {}
+        program_key = Pubkey.from_string(program)
+        found = []
+        for address in sorted(self._by_program.get(program_key, ()), key=str):
+            account = self.svm.get_account(address)
+            if account is None or account.owner != program_key:
+                continue
+            data = bytes(account.data)
+            if all(_matches(data, f) for f in config.get("filters") or []):
+                found.append({"pubkey": str(address), "account": self._account(account, config)})
+        return self._context(found) if config.get("withContext") else found
 
     def _rpc_getTokenAccountsByOwner(  # noqa: N802
         self, owner: str, token_filter: dict[str, str], config: dict[str, Any] | None = None
@@ -226,6 +272,24 @@ class SolanaRpcServer(FaultySwitchboard):
             "parsed": {"info": info, "type": "account"},
             "space": len(bytes(account.data)),
         }
+
+
+def _matches(data: bytes, rule: dict[str, Any]) -> bool:
+    """A getProgramAccounts filter: ``dataSize``, or ``memcmp`` with base58 or base64 bytes."""
+    if "dataSize" in rule:
+        return len(data) == int(rule["dataSize"])
+    memcmp = rule.get("memcmp")
+    if not isinstance(memcmp, dict):
+        raise RpcParamError(-32602, f"unsupported filter {rule}")
+    encoding = memcmp.get("encoding", "base58")
+    if encoding == "base58":
+        wanted = base58.b58decode(memcmp["bytes"])
+    elif encoding == "base64":
+        wanted = base64.b64decode(memcmp["bytes"])
+    else:
+        raise RpcParamError(-32602, f"unsupported memcmp encoding {encoding}")
+    offset = int(memcmp["offset"])
+    return data[offset : offset + len(wanted)] == wanted
 
 
 def _error(ident: Any, code: int, message: str) -> dict[str, Any]:

@@ -75,7 +75,8 @@ async def test_requests_travel_in_json_rpc_batches(solana: SolanaWorld, reader: 
     calls = solana.server.methods[calls_before:]
     assert calls.count("getMultipleAccounts") == 2
     assert calls.count("getTokenAccountsByOwner") == 300
-    assert solana.server.requests - before == 4  # 302 requests in 4 HTTP requests
+    assert calls.count("getProgramAccounts") == 300  # stake accounts, as staker and withdrawer
+    assert solana.server.requests - before == 7  # 602 requests in 7 HTTP requests
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "reset", "rpc-limit", "timeout"])
@@ -141,7 +142,7 @@ async def test_an_endpoint_that_refuses_batches_is_asked_one_request_at_a_time(
         second = await chain.read_balances([solana.rich, solana.huge])
     assert first == second
     assert first[solana.rich].balances[0].raw == 2_500_000_001
-    assert solana.server.requests - asked == 5  # remembered: no batch tried again
+    assert solana.server.requests - asked == 9  # remembered: no batch tried again
 
 
 async def test_known_token_accounts_are_read_again_with_get_multiple_accounts(
@@ -249,3 +250,42 @@ async def test_a_malformed_account_answer_fails_its_wallet_alone(
     assert again[solana.rich].balances == []
     assert again[solana.huge].error is None
     assert _held(again[solana.huge])["USDC"] == U64_MAX
+
+
+async def test_sol_in_stake_accounts_is_found_counted_and_read_again(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    """Stake accounts whose staker or withdrawer is the wallet (getProgramAccounts on the
+    Stake program, memcmp at each authority) are counted as staked SOL beside the liquid SOL;
+    a refresh reads them again with the token accounts, and one withdrawn and closed sends
+    the wallet back to discovery."""
+    wallet, other = Pubkey.new_unique(), Pubkey.new_unique()
+    both, withdrawer_only, staker_only, not_ours = (Pubkey.new_unique() for _ in range(4))
+    server = solana.server
+    server.set_sol(wallet, 1_000_000_000)
+    server.create_stake_account(both, wallet, wallet, 5_000_000_000)
+    server.create_stake_account(withdrawer_only, other, wallet, 3_000_000_000)
+    server.create_stake_account(staker_only, wallet, other, 2_000_000_000, delegated=False)
+    server.create_stake_account(not_ours, other, other, 7_000_000_000)
+    address = str(wallet)
+    async with reader() as chain:
+        found = (await chain.read_balances([address]))[address]
+        held = {(b.token.symbol, b.token.kind): b.raw for b in found.balances}
+        assert held == {("SOL", "liquid"): 1_000_000_000, ("SOL", "staked"): 10_000_000_000}
+        known = found.accounts or []
+        assert {a.address for a in known} == {str(both), str(withdrawer_only), str(staker_only)}
+
+        server.create_stake_account(both, wallet, wallet, 5_100_000_000)  # rewards came in
+        calls = len(server.methods)
+        again = (await chain.read_balances([address], {address: known}))[address]
+        assert server.methods[calls:] == ["getMultipleAccounts"]
+        staked = next(b.raw for b in again.balances if b.token.kind == "staked")
+        assert staked == 10_100_000_000
+
+        server.close_account(withdrawer_only)  # withdrawn: the account is gone
+        calls = len(server.methods)
+        moved = (await chain.read_balances([address], {address: known}))[address]
+        assert "getProgramAccounts" in server.methods[calls:]  # discovered again
+        staked = next(b.raw for b in moved.balances if b.token.kind == "staked")
+        assert staked == 7_100_000_000
+        assert {a.address for a in moved.accounts or []} == {str(both), str(staker_only)}

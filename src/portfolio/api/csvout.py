@@ -20,7 +20,7 @@ from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HeldAt, HistoryPoint
 from portfolio.domain.prices import Price, price_key, round_usd, value_of
-from portfolio.domain.tokens import NATIVE_KEY
+from portfolio.domain.tokens import address_and_kind
 from portfolio.domain.wallet import Wallet
 
 CSV = "text/csv"
@@ -29,8 +29,8 @@ ROWS_PER_CHUNK = 500
 Cell = str | int | None
 
 HOLDING_COLUMNS = [
-    "wallet_id", "chain", "address", "label", "token_symbol", "token_address", "decimals",
-    "raw_balance", "balance", "usd_price", "usd_value", "as_of",
+    "wallet_id", "chain", "address", "label", "token_symbol", "token_address", "token_kind",
+    "decimals", "raw_balance", "balance", "usd_price", "usd_value", "as_of",
 ]  # fmt: skip
 AT_COLUMNS = [*HOLDING_COLUMNS[:-1], "recorded_at"]
 
@@ -106,7 +106,7 @@ async def history_rows(
 def at_rows(held: Iterable[HeldAt]) -> list[list[Cell]]:
     return [
         [str(item.wallet_id), item.chain.value, item.address, item.label, item.symbol,
-         None if item.token_key == NATIVE_KEY else item.token_key, item.decimals, str(item.raw),
+         *address_and_kind(item.token_key), item.decimals, str(item.raw),
          str(item.amount), None if item.usd_price is None else format_decimal(item.usd_price),
          _usd(item.usd_value), _time(item.recorded_at)]
         for item in held
@@ -126,7 +126,7 @@ def holding_rows(
             token, price = balance.token, prices.get(price_key(balance.token))
             rows.append([
                 str(wallet.id), wallet.chain.value, wallet.address, wallet.label, token.symbol,
-                token.address, token.decimals, str(balance.raw), str(balance.amount),
+                token.address, token.kind, token.decimals, str(balance.raw), str(balance.amount),
                 None if price is None else format_decimal(price.usd),
                 _usd(value_of(balance.raw, token.decimals, price)),
                 _time(snapshot.balance_as_of(balance)),

@@ -22,7 +22,7 @@ from portfolio.domain.history import HeldAt, HistoryPoint, Interval, Window, tot
 from portfolio.domain.jobs import BatchProgress
 from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, value_of
-from portfolio.domain.tokens import NATIVE_KEY, Token, TokenBalance
+from portfolio.domain.tokens import STAKED, Token, TokenBalance, address_and_kind
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
 from portfolio.services.balances import BalanceView
 from portfolio.services.fetching import RefreshOutcome
@@ -30,6 +30,7 @@ from portfolio.services.health import Status
 
 EXAMPLE_ETH = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
 MAX_CHAINS = 16
+TokenKind = Literal["liquid", "staked"]
 # Amounts travel as strings, exact and never in exponent form: a JSON number would lose digits
 # in most clients (a uint256 has 78).
 RawAmount = Annotated[str, Field(pattern=r"^[0-9]+$", examples=["1500000"])]
@@ -136,6 +137,10 @@ class TokenOut(BaseModel):
     name: str | None = Field(examples=["USD Coin"])
     decimals: int = Field(examples=[6])
     verified: bool = Field(description="The native coin, or a token of the configured list.")
+    kind: TokenKind = Field(
+        default="liquid",
+        description="staked: the native coin held in stake accounts (Solana), beside the liquid.",
+    )
 
     @classmethod
     def of(cls, token: Token) -> TokenOut:
@@ -146,6 +151,7 @@ class TokenOut(BaseModel):
             name=token.name,
             decimals=token.decimals,
             verified=token.verified,
+            kind="staked" if token.kind == STAKED else "liquid",
         )
 
 
@@ -413,6 +419,7 @@ class TokenAtOut(BaseModel):
     address: str | None = Field(description="Contract or mint address; null for ETH and SOL.")
     symbol: str | None = Field(examples=["USDC"])
     decimals: int = Field(examples=[6])
+    kind: TokenKind = "liquid"
 
 
 class HeldAtOut(BaseModel):
@@ -430,13 +437,17 @@ class HeldAtOut(BaseModel):
 
     @classmethod
     def of(cls, item: HeldAt) -> HeldAtOut:
-        address = None if item.token_key == NATIVE_KEY else item.token_key
+        address, kind = address_and_kind(item.token_key)
         return cls(
             wallet_id=UUID(str(item.wallet_id)),
             wallet_address=item.address,
             wallet_label=item.label,
             token=TokenAtOut(
-                chain=item.chain, address=address, symbol=item.symbol, decimals=item.decimals
+                chain=item.chain,
+                address=address,
+                symbol=item.symbol,
+                decimals=item.decimals,
+                kind="staked" if kind == STAKED else "liquid",
             ),
             raw_balance=str(item.raw),
             balance=str(item.amount),

@@ -66,7 +66,7 @@ def summarize(
             for balance in held.balances:
                 if not balance.raw:
                     continue
-                key = price_key(balance.token)
+                key = f"{price_key(balance.token)}:{balance.token.kind}"  # staked apart
                 token, raw = merged.get(key, (balance.token, 0))
                 merged[key] = (token, raw + balance.raw)
                 price = _counted_price(balance.token, prices, include_unverified)

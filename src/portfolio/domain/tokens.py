@@ -9,6 +9,9 @@ from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import KNOWN_NATIVE, Chain, NativeCoin
 
 NATIVE_KEY = "native"
+LIQUID = "liquid"
+STAKED = "staked"  # the native coin delegated in stake accounts (Solana)
+STAKED_KEY = "native:staked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,7 @@ class Token:
     name: str | None
     decimals: int
     verified: bool
+    kind: str = LIQUID  # or STAKED: the native coin held in stake accounts
 
     @classmethod
     def native(cls, chain: Chain, coin: NativeCoin | None = None) -> Token:
@@ -26,24 +30,50 @@ class Token:
         coin = coin or KNOWN_NATIVE[chain]
         return cls(chain, None, coin.symbol, coin.name, coin.decimals, True)
 
+    @classmethod
+    def staked(cls, chain: Chain, coin: NativeCoin | None = None) -> Token:
+        """The chain's coin as held in stake accounts: its own balance beside the liquid one,
+        priced as the coin."""
+        native = cls.native(chain, coin)
+        return cls(chain, None, native.symbol, native.name, native.decimals, True, STAKED)
+
+    @classmethod
+    def stored(
+        cls, chain: Chain, key: str, symbol: str | None, name: str | None, decimals: int,
+        verified: bool,
+    ) -> Token:  # fmt: skip
+        """The token of a stored row, by its key."""
+        if key == STAKED_KEY:
+            return cls(chain, None, symbol, name, decimals, verified, STAKED)
+        return cls(chain, None if key == NATIVE_KEY else key, symbol, name, decimals, verified)
+
     @property
     def key(self) -> str:
-        """The storage key: the contract or mint address, or ``native``."""
-        return self.address or NATIVE_KEY
+        """The storage key: the contract or mint address, ``native``, or ``native:staked``."""
+        if self.address is not None:
+            return self.address
+        return STAKED_KEY if self.kind == STAKED else NATIVE_KEY
 
     @property
     def is_native(self) -> bool:
         return self.address is None
 
 
+def address_and_kind(key: str) -> tuple[str | None, str]:
+    """A stored token key's contract or mint address (None for the native coin) and kind."""
+    if key == STAKED_KEY:
+        return None, STAKED
+    return (None if key == NATIVE_KEY else key), LIQUID
+
+
 def token_fields(token: Token) -> list[object]:
     """The token as a JSON-ready list (for caches and stored JSON); ``token_of`` reverses it."""
     return [token.chain.value, token.address, token.symbol, token.name, token.decimals,
-            token.verified]  # fmt: skip
+            token.verified, token.kind]  # fmt: skip
 
 
 def token_of(fields: list[object]) -> Token:
-    chain, address, symbol, name, decimals, verified = fields
+    chain, address, symbol, name, decimals, verified, *rest = fields  # kind came later
     return Token(
         Chain(str(chain)),
         None if address is None else str(address),
@@ -51,6 +81,7 @@ def token_of(fields: list[object]) -> Token:
         None if name is None else str(name),
         int(str(decimals)),
         bool(verified),
+        str(rest[0]) if rest else LIQUID,
     )
 
 

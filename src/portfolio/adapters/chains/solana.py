@@ -23,20 +23,35 @@ from typing import Any
 import httpx
 from loguru import logger
 from solders.account import Account
-from solders.account_decoder import UiAccountEncoding
+from solders.account_decoder import UiAccountEncoding, UiDataSliceConfig
 from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
-from solders.rpc.config import RpcAccountInfoConfig, RpcTokenAccountsFilterProgramId
-from solders.rpc.requests import GetMultipleAccounts, GetTokenAccountsByOwner, batch_to_json
+from solders.rpc.config import (
+    RpcAccountInfoConfig,
+    RpcProgramAccountsConfig,
+    RpcTokenAccountsFilterProgramId,
+)
+from solders.rpc.filter import Memcmp
+from solders.rpc.requests import (
+    GetMultipleAccounts,
+    GetProgramAccounts,
+    GetTokenAccountsByOwner,
+    batch_to_json,
+)
 
 from portfolio.adapters.chains.jsonrpc import BatchRefusedError, chunked, match_batch
 from portfolio.adapters.chains.solana_accounts import (
     ACCOUNT_HEAD,
+    STAKE_MINT,
+    STAKE_PROGRAM,
+    STAKER_OFFSET,
     TOKEN_PROGRAMS,
+    WITHDRAWER_OFFSET,
     accounts_of,
     checked,
     held_amount,
     owner_now,
+    stake_accounts_of,
     token_accounts_of,
 )
 from portfolio.adapters.resilience import (
@@ -53,7 +68,7 @@ from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletRea
 
 MAX_ACCOUNTS_PER_CALL = 100  # the getMultipleAccounts limit of Solana nodes
 
-SolanaRequest = GetMultipleAccounts | GetTokenAccountsByOwner
+SolanaRequest = GetMultipleAccounts | GetTokenAccountsByOwner | GetProgramAccounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +83,9 @@ class SolanaLimits:
 class _Discovery:
     addresses: list[str]
     lamports: list[GetMultipleAccounts]
-    tokens: list[GetTokenAccountsByOwner]
+    # per address: its token accounts of each token program, then its stake accounts as
+    # staker and as withdrawer
+    tokens: list[GetTokenAccountsByOwner | GetProgramAccounts]
 
 
 class SolanaChainReader:
@@ -157,16 +174,29 @@ class SolanaChainReader:
         config = RpcAccountInfoConfig(
             encoding=UiAccountEncoding.JsonParsed, commitment=self._commitment
         )
-        tokens = [
-            GetTokenAccountsByOwner(
-                Pubkey.from_string(address),
-                RpcTokenAccountsFilterProgramId(program),
-                config,
-                id=next(ids),
-            )
-            for address in addresses
-            for program in TOKEN_PROGRAMS
-        ]
+        # Stake accounts: only their lamports are needed, so no data at all.
+        stakes = RpcAccountInfoConfig(
+            encoding=UiAccountEncoding.Base64,
+            commitment=self._commitment,
+            data_slice=UiDataSliceConfig(offset=0, length=0),
+        )
+        tokens: list[GetTokenAccountsByOwner | GetProgramAccounts] = []
+        for address in addresses:
+            owner = Pubkey.from_string(address)
+            tokens += [
+                GetTokenAccountsByOwner(
+                    owner, RpcTokenAccountsFilterProgramId(program), config, id=next(ids)
+                )
+                for program in TOKEN_PROGRAMS
+            ]
+            tokens += [
+                GetProgramAccounts(
+                    STAKE_PROGRAM,
+                    RpcProgramAccountsConfig(stakes, filters=[Memcmp(offset, address)]),
+                    id=next(ids),
+                )
+                for offset in (STAKER_OFFSET, WITHDRAWER_OFFSET)
+            ]
         return _Discovery(addresses, lamports, tokens)
 
     def _discovered(
@@ -177,11 +207,15 @@ class SolanaChainReader:
         for address in discovery.addresses:
             sol = lamports[address]
             items = {program: next(answers) for program in TOKEN_PROGRAMS}  # always both
+            as_staker, as_withdrawer = next(answers), next(answers)
             try:
                 if isinstance(sol, str):
                     raise UpstreamError(sol)
                 found = [held for program, item in items.items()
                          for held in token_accounts_of(item, program)]  # fmt: skip
+                # An account whose staker and withdrawer are both the wallet is found twice.
+                stakes = dict(stake_accounts_of(as_staker)) | dict(stake_accounts_of(as_withdrawer))
+                found += list(stakes.items())
             except UpstreamError as exc:
                 readings[address] = WalletReading(address, [], [], error=str(exc))
                 continue
@@ -215,13 +249,20 @@ class SolanaChainReader:
         *,
         discovered: bool,
     ) -> WalletReading:
-        """SOL and the sum per mint of the token accounts; zero balances dropped."""
+        """SOL, SOL in stake accounts (the staked kind), and the sum per mint of the token
+        accounts; zero balances dropped (but SOL's)."""
         amounts: dict[str, int] = {}
         decimals: dict[str, int] = {}
+        staked = 0
         for account, amount in held:
+            if account.mint == STAKE_MINT:
+                staked += amount
+                continue
             amounts[account.mint] = amounts.get(account.mint, 0) + amount
             decimals[account.mint] = account.decimals
         balances = [TokenBalance(Token.native(Chain.SOLANA, SOLANA_NATIVE), lamports)]
+        if staked:
+            balances.append(TokenBalance(Token.staked(Chain.SOLANA, SOLANA_NATIVE), staked))
         balances += [
             TokenBalance(self._token(mint, decimals[mint]), amount)
             for mint, amount in amounts.items()

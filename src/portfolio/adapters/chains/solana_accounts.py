@@ -11,7 +11,11 @@ from solders.account import Account
 from solders.account_decoder import UiDataSliceConfig
 from solders.pubkey import Pubkey
 from solders.rpc.requests import GetMultipleAccounts
-from solders.rpc.responses import GetMultipleAccountsResp, GetTokenAccountsByOwnerJsonParsedResp
+from solders.rpc.responses import (
+    GetMultipleAccountsResp,
+    GetProgramAccountsResp,
+    GetTokenAccountsByOwnerJsonParsedResp,
+)
 
 from portfolio.adapters.chains.jsonrpc import ItemError, check_item
 from portfolio.adapters.resilience import UpstreamError
@@ -21,9 +25,17 @@ TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
 TOKEN_PROGRAMS = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}
 # A token account (both programs) starts with its mint (32 bytes), its owner (32) and its
-# amount (a little-endian u64): the 72 bytes a refresh reads. The whole base layout is 165.
-ACCOUNT_HEAD = UiDataSliceConfig(offset=0, length=72)
+# amount (a little-endian u64); the whole base layout is 165 bytes. A stake account starts with
+# its state (a u32: 1 initialized, 2 delegated), the rent reserve (u64), then its staker and its
+# withdrawer (32 bytes each). A refresh reads the first 76 bytes of each: enough for both.
+ACCOUNT_HEAD = UiDataSliceConfig(offset=0, length=76)
+TOKEN_HEAD = 72
 TOKEN_ACCOUNT_LENGTH = 165
+STAKE_PROGRAM = Pubkey.from_string("Stake11111111111111111111111111111111111111")
+STAKER_OFFSET, WITHDRAWER_OFFSET = 12, 44
+STAKE_HEAD = 76
+STAKE_STATES = (1, 2)  # Initialized, Stake: the states that name a staker and a withdrawer
+STAKE_MINT = "stake"  # the mint of a remembered stake account (it has none)
 
 
 def checked(item: Any) -> Any:
@@ -77,6 +89,8 @@ def held_amount(
         return state
     if state is None or str(state.owner) != account.program:
         return None
+    if state.owner == STAKE_PROGRAM:
+        return _staked(account, wallet, state)
     data = bytes(state.data)
     if len(data) != ACCOUNT_HEAD.length and len(data) < TOKEN_ACCOUNT_LENGTH:
         return f"token account {account.address}: {len(data)} bytes, not a token account"
@@ -86,12 +100,36 @@ def held_amount(
     return int.from_bytes(data[64:72], "little")
 
 
+def _staked(account: TokenAccount, wallet: str, state: Account) -> int | str | None:
+    """The SOL in a known stake account: all its lamports while the wallet is its staker or
+    withdrawer; None once it is neither (withdrawn and closed, or handed over)."""
+    data = bytes(state.data)
+    if len(data) < STAKE_HEAD:
+        return f"stake account {account.address}: {len(data)} bytes, not a stake account"
+    if int.from_bytes(data[:4], "little") not in STAKE_STATES:
+        return None
+    owner = bytes(Pubkey.from_string(wallet))
+    staker = data[STAKER_OFFSET : STAKER_OFFSET + 32]
+    withdrawer = data[WITHDRAWER_OFFSET : WITHDRAWER_OFFSET + 32]
+    return state.lamports if owner in (staker, withdrawer) else None
+
+
 def owner_now(state: Account | str | None) -> str | None:
     """The owner a token account's data names now, if it is a token account at all."""
     if state is None or isinstance(state, str) or state.owner not in TOKEN_PROGRAMS:
         return None
     data = bytes(state.data)
-    return str(Pubkey.from_bytes(data[32:64])) if len(data) >= ACCOUNT_HEAD.length else None
+    return str(Pubkey.from_bytes(data[32:64])) if len(data) >= TOKEN_HEAD else None
+
+
+def stake_accounts_of(item: Any) -> Iterator[tuple[TokenAccount, int]]:
+    """Each stake account of a getProgramAccounts answer, with its lamports."""
+    parsed = _parse(GetProgramAccountsResp, item)
+    for keyed in parsed.value:
+        if keyed.account.owner != STAKE_PROGRAM:
+            raise UpstreamError(f"an account of another program among stake accounts: {keyed}")
+        account = TokenAccount(str(keyed.pubkey), STAKE_MINT, str(STAKE_PROGRAM), 9)
+        yield account, keyed.account.lamports
 
 
 def token_accounts_of(item: Any, program: Pubkey) -> Iterator[tuple[TokenAccount, int]]:

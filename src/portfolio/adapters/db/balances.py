@@ -24,7 +24,6 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.prices import Price, price_key, valued
 from portfolio.domain.tokens import (
-    NATIVE_KEY,
     Token,
     TokenAccount,
     TokenBalance,
@@ -218,8 +217,7 @@ async def _everything(session: AsyncSession, tenant: str) -> list[tuple[Wallet, 
         .order_by(BalanceRow.id)
     ):
         if wallet_id in held:  # a wallet added after the first query is left for next time
-            address = None if key == NATIVE_KEY else key
-            token = Token(chains[wallet_id], address, symbol, name, decimals, verified)
+            token = Token.stored(chains[wallet_id], key, symbol, name, decimals, verified)
             held[wallet_id].append(TokenBalance(token, raw))
     return [
         (to_wallet(w), WalletBalances(w.id, held[w.id], w.last_fetched_at, last_error=w.last_error))
@@ -304,5 +302,4 @@ def _failures_of(stored: str | None) -> list[TokenFailure]:
 
 
 def _token(chain: Chain, row: BalanceRow) -> Token:
-    address = None if row.token_key == NATIVE_KEY else row.token_key
-    return Token(chain, address, row.symbol, row.name, row.decimals, row.verified)
+    return Token.stored(chain, row.token_key, row.symbol, row.name, row.decimals, row.verified)
