@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from portfolio.api.services import Services
+from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.services.balances import BalanceService
 from portfolio.services.fetching import FetchService
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
+from portfolio.services.tokens import TokenService
 from portfolio.services.wallets import WalletService
 
 # Dependencies are coroutines on purpose: FastAPI runs a plain ``def`` dependency in its thread
@@ -47,6 +49,12 @@ async def _history(services: AppServices) -> HistoryService:
     return services.history
 
 
+async def _tokens(services: AppServices) -> TokenService:
+    if services.tokens is None:
+        raise ServiceUnavailableError("Token marks are not available here.")
+    return services.tokens
+
+
 async def _health(services: AppServices) -> HealthService:
     return services.health
 
@@ -55,4 +63,5 @@ Wallets = Annotated[WalletService, Depends(_wallets)]
 Balances = Annotated[BalanceService, Depends(_balances)]
 Fetching = Annotated[FetchService, Depends(_fetching)]
 History = Annotated[HistoryService, Depends(_history)]
+Tokens = Annotated[TokenService, Depends(_tokens)]
 Health = Annotated[HealthService, Depends(_health)]

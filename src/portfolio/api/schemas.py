@@ -22,7 +22,7 @@ from portfolio.domain.history import HeldAt, HistoryPoint, Interval, Window, tot
 from portfolio.domain.jobs import BatchProgress
 from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, value_of
-from portfolio.domain.tokens import STAKED, Token, TokenBalance, address_and_kind
+from portfolio.domain.tokens import STAKED, Mark, Token, TokenBalance, address_and_kind
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
 from portfolio.services.balances import BalanceView
 from portfolio.services.fetching import RefreshOutcome
@@ -278,6 +278,10 @@ class SummaryOut(BaseModel):
         description="Tokens with no price and, unless PORTFOLIO_INCLUDE_UNVERIFIED is set, "
         "tokens outside the token lists: not in total_usd."
     )
+    spam: list[TokenTotalOut] = Field(
+        default_factory=list,
+        description="Tokens marked spam (never in total_usd): listed with ?include_spam=true.",
+    )
 
     @classmethod
     def of(cls, summary: Summary) -> SummaryOut:
@@ -309,6 +313,7 @@ class SummaryOut(BaseModel):
                 for wallet, value in summary.by_wallet
             ],
             unpriced=[_token_total(t, total) for t in summary.unpriced],
+            spam=[_token_total(t, total) for t in summary.spam],
         )
 
 
@@ -495,3 +500,21 @@ class BalancesAtOut(BaseModel):
             wallet_id=wallet.id, chain=wallet.chain, address=wallet.address, at=moment,
             total_usd=str(round_usd(total)), balances=[HeldAtOut.of(item) for item in held],
         )  # fmt: skip
+
+
+class TokenMarkIn(BaseModel):
+    mark: Mark | None = Field(
+        description="trusted: counted in net worth though on no token list; spam: never "
+        "counted, left out of the portfolio unless asked; null: no mark.",
+        examples=["spam"],
+    )
+
+
+class TokenMarkOut(BaseModel):
+    chain: Chain
+    address: str = Field(description="The contract or mint address, normalized.")
+    mark: Mark | None
+
+
+class TokenMarkList(BaseModel):
+    items: list[TokenMarkOut]

@@ -17,6 +17,7 @@ from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
 from portfolio.services.scheduling import ScheduledRefresh
+from portfolio.services.tokens import TokenService
 from portfolio.services.wallets import WalletService
 
 
@@ -35,6 +36,7 @@ class Services:
     scheduled: ScheduledRefresh | None = None  # the scheduled refresh's plans and jobs
     refresh_queue: RefreshQueue | None = None  # where a big refresh goes (202)
     inline_refresh_wallets: int = 1000  # a refresh over more wallets is handed to the queue
+    tokens: TokenService | None = None  # marks on tokens
 
 
 class State(TypedDict):

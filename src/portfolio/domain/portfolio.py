@@ -49,6 +49,7 @@ class Summary:
     as_of: datetime | None
     stale: bool
     wallet_count: int = field(default=0)
+    spam: list[TokenTotal] = field(default_factory=list)  # marked spam: asked for, not counted
 
 
 def summarize(

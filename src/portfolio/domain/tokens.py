@@ -3,7 +3,8 @@ symbol: symbols collide and spam tokens copy them. The native coin has no addres
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import KNOWN_NATIVE, Chain, NativeCoin
@@ -126,3 +127,15 @@ class WalletReading:
 
     def nonzero(self) -> list[TokenBalance]:
         return [b for b in self.balances if b.raw]
+
+
+class Mark(StrEnum):
+    """A tenant's word on a token."""
+
+    TRUSTED = "trusted"  # counted in net worth, though on no token list
+    SPAM = "spam"  # never counted; hidden unless asked for
+
+
+def marked(token: Token, mark: Mark | None) -> Token:
+    """The token as a tenant's mark makes it count: trusted is counted as a listed token."""
+    return replace(token, verified=True) if mark is Mark.TRUSTED else token

@@ -28,7 +28,7 @@ from portfolio.api.httpmetrics import HttpMetrics
 from portfolio.api.middleware import ServiceMiddleware
 from portfolio.api.openapi import finish_document
 from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
-from portfolio.api.routers import balances, health, portfolio, wallets
+from portfolio.api.routers import balances, health, portfolio, tokens, wallets
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
 from portfolio.domain.errors import ServiceUnavailableError
@@ -47,6 +47,7 @@ OPENAPI_TAGS = [
     {"name": "wallets", "description": "Wallets to track, one address on one chain each."},
     {"name": "balances", "description": "A wallet's balances: stored, or read from its chain."},
     {"name": "portfolio", "description": "Totals over every wallet, history, refresh."},
+    {"name": "tokens", "description": "Marks on tokens: trusted, or spam."},
     {"name": "system", "description": "Health probes and metrics."},
 ]
 sys.setrecursionlimit(RECURSION_LIMIT)
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(portfolio.router, prefix=API_PREFIX)
     app.include_router(wallets.router, prefix=API_PREFIX)
     app.include_router(balances.router, prefix=API_PREFIX)
+    app.include_router(tokens.router, prefix=API_PREFIX)
     _expose_metrics(app, telemetry)
     if settings.cors_origins:  # none by default: no other site's page may call this service
         app.add_middleware(

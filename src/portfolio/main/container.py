@@ -30,6 +30,7 @@ from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
+from portfolio.adapters.db.token_marks import SqlTokenMarkRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
 from portfolio.adapters.ratelimits import LimitsRateLimiter
@@ -58,6 +59,7 @@ from portfolio.services.scheduling import (
     ScheduledRefresh,
     SchedulePolicy,
 )
+from portfolio.services.tokens import TokenService
 from portfolio.services.wallets import WalletService
 
 SUMMARY_KEY = "portfolio:summary"
@@ -145,6 +147,7 @@ async def build_services(
         balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
         read_wallets = SqlWalletRepository(read_sessions)
         read_balances = SqlBalanceRepository(read_sessions, read_engine.dialect.name)
+        read_marks = SqlTokenMarkRepository(read_sessions)
         stores = Stores(wallets, balance_store, BalanceCache(cache, freshness, telemetry))
         summary = RenderedDocument(
             cache,
@@ -188,7 +191,9 @@ async def build_services(
                 clock,
                 freshness,
                 include_unverified=settings.include_unverified,
+                marks=read_marks,
             ),
+            tokens=TokenService(SqlTokenMarkRepository(sessions), clock, summary, reads=read_marks),
             history=HistoryService(
                 SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock
             ),

@@ -16,6 +16,7 @@ no load balancer) does not wait for one."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -28,7 +29,13 @@ if TYPE_CHECKING:
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(0)  # a stop that was asked for is a clean exit
+    """A stop that was asked for is a clean exit, at once: raising SystemExit instead would
+    unwind through whatever runs (an event loop of the migrations half torn down, say) and
+    leave noise behind. Nothing is lost: a migration's transaction is rolled back by the
+    database when the connection goes, and nothing serves yet."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 signal.signal(signal.SIGTERM, _stop)

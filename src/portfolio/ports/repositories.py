@@ -10,7 +10,7 @@ from uuid import UUID
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.prices import Price
-from portfolio.domain.tokens import TokenAccount, WalletReading
+from portfolio.domain.tokens import Mark, TokenAccount, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -85,3 +85,13 @@ class BalanceRepository(Protocol):
         self, wallet_ids: Sequence[UUID]
     ) -> dict[UUID, tuple[datetime, list[TokenAccount]]]:
         """The token accounts of the last discovery of each wallet that had one, and when."""
+
+
+class TokenMarkRepository(Protocol):
+    async def marks(self, tenant: str) -> dict[tuple[Chain, str], Mark]:
+        """The tenant's marks by (chain, token key)."""
+
+    async def set_mark(
+        self, tenant: str, chain: Chain, key: str, mark: Mark | None, now: datetime
+    ) -> None:
+        """Set the tenant's mark on a token, or clear it (None)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -30,7 +31,7 @@ from portfolio.api.schemas import (
     SummaryOut,
 )
 from portfolio.api.times import Rfc3339
-from portfolio.domain.errors import RefreshBatchNotFoundError
+from portfolio.domain.errors import RefreshBatchNotFoundError, ValidationError
 from portfolio.domain.history import MAX_POINTS, Interval
 from portfolio.domain.keys import Principal
 
@@ -48,6 +49,18 @@ JSON = "application/json"
     summary="The portfolio over every wallet",
     operation_id="portfolio-get",
     response_model=SummaryOut,
+    # Read by the route itself (the hot path resolves no parameter), documented here.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "include_spam",
+                "in": "query",
+                "required": False,
+                "description": "List the tokens marked spam under `spam` (never counted).",
+                "schema": {"type": "boolean", "default": False},
+            }
+        ]
+    },
     responses={
         200: {"headers": ETAG, "content": CSV_CONTENT},
         304: {"description": "Not modified (If-None-Match)", "headers": ETAG},
@@ -66,6 +79,11 @@ async def get_portfolio(request: Request) -> Response:
     # read directly: each dependency FastAPI resolves costs a request measurably (make bench).
     services = services_of(request)
     principal: Principal = request.state.principal
+    if request.scope["query_string"] and _include_spam(request):
+        summary = await services.portfolio.summary(principal.tenant, include_spam=True)
+        body = SummaryOut.of(summary).model_dump_json().encode()
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'  # rendered for this request only
+        return Response(body, media_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"})
     if "csv" in request.headers.get("accept", "") and wants_csv(request):
         everything, prices = await services.portfolio.holdings(principal.tenant)
         rows = holding_rows(everything, prices)
@@ -81,6 +99,13 @@ async def get_portfolio(request: Request) -> Response:
     if rendered.body is None or _matches(if_none_match, rendered.etag):
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type=JSON, headers=headers)
+
+
+def _include_spam(request: Request) -> bool:
+    value = request.query_params.get("include_spam", "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ValidationError("include_spam is true or false.", field="include_spam")
+    return value in ("true", "1")
 
 
 def _single(if_none_match: str | None) -> str | None:
