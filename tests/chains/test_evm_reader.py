@@ -11,7 +11,7 @@ import pytest
 from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
 from portfolio.adapters.resilience import CallPolicy
 from portfolio.config import MULTICALL3
-from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
+from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError, NotAnErc20Error
 from portfolio.domain.tokens import Token
 from tests.chains.anvil import CHAIN_ID
 from tests.chains.worlds import BIG, HUGE, ONE, ZERO, EvmWorld
@@ -159,3 +159,21 @@ async def test_the_nodes_chain_id_picks_the_tokens_of_the_list(evm: EvmWorld) ->
     finally:
         await chain.close()
     assert [b.token.symbol for b in reading.balances] == ["ETH", "EIGHTEEN"]
+
+
+async def test_a_tokens_metadata_is_read_from_the_chain_string_or_bytes32(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    symbol, name = b"MKR".ljust(32, b"\0"), b"Maker".ljust(32, b"\0")
+    old = await evm.node.deploy("Bytes32Token", ["bytes32", "bytes32", "uint8"], [symbol, name, 18])
+    async with reader() as chain:
+        modern = await chain.token(evm.six.address or "")
+        assert (modern.symbol, modern.name, modern.decimals) == ("SIX", "six", 6)
+        assert modern.address == evm.six.address
+        assert modern.verified is False  # read from the chain, not from a list
+        bytes32 = await chain.token(old.lower())
+        assert (bytes32.symbol, bytes32.name, bytes32.decimals) == ("MKR", "Maker", 18)
+        reverting = await chain.token(evm.reverting.address or "")
+        assert (reverting.symbol, reverting.decimals) == (None, 18)  # no symbol(): None
+        with pytest.raises(NotAnErc20Error):
+            await chain.token(ONE)  # no code at all

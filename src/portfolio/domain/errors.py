@@ -36,6 +36,12 @@ class UnsupportedChainError(ValidationError):
     field = "chain"
 
 
+class NotAnErc20Error(ValidationError):
+    """An address whose contract answers no ``decimals()``."""
+
+    field = "address"
+
+
 class WalletNotFoundError(DomainError):
     def __init__(self, wallet_id: UUID) -> None:
         super().__init__(f"No wallet with id {wallet_id}.")

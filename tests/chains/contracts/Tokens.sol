@@ -47,3 +47,16 @@ contract GarbageToken {
         }
     }
 }
+
+// An old-style token whose symbol() and name() answer bytes32, not string (as MKR's do).
+contract Bytes32Token {
+    bytes32 public symbol;
+    bytes32 public name;
+    uint8 public decimals;
+
+    constructor(bytes32 symbol_, bytes32 name_, uint8 decimals_) {
+        symbol = symbol_;
+        name = name_;
+        decimals = decimals_;
+    }
+}

@@ -31,8 +31,9 @@ from portfolio.adapters.resilience import (
     UpstreamError,
     describe,
 )
+from portfolio.domain.amounts import MAX_DECIMALS
 from portfolio.domain.chains import ETHER, Chain, NativeCoin
-from portfolio.domain.errors import NotReadyError
+from portfolio.domain.errors import NotAnErc20Error, NotReadyError
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -44,6 +45,11 @@ from portfolio.domain.tokens import (
 AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 GET_ETH_BALANCE = function_signature_to_4byte_selector("getEthBalance(address)")
 BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
+METADATA = {
+    field: "0x" + function_signature_to_4byte_selector(f"{field}()").hex()
+    for field in ("decimals", "symbol", "name")
+}
+MAX_TEXT = 64  # characters kept of a symbol or a name
 UINT256_BYTES = 32
 # What one call adds to a request, hex-encoded inside aggregate3 (measured, rounded up).
 CALL_HEX_BYTES = 460
@@ -114,6 +120,26 @@ class Web3ChainReader:
         endpoints = [Endpoint(url, create_web3(url, policy.timeout_seconds)) for url in urls]
         pool = EndpointPool(chain.value, endpoints, policy)
         return cls(pool, tokens, multicall_address, limits, chain_id, chain=chain, native=native)
+
+    async def token(self, address: str) -> Token:
+        """An ERC-20's decimals, symbol and name, read from the chain (one batch of three
+        calls). A symbol or name may be an ABI string or, as old tokens have it, a bytes32;
+        one that cannot be read is None. A contract without decimals() is no ERC-20."""
+        checksummed = AsyncWeb3.to_checksum_address(address)
+
+        async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Any]:
+            batch = [("eth_call", [{"to": checksummed, "data": data}, "latest"])
+                     for data in METADATA.values()]  # fmt: skip
+            try:
+                return await self._batch(endpoint, batch)
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+
+        decimals, symbol, name = await self._pool.run(read)
+        places = _word(decimals)
+        if places is None or places > MAX_DECIMALS:
+            raise NotAnErc20Error(f"{address} answers no decimals(): not an ERC-20 token.")
+        return Token(self.chain, checksummed, _text(symbol), _text(name), places, False)
 
     async def check_chain_id(self) -> None:
         """NotReadyError when a node answers another chain id than the configured one. A node
@@ -273,6 +299,32 @@ class ChainIdCheck:
 
     async def check(self) -> None:
         await self._reader.check_chain_id()
+
+
+def _word(answer: Any) -> int | None:
+    """A uint256 answer, or None (a failed call, no code, not one 32-byte word)."""
+    if isinstance(answer, ItemError) or not isinstance(answer, str):
+        return None
+    data = bytes.fromhex(answer.removeprefix("0x"))
+    return int.from_bytes(data, "big") if len(data) == UINT256_BYTES else None
+
+
+def _text(answer: Any) -> str | None:
+    """An ABI string, or a bytes32 padded with zeros; None when neither."""
+    if isinstance(answer, ItemError) or not isinstance(answer, str):
+        return None
+    try:
+        data = bytes.fromhex(answer.removeprefix("0x"))
+    except ValueError:
+        return None
+    try:
+        (text,) = decode(["string"], data)
+    except (DecodingError, ValueError, OverflowError):
+        if len(data) != UINT256_BYTES:
+            return None
+        text = data.rstrip(b"\0").decode("utf-8", errors="replace")
+    cleaned = "".join(c for c in str(text) if c.isprintable()).strip()
+    return cleaned[:MAX_TEXT] or None
 
 
 def _result_or_error(item: Any) -> Any:
