@@ -238,7 +238,8 @@ def export(
 ) -> None:
     """CSV on stdout, as the API answers it with Accept: text/csv. By default the stored
     balances, one row per wallet and held token (columns: wallet_id, chain, address, label,
-    token_symbol, token_address, decimals, raw_balance, balance, usd_price, usd_value, as_of);
+    token_symbol, token_address, token_kind, decimals, raw_balance, balance, usd_price,
+    usd_value, as_of);
     --at TIME, what was recorded at or before TIME (recorded_at for as_of); --history, one row
     per bucket (timestamp, total_usd, <chain>_usd ...), streamed. Exact decimals."""
     moments = {name: _moment(name, value) for name, value in
