@@ -13,7 +13,13 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
 from portfolio.domain.history import HeldAt, HistoryPoint, Window
 from portfolio.domain.prices import Price, price_key, valued
-from portfolio.domain.tokens import TokenAccount, TokenBalance, TokenFailure, WalletReading
+from portfolio.domain.tokens import (
+    Token,
+    TokenAccount,
+    TokenBalance,
+    TokenFailure,
+    WalletReading,
+)
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -216,6 +222,7 @@ class FakeChainReader:
         self,
         addresses: Sequence[str],
         known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
+        extra_tokens: Mapping[str, Sequence[Token]] | None = None,
     ) -> dict[str, WalletReading]:
         self.reads += 1
         self.sizes.append(len(addresses))
@@ -227,6 +234,9 @@ class FakeChainReader:
         if (refused := self.refuse(addresses)) is not None:
             raise refused
         return {a: self.readings.get(a, WalletReading(a, [], [])) for a in addresses}
+
+    async def token(self, address: str) -> Token:
+        return Token(self.chain, address, None, None, 18, False)
 
 
 class FakeHistoryRepository:

@@ -18,7 +18,7 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Mark
 from portfolio.main.app import create_app
 from tests.api.conftest import add, serve, settings_for
-from tests.chains.worlds import SolanaWorld
+from tests.chains.worlds import EvmWorld, SolanaWorld
 from tests.prices.price_server import PriceServer, Quote
 
 
@@ -108,3 +108,66 @@ async def test_marks_are_per_tenant(db_engine: AsyncEngine) -> None:
     await marks.set_mark("beta", Chain.SOLANA, "Mint1", None, now)  # cleared
     assert await marks.marks("beta") == {}
     assert await marks.marks("alpha") == {(Chain.SOLANA, "Mint1"): Mark.TRUSTED}
+
+
+@pytest.fixture
+async def evm_priced(
+    database_url: str, chains: dict[str, Any], evm: EvmWorld
+) -> AsyncIterator[tuple[httpx.AsyncClient, PriceServer]]:
+    async with PriceServer() as prices:
+        prices.llama = {"coingecko:ethereum": Quote(Decimal("2000"))}
+        settings = settings_for(
+            database_url, **chains, defillama_base_url=f"{prices.url}/llama",
+            price_sources=["defillama"],
+        )  # fmt: skip
+        async with serve(create_app(settings)) as client:
+            yield client, prices
+
+
+async def test_a_token_on_no_list_is_tracked_read_and_counted_once_trusted(
+    evm_priced: tuple[httpx.AsyncClient, PriceServer], evm: EvmWorld
+) -> None:
+    client, prices = evm_priced
+    holder = "0x" + "ab" * 20
+    offlist = await evm.node.deploy(
+        "TestToken", ["string", "string", "uint8"], ["Off List", "OFF", 4]
+    )
+    await evm.node.transact(offlist, "mint(address,uint256)", ["address", "uint256"],
+                            [holder, 123_456])  # fmt: skip
+    old = await evm.node.deploy(
+        "Bytes32Token", ["bytes32", "bytes32", "uint8"],
+        [b"MKR".ljust(32, b"\0"), b"Maker".ljust(32, b"\0"), 18],
+    )  # fmt: skip
+    wallet = await add(client, "ethereum", holder)
+    before = (await client.post(f"/api/v1/wallets/{wallet}/fetch")).json()
+    assert "OFF" not in {b["token"]["symbol"] for b in before["balances"]}  # on no list
+
+    tracked = await client.post("/api/v1/tokens", json={"chain": "ethereum", "address": offlist})
+    assert tracked.status_code == 201, tracked.text
+    assert {k: tracked.json()[k] for k in ("symbol", "name", "decimals", "verified")} == {
+        "symbol": "OFF", "name": "Off List", "decimals": 4, "verified": False
+    }  # fmt: skip
+    again = await client.post("/api/v1/tokens", json={"chain": "ethereum", "address": offlist})
+    assert again.status_code == 200
+    maker = await client.post("/api/v1/tokens", json={"chain": "ethereum", "address": old})
+    assert (maker.json()["symbol"], maker.json()["name"]) == ("MKR", "Maker")  # bytes32
+    nothing = await client.post("/api/v1/tokens", json={"chain": "ethereum", "address": holder})
+    assert nothing.status_code == 422  # no contract there
+    assert nothing.json()["errors"][0]["loc"] == ["body", "address"]
+
+    after = (await client.post(f"/api/v1/wallets/{wallet}/fetch")).json()
+    held = {b["token"]["symbol"]: b for b in after["balances"]}
+    assert held["OFF"]["balance"] == "12.3456"
+    assert held["OFF"]["usd_value"] is None  # tracked, not trusted: not counted
+    summary = (await client.get("/api/v1/portfolio")).json()
+    assert "OFF" in symbols(summary["unpriced"])
+
+    prices.llama[f"ethereum:{offlist.lower()}"] = Quote(Decimal("10"))
+    await client.put(f"/api/v1/tokens/ethereum/{offlist}", json={"mark": "trusted"})
+    await client.post(f"/api/v1/wallets/{wallet}/fetch")  # prices are cached a minute
+    counted = (await client.get("/api/v1/portfolio")).json()
+    assert "OFF" in symbols(counted["by_token"])
+    listed = {(t["address"], t["tracked"], t["mark"]) for t in
+              (await client.get("/api/v1/tokens")).json()["items"]}  # fmt: skip
+    assert (offlist, True, "trusted") in listed
+    assert (old, True, None) in listed

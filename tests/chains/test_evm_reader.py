@@ -11,7 +11,7 @@ import pytest
 from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
 from portfolio.adapters.resilience import CallPolicy
 from portfolio.config import MULTICALL3
-from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError, NotAnErc20Error
+from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError, NotATokenError
 from portfolio.domain.tokens import Token
 from tests.chains.anvil import CHAIN_ID
 from tests.chains.worlds import BIG, HUGE, ONE, ZERO, EvmWorld
@@ -175,5 +175,5 @@ async def test_a_tokens_metadata_is_read_from_the_chain_string_or_bytes32(
         assert (bytes32.symbol, bytes32.name, bytes32.decimals) == ("MKR", "Maker", 18)
         reverting = await chain.token(evm.reverting.address or "")
         assert (reverting.symbol, reverting.decimals) == (None, 18)  # no symbol(): None
-        with pytest.raises(NotAnErc20Error):
+        with pytest.raises(NotATokenError):
             await chain.token(ONE)  # no code at all

@@ -11,7 +11,7 @@ from solders.pubkey import Pubkey
 
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
 from portfolio.adapters.resilience import CallPolicy
-from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError
+from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError, NotATokenError
 from portfolio.domain.tokens import WalletReading
 from tests.chains.worlds import U64_MAX, SolanaWorld
 from tests.netutil import free_port
@@ -289,3 +289,13 @@ async def test_sol_in_stake_accounts_is_found_counted_and_read_again(
         staked = next(b.raw for b in moved.balances if b.token.kind == "staked")
         assert staked == 7_100_000_000
         assert {a.address for a in moved.accounts or []} == {str(both), str(staker_only)}
+
+
+async def test_a_mint_is_read_for_its_decimals(solana: SolanaWorld, reader: Reader) -> None:
+    async with reader() as chain:
+        listed = await chain.token(solana.usdc.address or "")
+        assert (listed.symbol, listed.decimals, listed.verified) == ("USDC", 6, True)
+        unknown = await chain.token(solana.unknown_mint)
+        assert (unknown.symbol, unknown.decimals, unknown.verified) == (None, 9, False)
+        with pytest.raises(NotATokenError):
+            await chain.token(solana.rich)  # a wallet, not a mint

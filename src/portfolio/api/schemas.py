@@ -516,5 +516,22 @@ class TokenMarkOut(BaseModel):
     mark: Mark | None
 
 
-class TokenMarkList(BaseModel):
-    items: list[TokenMarkOut]
+class TokenTrack(BaseModel):
+    chain: Chain = Field(examples=["ethereum"])
+    address: str = Field(min_length=1, max_length=128, description="Contract or mint address.")
+
+
+class TokenEntryOut(BaseModel):
+    """A token of the tenant's: tracked by address, marked, or both."""
+
+    chain: Chain
+    address: str
+    symbol: str | None = None
+    name: str | None = None
+    decimals: int | None = Field(default=None, description="null: marked only, not tracked.")
+    tracked: bool
+    mark: Mark | None = None
+
+
+class TokenList(BaseModel):
+    items: list[TokenEntryOut]

@@ -36,8 +36,9 @@ class UnsupportedChainError(ValidationError):
     field = "chain"
 
 
-class NotAnErc20Error(ValidationError):
-    """An address whose contract answers no ``decimals()``."""
+class NotATokenError(ValidationError):
+    """An address that holds no token: a contract answering no ``decimals()``, an account that
+    is no mint."""
 
     field = "address"
 

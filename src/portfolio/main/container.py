@@ -30,7 +30,7 @@ from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
-from portfolio.adapters.db.token_marks import SqlTokenMarkRepository
+from portfolio.adapters.db.token_marks import SqlTokenMarkRepository, SqlTrackedTokenRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
 from portfolio.adapters.ratelimits import LimitsRateLimiter
@@ -165,7 +165,10 @@ async def build_services(
             discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
             chunk_wallets=settings.refresh_chunk_wallets,
         )
-        fetching = FetchService(stores, readers, prices, summary, clock, policy, telemetry)
+        tracked = SqlTrackedTokenRepository(sessions)
+        fetching = FetchService(
+            stores, readers, prices, summary, clock, policy, telemetry, tracked=tracked
+        )
         schedule = SchedulePolicy(
             job_wallets=settings.refresh_job_wallets,
             attempts=settings.job_attempts,
@@ -193,7 +196,14 @@ async def build_services(
                 include_unverified=settings.include_unverified,
                 marks=read_marks,
             ),
-            tokens=TokenService(SqlTokenMarkRepository(sessions), clock, summary, reads=read_marks),
+            tokens=TokenService(
+                SqlTokenMarkRepository(sessions),
+                clock,
+                summary,
+                reads=read_marks,
+                tracked=tracked,
+                readers=readers,
+            ),
             history=HistoryService(
                 SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock
             ),

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from portfolio.domain.chains import Chain
-from portfolio.domain.tokens import TokenAccount, WalletReading
+from portfolio.domain.tokens import Token, TokenAccount, WalletReading
 
 
 class ChainReader(Protocol):
@@ -17,6 +17,7 @@ class ChainReader(Protocol):
         self,
         addresses: Sequence[str],
         known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
+        extra_tokens: Mapping[str, Sequence[Token]] | None = None,
     ) -> dict[str, WalletReading]:
         """Every balance of every address, read at one point of the chain where it can.
 
@@ -24,6 +25,13 @@ class ChainReader(Protocol):
         address: the reader may read those again instead of discovering them anew; a reading
         that discovered accounts lists them.
 
+        ``extra_tokens`` (EVM) are tokens on no list to read too for an address (tracked by a
+        tenant); Solana finds every token account of a wallet anyway.
+
         Raises ChainUnavailableError when the chain cannot be read at all; a single token that
         cannot be read is a TokenFailure in its wallet's reading instead.
         """
+
+    async def token(self, address: str) -> Token:
+        """A token's decimals (and symbol and name where the chain has them) read from the
+        chain; NotATokenError when the address holds no token contract or mint."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -10,7 +10,7 @@ from uuid import UUID
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.prices import Price
-from portfolio.domain.tokens import Mark, TokenAccount, WalletReading
+from portfolio.domain.tokens import Mark, Token, TokenAccount, WalletReading
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 
 
@@ -95,3 +95,13 @@ class TokenMarkRepository(Protocol):
         self, tenant: str, chain: Chain, key: str, mark: Mark | None, now: datetime
     ) -> None:
         """Set the tenant's mark on a token, or clear it (None)."""
+
+
+class TrackedTokenRepository(Protocol):
+    async def track(self, tenant: str, token: Token, now: datetime) -> bool:
+        """Track the token for the tenant; False when it already was."""
+
+    async def tracked(
+        self, tenants: Collection[str], chain: Chain | None = None
+    ) -> dict[str, list[Token]]:
+        """Each tenant's tracked tokens (of one chain, when given)."""

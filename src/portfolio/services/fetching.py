@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import NamedTuple
 from uuid import UUID
@@ -23,13 +23,13 @@ from portfolio.domain.errors import (
     StorageUnavailableError,
     WalletNotFoundError,
 )
-from portfolio.domain.tokens import TokenAccount, WalletReading
+from portfolio.domain.tokens import Token, TokenAccount, WalletReading
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.chains import ChainReader
 from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
 from portfolio.ports.prices import Pricing
-from portfolio.ports.repositories import BalanceRepository, WalletRepository
+from portfolio.ports.repositories import BalanceRepository, TrackedTokenRepository, WalletRepository
 from portfolio.ports.telemetry import Telemetry
 from portfolio.services.balance_cache import BalanceCache
 
@@ -82,7 +82,10 @@ class FetchService:
         clock: Clock,
         policy: FetchPolicy | None = None,
         telemetry: Telemetry | None = None,
+        tracked: TrackedTokenRepository | None = None,
     ) -> None:
+        """``tracked``: the tokens tenants track on EVM chains, read with the lists' ones."""
+        self._tracked = tracked
         self._stores = stores
         self._readers = dict(readers)
         self._prices = prices
@@ -209,7 +212,10 @@ class FetchService:
         wallets = [*wallets, *await self._stores.wallets.twins(wallets)]
         started = time.monotonic()
         try:
-            readings = await self._read(chain, wallets, reuse_accounts)
+            tracked = await self._tracked_tokens(chain, wallets)
+            readings = await self._read(
+                chain, wallets, reuse_accounts, _per_address(wallets, tracked)
+            )
         except ChainUnavailableError as exc:
             logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
             self._observe(chain, trigger, started, 0, len(wallets))
@@ -220,7 +226,7 @@ class FetchService:
         for wallet in (w for w in wallets if w.id in failed):
             logger.warning("reading wallet {} failed: {}", wallet.id, failed[wallet.id])
             await self._remember_failure([wallet], failed[wallet.id])
-        by_id = {w.id: readings[w.address] for w in wallets if w.id not in failed}
+        by_id = {w.id: _own(readings[w.address], w, tracked) for w in wallets if w.id not in failed}
         recorded = await self._record(by_id)
         self._observe(chain, trigger, started, len(recorded), len(failed))
         await self._stores.cache.put(recorded)
@@ -238,15 +244,25 @@ class FetchService:
         for tenant in sorted(tenants):
             await self._watcher.portfolio_changed(tenant)
 
+    async def _tracked_tokens(self, chain: Chain, wallets: list[Wallet]) -> dict[str, list[Token]]:
+        """The tokens each tenant of these wallets tracks on this (EVM) chain."""
+        if self._tracked is None or not chain.is_evm:
+            return {}
+        return await self._tracked.tracked({w.tenant for w in wallets}, chain)
+
     async def _read(
-        self, chain: Chain, wallets: list[Wallet], reuse_accounts: bool
+        self,
+        chain: Chain,
+        wallets: list[Wallet],
+        reuse_accounts: bool,
+        extra: Mapping[str, list[Token]] | None = None,
     ) -> dict[str, WalletReading]:
         reader = self._readers.get(chain)
         if reader is None:
             raise ChainUnavailableError(f"No RPC endpoint is configured for {chain}.")
         known = await self._known_accounts(wallets) if reuse_accounts else {}
         addresses = list(dict.fromkeys(w.address for w in wallets))  # once each
-        readings = await reader.read_balances(addresses, known)
+        readings = await reader.read_balances(addresses, known, extra)
         if any(w.address not in readings for w in wallets):
             raise ChainUnavailableError("The node's answer left wallets out.")
         return readings
@@ -284,6 +300,29 @@ class FetchService:
             logger.warning("could not store why {} wallet(s) failed: {}", len(wallets), exc)
         await self._stores.cache.drop(ids)
         await self._changed({w.tenant for w in wallets})
+
+
+def _per_address(wallets: list[Wallet], tracked: dict[str, list[Token]]) -> dict[str, list[Token]]:
+    """The tracked tokens to read at each address: those of every tenant with a wallet there."""
+    extra: dict[str, dict[str, Token]] = {}
+    for wallet in wallets:
+        for token in tracked.get(wallet.tenant, []):
+            extra.setdefault(wallet.address, {}).setdefault(token.key, token)
+    return {address: list(tokens.values()) for address, tokens in extra.items()}
+
+
+def _own(reading: WalletReading, wallet: Wallet, tracked: dict[str, list[Token]]) -> WalletReading:
+    """The reading as the wallet's tenant sees it: without the tokens only other tenants
+    track (an address is read once for every tenant at it)."""
+    mine = {t.key for t in tracked.get(wallet.tenant, [])}
+    theirs = {t.key for tokens in tracked.values() for t in tokens} - mine
+    if not theirs:
+        return reading
+    return replace(
+        reading,
+        balances=[b for b in reading.balances if b.token.key not in theirs],
+        failures=[f for f in reading.failures if f.token.key not in theirs],
+    )
 
 
 def _outcomes(

@@ -1,15 +1,19 @@
-"""A tenant's marks on tokens: trusted (counted in net worth though on no list) or spam (never
+"""A tenant's tokens: those it tracks by address (read from the chain, then read for its
+wallets), and its marks: trusted (counted in net worth though on no list) or spam (never
 counted, hidden unless asked)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from portfolio.domain.addresses import normalize_address
 from portfolio.domain.chains import Chain
-from portfolio.domain.errors import ValidationError
-from portfolio.domain.tokens import NATIVE_KEY, STAKED_KEY, Mark
+from portfolio.domain.errors import UnsupportedChainError, ValidationError
+from portfolio.domain.tokens import NATIVE_KEY, STAKED_KEY, Mark, Token
+from portfolio.ports.chains import ChainReader
 from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
-from portfolio.ports.repositories import TokenMarkRepository
+from portfolio.ports.repositories import TokenMarkRepository, TrackedTokenRepository
 
 
 class TokenService:
@@ -19,7 +23,12 @@ class TokenService:
         clock: Clock,
         watcher: PortfolioWatcher | None = None,
         reads: TokenMarkRepository | None = None,
+        *,
+        tracked: TrackedTokenRepository | None = None,
+        readers: Mapping[Chain, ChainReader] | None = None,
     ) -> None:
+        self._tracked = tracked
+        self._readers = dict(readers or {})
         self._marks = marks
         self._reads = reads or marks
         self._clock = clock
@@ -38,3 +47,20 @@ class TokenService:
 
     async def marks(self, tenant: str) -> dict[tuple[Chain, str], Mark]:
         return await self._reads.marks(tenant)
+
+    async def track(self, tenant: str, chain: Chain, address: str) -> tuple[Token, bool]:
+        """Track a token by its address: its decimals, symbol and name are read from the chain
+        (an address that holds no token is a 422), and its balance is read for the tenant's
+        wallets from then on. Returns the token, and whether it is new to the tenant."""
+        reader = self._readers.get(chain)
+        if reader is None or self._tracked is None:
+            raise UnsupportedChainError(f"{chain} is not a configured chain.")
+        normalized = normalize_address(chain, address)
+        token = await reader.token(normalized)
+        added = await self._tracked.track(tenant, token, self._clock.now())
+        return token, added
+
+    async def tracked(self, tenant: str) -> list[Token]:
+        if self._tracked is None:
+            return []
+        return (await self._tracked.tracked([tenant])).get(tenant, [])

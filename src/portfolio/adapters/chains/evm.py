@@ -33,7 +33,7 @@ from portfolio.adapters.resilience import (
 )
 from portfolio.domain.amounts import MAX_DECIMALS
 from portfolio.domain.chains import ETHER, Chain, NativeCoin
-from portfolio.domain.errors import NotAnErc20Error, NotReadyError
+from portfolio.domain.errors import NotATokenError, NotReadyError
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -138,7 +138,7 @@ class Web3ChainReader:
         decimals, symbol, name = await self._pool.run(read)
         places = _word(decimals)
         if places is None or places > MAX_DECIMALS:
-            raise NotAnErc20Error(f"{address} answers no decimals(): not an ERC-20 token.")
+            raise NotATokenError(f"{address} answers no decimals(): not an ERC-20 token.")
         return Token(self.chain, checksummed, _text(symbol), _text(name), places, False)
 
     async def check_chain_id(self) -> None:
@@ -163,9 +163,14 @@ class Web3ChainReader:
         self,
         addresses: Sequence[str],
         known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
+        extra_tokens: Mapping[str, Sequence[Token]] | None = None,
     ) -> dict[str, WalletReading]:
-        """``known_accounts`` do not apply to EVM chains: every token of the list is read."""
-        calls, results = await self._pool.run(lambda endpoint: self._read(endpoint, addresses))
+        """``known_accounts`` do not apply to EVM chains: every token of the list is read, and
+        an address's ``extra_tokens`` (tracked ones) with them."""
+        extra = extra_tokens or {}
+        calls, results = await self._pool.run(
+            lambda endpoint: self._read(endpoint, addresses, extra)
+        )
         readings = {a: WalletReading(a, [], []) for a in addresses}
         for call, result in zip(calls, results, strict=True):
             reading = readings[call.address]
@@ -176,11 +181,19 @@ class Web3ChainReader:
         return readings
 
     async def _read(
-        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], addresses: Sequence[str]
+        self,
+        endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+        addresses: Sequence[str],
+        extra: Mapping[str, Sequence[Token]],
     ) -> tuple[list[_Call], list[int | str]]:
         try:
             tokens = await self._tokens_of(endpoint)
-            calls = [_Call(a, t) for a in addresses for t in tokens]
+            listed = {t.key for t in tokens}
+            calls = [
+                _Call(a, t)
+                for a in addresses
+                for t in [*tokens, *(t for t in extra.get(a, ()) if t.key not in listed)]
+            ]
             if await self._multicall_deployed(endpoint):
                 return calls, await self._read_multicall(endpoint, calls)
             return calls, await self._read_batched(endpoint, calls)

@@ -64,9 +64,12 @@ from portfolio.adapters.resilience import (
     describe,
 )
 from portfolio.domain.chains import SOLANA_NATIVE, Chain
+from portfolio.domain.errors import NotATokenError
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
 
 MAX_ACCOUNTS_PER_CALL = 100  # the getMultipleAccounts limit of Solana nodes
+MINT_LENGTH = 82  # a mint's base layout (both token programs); its decimals at byte 44
+MINT_DECIMALS = 44
 
 SolanaRequest = GetMultipleAccounts | GetTokenAccountsByOwner | GetProgramAccounts
 
@@ -120,10 +123,31 @@ class SolanaChainReader:
         for client in {id(e.client): e.client for e in self._pool.endpoints}.values():
             await client.aclose()
 
+    async def token(self, address: str) -> Token:
+        """A mint's decimals (its account, read once); the token list's symbol and name when
+        it lists the mint."""
+        mint = str(Pubkey.from_string(address))
+        requests: list[SolanaRequest] = list(self._multiple([mint], itertools.count()))
+
+        async def read(endpoint: Endpoint[httpx.AsyncClient]) -> Account | str | None:
+            answers = iter(await self._send_all(endpoint, requests))
+            return accounts_of(self._multiple([mint], itertools.count()), answers)[mint]
+
+        account = await self._pool.run(read)
+        data = bytes(account.data) if isinstance(account, Account) else b""
+        if (
+            not isinstance(account, Account)
+            or account.owner not in TOKEN_PROGRAMS
+            or len(data) < MINT_LENGTH
+        ):
+            raise NotATokenError(f"{address} is no mint of a token program.")
+        return self._token(mint, data[MINT_DECIMALS])
+
     async def read_balances(
         self,
         addresses: Sequence[str],
         known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
+        extra_tokens: Mapping[str, Sequence[Token]] | None = None,
     ) -> dict[str, WalletReading]:
         """Addresses with ``known_accounts`` are read again (the wallet and its token accounts,
         100 a call); the others are discovered. A wallet whose answer is malformed gets a

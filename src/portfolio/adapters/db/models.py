@@ -159,3 +159,17 @@ class TokenMarkRow(Base):
     token_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     mark: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TrackedTokenRow(Base):
+    """A token a tenant tracks by its address, with what the chain says of it."""
+
+    __tablename__ = "tracked_tokens"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(128))
+    decimals: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Response
 
 from portfolio.api.auth import Caller, caller
 from portfolio.api.dependencies import Tokens
 from portfolio.api.problems import problem_responses
-from portfolio.api.schemas import TokenMarkIn, TokenMarkList, TokenMarkOut
+from portfolio.api.schemas import (
+    TokenEntryOut,
+    TokenList,
+    TokenMarkIn,
+    TokenMarkOut,
+    TokenOut,
+    TokenTrack,
+)
 from portfolio.domain.chains import Chain
 
 router = APIRouter(
@@ -20,16 +27,44 @@ router = APIRouter(
 )
 
 
-@router.get("", summary="The tenant's marks on tokens", operation_id="tokens-list",
+@router.get("", summary="The tenant's tokens: tracked and marked", operation_id="tokens-list",
             responses=problem_responses(503))  # fmt: skip
-async def list_marks(tokens: Tokens, principal: Caller) -> TokenMarkList:
+async def list_tokens(tokens: Tokens, principal: Caller) -> TokenList:
     marks = await tokens.marks(principal.tenant)
-    return TokenMarkList(
-        items=[
-            TokenMarkOut(chain=chain, address=key, mark=mark)
-            for (chain, key), mark in sorted(marks.items())
-        ]
-    )
+    entries = {
+        (t.chain, t.key): TokenEntryOut(
+            chain=t.chain, address=t.key, symbol=t.symbol, name=t.name, decimals=t.decimals,
+            tracked=True, mark=marks.get((t.chain, t.key)),
+        )
+        for t in await tokens.tracked(principal.tenant)
+    }  # fmt: skip
+    for (chain, key), mark in marks.items():
+        entries.setdefault(
+            (chain, key), TokenEntryOut(chain=chain, address=key, tracked=False, mark=mark)
+        )
+    return TokenList(items=[entries[key] for key in sorted(entries)])
+
+
+@router.post(
+    "",
+    summary="Track a token by its address",
+    operation_id="tokens-track",
+    status_code=201,
+    responses={200: {"model": TokenOut, "description": "Tracked already"},
+               **problem_responses(400, 413, 415, 422, 503, 504)},
+)  # fmt: skip
+async def track_token(
+    body: TokenTrack, tokens: Tokens, principal: Caller, response: Response
+) -> TokenOut:
+    """Its decimals, symbol and name are read from the chain (ERC-20 `decimals()`, `symbol()`,
+    `name()`, an old token's bytes32 symbol included; an SPL mint's decimals, its symbol from
+    the token list where it is listed); an address holding no token is a 422. From then on its
+    balance is read for the tenant's wallets on that chain (Solana reads every token account
+    anyway). It is counted in net worth once marked trusted. 200 when tracked already."""
+    token, added = await tokens.track(principal.tenant, body.chain, body.address)
+    if not added:
+        response.status_code = 200
+    return TokenOut.of(token)
 
 
 @router.put(

@@ -1,0 +1,36 @@
+"""Tracked tokens in a read shared by tenants: an address is read once with every tracked
+token of every tenant at it, and each tenant's wallet keeps only its own tracked tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from portfolio.domain.chains import Chain
+from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
+from portfolio.domain.wallet import Wallet
+from portfolio.services.fetching import _own, _per_address
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+ADDRESS = "0x" + "12" * 20
+
+
+def _token(address: str, symbol: str) -> Token:
+    return Token(Chain.ETHEREUM, address, symbol, symbol, 18, False)
+
+
+def test_each_tenant_keeps_its_own_tracked_tokens() -> None:
+    alpha = Wallet.create(Chain.ETHEREUM, ADDRESS, None, NOW, "alpha")
+    beta = Wallet.create(Chain.ETHEREUM, ADDRESS, None, NOW, "beta")
+    a_token, b_token = _token("0x" + "aa" * 20, "AAA"), _token("0x" + "bb" * 20, "BBB")
+    listed = Token.native(Chain.ETHEREUM)
+    tracked = {"alpha": [a_token], "beta": [b_token, a_token]}
+    extra = _per_address([alpha, beta], tracked)
+    assert [t.symbol for t in extra[alpha.address]] == ["AAA", "BBB"]  # read once, both
+    reading = WalletReading(
+        alpha.address,
+        [TokenBalance(listed, 1), TokenBalance(a_token, 2)],
+        [TokenFailure(b_token, "reverted")],
+    )
+    assert [b.token.symbol for b in _own(reading, alpha, tracked).balances] == ["ETH", "AAA"]
+    assert _own(reading, alpha, tracked).failures == []  # BBB is beta's alone
+    assert _own(reading, beta, tracked) == reading  # beta tracks both
