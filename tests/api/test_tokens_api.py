@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import session_factory
@@ -171,3 +172,25 @@ async def test_a_token_on_no_list_is_tracked_read_and_counted_once_trusted(
               (await client.get("/api/v1/tokens")).json()["items"]}  # fmt: skip
     assert (offlist, True, "trusted") in listed
     assert (old, True, None) in listed
+
+
+async def test_a_tracked_token_2022_mint_lends_its_name_to_the_balance(
+    priced: httpx.AsyncClient, solana: SolanaWorld
+) -> None:
+    wallet, mint, account = Pubkey.new_unique(), Pubkey.new_unique(), Pubkey.new_unique()
+    solana.server.create_mint_with_metadata(mint, 5, "Local Dollar", "LUSD")
+    solana.server.create_token_account(account, mint, wallet, 1_234_500)
+    wallet_id = await add(priced, "solana", str(wallet))
+    before = (await priced.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+    unnamed = next(b for b in before["balances"] if b["token"]["address"] == str(mint))
+    assert (unnamed["token"]["symbol"], unnamed["balance"]) == (None, "12.345")
+    tracked = await priced.post("/api/v1/tokens", json={"chain": "solana", "address": str(mint)})
+    assert tracked.status_code == 201
+    assert (tracked.json()["symbol"], tracked.json()["name"]) == ("LUSD", "Local Dollar")
+    after = (await priced.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
+    named = next(b for b in after["balances"] if b["token"]["address"] == str(mint))
+    assert (named["token"]["symbol"], named["token"]["name"]) == ("LUSD", "Local Dollar")
+    wallet_as_token = await priced.post(
+        "/api/v1/tokens", json={"chain": "solana", "address": str(wallet)}
+    )
+    assert wallet_as_token.status_code == 422  # a wallet, no mint

@@ -68,6 +68,23 @@ class SolanaRpcServer(FaultySwitchboard):
         data = bytes(Mint(None, 0, decimals, True, None))
         self.svm.set_account(mint, Account(1_461_600, data, program, False, RENT_EPOCH))
 
+    def create_mint_with_metadata(
+        self, mint: Pubkey, decimals: int, name: str, symbol: str, uri: str = ""
+    ) -> None:
+        """A Token-2022 mint with the TokenMetadata extension, laid out as the program lays it
+        out: the base mint, padding to 165 bytes, the account type, then the TLV entry."""
+        base = bytes(Mint(None, 0, decimals, True, None)).ljust(BASE_ACCOUNT_LEN, b"\0")
+
+        def text(value: str) -> bytes:
+            encoded = value.encode()
+            return len(encoded).to_bytes(4, "little") + encoded
+
+        value = bytes(32) + bytes(mint) + text(name) + text(symbol) + text(uri)
+        value += (0).to_bytes(4, "little")  # no additional metadata
+        tlv = (19).to_bytes(2, "little") + len(value).to_bytes(2, "little") + value
+        data = base + bytes([1]) + tlv
+        self.svm.set_account(mint, Account(4_000_000, data, TOKEN_2022_PROGRAM, False, RENT_EPOCH))
+
     def create_token_account(
         self, address: Pubkey, mint: Pubkey, owner: Pubkey, amount: int
     ) -> None:

@@ -299,3 +299,15 @@ async def test_a_mint_is_read_for_its_decimals(solana: SolanaWorld, reader: Read
         assert (unknown.symbol, unknown.decimals, unknown.verified) == (None, 9, False)
         with pytest.raises(NotATokenError):
             await chain.token(solana.rich)  # a wallet, not a mint
+
+
+async def test_a_token_2022_mint_names_itself_in_its_metadata(
+    solana: SolanaWorld, reader: Reader
+) -> None:
+    mint = Pubkey.new_unique()
+    solana.server.create_mint_with_metadata(mint, 5, "Local Dollar", "LUSD")
+    async with reader() as chain:
+        token = await chain.token(str(mint))
+    assert (token.symbol, token.name, token.decimals, token.verified) == (
+        "LUSD", "Local Dollar", 5, False,
+    )  # fmt: skip

@@ -3,6 +3,7 @@ token of every tenant at it, and each tenant's wallet keeps only its own tracked
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from portfolio.domain.chains import Chain
@@ -34,3 +35,22 @@ def test_each_tenant_keeps_its_own_tracked_tokens() -> None:
     assert [b.token.symbol for b in _own(reading, alpha, tracked).balances] == ["ETH", "AAA"]
     assert _own(reading, alpha, tracked).failures == []  # BBB is beta's alone
     assert _own(reading, beta, tracked) == reading  # beta tracks both
+
+
+def test_a_listed_token_another_tenant_tracks_stays_everyones() -> None:
+    alpha = Wallet.create(Chain.ETHEREUM, ADDRESS, None, NOW, "alpha")
+    listed = Token(Chain.ETHEREUM, "0x" + "cc" * 20, "LIST", "Listed", 6, True)
+    tracked = {"beta": [replace(listed, verified=False)]}
+    reading = WalletReading(alpha.address, [TokenBalance(listed, 5)], [])
+    assert _own(reading, alpha, tracked).balances == reading.balances
+
+
+def test_on_solana_a_tracked_mint_names_the_tenants_balance_only() -> None:
+    alpha = Wallet.create(Chain.SOLANA, "vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg", None,
+                          NOW, "alpha")  # fmt: skip
+    beta = replace(alpha, tenant="beta")
+    unnamed = Token(Chain.SOLANA, "Mint111", None, None, 5, False)
+    tracked = {"alpha": [replace(unnamed, symbol="LUSD", name="Local Dollar")]}
+    reading = WalletReading(alpha.address, [TokenBalance(unnamed, 7)], [])
+    assert [b.token.symbol for b in _own(reading, alpha, tracked).balances] == ["LUSD"]
+    assert [b.token.symbol for b in _own(reading, beta, tracked).balances] == [None]

@@ -23,7 +23,7 @@ from portfolio.domain.errors import (
     StorageUnavailableError,
     WalletNotFoundError,
 )
-from portfolio.domain.tokens import Token, TokenAccount, WalletReading
+from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.chains import ChainReader
 from portfolio.ports.changes import PortfolioWatcher
@@ -245,8 +245,9 @@ class FetchService:
             await self._watcher.portfolio_changed(tenant)
 
     async def _tracked_tokens(self, chain: Chain, wallets: list[Wallet]) -> dict[str, list[Token]]:
-        """The tokens each tenant of these wallets tracks on this (EVM) chain."""
-        if self._tracked is None or not chain.is_evm:
+        """The tokens each tenant of these wallets tracks on this chain (an EVM read reads
+        them; on Solana, found anyway, they lend their symbol and name)."""
+        if self._tracked is None:
             return {}
         return await self._tracked.tracked({w.tenant for w in wallets}, chain)
 
@@ -312,17 +313,36 @@ def _per_address(wallets: list[Wallet], tracked: dict[str, list[Token]]) -> dict
 
 
 def _own(reading: WalletReading, wallet: Wallet, tracked: dict[str, list[Token]]) -> WalletReading:
-    """The reading as the wallet's tenant sees it: without the tokens only other tenants
-    track (an address is read once for every tenant at it)."""
-    mine = {t.key for t in tracked.get(wallet.tenant, [])}
-    theirs = {t.key for tokens in tracked.values() for t in tokens} - mine
-    if not theirs:
+    """The reading as the wallet's tenant sees it: without the tokens read only because other
+    tenants track them (an address is read once for every tenant at it), and with its own
+    tracked tokens' symbols and names on tokens the lists do not name."""
+    mine = {t.key: t for t in tracked.get(wallet.tenant, [])}
+    theirs = {t.key for tokens in tracked.values() for t in tokens} - set(mine)
+    if not mine and not theirs:
         return reading
     return replace(
         reading,
-        balances=[b for b in reading.balances if b.token.key not in theirs],
-        failures=[f for f in reading.failures if f.token.key not in theirs],
+        balances=[
+            TokenBalance(_named(b.token, mine), b.raw)
+            for b in reading.balances
+            if _own_token(b.token, wallet, theirs)
+        ],
+        failures=[f for f in reading.failures if _own_token(f.token, wallet, theirs)],
     )
+
+
+def _own_token(token: Token, wallet: Wallet, theirs: set[str]) -> bool:
+    """False for a token read only because another tenant tracks it (EVM: a listed token is
+    everyone's; on Solana every token account is found whoever tracks what)."""
+    return token.verified or not wallet.chain.is_evm or token.key not in theirs
+
+
+def _named(token: Token, tracked: dict[str, Token]) -> Token:
+    """A token on no list, named as the tenant's tracked token of the same address is."""
+    known = tracked.get(token.key)
+    if token.verified or known is None or token.symbol is not None:
+        return token
+    return replace(token, symbol=known.symbol, name=known.name)
 
 
 def _outcomes(

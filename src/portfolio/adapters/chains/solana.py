@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -50,6 +50,7 @@ from portfolio.adapters.chains.solana_accounts import (
     accounts_of,
     checked,
     held_amount,
+    mint_metadata,
     owner_now,
     stake_accounts_of,
     token_accounts_of,
@@ -141,7 +142,11 @@ class SolanaChainReader:
             or len(data) < MINT_LENGTH
         ):
             raise NotATokenError(f"{address} is no mint of a token program.")
-        return self._token(mint, data[MINT_DECIMALS])
+        token = self._token(mint, data[MINT_DECIMALS])
+        if token.verified:
+            return token
+        symbol, name = mint_metadata(data)  # a Token-2022 mint may name itself
+        return replace(token, symbol=symbol, name=name)
 
     async def read_balances(
         self,

@@ -155,3 +155,47 @@ def _parse(parser: Any, item: Any) -> Any:
         return parser.from_json(json.dumps(item))
     except Exception as exc:  # solders raises SerdeJSONError, which it does not export
         raise UpstreamError(f"malformed answer: {str(exc)[:200]}") from exc
+
+
+# Token-2022 keeps extensions after the base layout, padded to 165 bytes: the account type
+# (1: a mint), then type-length-value entries (u16 type, u16 length). TokenMetadata (type 19)
+# holds the update authority (32), the mint (32), then name, symbol and uri as Borsh strings
+# (a u32 length, then UTF-8).
+MINT_ACCOUNT_TYPE = 1
+TOKEN_METADATA = 19
+MAX_TEXT = 64
+
+
+def mint_metadata(data: bytes) -> tuple[str | None, str | None]:
+    """The (symbol, name) of a Token-2022 mint's metadata extension; (None, None) without
+    one, or when it cannot be read."""
+    if len(data) <= TOKEN_ACCOUNT_LENGTH or data[TOKEN_ACCOUNT_LENGTH] != MINT_ACCOUNT_TYPE:
+        return None, None
+    at = TOKEN_ACCOUNT_LENGTH + 1
+    while at + 4 <= len(data):
+        kind = int.from_bytes(data[at : at + 2], "little")
+        length = int.from_bytes(data[at + 2 : at + 4], "little")
+        value = data[at + 4 : at + 4 + length]
+        if kind == TOKEN_METADATA:
+            return _metadata_texts(value)
+        if kind == 0 or len(value) != length:  # uninitialized space, or a cut entry
+            break
+        at += 4 + length
+    return None, None
+
+
+def _metadata_texts(value: bytes) -> tuple[str | None, str | None]:
+    texts: list[str | None] = []
+    at = 64  # past the update authority and the mint
+    for _ in range(2):  # name, then symbol
+        if at + 4 > len(value):
+            return None, None
+        size = int.from_bytes(value[at : at + 4], "little")
+        raw = value[at + 4 : at + 4 + size]
+        if len(raw) != size:
+            return None, None
+        text = "".join(c for c in raw.decode("utf-8", errors="replace") if c.isprintable())
+        texts.append(text.strip()[:MAX_TEXT] or None)
+        at += 4 + size
+    name, symbol = texts
+    return symbol, name

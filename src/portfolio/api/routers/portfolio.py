@@ -64,7 +64,7 @@ JSON = "application/json"
     responses={
         200: {"headers": ETAG, "content": CSV_CONTENT},
         304: {"description": "Not modified (If-None-Match)", "headers": ETAG},
-        **problem_responses(503),
+        **problem_responses(422, 503),
     },
 )
 async def get_portfolio(request: Request) -> Response:
