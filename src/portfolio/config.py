@@ -8,6 +8,7 @@ the first request that needs them.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import tomllib
@@ -100,7 +101,14 @@ PRESET_CHAINS = ("base", "arbitrum", "optimism", "polygon", "bsc")
 
 def load_chains_file(path: str) -> list[EvmChain]:
     """The chains of a JSON or TOML file: ``{"chains": [{name, chain_id, rpc_urls, ...}]}``
-    (TOML: ``[[chains]]`` tables)."""
+    (TOML: ``[[chains]]`` tables). Read and validated once while the file stays as it is:
+    start-up asks for the chains in several places (settings, readers, prices, redaction)."""
+    stat = Path(path).stat()
+    return list(_chains_of_file(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _chains_of_file(path: str, _mtime_ns: int, _size: int) -> tuple[EvmChain, ...]:
     text = Path(path).read_text()
     document = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
     entries = document.get("chains") if isinstance(document, dict) else None
@@ -110,7 +118,7 @@ def load_chains_file(path: str) -> list[EvmChain]:
     names = [chain.name for chain in chains]
     if len(set(names)) != len(names):
         raise ValueError("a chain is named twice in the chains file")
-    return chains
+    return tuple(chains)
 
 
 class Settings(BaseSettings):

@@ -89,9 +89,7 @@ class RenderedDocument:
                 self._hold(tenant, etag, body, heard)
                 return Rendered(etag, body)
         body = await render()
-        # The tenant is in the tag: two tenants with equal documents get different ETags.
-        digest = hashlib.blake2b(body, digest_size=16, key=tenant.encode()[:64]).hexdigest()
-        etag = f'"{digest}"'
+        etag = etag_of(tenant, body)
         await self._cache.set(f"{pointer_key}:{etag}", body, self._ttl)
         await self._cache.set(pointer_key, etag.encode(), self._ttl)
         self._hold(tenant, etag, body, heard)
@@ -115,3 +113,10 @@ class RenderedDocument:
     def _looked_up(self, *, hit: bool) -> None:
         if self._telemetry is not None:
             self._telemetry.cache_lookup("portfolio", int(hit), int(not hit))
+
+
+def etag_of(tenant: str, body: bytes) -> str:
+    """A document's ETag. The tenant is in the tag: two tenants with equal documents get
+    different ETags."""
+    digest = hashlib.blake2b(body, digest_size=16, key=tenant.encode()[:64]).hexdigest()
+    return f'"{digest}"'

@@ -35,8 +35,7 @@ class Token:
     def staked(cls, chain: Chain, coin: NativeCoin | None = None) -> Token:
         """The chain's coin as held in stake accounts: its own balance beside the liquid one,
         priced as the coin."""
-        native = cls.native(chain, coin)
-        return cls(chain, None, native.symbol, native.name, native.decimals, True, STAKED)
+        return replace(cls.native(chain, coin), kind=STAKED)
 
     @classmethod
     def stored(
@@ -44,9 +43,8 @@ class Token:
         verified: bool,
     ) -> Token:  # fmt: skip
         """The token of a stored row, by its key."""
-        if key == STAKED_KEY:
-            return cls(chain, None, symbol, name, decimals, verified, STAKED)
-        return cls(chain, None if key == NATIVE_KEY else key, symbol, name, decimals, verified)
+        address, kind = address_and_kind(key)
+        return cls(chain, address, symbol, name, decimals, verified, kind)
 
     @property
     def key(self) -> str:

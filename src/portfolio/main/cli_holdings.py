@@ -57,7 +57,6 @@ EXIT_CODES: list[tuple[type[DomainError], int]] = [
     (ValidationError, 2),
     (ServiceUnavailableError, 3),
 ]
-PAGE = 500
 
 
 @asynccontextmanager
@@ -136,17 +135,7 @@ def list_wallets(
 ) -> None:
     """Every wallet, oldest first."""
 
-    async def every(services: Services) -> list[WalletOut]:
-        found: list[WalletOut] = []
-        after = None
-        while True:
-            page = await services.wallets.list(tenant, chain=chain, limit=PAGE, after=after)
-            found += [WalletOut.of(w) for w in page.items]
-            if page.next_cursor is None:
-                return found
-            after = page.next_cursor
-
-    wallets = _run(every)
+    wallets = [WalletOut.of(w) for w in _run(lambda s: s.wallets.every(tenant, chain=chain))]
     if as_json:
         _print_json([w.model_dump(mode="json") for w in wallets])
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
@@ -16,6 +16,7 @@ from portfolio.adapters.prices.http import Pacer
 from portfolio.adapters.resilience import Breaker, CallPolicy
 from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.config import Settings
+from portfolio.domain.chains import Chain, PriceNames
 from portfolio.main.chains import price_names, rpc_policy
 from portfolio.ports.cache import Cache
 from portfolio.ports.prices import PriceOracle
@@ -46,7 +47,10 @@ async def price_service(
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=settings.rpc_timeout_seconds, follow_redirects=True)
         )
-        sources = [_source(name, settings, client, policy, storage, breaker) for name in names]
+        chains = price_names(settings)
+        sources = [
+            _source(name, settings, client, policy, storage, breaker, chains) for name in names
+        ]
         yield PriceService(
             sources,
             cache,
@@ -63,18 +67,19 @@ def _source(
     policy: CallPolicy,
     storage: Storage,
     breaker: Breaker | None,
+    chains: Mapping[Chain, PriceNames],
 ) -> PriceOracle:
     if name == "defillama":
         pacer = Pacer("defillama", RATES["defillama"], storage, breaker)
         return DefiLlamaPriceOracle(
-            settings.defillama_base_url, client, policy, pacer, names=price_names(settings)
+            settings.defillama_base_url, client, policy, pacer, names=chains
         )
     if name == "coingecko":
         key = settings.coingecko_api_key.get_secret_value() if settings.coingecko_api_key else None
         rate = RATES["coingecko-key" if key else "coingecko"]
         pacer = Pacer("coingecko", rate, storage, breaker)
         return CoinGeckoPriceOracle(
-            settings.coingecko_base_url, client, policy, pacer, key, names=price_names(settings)
+            settings.coingecko_base_url, client, policy, pacer, key, names=chains
         )
     raise ValueError(f"unknown price source {name!r} (defillama, coingecko or none)")
 

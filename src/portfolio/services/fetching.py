@@ -32,6 +32,7 @@ from portfolio.ports.prices import Pricing
 from portfolio.ports.repositories import BalanceRepository, TrackedTokenRepository, WalletRepository
 from portfolio.ports.telemetry import Telemetry
 from portfolio.services.balance_cache import BalanceCache
+from portfolio.services.wallets import every_wallet
 
 RECORD_SLICE = 500  # wallets recorded in one transaction
 
@@ -354,15 +355,3 @@ def _outcomes(
         )
         for w in wallets
     ]
-
-
-async def every_wallet(wallets: WalletRepository, tenant: str | None) -> list[Wallet]:
-    """Every wallet of the tenant (of every tenant when None), page by page."""
-    found: list[Wallet] = []
-    cursor = None
-    while True:
-        page = await wallets.list(tenant=tenant, chain=None, limit=1000, after=cursor)
-        found += page.items
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor

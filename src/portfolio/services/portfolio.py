@@ -37,26 +37,18 @@ class PortfolioService:
         """The summary over the tenant's wallets. A token the tenant marked spam is never
         counted and is left out (listed apart with ``include_spam``); one marked trusted is
         priced and counted like a listed token."""
-        everything = await self._balances.everything(tenant)
-        marks = await self._marks.marks(tenant) if self._marks is not None else {}
+        everything, spam = await self._as_marked(tenant)
         now = self._clock.now()
-        holdings, spam = [], []
-        for wallet, snapshot in everything:
-            kept, junk = [], []
-            for balance in snapshot.balances:
-                mark = marks.get((wallet.chain, balance.token.key))
-                if mark is Mark.SPAM:
-                    junk.append(balance)
-                else:
-                    kept.append(TokenBalance(marked(balance.token, mark), balance.raw))
+        holdings = []
+        spam_holdings = []
+        for (wallet, snapshot), junk in zip(everything, spam, strict=True):
             stale = snapshot.is_stale(now, self._freshness)
-            holdings.append(WalletHoldings(wallet, kept, snapshot.as_of, stale))
-            spam.append(WalletHoldings(wallet, junk, snapshot.as_of, stale))
-        tokens = {b.token for held in holdings for b in held.balances if b.raw}
-        prices = await self._prices.prices(list(tokens))
+            holdings.append(WalletHoldings(wallet, snapshot.balances, snapshot.as_of, stale))
+            spam_holdings.append(WalletHoldings(wallet, junk, snapshot.as_of, stale))
+        prices = await self._prices_of(everything)
         summary = summarize(holdings, prices, include_unverified=self._include_unverified)
         if include_spam:  # merged per token, never priced
-            summary = replace(summary, spam=summarize(spam, {}).unpriced)
+            summary = replace(summary, spam=summarize(spam_holdings, {}).unpriced)
         return summary
 
     async def holdings(
@@ -64,14 +56,28 @@ class PortfolioService:
     ) -> tuple[list[tuple[Wallet, WalletBalances]], dict[str, Price]]:
         """Every wallet's stored balances, and the prices of what they hold (for exports);
         tokens marked spam left out, those marked trusted priced."""
+        everything, _ = await self._as_marked(tenant)
+        return everything, await self._prices_of(everything)
+
+    async def _as_marked(
+        self, tenant: str
+    ) -> tuple[list[tuple[Wallet, WalletBalances]], list[list[TokenBalance]]]:
+        """Every wallet's stored balances as the tenant's marks make them count (a trusted
+        token counted as a listed one), and apart, per wallet, the balances marked spam."""
         marks = await self._marks.marks(tenant) if self._marks is not None else {}
-        everything = [
-            (wallet, replace(snapshot, balances=[
-                TokenBalance(marked(b.token, marks.get((wallet.chain, b.token.key))), b.raw)
-                for b in snapshot.balances
-                if marks.get((wallet.chain, b.token.key)) is not Mark.SPAM
-            ]))
-            for wallet, snapshot in await self._balances.everything(tenant)
-        ]  # fmt: skip
+        everything, spam = [], []
+        for wallet, snapshot in await self._balances.everything(tenant):
+            kept, junk = [], []
+            for balance in snapshot.balances:
+                mark = marks.get((wallet.chain, balance.token.key))
+                if mark is Mark.SPAM:
+                    junk.append(balance)
+                else:
+                    kept.append(TokenBalance(marked(balance.token, mark), balance.raw))
+            everything.append((wallet, replace(snapshot, balances=kept)))
+            spam.append(junk)
+        return everything, spam
+
+    async def _prices_of(self, everything: list[tuple[Wallet, WalletBalances]]) -> dict[str, Price]:
         tokens = {b.token for _, snapshot in everything for b in snapshot.balances if b.raw}
-        return everything, await self._prices.prices(list(tokens))
+        return await self._prices.prices(list(tokens))

@@ -29,7 +29,8 @@ from portfolio.domain.jobs import (
 )
 from portfolio.ports.repositories import WalletRepository
 from portfolio.ports.telemetry import Telemetry
-from portfolio.services.fetching import FetchService, every_wallet
+from portfolio.services.fetching import FetchService
+from portfolio.services.wallets import every_wallet
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,12 @@ class WalletService:
             self._check_chain(chain)
         return await self._reads.list(tenant=tenant, chain=chain, limit=limit, after=after)
 
+    async def every(self, tenant: str, *, chain: Chain | None = None) -> Sequence[Wallet]:
+        """Every wallet of the tenant (on one chain, when given), oldest first."""
+        if chain is not None:
+            self._check_chain(chain)
+        return await every_wallet(self._reads, tenant, chain)
+
     async def remove(self, tenant: str, wallet_id: UUID) -> None:
         if not await self._wallets.delete(wallet_id, tenant):
             raise WalletNotFoundError(wallet_id)
@@ -85,3 +91,18 @@ class WalletService:
     async def _changed(self, tenant: str) -> None:
         if self._watcher is not None:
             await self._watcher.portfolio_changed(tenant)
+
+
+async def every_wallet(
+    wallets: WalletRepository, tenant: str | None, chain: Chain | None = None
+) -> list[Wallet]:
+    """Every wallet of the tenant (of every tenant when None), of one chain when given, page by
+    page."""
+    found: list[Wallet] = []
+    cursor = None
+    while True:
+        page = await wallets.list(tenant=tenant, chain=chain, limit=1000, after=cursor)
+        found += page.items
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor

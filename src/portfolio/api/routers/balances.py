@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from portfolio.api.auth import Caller, caller
-from portfolio.api.dependencies import Balances, Fetching, History, Wallets
+from portfolio.api.dependencies import Balances, Fetching, services_of
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import BalancesAtOut, BalancesOut
 from portfolio.api.times import Rfc3339
@@ -47,9 +47,8 @@ async def fetch_balances(
 async def get_balances(
     wallet_id: UUID,
     balances: Balances,
-    wallets: Wallets,
-    history: History,
     principal: Caller,
+    request: Request,
     at: Annotated[
         Rfc3339 | None,
         Query(description="RFC 3339 with a zone: the balances as recorded at or before it."),
@@ -59,8 +58,9 @@ async def get_balances(
     freshness setting or the last fetch failed. With `at`: every balance and value as recorded
     at or before that moment, each with the time of the sample it stands on (the definition
     of history). Zero balances are left out."""
-    if at is not None:
-        wallet = await wallets.get(principal.tenant, wallet_id)
-        held = await history.held_at(principal.tenant, at, wallet_id)
+    if at is not None:  # its services taken here: the plain read resolves no more than before
+        services = services_of(request)
+        wallet = await services.wallets.get(principal.tenant, wallet_id)
+        held = await services.history.held_at(principal.tenant, at, wallet_id)
         return BalancesAtOut.of(wallet, at, held)
     return BalancesOut.of(await balances.get(principal.tenant, wallet_id))

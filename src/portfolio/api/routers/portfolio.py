@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -23,6 +22,7 @@ from portfolio.api.csvout import (
 from portfolio.api.dependencies import Fetching, History, services_of
 from portfolio.api.openapi import CSV_CONTENT, ETAG, LOCATION
 from portfolio.api.problems import problem_responses
+from portfolio.api.rendered import etag_of
 from portfolio.api.schemas import (
     HistoryOut,
     PortfolioAtOut,
@@ -82,7 +82,7 @@ async def get_portfolio(request: Request) -> Response:
     if request.scope["query_string"] and _include_spam(request):
         summary = await services.portfolio.summary(principal.tenant, include_spam=True)
         body = SummaryOut.of(summary).model_dump_json().encode()
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'  # rendered for this request only
+        etag = etag_of(principal.tenant, body)  # rendered for this request only, not held
         return Response(body, media_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"})
     if "csv" in request.headers.get("accept", "") and wants_csv(request):
         everything, prices = await services.portfolio.holdings(principal.tenant)
