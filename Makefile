@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev tools migrate run services lint test bench loadtest image lock openapi clean
+.PHONY: install install-dev tools migrate run services lint test bench loadtest image lock openapi token-lists clean
 
 # The virtualenv, made whole or not at all: a venv left half-made (no python3-venv, so no pip)
 # would break every later run until removed, so a failed step removes it again.
@@ -87,6 +87,12 @@ lock: install-dev
 openapi: install
 	$(BIN)/python -m portfolio.main.openapi > openapi.json.tmp
 	mv openapi.json.tmp openapi.json
+
+# src/portfolio/data/<chain>-tokens.json: the shipped EVM token lists, built from the token-list
+# packages pinned in tools/token-lists/package.json (see scripts/token_lists.py). Committed:
+# nothing is fetched at run or test time.
+token-lists:
+	$(PYTHON) scripts/token_lists.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

@@ -29,6 +29,58 @@ async def test_the_shipped_ethereum_list_has_the_most_held_tokens() -> None:
     assert all(t.verified and t.chain == Chain.ETHEREUM for t in tokens)
 
 
+# Each preset's shipped list, the chain id its tokens are on, and one token it must name.
+PRESETS = {
+    "base": (8453, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "USDC"),
+    "optimism": (10, "0x0b2C639c533813f4Aa9D7837CAf62653d097Ff85", "USDC"),
+    "arbitrum": (42161, "0xaf88d065e77c8cC2239327C5EDb3A432268e5831", "USDC"),
+    "polygon": (137, "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359", "USDC"),
+    "bsc": (56, "0x55d398326f99059fF775485246999027B3197955", "USDT"),
+}
+
+
+async def test_the_shipped_ethereum_list_is_large() -> None:
+    """Discovery makes long lists cheap: the shipped one merges several packages."""
+    tokens = (await load_token_list(Chain.ETHEREUM, None))[1]
+    assert len(tokens) >= 1000
+    assert len({t.address for t in tokens}) == len(tokens)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+async def test_every_preset_ships_a_list_of_its_own_chain(name: str) -> None:
+    chain_id, address, symbol = PRESETS[name]
+    shipped = await load_token_list(Chain(name), None)
+    assert set(shipped) == {chain_id}
+    by_address = {t.address: t for t in shipped[chain_id]}
+    assert by_address[address].symbol == symbol
+    assert all(t.chain == name and t.verified for t in shipped[chain_id])
+    # No stand-in for the native coin (0xEeee..., Polygon's 0x...1010): it would count twice.
+    assert all(int(t.address or "0", 16) >= 2**20 for t in shipped[chain_id])
+    assert not any((t.address or "").lower().startswith("0xeeeeeeeeee") for t in shipped[chain_id])
+
+
+async def test_sources_are_merged_in_order_the_first_entry_of_an_address_kept(
+    tmp_path: Path,
+) -> None:
+    usdc = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"tokens": [
+        {"chainId": 1, "address": usdc, "symbol": "MYUSDC", "decimals": 6},
+        {"chainId": 1, "address": "0x" + "cd" * 20, "symbol": "NEW", "decimals": 2},
+    ]}))  # fmt: skip
+    shipped = (await load_token_list(Chain.ETHEREUM, None))[1]
+    merged = (await load_token_list(Chain.ETHEREUM, f"{mine}, shipped"))[1]
+    assert len(merged) == len(shipped) + 1
+    symbols = {t.address.lower(): t.symbol for t in merged if t.address}
+    assert (symbols[usdc], symbols["0x" + "cd" * 20]) == ("MYUSDC", "NEW")
+    shipped_first = (await load_token_list(Chain.ETHEREUM, f"shipped,{mine}"))[1]
+    assert {t.address.lower(): t.symbol for t in shipped_first if t.address}[usdc] == "USDC"
+    assert await load_token_list(Chain("gnosis"), "shipped") == {}  # none shipped for it
+    assert [t.symbol for t in (await load_token_list(Chain("gnosis"), str(mine)))[1]] == [
+        "MYUSDC", "NEW"
+    ]  # fmt: skip
+
+
 async def test_the_shipped_solana_list_names_its_mints() -> None:
     tokens = (await load_token_list(Chain.SOLANA, None))[101]
     usdc = next(t for t in tokens if t.symbol == "USDC")

@@ -15,7 +15,13 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.errors import InvalidAddressError
 from portfolio.domain.tokens import Token
 
-SHIPPED = {Chain.ETHEREUM: "ethereum-tokens.json", Chain.SOLANA: "solana-tokens.json"}
+# The lists shipped in portfolio.data, by chain name: built by `make token-lists` from
+# token-list packages (see scripts/token_lists.py and data/NOTICE-token-lists.md).
+SHIPPED = {
+    name: f"{name}-tokens.json"
+    for name in ("ethereum", "base", "arbitrum", "optimism", "polygon", "bsc", "solana")
+}
+SHIPPED_WORD = "shipped"  # in a list of sources: the chain's shipped list
 
 
 class TokenListError(ValueError):
@@ -26,14 +32,21 @@ TokenList = dict[int, list[Token]]  # chainId -> its tokens
 
 
 async def load_token_list(
-    chain: Chain, source: str | None, *, http_timeout: float = 10.0
+    chain: Chain, sources: str | None, *, http_timeout: float = 10.0
 ) -> TokenList:
-    """The tokens of ``source`` (a path or an http(s) URL; the shipped list when None, and no
-    token at all for a chain without one) by chainId. Within one chainId, a duplicate address
-    keeps its first entry."""
-    if source is None and chain not in SHIPPED:
-        return {}
-    return parse_token_list(chain, await _read(chain, source, http_timeout))
+    """The tokens of ``sources``, by chainId: comma-separated paths, http(s) URLs and the word
+    ``shipped`` (the chain's shipped list; none for a chain without one), merged in order (an
+    address listed twice within one chainId keeps its first entry). None: the shipped list."""
+    merged: dict[int, dict[str, Token]] = {}
+    for source in (s.strip() for s in (sources or SHIPPED_WORD).split(",")):
+        if not source or (source == SHIPPED_WORD and chain not in SHIPPED):
+            continue
+        document = await _read(chain, None if source == SHIPPED_WORD else source, http_timeout)
+        for chain_id, tokens in parse_token_list(chain, document).items():
+            known = merged.setdefault(chain_id, {})
+            for token in tokens:
+                known.setdefault(token.key, token)
+    return {chain_id: list(tokens.values()) for chain_id, tokens in merged.items()}
 
 
 def parse_token_list(chain: Chain, document: Any) -> TokenList:
@@ -73,7 +86,8 @@ async def _read(chain: Chain, source: str | None, http_timeout: float) -> Any:
             text = await asyncio.to_thread(_read_file, chain, source)
         return json.loads(text)
     except (OSError, httpx.HTTPError, json.JSONDecodeError) as exc:
-        raise TokenListError(f"Cannot read the {chain} token list {source!r}: {exc}") from exc
+        where = SHIPPED_WORD if source is None else repr(source)
+        raise TokenListError(f"Cannot read the {chain} token list {where}: {exc}") from exc
 
 
 def _read_file(chain: Chain, source: str | None) -> str:
