@@ -7,10 +7,11 @@ import sys
 
 from loguru import logger
 
-from bench import api_bench, evm_bench, history_bench, scale_bench, solana_bench
+from bench import api_bench, discovery_bench, evm_bench, history_bench, scale_bench, solana_bench
 
 BENCHES = {
     "evm": evm_bench,
+    "discovery": discovery_bench,
     "solana": solana_bench,
     "api": api_bench,
     "history": history_bench,
@@ -19,7 +20,8 @@ BENCHES = {
 
 
 async def main() -> None:
-    """`python -m bench [evm] [solana] [api] [history] [scale]`: the named benchmarks, or all."""
+    """`python -m bench [evm] [discovery] [solana] [api] [history] [scale]`: the named ones,
+    or all."""
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     chosen = [BENCHES[name] for name in sys.argv[1:]] or list(BENCHES.values())

@@ -10,19 +10,26 @@ import json
 
 import aiohttp
 from aiohttp import web
+from eth_utils.abi import function_signature_to_4byte_selector
 
 from tests.netutil import free_port
 
 FAULTS = ("timeout", "429", "500", "malformed", "short", "rpc-limit", "reset")
+AGGREGATE3 = "0x" + function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])").hex()
+BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
+BALANCE_OF_HEX = "0x" + BALANCE_OF.hex()
 
 
 class FaultySwitchboard:
     """An HTTP JSON-RPC endpoint whose answers come from ``answer``, with fault switches."""
 
-    def __init__(self, *, delay: float = 0.0) -> None:
+    def __init__(self, *, delay: float = 0.0, count_calls: bool = False) -> None:
         self.delay = delay
         self.requests = 0
         self.methods: list[str] = []  # JSON-RPC methods asked, batch items included
+        # With count_calls: ERC-20 balanceOf calls asked, those inside multicalls included.
+        self.count_calls = count_calls
+        self.balance_calls = 0
         self.fault: str | None = None  # applied to every request
         self.next_faults: list[str] = []  # applied to the next requests, one each
         self.url = ""
@@ -58,6 +65,8 @@ class FaultySwitchboard:
         self.requests += 1
         body = await request.read()
         self.methods.extend(_methods(body))
+        if self.count_calls:
+            self.balance_calls += _balance_calls(body)
         fault = self.next_faults.pop(0) if self.next_faults else self.fault
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -92,8 +101,8 @@ class FaultySwitchboard:
 class RpcProxy(FaultySwitchboard):
     """The switches in front of a real node."""
 
-    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
-        super().__init__(delay=delay)
+    def __init__(self, upstream: str, *, delay: float = 0.0, count_calls: bool = False) -> None:
+        super().__init__(delay=delay, count_calls=count_calls)
         self.upstream = upstream
 
     async def __aenter__(self) -> RpcProxy:
@@ -114,3 +123,40 @@ def _methods(body: bytes) -> list[str]:
         return []
     items = document if isinstance(document, list) else [document]
     return [str(item.get("method")) for item in items if isinstance(item, dict)]
+
+
+def _balance_calls(body: bytes) -> int:
+    """The balanceOf calls of a request: plain eth_calls, and those an aggregate3 carries."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return 0
+    items = document if isinstance(document, list) else [document]
+    count = 0
+    for item in items:
+        if not isinstance(item, dict) or item.get("method") != "eth_call":
+            continue
+        data = str(item["params"][0].get("data", ""))
+        if data.startswith(BALANCE_OF_HEX):
+            count += 1
+        elif data.startswith(AGGREGATE3):
+            count += _multicall_balance_calls(bytes.fromhex(data[len(AGGREGATE3) :]))
+    return count
+
+
+def _multicall_balance_calls(data: bytes) -> int:
+    """The balanceOf calls among an aggregate3's (target, allowFailure, callData) tuples,
+    walked by their ABI offsets (eth_abi's decoder takes seconds over a benchmark's calls)."""
+
+    def word(at: int) -> int:
+        return int.from_bytes(data[at : at + 32], "big")
+
+    array = word(0)
+    length = word(array)
+    heads = array + 32
+    count = 0
+    for n in range(length):
+        element = heads + word(heads + 32 * n)
+        call = element + word(element + 64)  # callData's offset, within the tuple
+        count += word(call) >= 4 and data[call + 32 : call + 36] == BALANCE_OF
+    return count

@@ -55,7 +55,9 @@ class EvmChain(BaseModel):
     native_price_id: str | None = Field(default=None, description="CoinGecko's id of the coin")
     defillama_chain: str | None = Field(default=None, description="DefiLlama's chain slug")
     coingecko_platform: str | None = Field(default=None, description="CoinGecko's platform id")
-    token_list: str | None = Field(default=None, description="path or URL of a token list")
+    token_list: str | None = Field(
+        default=None, description="paths or URLs of token lists, comma-separated; shipped: ours"
+    )
     multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
 
     @field_validator("name")
@@ -161,30 +163,44 @@ class Settings(BaseSettings):
         description="comma-separated http(s) URLs, tried in order",
     )
     ethereum_token_list: str | None = Field(
-        default=None, description="path or http(s) URL of a token list; unset: the shipped one"
+        default=None,
+        description="paths or http(s) URLs of token lists, comma-separated, shipped for the "
+        "shipped one; unset: the shipped one",
     )
     solana_token_list: str | None = Field(
-        default=None, description="path or http(s) URL of a token list; unset: the shipped one"
+        default=None,
+        description="paths or http(s) URLs of token lists, comma-separated, shipped for the "
+        "shipped one; unset: the shipped one",
     )
     ethereum_chain_id: int | None = Field(
         default=None, ge=1, description="the chain id Ethereum's nodes must answer; unset: 1"
     )
     base_rpc_urls: UrlList = Field(default=[], description="Base nodes; unset: Base is off")
-    base_token_list: str | None = Field(default=None, description="Base's token list")
+    base_token_list: str | None = Field(
+        default=None, description="Base's token lists; unset: shipped"
+    )
     arbitrum_rpc_urls: UrlList = Field(
         default=[], description="Arbitrum One nodes; unset: Arbitrum is off"
     )
-    arbitrum_token_list: str | None = Field(default=None, description="Arbitrum's token list")
+    arbitrum_token_list: str | None = Field(
+        default=None, description="Arbitrum's token lists; unset: shipped"
+    )
     optimism_rpc_urls: UrlList = Field(
         default=[], description="OP Mainnet nodes; unset: Optimism is off"
     )
-    optimism_token_list: str | None = Field(default=None, description="Optimism's token list")
+    optimism_token_list: str | None = Field(
+        default=None, description="Optimism's token lists; unset: shipped"
+    )
     polygon_rpc_urls: UrlList = Field(
         default=[], description="Polygon PoS nodes; unset: Polygon is off"
     )
-    polygon_token_list: str | None = Field(default=None, description="Polygon's token list")
+    polygon_token_list: str | None = Field(
+        default=None, description="Polygon's token lists; unset: shipped"
+    )
     bsc_rpc_urls: UrlList = Field(default=[], description="BNB Chain nodes; unset: it is off")
-    bsc_token_list: str | None = Field(default=None, description="BNB Chain's token list")
+    bsc_token_list: str | None = Field(
+        default=None, description="BNB Chain's token lists; unset: shipped"
+    )
     evm_chains_file: str | None = Field(
         default=None,
         description="JSON or TOML file of more EVM chains (or presets redefined); see README",
@@ -198,6 +214,12 @@ class Settings(BaseSettings):
     )
     evm_batch_size: int = Field(
         default=100, ge=1, le=1000, description="JSON-RPC requests per batch without multicall"
+    )
+    evm_discovery_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="refreshes read only the tokens an EVM wallet held when its token lists "
+        "were last read whole; they are read whole again after this long; 0: every time",
     )
     solana_batch_size: int = Field(
         default=100, ge=1, le=1000, description="JSON-RPC requests per batch"

@@ -47,6 +47,24 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+def chains_file(path: Path, chain_id: int, url: str, token_list: str) -> str:
+    """A chains file of one chain the project has never seen: "devchain", its coin DEV."""
+    path.write_text(
+        f"""
+[[chains]]
+name = "devchain"
+chain_id = {chain_id}
+rpc_urls = ["{url}"]
+native_symbol = "DEV"
+native_name = "Dev coin"
+native_price_id = "dev-coin"
+defillama_chain = "devchain"
+token_list = "{token_list}"
+"""
+    )
+    return str(path)
+
+
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The whole app on a migrated database of each kind, emptied after the test."""

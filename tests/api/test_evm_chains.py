@@ -21,7 +21,7 @@ from portfolio.adapters.db.models import WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
 from portfolio.main.app import create_app
-from tests.api.conftest import serve, settings_for, write_list
+from tests.api.conftest import chains_file, serve, settings_for, write_list
 from tests.chains.anvil import AnvilNode, running_anvil
 from tests.chains.worlds import ONE, ZERO, EvmWorld
 from tests.prices.price_server import PriceServer, Quote
@@ -54,23 +54,6 @@ async def devchain() -> AsyncIterator[DevChain]:
         yield DevChain(node, Token(Chain("devchain"), address, "SEVEN", "Seven", 7, True))
 
 
-def chains_file(path: Path, url: str, token_list: str) -> str:
-    path.write_text(
-        f"""
-[[chains]]
-name = "devchain"
-chain_id = {DEV_ID}
-rpc_urls = ["{url}"]
-native_symbol = "DEV"
-native_name = "Dev coin"
-native_price_id = "dev-coin"
-defillama_chain = "devchain"
-token_list = "{token_list}"
-"""
-    )
-    return str(path)
-
-
 @pytest.fixture
 async def prices(evm: EvmWorld, devchain: DevChain) -> AsyncIterator[PriceServer]:
     async with PriceServer() as server:
@@ -100,7 +83,7 @@ def settings(
     return settings_for(
         database_url,
         **chains,
-        evm_chains_file=chains_file(tmp_path / "chains.toml", dev_url, dev_list),
+        evm_chains_file=chains_file(tmp_path / "chains.toml", DEV_ID, dev_url, dev_list),
         defillama_base_url=f"{prices.url}/llama",
         price_sources=["defillama"],
     )  # fmt: skip

@@ -14,6 +14,7 @@ import httpx
 from eth_abi.abi import encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from portfolio.config import MULTICALL3
 from tests.chains.solc import NODE_MODULES, compile_contracts
@@ -24,6 +25,8 @@ ANVIL = os.environ.get(
     str(NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"),
 )
 CHAIN_ID = 31337
+BATCH = 100  # calls in one JSON-RPC batch to anvil (it refuses big batches)
+BALANCE_SLOT = 4  # TestToken's balanceOf mapping: after name, symbol, decimals and totalSupply
 
 
 @dataclass
@@ -40,6 +43,38 @@ class AnvilNode:
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Many calls in JSON-RPC batches of at most BATCH; their results in order."""
+        results: list[Any] = []
+        for start in range(0, len(calls), BATCH):
+            part = calls[start : start + BATCH]
+            body = [{"jsonrpc": "2.0", "id": n, "method": m, "params": p}
+                    for n, (m, p) in enumerate(part)]  # fmt: skip
+            answer = (await self.client.post(self.url, json=body)).json()
+            if not isinstance(answer, list):
+                raise RuntimeError(f"a batch of {len(part)} calls failed: {answer}")
+            by_id = {item["id"]: item for item in answer}
+            failed = [item["error"] for item in answer if "error" in item]
+            if failed:
+                raise RuntimeError(f"{len(failed)} of {len(part)} calls failed: {failed[0]}")
+            results += [by_id[n]["result"] for n in range(len(part))]
+        return results
+
+    async def place_tokens(self, addresses: list[str]) -> None:
+        """A TestToken's code at each address, in one batch: thousands of tokens in a second
+        (no constructor runs, so their name and symbol are empty; lists name them)."""
+        runtime = compile_contracts()["TestToken"].runtime
+        await self.batch([("anvil_setCode", [a, runtime]) for a in addresses])
+
+    async def set_token_balances(self, balances: list[tuple[str, str, int]]) -> None:
+        """(token, holder, base units) for placed or deployed TestTokens, in one batch."""
+        calls = []
+        for token, holder, amount in balances:
+            slot = keccak(encode(["address", "uint256"], [holder, BALANCE_SLOT]))
+            value = "0x" + amount.to_bytes(32, "big").hex()
+            calls.append(("anvil_setStorageAt", [token, "0x" + slot.hex(), value]))
+        await self.batch(calls)
 
     async def deploy(self, contract: str, types: list[str], args: list[Any]) -> str:
         code = compile_contracts()[contract].bytecode + encode(types, args).hex()

@@ -12,7 +12,7 @@ from portfolio.adapters.chains.evm import EvmLimits, Web3ChainReader
 from portfolio.adapters.resilience import CallPolicy
 from portfolio.config import MULTICALL3
 from portfolio.domain.errors import ChainTimeoutError, ChainUnavailableError, NotATokenError
-from portfolio.domain.tokens import Token
+from portfolio.domain.tokens import Token, TokenAccount
 from tests.chains.anvil import CHAIN_ID
 from tests.chains.worlds import BIG, HUGE, ONE, ZERO, EvmWorld
 from tests.netutil import free_port
@@ -79,6 +79,52 @@ async def test_a_reverting_or_garbage_token_fails_alone(evm: EvmWorld, reader: R
     assert set(failed) == {evm.reverting, evm.garbage}
     assert "7 bytes" in failed[evm.garbage]
     assert len(reading.balances) == 4
+
+
+async def test_a_discovery_remembers_the_held_tokens_and_those_that_failed(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    async with reader() as chain:
+        readings = await chain.read_balances([ZERO, ONE])
+    held = {a: {t.mint: t for t in r.accounts or []} for a, r in readings.items()}
+    # ONE holds one base unit of each good token; the reverting and the garbage token could
+    # not be read, so they may be held: read again until a discovery says otherwise.
+    assert set(held[ONE]) == {t.address for t in evm.tokens}
+    assert set(held[ZERO]) == {evm.reverting.address, evm.garbage.address}
+    six = held[ONE][evm.six.address or ""]
+    assert (six.address, six.program, six.decimals) == (evm.six.address, "erc20", 6)
+    assert [b.token.symbol for b in readings[ZERO].balances][:2] == ["ETH", "SIX"]  # zeros too
+
+
+async def test_a_read_again_asks_the_native_coin_and_the_held_tokens_only(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    async with RpcProxy(evm.node.url, count_calls=True) as proxy, reader([proxy.url]) as chain:
+        discovered = await chain.read_balances([ONE, BIG])
+        found = proxy.balance_calls
+        known = {ONE: [TokenAccount.held(evm.six)], BIG: []}
+        proxy.balance_calls = 0
+        again = await chain.read_balances([ONE, BIG], known, {BIG: [evm.eighteen]})
+    assert found == 2 * len(evm.tokens)
+    assert proxy.balance_calls == 2  # ONE's SIX, and BIG's tracked EIGHTEEN
+    assert {b.token.symbol: b.raw for b in again[ONE].balances} == {"ETH": 1, "SIX": 1}
+    assert {b.token.symbol: b.raw for b in again[BIG].balances} == {
+        "ETH": HUGE, "EIGHTEEN": HUGE * 18
+    }  # fmt: skip
+    assert again[ONE].accounts is None  # nothing discovered
+    assert again[BIG].accounts is None
+    assert evm.eighteen.address in {t.mint for t in discovered[BIG].accounts or []}
+
+
+async def test_a_held_token_the_lists_no_longer_name_is_read_as_unlisted(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    async with reader(tokens=[evm.six]) as chain:
+        again = await chain.read_balances([ONE], {ONE: [TokenAccount.held(evm.eighteen)]})
+    (token,) = (b.token for b in again[ONE].balances if not b.token.is_native)
+    assert (token.address, token.symbol, token.decimals, token.verified) == (
+        evm.eighteen.address, None, 18, False
+    )  # fmt: skip
 
 
 async def test_many_wallets_in_small_chunks_come_back_in_place(

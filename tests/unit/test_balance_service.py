@@ -14,7 +14,7 @@ from portfolio.domain.wallet import DEFAULT_TENANT, Wallet
 from portfolio.ports.chains import ChainReader
 from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.balances import BalanceService, BalanceView
-from portfolio.services.fetching import FetchPolicy, FetchService, Stores
+from portfolio.services.fetching import FetchPolicy, FetchService, Stores, trusted_for
 from portfolio.services.prices import NoPricing
 from tests.fakes import (
     FakeBalanceRepository,
@@ -167,18 +167,27 @@ async def test_a_chain_without_a_reader_is_unavailable(world: World) -> None:
         await world.fetch(wallet.id)
 
 
-async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_discovers() -> None:
+SOLANA_KEY = "11111111111111111111111111111111"
+
+
+@pytest.mark.parametrize(
+    ("chain", "address", "policy"),
+    [
+        (Chain.SOLANA, SOLANA_KEY, FetchPolicy(discovery_max_age=timedelta(hours=1))),
+        (Chain.ETHEREUM, ADDRESS, FetchPolicy(evm_discovery_max_age=timedelta(hours=1))),
+    ],
+)
+async def test_a_refresh_reuses_recent_discoveries_and_a_fetch_always_discovers(
+    chain: Chain, address: str, policy: FetchPolicy
+) -> None:
     world = World()
-    solana = FakeChainReader(Chain.SOLANA)
-    world.fetcher = world.fetching(
-        {Chain.SOLANA: solana}, FetchPolicy(discovery_max_age=timedelta(hours=1))
-    )
-    key = "11111111111111111111111111111111"
-    wallet = Wallet.create(Chain.SOLANA, key, None, world.clock.now())
+    reader = FakeChainReader(chain)
+    world.fetcher = world.fetching({chain: reader}, policy)
+    wallet = Wallet.create(chain, address, None, world.clock.now())
     await world.wallets.add(wallet)
     account = TokenAccount("acc1", "mint1", "prog", 6)
-    solana.readings[key] = WalletReading(
-        key, [TokenBalance(Token.native(Chain.SOLANA), 5)], [], [account]
+    reader.readings[address] = WalletReading(
+        address, [TokenBalance(Token.native(chain), 5)], [], [account]
     )
 
     await world.fetcher.refresh_all(DEFAULT_TENANT)  # nothing known yet: discovery
@@ -187,7 +196,32 @@ async def test_a_refresh_reuses_recent_solana_discoveries_and_a_fetch_always_dis
     await world.fetch(wallet.id)  # a wallet's own fetch discovers
     world.clock.advance(minutes=61)
     await world.fetcher.refresh_all(DEFAULT_TENANT)  # too old: discover again
-    assert solana.known == [{}, {key: [account]}, {}, {}]
+    assert reader.known == [{}, {address: [account]}, {}, {}]
+
+
+def test_wallets_discovered_together_are_discovered_again_over_several_cycles() -> None:
+    now = FakeClock().now()
+    wallets = [Wallet.create(Chain.ETHEREUM, f"0x{n + 1:040x}", None, now) for n in range(200)]
+    hour = timedelta(hours=1)
+    trusted = [trusted_for(w, hour) for w in wallets]
+    assert all(hour * 3 / 4 <= t <= hour for t in trusted)
+    assert len({t // timedelta(minutes=5) for t in trusted}) >= 3  # over three 5-minute cycles
+    assert trusted == [trusted_for(w, hour) for w in wallets]  # the same each time
+
+
+async def test_a_wallet_new_at_an_address_has_the_address_discovered() -> None:
+    world = World()
+    world.fetcher = world.fetching({Chain.ETHEREUM: world.reader}, FetchPolicy())
+    account = TokenAccount.held(USDC)
+    world.reader.readings[ADDRESS] = WalletReading(ADDRESS, [TokenBalance(ETH, 1)], [], [account])
+    await world.wallet()
+    await world.fetcher.refresh_all(DEFAULT_TENANT)
+    await world.fetcher.refresh_all(DEFAULT_TENANT)
+    other = Wallet.create(Chain.ETHEREUM, ADDRESS, None, world.clock.now(), tenant="other")
+    await world.wallets.add(other)
+    await world.fetcher.refresh_all(DEFAULT_TENANT)  # reads the other tenant's wallet too
+    await world.fetcher.refresh_all(DEFAULT_TENANT)
+    assert world.reader.known == [{}, {ADDRESS: [account]}, {}, {ADDRESS: [account]}]
 
 
 async def test_a_refresh_records_big_sets_in_slices(

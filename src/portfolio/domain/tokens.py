@@ -13,6 +13,7 @@ NATIVE_KEY = "native"
 LIQUID = "liquid"
 STAKED = "staked"  # the native coin delegated in stake accounts (Solana)
 STAKED_KEY = "native:staked"
+ERC20 = "erc20"  # the program of an EVM token a wallet held at its last discovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +105,22 @@ class TokenFailure:
 
 @dataclass(frozen=True, slots=True)
 class TokenAccount:
-    """A Solana token account of a wallet, as found by discovery: enough to read its amount
-    again without asking the owner's whole account list."""
+    """What discovery found a wallet holding, enough to read its amount again without looking
+    at everything: on Solana a token (or stake) account; on an EVM chain a token contract of
+    the lists that the wallet held (or that could not be read, so may be held), whose address
+    and mint are both the contract's."""
 
     address: str
     mint: str
-    program: str  # the owning program's id
+    program: str  # the owning program's id; ERC20 on an EVM chain
     decimals: int
+
+    @classmethod
+    def held(cls, token: Token) -> TokenAccount:
+        """An EVM token a wallet held at discovery."""
+        if token.address is None:
+            raise ValueError("the native coin is read anyway")
+        return cls(token.address, token.address, ERC20, token.decimals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,6 +163,7 @@ async def build_services(
             lock_ttl_seconds=settings.fetch_lock_wait_seconds * 2,
             lock_wait_seconds=settings.fetch_lock_wait_seconds,
             discovery_max_age=timedelta(seconds=settings.solana_discovery_seconds),
+            evm_discovery_max_age=timedelta(seconds=settings.evm_discovery_seconds),
             chunk_wallets=settings.refresh_chunk_wallets,
         )
         tracked = SqlTrackedTokenRepository(sessions)

@@ -57,9 +57,11 @@ class Tally(NamedTuple):
 class FetchPolicy:
     lock_ttl_seconds: float = 120.0  # a crashed holder frees the wallet after this
     lock_wait_seconds: float = 60.0  # how long a second fetch waits for the first
-    # A refresh reads a Solana wallet's known token accounts again while its last discovery
-    # is younger than this; a wallet's own fetch always discovers.
+    # A refresh reads again what a wallet's last discovery found (a Solana wallet's token and
+    # stake accounts, the listed tokens an EVM wallet held) while the discovery is younger than
+    # this (see trusted_for), and discovers again after; a wallet's own fetch always discovers.
     discovery_max_age: timedelta = timedelta(hours=1)
+    evm_discovery_max_age: timedelta = timedelta(hours=1)
     # A refresh reads a chain's wallets in chunks of at most this many, each read and recorded
     # alone: a failure stays with its chunk, and memory is bounded by the chunk. A chunk whose
     # read times out is split in half and read again, down to 1/16 of this size.
@@ -283,14 +285,22 @@ class FetchService:
         return recorded
 
     async def _known_accounts(self, wallets: list[Wallet]) -> dict[str, list[TokenAccount]]:
-        """Token accounts of the wallets whose last discovery is recent enough to trust."""
-        if wallets[0].chain.is_evm:
-            return {}
-        oldest = self._clock.now() - self._policy.discovery_max_age
+        """What the last discovery found at each address where every wallet's discovery is
+        recent enough to trust (a wallet new at an address has the address discovered)."""
+        chain = wallets[0].chain
+        policy = self._policy
+        max_age = policy.evm_discovery_max_age if chain.is_evm else policy.discovery_max_age
+        now = self._clock.now()
         known = await self._stores.balances.known_accounts([w.id for w in wallets])
-        return {
-            w.address: known[w.id][1] for w in wallets if w.id in known and known[w.id][0] >= oldest
-        }
+        accounts: dict[str, list[TokenAccount]] = {}
+        stale: set[str] = set()
+        for wallet in wallets:
+            found = known.get(wallet.id)
+            if found is None or found[0] < now - trusted_for(wallet, max_age):
+                stale.add(wallet.address)
+            else:
+                accounts[wallet.address] = found[1]
+        return {address: held for address, held in accounts.items() if address not in stale}
 
     async def _remember_failure(self, wallets: list[Wallet], reason: str) -> None:
         """The reason goes on the wallets' rows (their cached balances are dropped so reads
@@ -302,6 +312,17 @@ class FetchService:
             logger.warning("could not store why {} wallet(s) failed: {}", len(wallets), exc)
         await self._stores.cache.drop(ids)
         await self._changed({w.tenant for w in wallets})
+
+
+DISCOVERY_SPREAD = 0.25
+
+
+def trusted_for(wallet: Wallet, max_age: timedelta) -> timedelta:
+    """How long the wallet's discovery is trusted: between 3/4 of ``max_age`` and all of it,
+    fixed per wallet, so that wallets discovered together (added at once, or by one cycle) are
+    discovered again over several cycles rather than all in one."""
+    share = (wallet.id.int % 1024) / 1024
+    return max_age * (1 - DISCOVERY_SPREAD * share)
 
 
 def _per_address(wallets: list[Wallet], tracked: dict[str, list[Token]]) -> dict[str, list[Token]]:

@@ -3,6 +3,12 @@ exists, JSON-RPC batches of plain calls where it does not.
 
 Many multicalls travel in one JSON-RPC batch, chunked by call count and by request size (nodes
 refuse bodies of a few MB). Every call of one read is made at one block.
+
+Discovery and refresh are one read with two kinds of address: an address without known
+accounts is discovered (the native coin and every token of the lists, however long, are read,
+and the tokens it holds are listed in its reading); an address with them is read again for the
+native coin and those tokens only, which is what keeps a refresh cheap beside lists of
+thousands of tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from eth_abi.abi import decode, encode
+from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -23,6 +29,7 @@ from web3.exceptions import Web3Exception
 from web3.types import RPCEndpoint
 
 from portfolio.adapters.chains.jsonrpc import ItemError, check_item, chunked, match_batch
+from portfolio.adapters.chains.multicall import address_word, decode_aggregate3, encode_aggregate3
 from portfolio.adapters.resilience import (
     CallPolicy,
     Endpoint,
@@ -42,7 +49,6 @@ from portfolio.domain.tokens import (
     WalletReading,
 )
 
-AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 GET_ETH_BALANCE = function_signature_to_4byte_selector("getEthBalance(address)")
 BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
 METADATA = {
@@ -67,6 +73,7 @@ class EvmLimits:
 class _Call:
     address: str
     token: Token
+    discovering: bool = False  # a listed token read by a discovery: remembered when held
 
 
 def create_web3(url: str, timeout: float) -> AsyncWeb3[AsyncHTTPProvider]:
@@ -98,6 +105,7 @@ class Web3ChainReader:
         self._pool = pool
         self._native = Token.native(chain, native)
         self._tokens = {cid: [self._native, *ts] for cid, ts in tokens.items()}
+        self._listed = {cid: {t.key: t for t in ts} for cid, ts in tokens.items()}
         self._multicall = AsyncWeb3.to_checksum_address(multicall_address)
         self._limits = limits or EvmLimits()
         self._chain_id = chain_id
@@ -165,34 +173,39 @@ class Web3ChainReader:
         known_accounts: Mapping[str, Sequence[TokenAccount]] | None = None,
         extra_tokens: Mapping[str, Sequence[Token]] | None = None,
     ) -> dict[str, WalletReading]:
-        """``known_accounts`` do not apply to EVM chains: every token of the list is read, and
-        an address's ``extra_tokens`` (tracked ones) with them."""
+        """An address in ``known_accounts`` is read for the native coin and the tokens held at
+        its last discovery; any other is discovered: every token of the list is read, and the
+        listed tokens it holds, or that failed and so may be held, are its reading's
+        ``accounts``. An address's ``extra_tokens`` (tracked ones) are read either way."""
         extra = extra_tokens or {}
+        known = {a: known_accounts[a] for a in addresses if known_accounts and a in known_accounts}
         calls, results = await self._pool.run(
-            lambda endpoint: self._read(endpoint, addresses, extra)
+            lambda endpoint: self._read(endpoint, addresses, known, extra)
         )
-        readings = {a: WalletReading(a, [], []) for a in addresses}
+        readings = {a: WalletReading(a, [], [], None if a in known else []) for a in addresses}
         for call, result in zip(calls, results, strict=True):
             reading = readings[call.address]
             if isinstance(result, int):
                 reading.balances.append(TokenBalance(call.token, result))
             else:
                 reading.failures.append(TokenFailure(call.token, result))
+            if call.discovering and reading.accounts is not None and result != 0:  # or failed
+                reading.accounts.append(TokenAccount.held(call.token))
         return readings
 
     async def _read(
         self,
         endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
         addresses: Sequence[str],
+        known: Mapping[str, Sequence[TokenAccount]],
         extra: Mapping[str, Sequence[Token]],
     ) -> tuple[list[_Call], list[int | str]]:
         try:
-            tokens = await self._tokens_of(endpoint)
-            listed = {t.key for t in tokens}
+            chain_id = await self._chain_id_of(endpoint)
             calls = [
-                _Call(a, t)
+                call
                 for a in addresses
-                for t in [*tokens, *(t for t in extra.get(a, ()) if t.key not in listed)]
+                for call in self._calls(a, chain_id, known.get(a), extra.get(a, ()))
             ]
             if await self._multicall_deployed(endpoint):
                 return calls, await self._read_multicall(endpoint, calls)
@@ -206,11 +219,37 @@ class Web3ChainReader:
         except (ValueError, Web3Exception, UnicodeDecodeError) as exc:
             raise UpstreamError(f"malformed answer ({describe(exc)})"[:300]) from exc
 
-    async def _tokens_of(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Token]:
+    async def _chain_id_of(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
+        """The node's chain id, which picks its token list; a node of another chain than the
+        configured one is never read."""
         answered = await self._node_chain_id(endpoint)
         if self._chain_id is not None and answered != self._chain_id:
             raise UpstreamError(self._mismatch(endpoint, answered))
-        return self._tokens.get(answered, [self._native])
+        return answered
+
+    def _calls(
+        self,
+        address: str,
+        chain_id: int,
+        held: Sequence[TokenAccount] | None,
+        extra: Sequence[Token],
+    ) -> list[_Call]:
+        """A discovery (``held`` None) reads the native coin and every listed token; a read
+        again, the native coin and the tokens held at the last discovery (one the lists no
+        longer name is read as an unlisted token). Tracked tokens either way; each token once."""
+        listed = self._listed.get(chain_id, {})
+        if held is None:
+            calls = [_Call(address, t, not t.is_native)
+                     for t in self._tokens.get(chain_id, [self._native])]  # fmt: skip
+        else:
+            tokens = [listed.get(a.mint) or self._unlisted(a) for a in held]
+            calls = [_Call(address, t) for t in [self._native, *tokens]]
+        seen = {c.token.key for c in calls}
+        return calls + [_Call(address, t) for t in extra if t.key not in seen]
+
+    def _unlisted(self, account: TokenAccount) -> Token:
+        address = AsyncWeb3.to_checksum_address(account.mint)
+        return Token(self.chain, address, None, None, account.decimals, False)
 
     async def _node_chain_id(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
         """The node's eth_chainId, asked once per node (it does not change)."""
@@ -348,19 +387,28 @@ def _result_or_error(item: Any) -> Any:
 
 
 def _aggregate3(calls: list[_Call], multicall: str) -> str:
+    """getEthBalance on the multicall contract for the native coin, balanceOf on the token's
+    contract otherwise; each address turned into its word once."""
+    words: dict[str, bytes] = {}
+
+    def word(address: str) -> bytes:
+        if address not in words:
+            words[address] = address_word(address)
+        return words[address]
+
     encoded = [
-        (multicall, True, GET_ETH_BALANCE + encode(["address"], [c.address]))
-        if c.token.is_native
-        else (c.token.address, True, BALANCE_OF + encode(["address"], [c.address]))
+        (word(multicall), GET_ETH_BALANCE + word(c.address))
+        if c.token.address is None
+        else (word(c.token.address), BALANCE_OF + word(c.address))
         for c in calls
     ]
-    return "0x" + (AGGREGATE3 + encode(["(address,bool,bytes)[]"], [encoded])).hex()
+    return "0x" + encode_aggregate3(encoded).hex()
 
 
 def _decode_aggregate3(answer: Any, expected: int) -> list[int | str]:
     try:
-        (results,) = decode(["(bool,bytes)[]"], bytes.fromhex(_strip0x(answer)))
-    except (DecodingError, ValueError, TypeError) as exc:
+        results = decode_aggregate3(bytes.fromhex(_strip0x(answer)))
+    except ValueError as exc:
         raise UpstreamError(f"undecodable multicall answer: {exc}") from exc
     if len(results) != expected:
         raise UpstreamError(f"a multicall answered {len(results)} of {expected} calls")
@@ -378,7 +426,7 @@ def _call_result(ok: bool, data: bytes) -> int | str:
 def _plain_request(call: _Call, block: str) -> tuple[str, list[Any]]:
     if call.token.is_native:
         return ("eth_getBalance", [call.address, block])
-    data = "0x" + (BALANCE_OF + encode(["address"], [call.address])).hex()
+    data = "0x" + (BALANCE_OF + address_word(call.address)).hex()
     return ("eth_call", [{"to": call.token.address, "data": data}, block])
 
 

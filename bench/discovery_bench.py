@@ -1,0 +1,150 @@
+"""EVM token discovery: 200 wallets and a 2,000-token list on anvil, each wallet holding 10 of
+the tokens, through the whole service (API, fetch service, SQLite, the reader). The first
+refresh discovers (the whole list for every wallet), the next reads only what each wallet
+holds. HTTP requests and balanceOf calls are counted at the node, by a proxy in front of it
+that decodes every multicall; the baseline is the whole list read again, in the same run."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import httpx
+from asgi_lifespan import LifespanManager
+from eth_utils.address import to_checksum_address
+
+from portfolio.config import Settings
+from portfolio.domain.chains import Chain
+from portfolio.domain.tokens import Token
+from portfolio.main.app import create_app
+from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
+from tests.databases import migrate
+from tests.netutil import free_port
+from tests.rpcproxy import RpcProxy
+
+WALLETS = 200
+TOKENS = 2000
+HELD = 10  # tokens each wallet holds
+SEED = 2000
+
+
+@dataclass
+class Pass:
+    label: str
+    seconds: float
+    http_requests: int
+    balance_calls: int
+
+
+async def _world(node: AnvilNode) -> tuple[list[str], list[Token]]:
+    await node.install_multicall()
+    tokens = [
+        Token(Chain.ETHEREUM, to_checksum_address(f"0x{0xD00000 + n:040x}"), f"L{n}", f"L{n}",
+              18, True)
+        for n in range(TOKENS)
+    ]  # fmt: skip
+    await node.place_tokens([t.address or "" for t in tokens])
+    wallets = [f"0x{0xE000 + n:040x}" for n in range(WALLETS)]
+    draw = random.Random(SEED)  # noqa: S311 - which tokens a wallet holds, repeatably
+    holdings = [
+        (token.address or "", wallet, 10**18 + n)
+        for n, wallet in enumerate(wallets)
+        for token in draw.sample(tokens, HELD)
+    ]
+    for start in range(0, len(holdings), 1000):
+        await node.set_token_balances(holdings[start : start + 1000])
+    for n, wallet in enumerate(wallets):
+        await node.set_eth(wallet, 10**18 + n)
+    return wallets, tokens
+
+
+def _settings(folder: Path, url: str, token_list: str) -> Settings:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    return Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{folder}/bench.db",
+        ethereum_rpc_urls=[url],
+        ethereum_chain_id=CHAIN_ID,
+        ethereum_token_list=token_list,
+        solana_rpc_urls=[nowhere],
+        price_sources=["none"],
+        rate_limit="off",
+        refresh_interval_seconds=0,
+        rpc_timeout_seconds=120,
+        log_level="ERROR",
+    )
+
+
+async def _refresh(client: httpx.AsyncClient, proxy: RpcProxy, label: str) -> Pass:
+    proxy.requests = proxy.balance_calls = 0
+    started = time.perf_counter()
+    answer = await client.post("/api/v1/portfolio/refresh", timeout=600)
+    seconds = time.perf_counter() - started
+    outcome = answer.json()
+    assert outcome["refreshed"] == WALLETS, outcome
+    return Pass(label, seconds, proxy.requests, proxy.balance_calls)
+
+
+async def _held(client: httpx.AsyncClient, ids: list[str]) -> int:
+    """The ERC-20 balances stored over every wallet."""
+    count = 0
+    for wallet_id in ids:
+        answer = (await client.get(f"/api/v1/wallets/{wallet_id}/balances")).json()
+        count += sum(1 for b in answer["balances"] if b["token"]["address"] is not None)
+    return count
+
+
+async def run() -> list[str]:
+    lines = [
+        f"EVM discovery: {WALLETS} wallets, a {TOKENS:,}-token list, {HELD} tokens held each "
+        "(anvil; counted at the node)",
+        f"  {'pass':<38} {'seconds':>8} {'HTTP':>6} {'balanceOf':>10} {'calls/HTTP':>11}",
+    ]
+    with TemporaryDirectory() as folder:
+        async with running_anvil() as node, RpcProxy(node.url, count_calls=True) as proxy:
+            wallets, tokens = await _world(node)
+            token_list = Path(folder) / "tokens.json"
+            token_list.write_text(_token_list(tokens))
+            settings = _settings(Path(folder), proxy.url, str(token_list))
+            await migrate(settings.database_url)
+            app = create_app(settings)
+            async with LifespanManager(app) as manager:
+                transport = httpx.ASGITransport(app=manager.app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
+                    ids = []
+                    for wallet in wallets:
+                        body = {"chain": "ethereum", "address": wallet}
+                        created = await client.post("/api/v1/wallets", json=body)
+                        assert created.status_code == 201, created.text
+                        ids.append(created.json()["id"])
+                    discovery = await _refresh(client, proxy, "discovery (first refresh)")
+                    refresh = await _refresh(client, proxy, "refresh after it (held tokens)")
+                    held = await _held(client, ids)
+    assert held == WALLETS * HELD, f"{held} tokens held, not {WALLETS * HELD}"
+    for figures in (discovery, refresh):
+        per_http = figures.balance_calls / figures.http_requests
+        lines.append(
+            f"  {figures.label:<38} {figures.seconds:>8.2f} {figures.http_requests:>6,} "
+            f"{figures.balance_calls:>10,} {per_http:>11,.0f}"
+        )
+    assert discovery.balance_calls == WALLETS * TOKENS
+    assert refresh.balance_calls == WALLETS * HELD
+    lines += [
+        f"  discovery: {discovery.balance_calls / discovery.http_requests:,.0f} balanceOf calls "
+        "per HTTP request (target >= 1,000)",
+        f"  refresh: {held / refresh.http_requests:,.0f} held balances per HTTP request "
+        "(target >= 500)",
+        f"  refresh vs the whole list again: {discovery.balance_calls / refresh.balance_calls:.0f}x"
+        f" fewer calls, {discovery.seconds / refresh.seconds:.0f}x less time (target >= 20x calls)",
+    ]
+    return lines
+
+
+def _token_list(tokens: list[Token]) -> str:
+    entries = [{"chainId": CHAIN_ID, "address": t.address, "symbol": t.symbol, "name": t.name,
+                "decimals": t.decimals} for t in tokens]  # fmt: skip
+    return json.dumps({"name": "bench", "tokens": entries})
