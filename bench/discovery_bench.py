@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class Pass:
     seconds: float
     http_requests: int
     balance_calls: int
+    peak_growth_mb: float  # how far the process's peak memory rose during the pass
 
 
 async def _world(node: AnvilNode) -> tuple[list[str], list[Token]]:
@@ -81,12 +83,17 @@ def _settings(folder: Path, url: str, token_list: str) -> Settings:
 
 async def _refresh(client: httpx.AsyncClient, proxy: RpcProxy, label: str) -> Pass:
     proxy.requests = proxy.balance_calls = 0
+    peak = _peak_mb()
     started = time.perf_counter()
     answer = await client.post("/api/v1/portfolio/refresh", timeout=600)
     seconds = time.perf_counter() - started
     outcome = answer.json()
     assert outcome["refreshed"] == WALLETS, outcome
-    return Pass(label, seconds, proxy.requests, proxy.balance_calls)
+    return Pass(label, seconds, proxy.requests, proxy.balance_calls, _peak_mb() - peak)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def _held(client: httpx.AsyncClient, ids: list[str]) -> int:
@@ -102,7 +109,8 @@ async def run() -> list[str]:
     lines = [
         f"EVM discovery: {WALLETS} wallets, a {TOKENS:,}-token list, {HELD} tokens held each "
         "(anvil; counted at the node)",
-        f"  {'pass':<38} {'seconds':>8} {'HTTP':>6} {'balanceOf':>10} {'calls/HTTP':>11}",
+        f"  {'pass':<38} {'seconds':>8} {'HTTP':>6} {'balanceOf':>10} {'calls/HTTP':>11}"
+        f" {'peak +MB':>9}",
     ]
     with TemporaryDirectory() as folder:
         async with running_anvil() as node, RpcProxy(node.url, count_calls=True) as proxy:
@@ -129,7 +137,7 @@ async def run() -> list[str]:
         per_http = figures.balance_calls / figures.http_requests
         lines.append(
             f"  {figures.label:<38} {figures.seconds:>8.2f} {figures.http_requests:>6,} "
-            f"{figures.balance_calls:>10,} {per_http:>11,.0f}"
+            f"{figures.balance_calls:>10,} {per_http:>11,.0f} {figures.peak_growth_mb:>9.0f}"
         )
     assert discovery.balance_calls == WALLETS * TOKENS
     assert refresh.balance_calls == WALLETS * HELD

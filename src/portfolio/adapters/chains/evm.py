@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from eth_abi.abi import decode
@@ -67,6 +67,9 @@ class EvmLimits:
     max_request_bytes: int = 1_000_000
     batch_size: int = 100  # requests per JSON-RPC batch without multicall
     concurrency: int = 4  # HTTP requests in flight for one read
+
+
+_Group = TypeVar("_Group")  # what one JSON-RPC batch carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,42 +286,61 @@ class Web3ChainReader:
         chunk_bytes = self._limits.calls_per_multicall * CALL_HEX_BYTES
         per_request = max(1, self._limits.max_request_bytes // chunk_bytes)
         block = await self._block(endpoint, -(-len(chunks) // per_request))
-        requests = [
-            [("eth_call", [{"to": self._multicall, "data": _aggregate3(c, self._multicall)}, block])
-             for c in group]
-            for group in chunked(chunks, per_request)
-        ]  # fmt: skip
-        answers = await self._send_all(endpoint, requests)
-        results: list[int | str] = []
-        for chunk, answer in zip(chunks, answers, strict=True):
-            if isinstance(answer, ItemError):  # the multicall itself failed: a node problem
-                raise UpstreamError(f"multicall failed: {answer}")
-            results.extend(_decode_aggregate3(answer, len(chunk)))
-        return results
+
+        def build(group: list[list[_Call]]) -> list[tuple[str, list[Any]]]:
+            return [("eth_call", [{"to": self._multicall, "data": _aggregate3(c, self._multicall)},
+                                  block]) for c in group]  # fmt: skip
+
+        def read(group: list[list[_Call]], answers: list[Any]) -> list[int | str]:
+            results: list[int | str] = []
+            for chunk, answer in zip(group, answers, strict=True):
+                if isinstance(answer, ItemError):  # the multicall itself failed: a node problem
+                    raise UpstreamError(f"multicall failed: {answer}")
+                results.extend(_decode_aggregate3(answer, len(chunk)))
+            return results
+
+        return await self._send_all(endpoint, list(chunked(chunks, per_request)), build, read)
 
     async def _read_batched(
         self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
     ) -> list[int | str]:
         block = await self._block(endpoint, -(-len(calls) // self._limits.batch_size))
-        requests = [[_plain_request(call, block) for call in group]
-                    for group in chunked(calls, self._limits.batch_size)]  # fmt: skip
-        answers = await self._send_all(endpoint, requests)
-        return [_plain_result(call, answer) for call, answer in zip(calls, answers, strict=True)]
+
+        def build(group: list[_Call]) -> list[tuple[str, list[Any]]]:
+            return [_plain_request(call, block) for call in group]
+
+        def read(group: list[_Call], answers: list[Any]) -> list[int | str]:
+            return [_plain_result(c, answer) for c, answer in zip(group, answers, strict=True)]
+
+        groups = list(chunked(calls, self._limits.batch_size))
+        return await self._send_all(endpoint, groups, build, read)
 
     async def _send_all(
         self,
         endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
-        batches: list[list[tuple[str, list[Any]]]],
-    ) -> list[Any]:
-        """Every batch, a few in flight at once; the results (or ItemErrors) in order."""
+        groups: list[_Group],
+        build: Callable[[_Group], list[tuple[str, list[Any]]]],
+        read: Callable[[_Group, list[Any]], list[int | str]],
+    ) -> list[int | str]:
+        """Each group as one JSON-RPC batch, a few in flight at once, each built just before it
+        is sent and read as soon as it is answered: a discovery's requests and answers, held
+        all at once, would take hundreds of MB. The results in order; a failure stops the
+        batches still to come."""
         gate = asyncio.Semaphore(self._limits.concurrency)
 
-        async def send(batch: list[tuple[str, list[Any]]]) -> list[Any]:
+        async def send(group: _Group) -> list[int | str]:
             async with gate:
-                return await self._batch(endpoint, batch)
+                answers = await self._batch(endpoint, build(group))
+            return read(group, answers)
 
-        answers = await asyncio.gather(*(send(b) for b in batches))
-        return list(itertools.chain.from_iterable(answers))
+        tasks = [asyncio.ensure_future(send(group)) for group in groups]
+        try:
+            parts = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        return list(itertools.chain.from_iterable(parts))
 
     async def _batch(
         self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], batch: list[tuple[str, list[Any]]]
