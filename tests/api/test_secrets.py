@@ -1,10 +1,17 @@
-"""RPC URLs with credentials in the userinfo, the path and the query, and an API key, planted
-in the settings of a real uvicorn logging at DEBUG: after fetches that succeed and fail, a
-refresh and the system routes, no secret is in any answer, log line or database row."""
+"""RPC URLs with credentials in the userinfo, the path and the query, an API key, and a token
+list URL with a key in its path and query, planted in the settings of a real uvicorn logging at
+DEBUG: after fetches that succeed and fail, a refresh and the system routes, no secret is in
+any answer, log line or database row."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -15,7 +22,7 @@ from tests.chains.anvil import CHAIN_ID
 from tests.chains.worlds import ONE, EvmWorld, SolanaWorld
 from tests.netutil import free_port
 from tests.rpcproxy import RpcProxy
-from tests.server import running_uvicorn, server_env
+from tests.server import migrate_with, running_uvicorn, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -23,19 +30,56 @@ SECRETS = [
     "PwAlice4f1c9e", "PathKeyA9d2b7", "QueryKeyA7a3e1",
     "PwBob02b8d4f", "PathKeyB5e6c3", "QueryKeyB1f9a0",
     "PwCarol8c7d2a", "PathKeyC3b4e8", "QueryKeyC6d0f2",
-    "GeckoKey5a8e3c",
+    "GeckoKey5a8e3c", "ListPath7e2d9f", "ListQuery3c8b1a",
 ]  # fmt: skip
+
+
+@contextmanager
+def list_server(document: bytes) -> Iterator[str]:
+    """A token list served on loopback at any path (a list URL may carry a key), from a thread:
+    the server reads it while it starts, and the test's event loop waits for that."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def _hostport(url: str) -> str:
     return url.removeprefix("http://").split("/", 1)[0]
 
 
+@pytest.fixture
+def lists(evm: EvmWorld, tmp_path: Path) -> Iterator[str]:
+    """Where the whole test token list is served."""
+    path = Path(write_list(tmp_path / "evm-all.json", CHAIN_ID, evm.tokens))
+    with list_server(path.read_bytes()) as url:
+        yield url
+
+
 async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
-    evm: EvmWorld, solana: SolanaWorld, tmp_path: Path
+    evm: EvmWorld, solana: SolanaWorld, tmp_path: Path, lists: str
 ) -> None:
     dead = free_port()
+    evm_list = write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens[:1])
     async with RpcProxy(evm.node.url) as proxy:
+        keyed_list = f"{lists}/lists/{SECRETS[10]}/tokens.json?x_api_key={SECRETS[11]}"
         eth_dead = f"http://alice:{SECRETS[0]}@127.0.0.1:{dead}/v2/{SECRETS[1]}?apikey={SECRETS[2]}"
         eth_live = (
             f"http://bob:{SECRETS[3]}@{_hostport(proxy.url)}/v3/{SECRETS[4]}?key={SECRETS[5]}"
@@ -50,7 +94,7 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
             ethereum_rpc_urls=f"{eth_dead},{eth_live}",
             ethereum_chain_id=str(CHAIN_ID),
             solana_rpc_urls=sol,
-            ethereum_token_list=write_list(tmp_path / "evm.json", CHAIN_ID, evm.tokens),
+            ethereum_token_list=f"{evm_list},{keyed_list}",
             solana_token_list=write_list(tmp_path / "sol.json", 101, solana.token_list),
             price_sources="coingecko",
             coingecko_base_url=f"http://127.0.0.1:{free_port()}/api/v3",
@@ -74,7 +118,10 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
                         body = {"chain": chain, "address": address}
                         wallets.append((await call("POST", "/api/v1/wallets", json=body)).json())
                     eth, rich = (w["id"] for w in wallets)
-                    assert (await call("POST", f"/api/v1/wallets/{eth}/fetch")).status_code == 200
+                    fetched = await call("POST", f"/api/v1/wallets/{eth}/fetch")
+                    assert fetched.status_code == 200
+                    symbols = {b["token"]["symbol"] for b in fetched.json()["balances"]}
+                    assert {"SIX", "EIGHTEEN"} <= symbols  # EIGHTEEN: from the keyed list
                     assert (await call("POST", f"/api/v1/wallets/{rich}/fetch")).status_code == 200
 
                     proxy.fault = "500"
@@ -108,3 +155,20 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
         assert not [a for a in answers if secret in a], secret
         assert secret not in log, (secret, [line for line in log.splitlines() if secret in line])
         assert secret not in rows, secret
+
+
+def test_a_token_list_that_cannot_be_read_stops_the_server_naming_it_without_its_key(
+    tmp_path: Path,
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/lists/{SECRETS[10]}.json?x_api_key={SECRETS[11]}"
+    env = server_env(tmp_path, ethereum_token_list=f"shipped,{dead}")
+    migrate_with(env)
+    stopped = subprocess.run(
+        [sys.executable, "-m", "portfolio.main.launch", "--port", str(free_port())],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert stopped.returncode != 0
+    assert "Cannot read the ethereum token list" in stopped.stderr
+    assert f"{dead.split('/lists')[0]}:" not in stopped.stderr  # named by its redacted name
+    for secret in SECRETS[10:]:
+        assert secret not in stopped.stderr + stopped.stdout, secret

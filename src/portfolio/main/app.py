@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from starlette.responses import Response
 
 from portfolio import __version__
+from portfolio.adapters.chains.tokenlist import list_urls
 from portfolio.adapters.redaction import Redactor, secret_parts
 from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.api.body import BodyLimit
@@ -160,6 +161,8 @@ def settings_redactor(settings: Settings) -> Redactor:
         *settings.solana_rpc_urls,
         settings.coingecko_base_url,
         settings.defillama_base_url,
+        *(url for chain in settings.evm_chains() for url in list_urls(chain.token_list)),
+        *list_urls(settings.solana_token_list),
     ]
     secrets = [
         make_url(settings.database_url).password,

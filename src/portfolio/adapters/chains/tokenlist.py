@@ -38,8 +38,8 @@ async def load_token_list(
     ``shipped`` (the chain's shipped list; none for a chain without one), merged in order (an
     address listed twice within one chainId keeps its first entry). None: the shipped list."""
     merged: dict[int, dict[str, Token]] = {}
-    for source in (s.strip() for s in (sources or SHIPPED_WORD).split(",")):
-        if not source or (source == SHIPPED_WORD and chain not in SHIPPED):
+    for source in list_sources(sources):
+        if source == SHIPPED_WORD and chain not in SHIPPED:
             continue
         document = await _read(chain, None if source == SHIPPED_WORD else source, http_timeout)
         for chain_id, tokens in parse_token_list(chain, document).items():
@@ -47,6 +47,16 @@ async def load_token_list(
             for token in tokens:
                 known.setdefault(token.key, token)
     return {chain_id: list(tokens.values()) for chain_id, tokens in merged.items()}
+
+
+def list_sources(sources: str | None) -> list[str]:
+    """The sources of a token-list setting, in order (unset: the shipped list)."""
+    return [s.strip() for s in (sources or SHIPPED_WORD).split(",") if s.strip()]
+
+
+def list_urls(sources: str | None) -> list[str]:
+    """The http(s) URLs among them: a list's URL may carry a key, scrubbed from the logs."""
+    return [s for s in list_sources(sources) if s.startswith(("http://", "https://"))]
 
 
 def parse_token_list(chain: Chain, document: Any) -> TokenList:
