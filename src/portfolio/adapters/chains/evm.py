@@ -339,6 +339,7 @@ class Web3ChainReader:
         except BaseException:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             raise
         return list(itertools.chain.from_iterable(parts))
 
