@@ -35,6 +35,7 @@ from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.wallets import every_wallet
 
 RECORD_SLICE = 500  # wallets recorded in one transaction
+DISCOVERY_SPREAD = 0.25  # a discovery is trusted for (1 - this) to all of its max age
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,9 +313,6 @@ class FetchService:
             logger.warning("could not store why {} wallet(s) failed: {}", len(wallets), exc)
         await self._stores.cache.drop(ids)
         await self._changed({w.tenant for w in wallets})
-
-
-DISCOVERY_SPREAD = 0.25
 
 
 def trusted_for(wallet: Wallet, max_age: timedelta) -> timedelta:
