@@ -141,6 +141,10 @@ async def run() -> list[str]:
         )
     assert discovery.balance_calls == WALLETS * TOKENS
     assert refresh.balance_calls == WALLETS * HELD
+    # The targets: a bench run that misses one fails.
+    assert discovery.balance_calls >= 1000 * discovery.http_requests, "discovery: too many requests"
+    assert held >= 500 * refresh.http_requests, "refresh: too many requests"
+    assert discovery.balance_calls >= 20 * refresh.balance_calls, "refresh: too many calls"
     lines += [
         f"  discovery: {discovery.balance_calls / discovery.http_requests:,.0f} balanceOf calls "
         "per HTTP request (target >= 1,000)",
