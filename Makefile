@@ -92,6 +92,7 @@ openapi: install
 # packages pinned in tools/token-lists/package.json (see scripts/token_lists.py). Committed:
 # nothing is fetched at run or test time.
 token-lists:
+	command -v npm >/dev/null || bash scripts/ensure-services.sh node
 	$(PYTHON) scripts/token_lists.py
 
 clean:
