@@ -137,7 +137,9 @@ async def build_services(
             changes = _followed(stack, RedisAnnouncements(redis, PORTFOLIO_CHANGES, breaker))
             if settings.auth_enabled:
                 revocations = _followed(stack, redis_revocations(redis, breaker))
-        readers, node_checks = await stack.enter_async_context(chain_readers(settings, telemetry))
+        chains = await stack.enter_async_context(chain_readers(settings, telemetry))
+        readers, node_checks = chains.readers, chains.checks
+        optional += chains.optional_checks
         prices = await stack.enter_async_context(
             price_service(settings, cache, redis, breaker, telemetry)
         )

@@ -107,8 +107,9 @@ class Web3ChainReader:
         self.chain = chain
         self._pool = pool
         self._native = Token.native(chain, native)
-        self._tokens = {cid: [self._native, *ts] for cid, ts in tokens.items()}
-        self._listed = {cid: {t.key: t for t in ts} for cid, ts in tokens.items()}
+        self._tokens: dict[int, list[Token]] = {}
+        self._listed: dict[int, dict[str, Token]] = {}
+        self.use_tokens(tokens)
         self._multicall = AsyncWeb3.to_checksum_address(multicall_address)
         self._limits = limits or EvmLimits()
         self._chain_id = chain_id
@@ -131,6 +132,11 @@ class Web3ChainReader:
         endpoints = [Endpoint(url, create_web3(url, policy.timeout_seconds)) for url in urls]
         pool = EndpointPool(chain.value, endpoints, policy)
         return cls(pool, tokens, multicall_address, limits, chain_id, chain=chain, native=native)
+
+    def use_tokens(self, tokens: Mapping[int, Sequence[Token]]) -> None:
+        """The lists' tokens by chainId, from the next read on (a list read late)."""
+        self._tokens = {cid: [self._native, *ts] for cid, ts in tokens.items()}
+        self._listed = {cid: {t.key: t for t in ts} for cid, ts in tokens.items()}
 
     async def token(self, address: str) -> Token:
         """An ERC-20's decimals, symbol and name, read from the chain (one batch of three

@@ -102,10 +102,15 @@ class SolanaChainReader:
         limits: SolanaLimits | None = None,
     ) -> None:
         self._pool = pool
-        self._known = {t.address: t for t in tokens if t.address}
+        self._known: dict[str, Token] = {}
+        self.use_tokens(tokens)
         self._limits = limits or SolanaLimits()
         self._commitment = CommitmentLevel.from_string(self._limits.commitment)
         self._unbatched: set[str] = set()  # endpoints that refuse JSON-RPC batches
+
+    def use_tokens(self, tokens: Sequence[Token]) -> None:
+        """The list's mints, from the next read on (a list read late)."""
+        self._known = {t.address: t for t in tokens if t.address}
 
     @classmethod
     def from_urls(

@@ -32,17 +32,32 @@ TokenList = dict[int, list[Token]]  # chainId -> its tokens
 
 
 async def load_token_list(
-    chain: Chain, sources: str | None, *, http_timeout: float = 10.0
+    chain: Chain,
+    sources: str | None,
+    *,
+    http_timeout: float = 10.0,
+    unread: list[str] | None = None,
 ) -> TokenList:
     """The tokens of ``sources``, by chainId: comma-separated paths, http(s) URLs and the word
     ``shipped`` (the chain's shipped list; none for a chain without one), merged in order (an
-    address listed twice within one chainId keeps its first entry). None: the shipped list."""
+    address listed twice within one chainId keeps its first entry). None: the shipped list.
+
+    TokenListError when one cannot be read or is not a token list; with ``unread``, a URL that
+    fails so is left out and added to it instead (a list server that is away, or answers an
+    error page, is not a mistake in the settings as a wrong path is)."""
     merged: dict[int, dict[str, Token]] = {}
     for source in list_sources(sources):
         if source == SHIPPED_WORD and chain not in SHIPPED:
             continue
-        document = await _read(chain, None if source == SHIPPED_WORD else source, http_timeout)
-        for chain_id, tokens in parse_token_list(chain, document).items():
+        try:
+            document = await _read(chain, None if source == SHIPPED_WORD else source, http_timeout)
+            parsed = parse_token_list(chain, document)
+        except TokenListError:
+            if unread is None or not _is_url(source):
+                raise
+            unread.append(source)
+            continue
+        for chain_id, tokens in parsed.items():
             known = merged.setdefault(chain_id, {})
             for token in tokens:
                 known.setdefault(token.key, token)
@@ -56,7 +71,11 @@ def list_sources(sources: str | None) -> list[str]:
 
 def list_urls(sources: str | None) -> list[str]:
     """The http(s) URLs among them: a list's URL may carry a key, scrubbed from the logs."""
-    return [s for s in list_sources(sources) if s.startswith(("http://", "https://"))]
+    return [s for s in list_sources(sources) if _is_url(s)]
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
 
 
 def parse_token_list(chain: Chain, document: Any) -> TokenList:
@@ -87,7 +106,7 @@ def _token(chain: Chain, entry: Any) -> tuple[int, Token]:
 
 async def _read(chain: Chain, source: str | None, http_timeout: float) -> Any:
     try:
-        if source is not None and source.startswith(("http://", "https://")):
+        if source is not None and _is_url(source):
             async with httpx.AsyncClient(timeout=http_timeout) as client:
                 response = await client.get(source)
                 response.raise_for_status()
