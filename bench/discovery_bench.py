@@ -6,7 +6,6 @@ that decodes every multicall; the baseline is the whole list read again, in the 
 
 from __future__ import annotations
 
-import json
 import random
 import resource
 import time
@@ -23,6 +22,7 @@ from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
 from portfolio.main.app import create_app
 from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
+from tests.chains.lists import write_list
 from tests.databases import migrate
 from tests.netutil import free_port
 from tests.rpcproxy import RpcProxy
@@ -115,9 +115,8 @@ async def run() -> list[str]:
     with TemporaryDirectory() as folder:
         async with running_anvil() as node, RpcProxy(node.url, count_calls=True) as proxy:
             wallets, tokens = await _world(node)
-            token_list = Path(folder) / "tokens.json"
-            token_list.write_text(_token_list(tokens))
-            settings = _settings(Path(folder), proxy.url, str(token_list))
+            token_list = write_list(Path(folder) / "tokens.json", CHAIN_ID, tokens)
+            settings = _settings(Path(folder), proxy.url, token_list)
             await migrate(settings.database_url)
             app = create_app(settings)
             async with LifespanManager(app) as manager:
@@ -154,9 +153,3 @@ async def run() -> list[str]:
         f" fewer calls, {discovery.seconds / refresh.seconds:.0f}x less time (target >= 20x calls)",
     ]
     return lines
-
-
-def _token_list(tokens: list[Token]) -> str:
-    entries = [{"chainId": CHAIN_ID, "address": t.address, "symbol": t.symbol, "name": t.name,
-                "decimals": t.decimals} for t in tokens]  # fmt: skip
-    return json.dumps({"name": "bench", "tokens": entries})

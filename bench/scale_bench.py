@@ -6,7 +6,6 @@ peak worker memory, rows written per second. The cost must grow linearly."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import sys
@@ -27,6 +26,7 @@ from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
 from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
+from tests.chains.lists import write_list
 from tests.chains.solana_rpc import SolanaRpcServer
 from tests.databases import ROOT, fresh_postgres_database, migrate
 from tests.rpcproxy import RpcProxy
@@ -73,13 +73,6 @@ def _solana_world(server: SolanaRpcServer, count: int) -> tuple[list[str], list[
             server.create_token_account(Pubkey.new_unique(), mint, owner, 1_000_000 + n)
     tokens = [Token(Chain.SOLANA, str(m), f"M{i}", f"M{i}", 6, True) for i, m in enumerate(mints)]
     return [str(o) for o in owners], tokens
-
-
-def _token_list(path: Path, chain_id: int, tokens: list[Token]) -> str:
-    entries = [{"chainId": chain_id, "address": t.address, "symbol": t.symbol, "name": t.name,
-                "decimals": t.decimals} for t in tokens]  # fmt: skip
-    path.write_text(json.dumps({"name": "scale", "tokens": entries}))
-    return str(path)
 
 
 async def _seed(url: str, evm: list[str], solana: list[str]) -> None:
@@ -197,12 +190,10 @@ async def run() -> list[str]:
                 "PORTFOLIO_ETHEREUM_RPC_URLS": evm_proxy.url,
                 "PORTFOLIO_ETHEREUM_CHAIN_ID": str(CHAIN_ID),
                 "PORTFOLIO_SOLANA_RPC_URLS": solana_server.url,
-                "PORTFOLIO_ETHEREUM_TOKEN_LIST": _token_list(
+                "PORTFOLIO_ETHEREUM_TOKEN_LIST": write_list(
                     workdir / "evm.json", CHAIN_ID, evm_tokens
                 ),
-                "PORTFOLIO_SOLANA_TOKEN_LIST": _token_list(
-                    workdir / "sol.json", 101, solana_tokens
-                ),
+                "PORTFOLIO_SOLANA_TOKEN_LIST": write_list(workdir / "sol.json", 101, solana_tokens),
                 "PORTFOLIO_PRICE_SOURCES": "none",
                 "PORTFOLIO_LOG_LEVEL": "WARNING",
                 "PORTFOLIO_REFRESH_INTERVAL_SECONDS": "0",

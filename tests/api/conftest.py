@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,9 +11,9 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from portfolio.config import Settings
-from portfolio.domain.tokens import Token
 from portfolio.main.app import create_app
 from tests.chains.anvil import CHAIN_ID
+from tests.chains.lists import write_list
 from tests.chains.worlds import EvmWorld, SolanaWorld
 from tests.netutil import free_port
 
@@ -70,16 +69,6 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The whole app on a migrated database of each kind, emptied after the test."""
     async with serve(create_app(settings_for(database_url))) as client:
         yield client
-
-
-def write_list(path: Path, chain_id: int, tokens: list[Token]) -> str:
-    entries = [
-        {"chainId": chain_id, "address": t.address, "symbol": t.symbol, "name": t.name,
-         "decimals": t.decimals}
-        for t in tokens
-    ]  # fmt: skip
-    path.write_text(json.dumps({"name": "test", "tokens": entries}))
-    return str(path)
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.models import BalanceHistoryRow
 from portfolio.main.app import create_app
-from tests.api.conftest import add, serve, settings_for, write_list
+from tests.api.conftest import add, serve, settings_for
+from tests.chains.lists import write_list
 from tests.chains.worlds import BIG, HUGE, ONE, U64_MAX, EvmWorld, SolanaWorld
 from tests.netutil import free_port
 from tests.prices.price_server import PriceServer, Quote

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import write_list
+from tests.chains.lists import write_list
 from tests.chains.worlds import SolanaWorld
 from tests.netutil import free_port
 from tests.prices.price_server import PriceServer, Quote

@@ -21,8 +21,9 @@ from portfolio.adapters.db.models import WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
 from portfolio.main.app import create_app
-from tests.api.conftest import chains_file, serve, settings_for, write_list
+from tests.api.conftest import chains_file, serve, settings_for
 from tests.chains.anvil import AnvilNode, running_anvil
+from tests.chains.lists import write_list
 from tests.chains.worlds import ONE, ZERO, EvmWorld
 from tests.prices.price_server import PriceServer, Quote
 from tests.rpcproxy import RpcProxy

@@ -19,8 +19,9 @@ from eth_utils.address import to_checksum_address
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
 from portfolio.main.app import create_app
-from tests.api.conftest import chains_file, serve, settings_for, write_list
+from tests.api.conftest import chains_file, serve, settings_for
 from tests.chains.anvil import AnvilNode, running_anvil
+from tests.chains.lists import write_list
 from tests.rpcproxy import RpcProxy
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import write_list
 from tests.chains.anvil import CHAIN_ID
+from tests.chains.lists import write_list
 from tests.chains.worlds import ONE, EvmWorld, SolanaWorld
 from tests.netutil import free_port
 from tests.rpcproxy import RpcProxy

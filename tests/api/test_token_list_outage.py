@@ -13,8 +13,9 @@ import pytest
 
 from portfolio.adapters.chains.tokenlist import TokenListError
 from portfolio.main.app import create_app
-from tests.api.conftest import serve, settings_for, write_list
+from tests.api.conftest import serve, settings_for
 from tests.chains.anvil import CHAIN_ID
+from tests.chains.lists import write_list
 from tests.chains.worlds import ONE, EvmWorld
 from tests.netutil import free_port
 from tests.server import list_server

@@ -62,13 +62,13 @@ class AnvilNode:
         return results
 
     async def place_tokens(self, addresses: list[str]) -> None:
-        """A TestToken's code at each address, in one batch: thousands of tokens in a second
-        (no constructor runs, so their name and symbol are empty; lists name them)."""
+        """A TestToken's code at each address, in batches: thousands of tokens in a second (no
+        constructor runs, so their name and symbol are empty; lists name them)."""
         runtime = compile_contracts()["TestToken"].runtime
         await self.batch([("anvil_setCode", [a, runtime]) for a in addresses])
 
     async def set_token_balances(self, balances: list[tuple[str, str, int]]) -> None:
-        """(token, holder, base units) for placed or deployed TestTokens, in one batch."""
+        """(token, holder, base units) for placed or deployed TestTokens, in batches."""
         calls = []
         for token, holder, amount in balances:
             slot = keccak(encode(["address", "uint256"], [holder, BALANCE_SLOT]))

@@ -99,7 +99,8 @@ async def chain_readers(
     settings: Settings, telemetry: PrometheusTelemetry | None = None
 ) -> AsyncIterator[ChainReaders]:
     """A reader per chain with RPC URLs configured, the readiness checks of their nodes (each
-    EVM node must answer its chain's id) and of their token lists. Lists are loaded here."""
+    EVM node must answer its chain's id), and a warning check for each chain whose lists were
+    not all read. Lists are loaded here."""
     policy = rpc_policy(settings, telemetry)
     built = ChainReaders({}, [], [])
     async with AsyncExitStack() as stack:
