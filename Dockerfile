@@ -3,17 +3,20 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+# uv, pinned with its hashes, in a virtualenv of its own (only /opt/venv goes on).
+COPY tools/uv-requirements.txt ./
+RUN python -m venv /opt/uv && /opt/uv/bin/pip install --require-hashes --no-deps -r uv-requirements.txt
 RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first, exactly as locked (versions and hashes): a change of the code alone
-# rebuilds only the layers below. `make lock` renews the lock from pyproject.toml.
+# rebuilds only the layers below. `make lock` renews the lock from pyproject.toml; make test
+# installs the same pins (requirements-dev.lock is this lock plus the development tools).
 COPY requirements.lock ./
-RUN pip install --require-hashes --no-deps -r requirements.lock
+RUN /opt/uv/bin/uv pip sync --python /opt/venv/bin/python --require-hashes requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-deps .
+RUN /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.2.0

@@ -6,38 +6,68 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev tools migrate run services lint test bench loadtest image lock openapi token-lists clean
+.PHONY: install install-dev lock-check tools migrate run services lint lint-only test test-latest bench loadtest \
+	image lock openapi token-lists clean
 
-# The virtualenv, made whole or not at all: a venv left half-made (no python3-venv, so no pip)
+# Installs come from the committed locks, by uv (pinned, with hashes, in tools/uv-requirements.txt;
+# it lives in its own small virtualenv, $(UV_VENV)): requirements.lock for `make run` and the
+# image, requirements-dev.lock (the same pins plus the development tools) for `make test`. Both
+# are made in one resolution by `make lock`; a pyproject.toml changed without it stops here with
+# one line. uv never downloads a Python of its own: the interpreter is $(PYTHON).
+UV_VENV := .venv-uv
+UV := $(UV_VENV)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+UV_SYNC = $(UV) pip sync --quiet --python $(BIN)/python --require-hashes
+UV_PROJECT = $(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+
+# uv's virtualenv, made whole or not at all: one left half-made (no python3-venv, so no pip)
 # would break every later run until removed, so a failed step removes it again.
-$(VENV)/.stamp-venv:
+$(UV_VENV)/.stamp-venv:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "portfolio needs Python 3.11 or newer (set PYTHON=...)")'
-	$(BIN)/python -m pip --version >/dev/null 2>&1 || \
-		{ rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip --version >/dev/null; } || \
-		{ rm -rf $(VENV); echo "portfolio: could not make a virtualenv with pip in $(VENV):" \
+	$(UV_VENV)/bin/python -m pip --version >/dev/null 2>&1 || \
+		{ rm -rf $(UV_VENV) && $(PYTHON) -m venv $(UV_VENV) && $(UV_VENV)/bin/python -m pip --version >/dev/null; } || \
+		{ rm -rf $(UV_VENV); echo "portfolio: could not make a virtualenv with pip in $(UV_VENV):" \
 		  "on Debian or Ubuntu, apt-get install python3-venv" >&2; exit 1; }
 	touch $@
 
-# A failed install leaves its stamp untouched: the next run installs again.
-$(VENV)/.stamp-install: pyproject.toml | $(VENV)/.stamp-venv
-	$(BIN)/pip install --quiet -e .
+$(UV_VENV)/.stamp: tools/uv-requirements.txt | $(UV_VENV)/.stamp-venv
+	$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--require-hashes -r tools/uv-requirements.txt
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(VENV)/.stamp-venv
-	$(BIN)/pip install --quiet -e '.[dev]'
+lock-check:
+	@$(PYTHON) scripts/lock.py --check
+
+$(VENV)/.stamp-venv: | $(UV_VENV)/.stamp
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	touch $@
+
+# A failed install leaves its stamp untouched: the next run installs again. A virtualenv with
+# the development tools keeps them (requirements-dev.lock holds every pin of requirements.lock):
+# `make run` or `make openapi` after `make test` takes nothing away.
+$(VENV)/.stamp-install: requirements.lock requirements-dev.lock pyproject.toml | lock-check $(VENV)/.stamp-venv
+	$(UV_SYNC) $(if $(wildcard $(VENV)/.stamp-dev),requirements-dev.lock,requirements.lock)
+	$(UV_PROJECT)
+	touch $@
+
+$(VENV)/.stamp-dev: requirements-dev.lock pyproject.toml | lock-check $(VENV)/.stamp-venv
+	$(UV_SYNC) requirements-dev.lock
+	$(UV_PROJECT)
 	touch $@ $(VENV)/.stamp-install
 
-install: $(VENV)/.stamp-install
+install: lock-check $(VENV)/.stamp-install
 
-install-dev: $(VENV)/.stamp-dev
+install-dev: lock-check $(VENV)/.stamp-dev
 
 # Test tools from the npm registry, versions pinned in tools/package.json: anvil (a local
 # Ethereum node) and solc (compiles the test contracts).
 # promtool (Debian's prometheus) checks the alert rules in deploy/; headless Chromium (Debian's)
 # opens the docs pages.
-tools/node_modules/.stamp: tools/package.json
+# Installed exactly as tools/package-lock.json says, by `npm ci`.
+tools/node_modules/.stamp: tools/package.json tools/package-lock.json
 	command -v npm >/dev/null || bash scripts/ensure-services.sh node
-	npm install --prefix tools --no-package-lock --no-audit --no-fund --silent
+	npm ci --prefix tools --no-audit --no-fund --silent
 	command -v promtool >/dev/null || bash scripts/ensure-services.sh promtool
 	command -v chromium >/dev/null || bash scripts/ensure-services.sh chromium
 	touch $@
@@ -54,13 +84,26 @@ services:
 	bash scripts/ensure-services.sh
 
 lint: install-dev
+	$(MAKE) --no-print-directory lint-only
+
+lint-only:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict src tests bench
 	$(BIN)/lint-imports
 
-test: install-dev tools services lint
+test: install-dev tools services
+	$(MAKE) --no-print-directory lint-only
 	$(BIN)/pytest
+
+# The same checks against the newest versions pyproject.toml allows, in a virtualenv of their
+# own (.venv-latest), to find drift on purpose before `make lock` takes it in. Not run by CI.
+test-latest: tools services | $(UV_VENV)/.stamp
+	rm -rf .venv-latest
+	$(UV) venv --quiet --python $(PYTHON) .venv-latest
+	$(UV) pip install --quiet --python .venv-latest/bin/python --upgrade -e '.[dev]'
+	$(MAKE) --no-print-directory lint-only VENV=.venv-latest
+	.venv-latest/bin/pytest
 
 bench: install-dev tools services
 	command -v wrk >/dev/null || bash scripts/ensure-services.sh wrk
@@ -76,11 +119,13 @@ loadtest: install-dev tools services
 image:
 	bash scripts/image.sh
 
-# requirements.lock: every runtime dependency pinned with hashes, for reproducible images.
-lock: install-dev
-	$(BIN)/pip install --quiet 'pip-tools>=7.4,<8'
-	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe \
-		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+# Renew the locks on purpose: requirements-dev.lock and requirements.lock from pyproject.toml
+# (the pins already locked are kept where they still fit; `make lock UPGRADE=1` takes the newest
+# versions allowed), and tools/package-lock.json from tools/package.json. Commit what changed.
+lock: | $(UV_VENV)/.stamp
+	$(PYTHON) scripts/lock.py $(UV) $(if $(UPGRADE),--upgrade)
+	command -v npm >/dev/null || bash scripts/ensure-services.sh node
+	npm install --prefix tools --package-lock-only --no-audit --no-fund --silent
 
 # openapi.json: the published contract, as the app builds it with the default settings; make
 # test fails when it no longer matches the app. Say what changed in CHANGELOG.md.
@@ -96,4 +141,4 @@ token-lists:
 	$(PYTHON) scripts/token_lists.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache
+	rm -rf $(VENV) $(UV_VENV) .venv-latest .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

@@ -147,8 +147,7 @@ def _notice(versions: dict[str, str]) -> str:
 
 def main() -> None:
     subprocess.run(
-        ["npm", "install", "--prefix", str(PACKAGES), "--no-package-lock", "--no-audit",
-         "--no-fund", "--silent"],
+        ["npm", "ci", "--prefix", str(PACKAGES), "--no-audit", "--no-fund", "--silent"],
         check=True,
     )  # fmt: skip
     versions = {p: _version(p) for p in SOURCES}

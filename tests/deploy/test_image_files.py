@@ -23,8 +23,8 @@ from tests.netutil import free_port
 from tests.server import server_env
 
 
-def _locked() -> dict[str, str]:
-    text = (ROOT / "requirements.lock").read_text()
+def _locked(name: str) -> dict[str, str]:
+    text = (ROOT / name).read_text()
     return {
         canonicalize_name(name): version
         for name, version in re.findall(
@@ -33,24 +33,40 @@ def _locked() -> dict[str, str]:
     }
 
 
-def test_the_lock_pins_every_runtime_dependency_within_its_range_with_hashes() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    locked = _locked()
-    for line in project["dependencies"]:
-        requirement = Requirement(line)
-        name = canonicalize_name(requirement.name)
-        assert name in locked, f"{name} is not in requirements.lock: run make lock"
-        assert requirement.specifier.contains(locked[name]), f"{name}=={locked[name]}: make lock"
-    entries = re.split(r"\n(?=[A-Za-z0-9])", (ROOT / "requirements.lock").read_text())
-    assert all("--hash=sha256:" in e for e in entries if "==" in e)
+def test_the_locks_pin_every_dependency_within_its_range_with_hashes() -> None:
+    """requirements.lock (make run, the image) is requirements-dev.lock (make test) less the
+    development tools: the same version of every package it has."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    runtime, dev = _locked("requirements.lock"), _locked("requirements-dev.lock")
+    wanted = {
+        "requirements.lock": [*project["dependencies"], *pyproject["build-system"]["requires"]],
+        "requirements-dev.lock": [
+            *project["dependencies"],
+            *project["optional-dependencies"]["dev"],
+        ],
+    }
+    for lock, locked in (("requirements.lock", runtime), ("requirements-dev.lock", dev)):
+        for line in wanted[lock]:
+            requirement = Requirement(line)
+            name = canonicalize_name(requirement.name)
+            assert name in locked, f"{name} is not in {lock}: run make lock"
+            assert requirement.specifier.contains(locked[name]), (
+                f"{name}=={locked[name]}: make lock"
+            )
+        entries = re.split(r"\n(?=[A-Za-z0-9])", (ROOT / lock).read_text())
+        assert all("--hash=sha256:" in e for e in entries if "==" in e)
+    assert {name: dev.get(name) for name in runtime} == runtime
+    assert set(dev) - set(runtime) >= {"pytest", "mypy", "ruff"}
+    assert "pytest" not in runtime
 
 
 def test_the_build_context_is_what_the_image_needs_and_dependencies_come_first() -> None:
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*")] == "*"  # everything out, then only what is named
     sent = {line.removeprefix("!") for line in ignore if line.startswith("!")}
-    assert sent == {"requirements.lock", "pyproject.toml", "README.md", "src", "alembic.ini",
-                    "migrations"}  # fmt: skip
+    assert sent == {"tools/uv-requirements.txt", "requirements.lock", "pyproject.toml",
+                    "README.md", "src", "alembic.ini", "migrations"}  # fmt: skip
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert dockerfile.index("COPY requirements.lock") < dockerfile.index("COPY src")
     assert "--require-hashes" in dockerfile
