@@ -115,3 +115,30 @@ async def test_answers_carry_what_the_document_says(client: httpx.AsyncClient) -
     assert live.json() == {"status": "pass"}
     metrics = await client.get("/api/v1/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
+
+
+def test_addresses_chains_and_their_alternatives_are_in_the_schema(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    mark = schema["paths"]["/api/v1/tokens/{chain}/{address}"]["put"]["parameters"]
+    patterns = [
+        components["WalletCreate"]["properties"]["address"]["pattern"],
+        components["TokenTrack"]["properties"]["address"]["pattern"],
+        next(p for p in mark if p["name"] == "address")["schema"]["pattern"],
+    ]
+    evm = "0xd8da6bf26964af9d7eed9e03e53415d37aa96045"
+    good = [
+        evm,
+        f" {evm.upper().replace('0X', '0x')} ",
+        "So11111111111111111111111111111111111111112",
+    ]
+    bad = [evm[:-1], evm[:-1] + "g", "So" + "1" * 29, "0OIl" * 10, "", "x"]
+    for pattern in patterns:
+        assert all(re.search(pattern, a) for a in good)
+        assert not any(re.search(pattern, a) for a in bad)
+    chain = next(p for p in mark if p["name"] == "chain")["schema"]
+    assert chain["pattern"] == "^[a-z][a-z0-9-]{0,31}$"
+    create = components["WalletCreate"]
+    chains = create["properties"]["chains"]
+    assert chains["uniqueItems"] is True  # (an array keyword: a null is not held to it)
+    assert chains["anyOf"][0]["items"]["pattern"] == chain["pattern"]
+    assert create["not"] == {"required": ["chain", "chains"]}  # chain or chains, never both

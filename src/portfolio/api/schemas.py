@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from portfolio.domain.amounts import format_decimal
@@ -35,6 +36,20 @@ TokenKind = Literal["liquid", "staked"]
 # in most clients (a uint256 has 78).
 RawAmount = Annotated[str, Field(pattern=r"^[0-9]+$", examples=["1500000"])]
 DecimalString = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["1.5"])]
+# What a schema can say of an address: EVM hex or 32-44 base58 characters, blanks around it
+# allowed (they are trimmed). What it cannot is answered 422: the form must be the chain's own,
+# a mixed-case EVM address must carry a correct EIP-55 checksum, and base58 must decode to
+# exactly 32 bytes.
+ADDRESS_PATTERN = r"^\s*(0x[0-9a-fA-F]{40}|[1-9A-HJ-NP-Za-km-z]{32,44})\s*$"
+ADDRESS_RULES = (
+    "EVM chains: 0x + 40 hex digits (all-lower or all-upper, or mixed case with a correct "
+    "EIP-55 checksum). Solana: base58 decoding to 32 bytes (32 to 44 characters). An address "
+    "of the other chain's form, a wrong checksum or another decoded length is a 422."
+)
+# chain or chains, never both (not both keys, even with a null). That one of them is given is
+# the server's 422: a schema saying it (anyOf at the model) makes generated clients lose the
+# model and take any body.
+NOT_CHAIN_AND_CHAINS: dict[str, Any] = {"not": {"required": ["chain", "chains"]}}
 
 
 def _trimmed(value: object) -> object:
@@ -45,12 +60,15 @@ class WalletCreate(BaseModel):
     """``chain``, or ``chains`` to track one address on several chains at once (one wallet per
     chain, created together or not at all)."""
 
+    model_config = ConfigDict(json_schema_extra=NOT_CHAIN_AND_CHAINS)
+
     # Before chain, so that chain's check sees it.
     chains: list[Chain] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_CHAINS,
-        description="Instead of chain: every chain to track the address on.",
+        json_schema_extra={"uniqueItems": True},
+        description="Instead of chain: every chain to track the address on, each once.",
         examples=[["ethereum", "base"]],
     )
     chain: Chain | None = Field(
@@ -63,8 +81,8 @@ class WalletCreate(BaseModel):
     address: str = Field(
         min_length=1,
         max_length=128,
-        description="EVM: 0x + 40 hex digits (any all-lower/all-upper form, or a correct EIP-55 "
-        "checksum). Solana: a base58 public key (32 bytes).",
+        pattern=ADDRESS_PATTERN,
+        description=ADDRESS_RULES,
         examples=[EXAMPLE_ETH.lower()],
     )
     # Trimmed before its length is judged: "  cold storage  " is a label of 12 characters.
@@ -72,14 +90,18 @@ class WalletCreate(BaseModel):
         default=None, max_length=LABEL_MAX_LENGTH, examples=["cold storage"]
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_both(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "chain" in data and "chains" in data:
+            raise ValueError("Give chain or chains, not both.")
+        return data
+
     @field_validator("chain")
     @classmethod
     def _one_way(cls, chain: Chain | None, info: ValidationInfo) -> Chain | None:
-        given = info.data.get("chains") is not None
-        if chain is None and not given:
+        if chain is None and info.data.get("chains") is None:
             raise ValueError("Field required: give chain (or chains, a list).")
-        if chain is not None and given:
-            raise ValueError("Give chain or chains, not both.")
         return chain
 
     @property
@@ -518,7 +540,13 @@ class TokenMarkOut(BaseModel):
 
 class TokenTrack(BaseModel):
     chain: Chain = Field(examples=["ethereum"])
-    address: str = Field(min_length=1, max_length=128, description="Contract or mint address.")
+    address: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=ADDRESS_PATTERN,
+        description=f"Contract or mint address. {ADDRESS_RULES}",
+        examples=[EXAMPLE_ETH.lower()],
+    )
 
 
 class TokenEntryOut(BaseModel):

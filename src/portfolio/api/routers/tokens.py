@@ -10,6 +10,8 @@ from portfolio.api.auth import Caller, caller
 from portfolio.api.dependencies import Tokens
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import (
+    ADDRESS_PATTERN,
+    ADDRESS_RULES,
     TokenEntryOut,
     TokenList,
     TokenMarkIn,
@@ -75,7 +77,14 @@ async def track_token(
 )
 async def mark_token(
     chain: Annotated[Chain, Path(description="The token's chain.")],
-    address: Annotated[str, Path(max_length=128, description="The contract or mint address.")],
+    address: Annotated[
+        str,
+        Path(
+            max_length=128,
+            pattern=ADDRESS_PATTERN,
+            description=f"The contract or mint address. {ADDRESS_RULES}",
+        ),
+    ],
     body: TokenMarkIn,
     tokens: Tokens,
     principal: Caller,
