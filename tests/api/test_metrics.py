@@ -172,3 +172,41 @@ def test_the_alert_rules_pass_promtool() -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS" in checked.stdout
+
+
+async def test_series_known_at_start_are_exported_at_zero_before_any_event(
+    database_url: str,
+) -> None:
+    """The configured chains, price sources, refresh triggers and outcomes, job outcomes and
+    cache kinds: each series on the first scrape, at 0, so that rate() sees the first event."""
+    settings = settings_for(database_url, price_sources=["defillama", "coingecko"])
+    async with serve(create_app(settings)) as client:
+        first = (await client.get("/metrics")).text
+
+    def series(name: str, label: str) -> dict[str, float]:
+        return {labels[label]: value for labels, value in _samples(first, name)}
+
+    assert series("portfolio_price_requests_total", "source") == {"defillama": 0, "coingecko": 0}
+    failures = _samples(first, "portfolio_price_failures_total")
+    assert {(labels["source"], labels["error"]) for labels, _ in failures} == {
+        (source, error)
+        for source in ("defillama", "coingecko")
+        for error in ("timeout", "unavailable", "malformed", "circuit-open", "other")
+    }
+    assert all(value == 0 for _, value in failures)
+    durations = _samples(first, "portfolio_refresh_duration_seconds_count")
+    assert {(labels["chain"], labels["trigger"]) for labels, _ in durations} == {
+        (chain, trigger)
+        for chain in ("ethereum", "solana")
+        for trigger in ("fetch", "refresh", "job")
+    }
+    wallets = _samples(first, "portfolio_refresh_wallets_total")
+    assert {(labels["chain"], labels["outcome"]) for labels, _ in wallets} == {
+        (chain, outcome) for chain in ("ethereum", "solana") for outcome in ("refreshed", "failed")
+    }
+    assert series("portfolio_jobs_total", "outcome") == {"done": 0, "failed": 0}
+    lookups = _samples(first, "portfolio_cache_lookups_total")
+    assert {(labels["kind"], labels["result"]) for labels, _ in lookups} == {
+        (kind, result) for kind in ("balances", "prices", "portfolio") for result in ("hit", "miss")
+    }
+    assert all(value == 0 for _, value in [*durations, *wallets, *lookups])

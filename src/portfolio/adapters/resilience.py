@@ -168,7 +168,20 @@ class EndpointPool(Generic[C]):
     def _priced(self, error: BaseException | None) -> None:
         """A price source's request, counted (a chain's are counted per HTTP request)."""
         if self._kind == "price" and self._telemetry is not None:
-            self._telemetry.price_request(self.name, error)
+            self._telemetry.price_request(self.name, None if error is None else failure_kind(error))
+
+
+def failure_kind(error: BaseException) -> str:
+    """What failed, in the few kinds of telemetry.PRICE_ERRORS."""
+    if isinstance(error, UpstreamTimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(error, TransientUpstreamError):
+        return "unavailable"
+    if isinstance(error, UpstreamError | ValueError):
+        return "malformed"
+    if isinstance(error, DependencyDownError | ServiceUnavailableError):
+        return "circuit-open"
+    return "other"
 
 
 def _breaker_listener(telemetry: PrometheusTelemetry) -> Any:

@@ -25,13 +25,29 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 REFRESH_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
+# Label values known before the first event: their series are exported at 0 from the start (as
+# Prometheus's instrumentation guide advises), so that rate() and the shipped alerts see the
+# first event, not only the second.
+TRIGGERS = ("fetch", "refresh", "job")
+OUTCOMES = ("refreshed", "failed")
+JOB_OUTCOMES = ("done", "failed")
+CACHE_KINDS = ("balances", "prices", "portfolio")
+CACHE_RESULTS = ("hit", "miss")
+# A failed price request by what failed, in a few kinds (a bounded label, known at start):
+# no answer in time; connection trouble, HTTP 429 or 5xx; an answer that cannot be used; the
+# breaker open; anything else.
+PRICE_ERRORS = ("timeout", "unavailable", "malformed", "circuit-open", "other")
 
 
 class PrometheusTelemetry:
     def __init__(
-        self, registry: CollectorRegistry, chains: Sequence[Chain] = (Chain.ETHEREUM, Chain.SOLANA)
+        self,
+        registry: CollectorRegistry,
+        chains: Sequence[Chain] = (Chain.ETHEREUM, Chain.SOLANA),
+        price_sources: Sequence[str] = (),
     ) -> None:
-        """``chains``: the configured ones, whose refresh series exist from the start."""
+        """``chains`` and ``price_sources``: the configured ones, whose series exist from the
+        start."""
         self.registry = registry
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -102,11 +118,24 @@ class PrometheusTelemetry:
             "(or its creation, if never read).",
             registry=r,
         )
-        for chain in chains:  # present from the start, so that rules see them before traffic
-            self._refreshed.labels(chain.value, "refreshed")
-            self._refreshed.labels(chain.value, "failed")
-        for outcome in ("done", "failed"):
+        self._known(chains, price_sources)
+
+    def _known(self, chains: Sequence[Chain], price_sources: Sequence[str]) -> None:
+        """Every series whose labels are known at start, at 0."""
+        for chain in chains:
+            for outcome in OUTCOMES:
+                self._refreshed.labels(chain.value, outcome)
+            for trigger in TRIGGERS:
+                self._refresh_seconds.labels(chain.value, trigger)
+        for source in price_sources:
+            self._price_requests.labels(source)
+            for error in PRICE_ERRORS:
+                self._price_failures.labels(source, error)
+        for outcome in JOB_OUTCOMES:
             self._jobs.labels(outcome)
+        for kind in CACHE_KINDS:
+            for result in CACHE_RESULTS:
+                self._cache.labels(kind, result)
 
     # chains
     @asynccontextmanager
@@ -129,10 +158,11 @@ class PrometheusTelemetry:
         self._breaker.labels(breaker).set(BREAKER_STATES.get(state, 2))
 
     # prices
-    def price_request(self, source: str, error: BaseException | None) -> None:
+    def price_request(self, source: str, error: str | None) -> None:
+        """A request to a price source; ``error``: what failed, one of PRICE_ERRORS."""
         self._price_requests.labels(source).inc()
         if error is not None:
-            self._price_failures.labels(source, type(error).__name__).inc()
+            self._price_failures.labels(source, error).inc()
 
     # caches, refreshes, jobs
     def cache_lookup(self, kind: str, hits: int, misses: int) -> None:

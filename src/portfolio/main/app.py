@@ -33,9 +33,9 @@ from portfolio.api.routers import balances, health, portfolio, tokens, wallets
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
 from portfolio.domain.errors import ServiceUnavailableError
-from portfolio.main.chains import configured_chains
 from portfolio.main.container import build_services, schedules_in_process
 from portfolio.main.logs import configure_logging
+from portfolio.main.pricing import new_telemetry
 
 API_PREFIX = "/api/v1"
 METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
 
     registry = CollectorRegistry()
-    telemetry = PrometheusTelemetry(registry, configured_chains(settings))
+    telemetry = new_telemetry(settings, registry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:

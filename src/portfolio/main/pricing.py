@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from portfolio.adapters.prices.coingecko import CoinGeckoPriceOracle
@@ -17,7 +18,7 @@ from portfolio.adapters.resilience import Breaker, CallPolicy
 from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.config import Settings
 from portfolio.domain.chains import Chain, PriceNames
-from portfolio.main.chains import price_names, rpc_policy
+from portfolio.main.chains import configured_chains, price_names, rpc_policy
 from portfolio.ports.cache import Cache
 from portfolio.ports.prices import PriceOracle
 from portfolio.services.prices import NoPricing, PriceService
@@ -25,6 +26,18 @@ from portfolio.services.prices import NoPricing, PriceService
 # Public rate limits, kept under: DefiLlama's coins API is generous; CoinGecko's public API
 # allows about 10 calls a minute without a key, 30 with a demo key, far more on a paid plan.
 RATES = {"defillama": "300/minute", "coingecko": "8/minute", "coingecko-key": "25/minute"}
+
+
+def price_source_names(settings: Settings) -> list[str]:
+    """The configured price sources, in order; none when pricing is off."""
+    names = [n.strip().lower() for n in settings.price_sources if n.strip()]
+    return [] if "none" in names else names
+
+
+def new_telemetry(settings: Settings, registry: CollectorRegistry) -> PrometheusTelemetry:
+    """A process's metrics on ``registry``, the configured chains' and price sources' series
+    exported from the start."""
+    return PrometheusTelemetry(registry, configured_chains(settings), price_source_names(settings))
 
 
 @asynccontextmanager
@@ -37,8 +50,8 @@ async def price_service(
 ) -> AsyncIterator[PriceService | NoPricing]:
     """The price sources of the settings, in order; NoPricing when pricing is off. With Redis,
     the sources' rate budgets are counted there (on the app's own connection pool)."""
-    names = [n.strip().lower() for n in settings.price_sources if n.strip()]
-    if not names or "none" in names:
+    names = price_source_names(settings)
+    if not names:
         yield NoPricing()
         return
     policy = rpc_policy(settings, telemetry)

@@ -27,9 +27,9 @@ from portfolio.api.services import Services
 from portfolio.config import Settings
 from portfolio.domain.jobs import TAKEOVER_AFTER
 from portfolio.main.app import settings_redactor
-from portfolio.main.chains import configured_chains
 from portfolio.main.container import build_services
 from portfolio.main.logs import configure_logging
+from portfolio.main.pricing import new_telemetry
 
 GAUGE_SECONDS = 10.0
 RELISTEN_SECONDS = 1.0
@@ -62,7 +62,7 @@ def _on_stop(stop: asyncio.Event | asyncio.Task[None]) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    telemetry = PrometheusTelemetry(CollectorRegistry(), configured_chains(settings))
+    telemetry = new_telemetry(settings, CollectorRegistry())
     async with (
         refresh_queue(settings) as queue,
         build_services(settings, telemetry, refresh_queue=queue) as services,
