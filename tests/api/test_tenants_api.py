@@ -214,3 +214,103 @@ async def test_interleaved_tenants_never_see_each_others_data(
         for name, held in model.held.items():  # the engine fixture empties the database only
             for wallet_id in held.values():  # after the whole test: start each example clean
                 await model.tenants.call(name, "DELETE", f"/api/v1/wallets/{wallet_id}")
+
+
+LONG_SYMBOL = "\x07" + "LONG" * 25 + "\u202e\x85"  # a bell, 100 letters, an override, a C1
+LONG_NAME = "A token named at length " * 20
+
+
+async def test_a_long_symbol_one_tenant_tracks_breaks_no_ones_reads(
+    two: tuple[Tenants, RpcProxy], evm: EvmWorld
+) -> None:
+    """Alpha tracks a token with a 100-character symbol at an address beta tracks too: both
+    read it (the text is cut to 64 printable characters where it enters), on both databases."""
+    tenants, _ = two
+    token = await evm.node.deploy(
+        "TestToken", ["string", "string", "uint8"], [LONG_NAME, LONG_SYMBOL, 6]
+    )
+    await evm.node.transact(token, "mint(address,uint256)", ["address", "uint256"],
+                            [BIG, 5_000_000])  # fmt: skip
+    alphas = await tenants.add("alpha", BIG)
+    betas = await tenants.add("beta", BIG)
+    tracked = await tenants.call(
+        "alpha", "POST", "/api/v1/tokens", json={"chain": "ethereum", "address": token}
+    )
+    assert tracked.status_code == 201, tracked.text
+    symbol, name = tracked.json()["symbol"], tracked.json()["name"]
+    assert symbol == ("LONG" * 25)[:64]
+    assert len(name) <= 64
+    assert name.startswith("A token named at length")
+    for tenant, wallet in (("alpha", alphas), ("beta", betas)):
+        fetched = await tenants.call(tenant, "POST", f"/api/v1/wallets/{wallet}/fetch")
+        assert fetched.status_code == 200, fetched.text
+        refreshed = (await tenants.call(tenant, "POST", "/api/v1/portfolio/refresh")).json()
+        assert [w["status"] for w in refreshed["wallets"]] == ["refreshed"]
+    alpha = (await tenants.call("alpha", "GET", f"/api/v1/wallets/{alphas}/balances")).json()
+    assert {b["token"]["symbol"]: b["balance"] for b in alpha["balances"]}[symbol] == "5"
+    beta = (await tenants.call("beta", "GET", f"/api/v1/wallets/{betas}/balances")).json()
+    assert symbol not in {b["token"]["symbol"] for b in beta["balances"]}  # alpha's, not beta's
+    history = await tenants.call("alpha", "GET", "/api/v1/portfolio/history")
+    assert history.status_code == 200
+
+
+@pytest.fixture
+async def refusing(postgres_url: str, postgres_engine: Any) -> AsyncIterator[Any]:
+    """A trigger that makes PostgreSQL refuse the history rows of the wallets it is told
+    (with the SQLSTATE of a value too long), removed after the test."""
+    engine = create_engine(postgres_url, pool_size=1)
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("CREATE TABLE refused_wallets (id text PRIMARY KEY)")
+        await connection.exec_driver_sql(
+            "CREATE FUNCTION refuse_wallet() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.wallet_id::text IN (SELECT id FROM refused_wallets) THEN "
+            "RAISE EXCEPTION 'value too long' USING ERRCODE = '22001'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        await connection.exec_driver_sql(
+            "CREATE TRIGGER refuse_wallet BEFORE INSERT ON balance_history "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_wallet()"
+        )
+
+    async def refuse(wallet_id: str) -> None:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                f"INSERT INTO refused_wallets VALUES ('{wallet_id}')"  # noqa: S608 (a uuid)
+            )
+
+    try:
+        yield refuse
+    finally:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP TRIGGER refuse_wallet ON balance_history")
+            await connection.exec_driver_sql("DROP FUNCTION refuse_wallet()")
+            await connection.exec_driver_sql("DROP TABLE refused_wallets")
+        await engine.dispose()
+
+
+async def test_a_record_the_database_refuses_fails_its_wallet_alone(
+    postgres_url: str, chains: dict[str, Any], evm: EvmWorld, refusing: Any
+) -> None:
+    values = {**chains, "auth_enabled": True}
+    async with serve(create_app(settings_for(postgres_url, **values))) as client:
+        tenants = Tenants(client, await _keys(postgres_url, "alpha", "beta"))
+        refused = await tenants.add("alpha", BIG)
+        neighbour = await tenants.add("alpha", ONE)
+        other = await tenants.add("beta", BIG)  # another tenant's wallet at the same address
+        await refusing(refused)
+        outcome = (await tenants.call("alpha", "POST", "/api/v1/portfolio/refresh")).json()
+        status = {w["wallet_id"]: (w["status"], w["error"]) for w in outcome["wallets"]}
+        assert status[neighbour] == ("refreshed", None)
+        assert status[refused][0] == "failed"
+        assert "refused to store" in status[refused][1]
+        betas = (await tenants.call("beta", "GET", f"/api/v1/wallets/{other}/balances")).json()
+        assert betas["as_of"] is not None  # read and stored with alpha's, though alpha's failed
+        again = (await tenants.call("beta", "POST", "/api/v1/portfolio/refresh")).json()
+        assert [w["status"] for w in again["wallets"]] == ["refreshed"]
+        fetched = await tenants.call("alpha", "POST", f"/api/v1/wallets/{refused}/fetch")
+        assert fetched.status_code == 503  # its own fetch: an answer, no 500
+        assert fetched.headers["content-type"] == "application/problem+json"
+        path = f"/api/v1/wallets/{refused}/balances"
+        balances = (await tenants.call("alpha", "GET", path)).json()
+        assert "refused to store" in balances["last_error"]
+        assert balances["stale"] is True

@@ -82,6 +82,11 @@ class InvalidCursorError(ValidationError):
     field = "cursor"
 
 
+class RecordRejectedError(DomainError):
+    """The database answered but refused what was to be stored (a value it cannot hold): the
+    wallets of that record failed; an outage is a StorageUnavailableError instead."""
+
+
 class ServiceUnavailableError(DomainError):
     """A dependency could not answer; the caller may retry later."""
 

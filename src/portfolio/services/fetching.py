@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 from uuid import UUID
 
@@ -20,9 +20,11 @@ from portfolio.domain.errors import (
     ChainTimeoutError,
     ChainUnavailableError,
     LockTimeoutError,
+    RecordRejectedError,
     StorageUnavailableError,
     WalletNotFoundError,
 )
+from portfolio.domain.prices import Price
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.chains import ChainReader
@@ -231,7 +233,11 @@ class FetchService:
             logger.warning("reading wallet {} failed: {}", wallet.id, failed[wallet.id])
             await self._remember_failure([wallet], failed[wallet.id])
         by_id = {w.id: _own(readings[w.address], w, tracked) for w in wallets if w.id not in failed}
-        recorded = await self._record(by_id)
+        recorded, refused = await self._record(by_id)
+        for wallet in (w for w in wallets if w.id in refused):
+            logger.warning("recording wallet {} failed: {}", wallet.id, refused[wallet.id])
+            await self._remember_failure([wallet], refused[wallet.id])
+        failed |= refused
         self._observe(chain, trigger, started, len(recorded), len(failed))
         await self._stores.cache.put(recorded)
         await self._changed({w.tenant for w in wallets if w.id in recorded})
@@ -272,18 +278,46 @@ class FetchService:
             raise ChainUnavailableError("The node's answer left wallets out.")
         return readings
 
-    async def _record(self, readings: dict[UUID, WalletReading]) -> dict[UUID, WalletBalances]:
+    async def _record(
+        self, readings: dict[UUID, WalletReading]
+    ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
         """Priced and stored; one transaction per slice of wallets keeps statements and locks
-        small on big refreshes."""
+        small on big refreshes. What was recorded, and why each wallet the database refused
+        failed: a slice it refuses is recorded again wallet by wallet, so that a record that
+        cannot be stored fails its own wallet, never its neighbours (another tenant's wallet
+        at the same address among them)."""
         tokens = {b.token for reading in readings.values() for b in reading.nonzero()}
         prices = await self._prices.prices(list(tokens))
         recorded: dict[UUID, WalletBalances] = {}
+        refused: dict[UUID, str] = {}
         fetched_at = self._clock.now()
         ids = list(readings)
         for start in range(0, len(ids), RECORD_SLICE):
             part = {i: readings[i] for i in ids[start : start + RECORD_SLICE]}
-            recorded.update(await self._stores.balances.record_many(part, fetched_at, prices))
-        return recorded
+            recorded.update(await self._store(part, fetched_at, prices, refused))
+        return recorded, refused
+
+    async def _store(
+        self,
+        part: dict[UUID, WalletReading],
+        fetched_at: datetime,
+        prices: Mapping[str, Price],
+        refused: dict[UUID, str],
+    ) -> dict[UUID, WalletBalances]:
+        """``part`` in one transaction; refused, each half again, down to the wallet whose
+        record the database will not take (added to ``refused``)."""
+        try:
+            return await self._stores.balances.record_many(part, fetched_at, prices)
+        except RecordRejectedError as exc:
+            if len(part) == 1:
+                refused.update(dict.fromkeys(part, str(exc)))
+                return {}
+        ids = list(part)
+        halves = (ids[: len(ids) // 2], ids[len(ids) // 2 :])
+        stored: dict[UUID, WalletBalances] = {}
+        for half in halves:
+            stored |= await self._store({i: part[i] for i in half}, fetched_at, prices, refused)
+        return stored
 
     async def _known_accounts(self, wallets: list[Wallet]) -> dict[str, list[TokenAccount]]:
         """What the last discovery found at each address where every wallet's discovery is

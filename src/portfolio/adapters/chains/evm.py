@@ -41,6 +41,7 @@ from portfolio.adapters.resilience import (
 from portfolio.domain.amounts import MAX_DECIMALS
 from portfolio.domain.chains import ETHER, Chain, NativeCoin
 from portfolio.domain.errors import NotATokenError, NotReadyError
+from portfolio.domain.text import outside_text
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -55,7 +56,6 @@ METADATA = {
     field: "0x" + function_signature_to_4byte_selector(f"{field}()").hex()
     for field in ("decimals", "symbol", "name")
 }
-MAX_TEXT = 64  # characters kept of a symbol or a name
 UINT256_BYTES = 32
 # What one call adds to a request, hex-encoded inside aggregate3 (measured, rounded up).
 CALL_HEX_BYTES = 460
@@ -404,8 +404,7 @@ def _text(answer: Any) -> str | None:
         if len(data) != UINT256_BYTES:
             return None
         text = data.rstrip(b"\0").decode("utf-8", errors="replace")
-    cleaned = "".join(c for c in str(text) if c.isprintable()).strip()
-    return cleaned[:MAX_TEXT] or None
+    return outside_text(text)
 
 
 def _result_or_error(item: Any) -> Any:

@@ -19,6 +19,7 @@ from solders.rpc.responses import (
 
 from portfolio.adapters.chains.jsonrpc import ItemError, check_item
 from portfolio.adapters.resilience import UpstreamError
+from portfolio.domain.text import outside_text
 from portfolio.domain.tokens import TokenAccount
 
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
@@ -163,7 +164,6 @@ def _parse(parser: Any, item: Any) -> Any:
 # (a u32 length, then UTF-8).
 MINT_ACCOUNT_TYPE = 1
 TOKEN_METADATA = 19
-MAX_TEXT = 64
 
 
 def mint_metadata(data: bytes) -> tuple[str | None, str | None]:
@@ -194,8 +194,7 @@ def _metadata_texts(value: bytes) -> tuple[str | None, str | None]:
         raw = value[at + 4 : at + 4 + size]
         if len(raw) != size:
             return None, None
-        text = "".join(c for c in raw.decode("utf-8", errors="replace") if c.isprintable())
-        texts.append(text.strip()[:MAX_TEXT] or None)
+        texts.append(outside_text(raw.decode("utf-8", errors="replace")))
         at += 4 + size
     name, symbol = texts
     return symbol, name

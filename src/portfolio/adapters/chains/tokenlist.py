@@ -13,6 +13,7 @@ import httpx
 from portfolio.domain.addresses import normalize_address
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import InvalidAddressError
+from portfolio.domain.text import outside_text
 from portfolio.domain.tokens import Token
 
 # The lists shipped in portfolio.data, by chain name: built by `make token-lists` from
@@ -101,7 +102,8 @@ def _token(chain: Chain, entry: Any) -> tuple[int, Token]:
         raise TokenListError(f"Bad token list entry {entry!r}: {exc}") from exc
     if not 0 <= decimals <= 255:
         raise TokenListError(f"Bad decimals in token list entry {entry!r}")
-    return chain_id, Token(chain, address, entry.get("symbol"), entry.get("name"), decimals, True)
+    symbol, name = outside_text(entry.get("symbol")), outside_text(entry.get("name"))
+    return chain_id, Token(chain, address, symbol, name, decimals, True)
 
 
 async def _read(chain: Chain, source: str | None, http_timeout: float) -> Any:

@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portfolio.adapters.db.errors import storage_errors
+from portfolio.adapters.db.errors import rejected_records, storage_errors
 from portfolio.adapters.db.marks import write_history
 from portfolio.adapters.db.models import (
     BalanceRow,
@@ -74,7 +74,7 @@ class SqlBalanceRepository:
     ) -> dict[UUID, WalletBalances]:
         if not readings:
             return {}
-        async with storage_errors(), self._sessions.begin() as session:
+        async with rejected_records(), storage_errors(), self._sessions.begin() as session:
             # Locks the wallet rows (in one order) on PostgreSQL: records of one wallet go one
             # at a time. A wallet deleted meanwhile is left out.
             wallets = (

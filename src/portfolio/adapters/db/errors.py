@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from portfolio.domain.errors import StorageUnavailableError
+from portfolio.domain.errors import RecordRejectedError, StorageUnavailableError
 
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)
 # SQLSTATE classes: 08 connection exception, 53 insufficient resources (too many
@@ -33,6 +33,20 @@ async def storage_errors() -> AsyncIterator[None]:
         if unavailable(exc):
             raise StorageUnavailableError("The database is not answering.") from exc
         raise
+
+
+@asynccontextmanager
+async def rejected_records() -> AsyncIterator[None]:
+    """Around storage_errors: a statement the database answered with a refusal (a value too
+    long, a constraint) becomes RecordRejectedError, named by its kind only (a row's values may
+    be anyone's)."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if unavailable(exc):
+            raise StorageUnavailableError("The database is not answering.") from exc
+        kind = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+        raise RecordRejectedError(f"The database refused to store the balances ({kind}).") from exc
 
 
 def unavailable(exc: BaseException) -> bool:

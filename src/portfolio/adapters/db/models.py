@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from portfolio.adapters.db.types import BaseUnits, ExactDecimal, UtcDateTime
+from portfolio.domain.text import TEXT_MAX
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -77,8 +78,8 @@ class BalanceRow(Base):
     id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
     wallet_id: Mapped[UUID] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
     token_key: Mapped[str] = mapped_column(String(64))
-    symbol: Mapped[str | None] = mapped_column(String(32))
-    name: Mapped[str | None] = mapped_column(String(128))
+    symbol: Mapped[str | None] = mapped_column(String(TEXT_MAX))
+    name: Mapped[str | None] = mapped_column(String(128))  # >= TEXT_MAX
     decimals: Mapped[int] = mapped_column(SmallInteger)
     verified: Mapped[bool] = mapped_column(Boolean, server_default=false())
     raw_balance: Mapped[int] = mapped_column(BaseUnits)
@@ -97,7 +98,7 @@ class BalanceHistoryRow(Base):
     id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
     wallet_id: Mapped[UUID] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
     token_key: Mapped[str] = mapped_column(String(64))
-    symbol: Mapped[str | None] = mapped_column(String(32))
+    symbol: Mapped[str | None] = mapped_column(String(TEXT_MAX))
     decimals: Mapped[int] = mapped_column(SmallInteger)
     raw_balance: Mapped[int] = mapped_column(BaseUnits)
     usd_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
@@ -169,7 +170,7 @@ class TrackedTokenRow(Base):
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
     chain: Mapped[str] = mapped_column(String(32), primary_key=True)
     token_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    symbol: Mapped[str | None] = mapped_column(String(64))
-    name: Mapped[str | None] = mapped_column(String(128))
+    symbol: Mapped[str | None] = mapped_column(String(TEXT_MAX))
+    name: Mapped[str | None] = mapped_column(String(128))  # >= TEXT_MAX
     decimals: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
