@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -22,8 +23,12 @@ from sqlalchemy import func, select
 
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.models import BalanceHistoryRow
-from portfolio.adapters.jobs.taskiq_queue import GROUP, STREAM, consumer_name
+from portfolio.adapters.jobs.taskiq_queue import CYCLE_LAST_KEY, GROUP, STREAM, consumer_name
+from portfolio.config import Settings
+from portfolio.domain.chains import Chain
+from portfolio.domain.jobs import JobReport, RefreshJob
 from portfolio.main.app import create_app
+from portfolio.main.worker import refresh_queue
 from tests.api.conftest import serve, settings_for
 from tests.api.test_tenants_api import _keys
 from tests.chains.worlds import BIG, ONE, ZERO, EvmWorld, SolanaWorld
@@ -286,3 +291,64 @@ async def test_a_refresh_over_many_wallets_answers_202_and_runs_in_the_backgroun
         unknown = await client.get("/api/v1/portfolio/refresh/0123abcd", headers=keys["alpha"])
         assert unknown.status_code == 404
         assert unknown.json()["type"] == "/problems/refresh-not-found"
+
+
+class _OneJobCycles:
+    """Refresh work whose every cycle is one job (the planner's skip rule is under test)."""
+
+    def __init__(self) -> None:
+        self.job = RefreshJob(Chain.ETHEREUM, (uuid4(),))
+
+    async def plan(self) -> list[RefreshJob]:
+        return [self.job]
+
+    async def run(self, job: RefreshJob) -> JobReport:
+        return JobReport(job.chain, 1, 0, 0, 0.0)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("with_redis", [False, True], ids=["in-process", "workers"])
+async def test_a_flood_of_refreshes_queues_one_batch_and_holds_no_schedule_back(
+    database_url: str, chains: dict[str, Any], with_redis: bool
+) -> None:
+    redis = Redis.from_url(REDIS)
+    await redis.flushdb()
+    values: dict[str, Any] = {**chains, "auth_enabled": True, "refresh_inline_wallets": 1}
+    if with_redis:  # no worker runs: the batch's jobs stay queued
+        values["redis_url"] = REDIS
+    async with serve(create_app(settings_for(database_url, **values))) as client:
+        keys = await _keys(database_url, "alpha")
+        for address in (ONE, BIG, ZERO):
+            body = {"chain": "ethereum", "address": address}
+            added = await client.post("/api/v1/wallets", json=body, headers=keys["alpha"])
+            assert added.is_success
+        answers = await asyncio.gather(
+            *(client.post("/api/v1/portfolio/refresh", headers=keys["alpha"]) for _ in range(20))
+        )
+        assert {a.status_code for a in answers} == {202}
+        locations = {a.headers["location"] for a in answers}
+        assert len(locations) == 1, locations  # one batch, the same Location for every call
+        batch = answers[0].json()
+        if not with_redis:
+            finished = await _finished(client, locations.pop(), keys["alpha"])
+            assert finished["refreshed"] == 3
+            again = await client.post("/api/v1/portfolio/refresh", headers=keys["alpha"])
+            assert again.headers["location"] not in {a.headers["location"] for a in answers}
+            return
+        assert await redis.xlen(STREAM) == batch["jobs"]  # queued once, not 20 times
+    # The scheduler's planner, with the tenant's batch still queued: the cycle is planned.
+    async with refresh_queue(Settings(_env_file=None, redis_url=REDIS)) as queue:
+        queue.serve(_OneJobCycles())
+        assert await queue.plan_task.original_func() == 1
+        assert await queue.plan_task.original_func() == 0  # its own job still waits: skipped
+        job: Any = queue.job_task.original_func  # a coroutine function (taskiq types it plain)
+        await job("ethereum", [str(uuid4())], None, await _cycle(redis))
+        assert await queue.plan_task.original_func() == 1  # taken by a worker: the next comes
+    await redis.flushdb()
+    await redis.aclose()
+
+
+async def _cycle(redis: Redis) -> str:
+    last = await redis.get(CYCLE_LAST_KEY)
+    assert last is not None
+    return last.decode() if isinstance(last, bytes) else str(last)

@@ -123,17 +123,23 @@ class ScheduledRefresh:
 
 class InProcessRefreshQueue:
     """The refresh queue without workers (no Redis): a batch's jobs run one after another in a
-    task of this process; the progress of the last MAX_BATCHES batches is kept here."""
+    task of this process; the progress of the last MAX_BATCHES batches is kept here. One batch
+    per tenant at a time: a tenant's refresh while its batch runs is answered with that batch."""
 
     MAX_BATCHES = 100
 
     def __init__(self, scheduled: ScheduledRefresh) -> None:
         self._scheduled = scheduled
         self._batches: dict[str, BatchProgress] = {}
+        self._running: dict[str, str] = {}  # tenant -> its last batch
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, tenant: str, jobs: Sequence[RefreshJob]) -> BatchProgress:
+        running = self._batches.get(self._running.get(tenant, ""))
+        if running is not None and not running.finished:
+            return running
         batch = BatchProgress(uuid4().hex, tenant, len(jobs))
+        self._running[tenant] = batch.batch_id
         while len(self._batches) >= self.MAX_BATCHES:
             del self._batches[next(iter(self._batches))]
         self._batches[batch.batch_id] = batch

@@ -32,6 +32,16 @@ STREAM = "portfolio:jobs"
 GROUP = "portfolio-workers"
 BATCH_KEY = "portfolio:refresh-batch:"
 BATCH_SECONDS = 86_400  # a batch's progress is kept a day
+# A tenant's batch not yet finished: a second refresh of the tenant is answered with it. It holds
+# the tenant's next batch back for at most this long (its jobs are claimed again if their worker
+# dies, so it finishes well before, unless the workers are away).
+TENANT_BATCH_KEY = "portfolio:refresh-tenant:"
+TENANT_BATCH_SECONDS = 3_600
+# The last scheduled cycle (its id) and, per cycle, its jobs and how many a worker has taken: the
+# next cycle is skipped while the last one's jobs wait, whatever tenants' batches wait beside them.
+CYCLE_LAST_KEY = "portfolio:refresh-cycle"
+CYCLE_KEY = "portfolio:refresh-cycle:"
+CYCLE_SECONDS = 3_600  # a cycle whose jobs never all started holds the next back this long
 SOCKET_SECONDS = 5.0  # longer than the workers' blocking read (1 s)
 
 
@@ -84,8 +94,10 @@ class TaskiqRefreshQueue:
         async def plan() -> int:
             return await self._plan()
 
-        async def job(chain: str, wallet_ids: list[str], batch: str | None = None) -> JobResult:
-            return await self._job(chain, wallet_ids, batch)
+        async def job(
+            chain: str, wallet_ids: list[str], batch: str | None = None, cycle: str | None = None
+        ) -> JobResult:
+            return await self._job(chain, wallet_ids, batch, cycle)
 
         self.plan_task = broker.register_task(plan, task_name=PLAN_TASK, schedule=schedule)
         self.job_task: AsyncTaskiqDecoratedTask[Any, JobResult] = broker.register_task(
@@ -115,19 +127,36 @@ class TaskiqRefreshQueue:
         return int(await self._redis.xlen(STREAM)), 0
 
     async def _plan(self) -> int:
-        """Queue one cycle's jobs, unless jobs of the last one still wait for a worker (a cycle
-        longer than the interval must not pile up work); the number of jobs queued. Jobs being
-        run do not hold the next cycle back, nor does a dead worker's job until it is claimed:
-        a wallet still claimed by them is skipped by the new cycle's job, not read twice."""
-        waiting, _ = await self._backlog()
+        """Queue one cycle's jobs, unless jobs of the last cycle still wait for a worker (a
+        cycle longer than the interval must not pile up work); the number of jobs queued. Jobs
+        being run do not hold the next cycle back, nor does a dead worker's job until it is
+        claimed (a wallet still claimed by them is skipped by the new cycle's job, not read
+        twice), nor do tenants' refresh batches: only the cycle's own jobs count."""
+        waiting = await self._cycle_waiting()
         if waiting > 0:
             logger.warning("refresh cycle skipped: {} job(s) of the last one still queued", waiting)
             return 0
         jobs = await self._served().plan()
+        cycle = uuid4().hex
+        key = CYCLE_KEY + cycle
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"jobs": len(jobs), "started": 0})
+            pipe.expire(key, CYCLE_SECONDS)
+            pipe.set(CYCLE_LAST_KEY, cycle, ex=CYCLE_SECONDS)
+            await pipe.execute()
         for job in jobs:
-            await self.job_task.kiq(job.chain.value, [str(i) for i in job.wallet_ids])
+            await self.job_task.kiq(job.chain.value, [str(i) for i in job.wallet_ids], None, cycle)
         logger.info("refresh cycle planned: {} job(s)", len(jobs))
         return len(jobs)
+
+    async def _cycle_waiting(self) -> int:
+        """Jobs of the last cycle no worker has taken yet."""
+        last = await self._redis.get(CYCLE_LAST_KEY)
+        if last is None:
+            return 0
+        counts = await self._redis.hgetall(CYCLE_KEY + _text(last))
+        fields = {_text(k): int(v) for k, v in counts.items()}
+        return max(0, fields.get("jobs", 0) - fields.get("started", 0))
 
     async def submit(self, tenant: str, jobs: Sequence[RefreshJob]) -> BatchProgress:
         """Queue the jobs as one batch of the tenant's; workers count its progress in Redis."""
@@ -139,18 +168,46 @@ class TaskiqRefreshQueue:
             return await self._progress(tenant, batch_id)
 
     async def _submit(self, tenant: str, jobs: Sequence[RefreshJob]) -> BatchProgress:
-        batch = BatchProgress(uuid4().hex, tenant, len(jobs))
+        """A new batch, or the tenant's batch not yet finished: one at a time per tenant, so
+        that repeated calls queue nothing more."""
+        held = TENANT_BATCH_KEY + tenant
+        for _ in range(3):
+            running = await self._running(tenant, held)
+            if running is not None:
+                return running
+            batch = BatchProgress(uuid4().hex, tenant, len(jobs))
+            await self._write(batch)
+            # Taken only if no other call took it meanwhile (its batch is then the answer).
+            if await self._redis.set(held, batch.batch_id, nx=True, ex=TENANT_BATCH_SECONDS):
+                for job in jobs:
+                    await self.job_task.kiq(
+                        job.chain.value, [str(i) for i in job.wallet_ids], batch.batch_id
+                    )
+                return batch
+            await self._redis.delete(BATCH_KEY + batch.batch_id)
+        raise ServiceUnavailableError("The job queue is busy: try the refresh again.")
+
+    async def _running(self, tenant: str, held: str) -> BatchProgress | None:
+        """The tenant's batch that has not finished; a finished one frees the tenant's slot."""
+        batch_id = await self._redis.get(held)
+        if batch_id is None:
+            return None
+        running = await self._progress(tenant, _text(batch_id))
+        if running is not None and not running.finished:
+            return running
+        # Freed only if it still names that batch (another call may have taken it since).
+        await self._redis.eval(_DELETE_IF, 1, held, _text(batch_id))
+        return None
+
+    async def _write(self, batch: BatchProgress) -> None:
         key = BATCH_KEY + batch.batch_id
         fields: dict[str | bytes, str | int] = {
-            "tenant": tenant, "jobs": len(jobs), "done": 0, "refreshed": 0, "failed": 0,
+            "tenant": batch.tenant, "jobs": batch.jobs, "done": 0, "refreshed": 0, "failed": 0,
         }  # fmt: skip
-        await self._redis.hset(key, mapping=fields)  # type: ignore[arg-type]
-        await self._redis.expire(key, BATCH_SECONDS)
-        for job in jobs:
-            await self.job_task.kiq(
-                job.chain.value, [str(i) for i in job.wallet_ids], batch.batch_id
-            )
-        return batch
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(key, BATCH_SECONDS)
+            await pipe.execute()
 
     async def _progress(self, tenant: str, batch_id: str) -> BatchProgress | None:
         if not batch_id.isalnum():
@@ -164,8 +221,15 @@ class TaskiqRefreshQueue:
             int(fields["refreshed"]), int(fields["failed"]),
         )  # fmt: skip
 
-    async def _job(self, chain: str, wallet_ids: list[str], batch: str | None = None) -> JobResult:
+    async def _job(
+        self, chain: str, wallet_ids: list[str], batch: str | None, cycle: str | None
+    ) -> JobResult:
         job = RefreshJob(Chain(chain), tuple(UUID(i) for i in wallet_ids))
+        if cycle is not None:  # taken: no longer holds the next cycle back
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(CYCLE_KEY + cycle, "started", 1)
+                pipe.expire(CYCLE_KEY + cycle, CYCLE_SECONDS)
+                await pipe.execute()
         logger.info("refresh job: {} wallet(s) on {}", len(wallet_ids), chain)
         report = await self._served().run(job)
         logger.info(
@@ -187,6 +251,13 @@ class TaskiqRefreshQueue:
         if self._work is None:
             raise RuntimeError("this process runs no refresh jobs")
         return self._work
+
+
+# Deletes KEYS[1] when it still holds ARGV[1]: one step, so no other caller's value is deleted.
+_DELETE_IF = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0
+"""
 
 
 @asynccontextmanager
