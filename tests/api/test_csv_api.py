@@ -32,7 +32,7 @@ def parse(response: httpx.Response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"].startswith("attachment; filename=")
-    return list(csv.DictReader(io.StringIO(response.text)))
+    return list(csv.DictReader(io.StringIO(response.text, newline="")))
 
 
 async def test_history_and_balances_at_as_csv_are_the_json_numbers(
@@ -176,3 +176,36 @@ async def test_the_portfolio_as_csv_lists_every_wallet_and_token(
         "wallet_id,chain,address,label,token_symbol,token_address,token_kind,decimals,"
         "raw_balance,balance,usd_price,usd_value,as_of"
     )
+
+
+FORMULAS = ['=HYPERLINK("http://127.0.0.1/")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+
+
+async def test_cells_a_spreadsheet_would_run_as_formulas_are_text(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """Labels and token symbols (chain- or list-supplied) that begin like a formula are
+    exported with a leading apostrophe (OWASP's rule), their control characters dropped (a
+    bare CR would end the row); numbers are left as they are."""
+    wallets = []
+    for n, formula in enumerate(FORMULAS):
+        body = {"chain": "ethereum", "address": f"0x{n + 1:040x}", "label": f"{formula} label"}
+        created = await client.post("/api/v1/wallets", json=body)
+        assert created.status_code == 201, created.text
+        wallets.append(created.json()["id"])
+        await record(database_url, wallets[-1], f"0x{n + 1:040x}", 1, "-1", symbol=formula)
+    moment = {"time": (BASE + timedelta(minutes=5)).isoformat()}
+    rows = parse(await client.get("/api/v1/portfolio/at", params=moment, headers=CSV))
+    stored = [await _label(client, w) for w in wallets]  # as trimmed when added
+    assert {row["label"] for row in rows} == {
+        "'" + label if label[0] in "=+-@\t\r" else label for label in stored
+    }
+    assert sum(row["label"].startswith("'") for row in rows) >= 4
+    symbols = {row["token_symbol"] for row in rows}  # control characters dropped, then judged
+    assert symbols == {"'" + f for f in FORMULAS[:4]} | {"TAB", "CR"}
+    assert {row["usd_value"] for row in rows} == {"-1.00"}  # a number stays a number
+
+
+async def _label(client: httpx.AsyncClient, wallet_id: str) -> str:
+    label: str = (await client.get(f"/api/v1/wallets/{wallet_id}")).json()["label"]
+    return label

@@ -16,13 +16,15 @@ from tests.api.conftest import add
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
 
 
-async def record(url: str, wallet_id: str, token: str, minute: int, usd: str) -> None:
+async def record(
+    url: str, wallet_id: str, token: str, minute: int, usd: str, symbol: str | None = None
+) -> None:
     """A history sample, written the way a fetch writes it."""
     engine = create_async_engine(url)
     try:
         async with session_factory(engine).begin() as session:
-            row = {"wallet_id": UUID(wallet_id), "token_key": token, "symbol": None, "decimals": 0,
-                   "raw_balance": 1, "usd_price": None, "usd_value": Decimal(usd),
+            row = {"wallet_id": UUID(wallet_id), "token_key": token, "symbol": symbol,
+                   "decimals": 0, "raw_balance": 1, "usd_price": None, "usd_value": Decimal(usd),
                    "recorded_at": BASE + timedelta(minutes=minute)}  # fmt: skip
             await write_history(session, [row], engine.dialect.name)
     finally:

@@ -2,7 +2,9 @@
 
 Rows are written as they come, a few hundred to a chunk, so an export of a year of 5-minute
 history streams in constant memory. Decimals are exact and positional (never exponent form),
-times RFC 3339 in UTC, an unknown value an empty cell."""
+times RFC 3339 in UTC, an unknown value an empty cell. Text that others write (labels, and
+symbols from chains and token lists) is neutralised against formula injection (OWASP): a cell
+that a spreadsheet would take for a formula gets a leading apostrophe."""
 
 from __future__ import annotations
 
@@ -81,6 +83,19 @@ async def _chunks(header: Sequence[str], rows: AsyncIterator[Sequence[Cell]]) ->
     yield buffer.getvalue()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str | None) -> str | None:
+    """A text cell a spreadsheet shows as text: printable characters only (a symbol stored
+    before text from outside was bounded may hold a CR, which would end the row for a reader
+    of unquoted CR), and one beginning like a formula is prefixed with an apostrophe."""
+    if value is None:
+        return None
+    value = "".join(c for c in value if c.isprintable())
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _usd(value: Decimal | None) -> str | None:
     return None if value is None else str(round_usd(value))
 
@@ -105,7 +120,8 @@ async def history_rows(
 
 def at_rows(held: Iterable[HeldAt]) -> list[list[Cell]]:
     return [
-        [str(item.wallet_id), item.chain.value, item.address, item.label, item.symbol,
+        [str(item.wallet_id), item.chain.value, item.address, text_cell(item.label),
+         text_cell(item.symbol),
          *address_and_kind(item.token_key), item.decimals, str(item.raw),
          str(item.amount), None if item.usd_price is None else format_decimal(item.usd_price),
          _usd(item.usd_value), _time(item.recorded_at)]
@@ -125,7 +141,8 @@ def holding_rows(
                 continue
             token, price = balance.token, prices.get(price_key(balance.token))
             rows.append([
-                str(wallet.id), wallet.chain.value, wallet.address, wallet.label, token.symbol,
+                str(wallet.id), wallet.chain.value, wallet.address, text_cell(wallet.label),
+                text_cell(token.symbol),
                 token.address, token.kind, token.decimals, str(balance.raw), str(balance.amount),
                 None if price is None else format_decimal(price.usd),
                 _usd(value_of(balance.raw, token.decimals, price)),
