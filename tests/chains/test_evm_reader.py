@@ -223,3 +223,44 @@ async def test_a_tokens_metadata_is_read_from_the_chain_string_or_bytes32(
         assert (reverting.symbol, reverting.decimals) == (None, 18)  # no symbol(): None
         with pytest.raises(NotATokenError):
             await chain.token(ONE)  # no code at all
+
+
+async def test_a_token_that_burns_all_the_gas_fails_alone_and_opens_no_circuit(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    """A tracked token (anyone may track any contract) whose balanceOf burns the gas, at four
+    addresses of one multicall: the calls after it are left too little gas and fail with no
+    reason. Each such call is read again alone: only the burner's calls fail, as that token's
+    error, the other balances are read, and the node, which answered, is never counted toward
+    its circuit breaker."""
+    burner_address = await evm.node.deploy("GasBurningToken", [], [])
+    burner = Token(evm.tokens[0].chain, burner_address, "BURN", "Gas Burner", 6, False)
+    policy = CallPolicy(timeout_seconds=10, attempts=1, breaker_threshold=2)
+    addresses = [ONE, BIG, ZERO, "0x" + "cd" * 20]
+    async with reader(policy=policy) as chain:
+        plain = await chain.read_balances(addresses)
+        for _ in range(3):  # past the threshold: a counted failure would open the circuit
+            readings = await chain.read_balances(
+                addresses, extra_tokens={address: [burner] for address in addresses}
+            )
+            for address in addresses:
+                failed = {f.token.key for f in readings[address].failures}
+                assert failed == {f.token.key for f in plain[address].failures} | {burner_address}
+                assert readings[address].balances == plain[address].balances
+
+
+async def test_a_token_reverting_like_a_rate_limit_is_its_own_error_not_the_nodes(
+    evm: EvmWorld, reader: Reader
+) -> None:
+    """A contract may revert with any reason, "rate limit exceeded" too: that call's error,
+    neither retried nor counted toward the node's circuit breaker."""
+    liar = await evm.node.deploy("RateLimitRevertingToken", [], [])
+    token = Token(evm.tokens[0].chain, liar, None, None, 18, False)
+    policy = CallPolicy(timeout_seconds=10, attempts=3, breaker_threshold=2)
+    async with reader(policy=policy) as chain:
+        for _ in range(4):  # twice the threshold
+            with pytest.raises(NotATokenError):
+                await chain.token(liar)
+            readings = await chain.read_balances([ONE], extra_tokens={ONE: [token]})
+            assert liar in {f.token.key for f in readings[ONE].failures}
+            assert {b.token.symbol for b in readings[ONE].balances} >= {"ETH", "SIX"}

@@ -37,6 +37,29 @@ contract RevertingToken {
     }
 }
 
+// A token whose balanceOf burns every unit of gas it is given: in a multicall, the calls after
+// it and the multicall itself are left with too little.
+contract GasBurningToken {
+    uint8 public decimals = 6;
+    string public symbol = "BURN";
+    string public name = "Gas Burner";
+
+    function balanceOf(address) external view returns (uint256) {
+        uint256 spent = 0;
+        while (gasleft() > 0) {
+            spent += 1;
+        }
+        return spent;
+    }
+}
+
+// A token that reverts its every call with a reason a node might give for its rate limit.
+contract RateLimitRevertingToken {
+    fallback() external {
+        revert("rate limit exceeded");
+    }
+}
+
 contract GarbageToken {
     uint8 public decimals = 18;
 

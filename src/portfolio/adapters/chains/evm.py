@@ -57,6 +57,13 @@ METADATA = {
     for field in ("decimals", "symbol", "name")
 }
 UINT256_BYTES = 32
+# The gas a token's own call may burn (balanceOf, decimals, symbol, name): far more than any
+# real token needs, so that one that loops fails fast as its own error rather than holding the
+# node for its whole gas cap (and timing out, which would count against the node).
+TOKEN_CALL_GAS = hex(1_000_000)
+# A call of a multicall that failed with no revert data: out of gas (left none by a token before
+# it that burned it all), or a bare revert. Read again alone to tell.
+NO_REASON = "the balance call failed without a reason (a bare revert, or out of gas)"
 # What one call adds to a request, hex-encoded inside aggregate3 (measured, rounded up).
 CALL_HEX_BYTES = 460
 
@@ -70,6 +77,7 @@ class EvmLimits:
 
 
 _Group = TypeVar("_Group")  # what one JSON-RPC batch carries
+_Result = TypeVar("_Result")  # what each call of it gives
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +153,8 @@ class Web3ChainReader:
         checksummed = AsyncWeb3.to_checksum_address(address)
 
         async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Any]:
-            batch = [("eth_call", [{"to": checksummed, "data": data}, "latest"])
-                     for data in METADATA.values()]  # fmt: skip
+            batch = [("eth_call", [{"to": checksummed, "data": data, "gas": TOKEN_CALL_GAS},
+                                   "latest"]) for data in METADATA.values()]  # fmt: skip
             try:
                 return await self._batch(endpoint, batch)
             except (aiohttp.ClientError, ConnectionError) as exc:
@@ -297,15 +305,45 @@ class Web3ChainReader:
             return [("eth_call", [{"to": self._multicall, "data": _aggregate3(c, self._multicall)},
                                   block]) for c in group]  # fmt: skip
 
-        def read(group: list[list[_Call]], answers: list[Any]) -> list[int | str]:
-            results: list[int | str] = []
+        def read(group: list[list[_Call]], answers: list[Any]) -> list[int | str | None]:
+            results: list[int | str | None] = []
             for chunk, answer in zip(group, answers, strict=True):
-                if isinstance(answer, ItemError):  # the multicall itself failed: a node problem
-                    raise UpstreamError(f"multicall failed: {answer}")
-                results.extend(_decode_aggregate3(answer, len(chunk)))
+                if isinstance(answer, ItemError):  # read again call by call, below
+                    results.extend([None] * len(chunk))
+                else:
+                    results.extend(_decode_aggregate3(answer, len(chunk)))
             return results
 
-        return await self._send_all(endpoint, list(chunked(chunks, per_request)), build, read)
+        groups = list(chunked(chunks, per_request))
+        results = await self._send_all(endpoint, groups, build, read)
+        whole = {i for i, result in enumerate(results) if result is None}
+        again = [i for i, result in enumerate(results) if result is None or result == NO_REASON]
+        if again:
+            read_alone = await self._read_alone(endpoint, calls, again, whole)
+            alone = dict(zip(again, read_alone, strict=True))
+            results = [alone.get(i, result) for i, result in enumerate(results)]
+        return [result for result in results if result is not None]
+
+    async def _read_alone(
+        self,
+        endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+        calls: list[_Call],
+        again: list[int],
+        whole: set[int],
+    ) -> list[int | str]:
+        """Calls of a multicall read again, each on its own: those that failed in it with no
+        reason (as a call left without gas does), and every call of a multicall that failed as
+        a whole. A token whose balanceOf burns the gas fails the calls after it, or the whole
+        multicall; read alone, it is that token's error and the others are read (a revert with
+        a reason is the token's own, and is not read again). The node answered, so its circuit
+        breaker counts nothing; only when every call of failed multicalls fails alike is the
+        node at fault."""
+        results = await self._read_batched(endpoint, [calls[i] for i in again])
+        of_whole = [r for i, r in zip(again, results, strict=True) if i in whole]
+        reasons = {r for r in of_whole if isinstance(r, str)}
+        if len(of_whole) > 1 and len(reasons) == 1 and all(isinstance(r, str) for r in of_whole):
+            raise UpstreamError(f"every call failed: {reasons.pop()}"[:300])
+        return results
 
     async def _read_batched(
         self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
@@ -326,15 +364,15 @@ class Web3ChainReader:
         endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
         groups: list[_Group],
         build: Callable[[_Group], list[tuple[str, list[Any]]]],
-        read: Callable[[_Group, list[Any]], list[int | str]],
-    ) -> list[int | str]:
+        read: Callable[[_Group, list[Any]], list[_Result]],
+    ) -> list[_Result]:
         """Each group as one JSON-RPC batch, a few in flight at once, each built just before it
         is sent and read as soon as it is answered: a discovery's requests and answers, held
         all at once, would take hundreds of MB. The results in order; a failure stops the
         batches still to come."""
         gate = asyncio.Semaphore(self._limits.concurrency)
 
-        async def send(group: _Group) -> list[int | str]:
+        async def send(group: _Group) -> list[_Result]:
             async with gate:
                 answers = await self._batch(endpoint, build(group))
             return read(group, answers)
@@ -445,7 +483,7 @@ def _decode_aggregate3(answer: Any, expected: int) -> list[int | str]:
 
 def _call_result(ok: bool, data: bytes) -> int | str:
     if not ok:
-        return "the balance call reverted"
+        return "the balance call reverted" if data else NO_REASON
     if len(data) != UINT256_BYTES:
         return f"the balance call returned {len(data)} bytes, not a uint256"
     return int.from_bytes(data, "big")
@@ -455,7 +493,7 @@ def _plain_request(call: _Call, block: str) -> tuple[str, list[Any]]:
     if call.token.is_native:
         return ("eth_getBalance", [call.address, block])
     data = "0x" + (BALANCE_OF + address_word(call.address)).hex()
-    return ("eth_call", [{"to": call.token.address, "data": data}, block])
+    return ("eth_call", [{"to": call.token.address, "data": data, "gas": TOKEN_CALL_GAS}, block])
 
 
 def _plain_result(call: _Call, answer: Any) -> int | str:

@@ -9,6 +9,10 @@ from portfolio.adapters.resilience import TransientUpstreamError, UpstreamError
 
 # Rate-limit codes seen from public nodes: -32005 (limit exceeded), 429 (as a JSON-RPC code).
 RATE_LIMIT_CODES = frozenset({-32005, -32029, 429})
+# What a contract's code did (its revert, whatever reason it gives, or its running out of gas):
+# that call's error, never a fault of the node. EIP-1474 code 3 is "execution reverted".
+EXECUTION_ERROR_CODE = 3
+EXECUTION_ERRORS = ("revert", "out of gas", "gas required exceeds", "invalid opcode")
 
 
 class BatchRefusedError(UpstreamError):
@@ -26,13 +30,20 @@ def check_item(item: Any) -> Any:
     error = item.get("error")
     if error is not None:
         code = error.get("code") if isinstance(error, dict) else None
-        message = error.get("message") if isinstance(error, dict) else str(error)
-        if code in RATE_LIMIT_CODES or "rate limit" in str(message).lower():
+        message = str(error.get("message") if isinstance(error, dict) else error)
+        if _executed(code, message):  # a revert saying "rate limit" is still the contract's
+            raise ItemError(message)
+        if code in RATE_LIMIT_CODES or "rate limit" in message.lower():
             raise TransientUpstreamError(f"rate limited: {message}")
-        raise ItemError(str(message))
+        raise ItemError(message)
     if "result" not in item:
         raise UpstreamError("a JSON-RPC response without result or error")
     return item["result"]
+
+
+def _executed(code: Any, message: str) -> bool:
+    lowered = message.lower()
+    return code == EXECUTION_ERROR_CODE or any(word in lowered for word in EXECUTION_ERRORS)
 
 
 def match_batch(answer: Any, expected: int) -> list[Any]:
