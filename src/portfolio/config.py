@@ -313,6 +313,11 @@ class Settings(BaseSettings):
     rate_limit_chain: str = Field(
         default="30/minute", description="the same for the routes that read chains (fetch, refresh)"
     )
+    rate_limit_auth_failures: str = Field(
+        default="30/minute",
+        description="failed authentications (401) per client address and window; past it a "
+        "429 before any key is looked up; off: not limited",
+    )
     rate_limit_fail_open: bool = Field(
         default=True, description="let requests through when the limits cannot be counted"
     )
@@ -406,10 +411,10 @@ class Settings(BaseSettings):
     def _http_url(cls, url: str) -> str:
         return _check_http_url(url)
 
-    @field_validator("rate_limit", "rate_limit_chain")
+    @field_validator("rate_limit", "rate_limit_chain", "rate_limit_auth_failures")
     @classmethod
     def _rate(cls, value: str, info: ValidationInfo) -> str:
-        if value == "off" and info.field_name == "rate_limit":  # every limit off
+        if value == "off" and info.field_name != "rate_limit_chain":  # that limit off
             return value
         try:
             parse(value)

@@ -63,3 +63,31 @@ async def test_with_redis_away_the_limits_let_requests_through(sqlite_url: str) 
         codes = [(await client.get("/api/v1/wallets")).status_code for _ in range(3)]
         assert codes == [200, 200, 200]
         assert (await client.get("/api/v1/health")).json()["status"] == "warn"
+
+
+async def test_failed_authentications_are_limited_per_client_address(database_url: str) -> None:
+    """Past PORTFOLIO_RATE_LIMIT_AUTH_FAILURES failed keys from one address, that address is
+    answered 429 before any key is looked up, a good key too; other addresses go on."""
+    settings = settings_for(
+        database_url, auth_enabled=True, rate_limit_auth_failures="3/minute",
+        trusted_proxies=["127.0.0.1"],
+    )  # fmt: skip
+    async with serve(create_app(settings)) as client:
+        keys = await _keys(database_url, "alpha")
+
+        async def wallets(address: str, key: str) -> int:
+            headers = {"X-Forwarded-For": address, "X-API-Key": key}
+            return (await client.get("/api/v1/wallets", headers=headers)).status_code
+
+        good = keys["alpha"]["X-API-Key"]
+        assert await wallets("203.0.113.1", good) == 200  # a success counts nothing
+        bad = [await wallets("203.0.113.1", f"pf_guess{n}") for n in range(5)]
+        assert bad == [401, 401, 401, 429, 429]
+        refused = await client.get(
+            "/api/v1/wallets", headers={"X-Forwarded-For": "203.0.113.1", "X-API-Key": good}
+        )
+        assert refused.status_code == 429  # refused before the key is looked up
+        assert refused.json()["type"] == "/problems/rate-limited"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert await wallets("203.0.113.2", good) == 200  # another address is not held back
+        assert await wallets("203.0.113.2", "pf_nope") == 401

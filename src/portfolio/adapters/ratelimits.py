@@ -46,17 +46,22 @@ class LimitsRateLimiter:
     def __init__(
         self,
         limiter: MovingWindowRateLimiter,
-        general: str,
-        chain: str,
+        general: str | None,
+        chain: str | None,
         *,
+        auth: str | None = None,
         fail_open: bool = True,
         breaker: Breaker | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``general`` for every API route, ``chain`` (stricter) for the routes that read the
-        chains (fetch, refresh); both as ``limits`` strings such as ``600/minute``."""
+        chains (fetch, refresh), ``auth`` for failed authentications; each as a ``limits``
+        string such as ``600/minute``, or None for no limit of that kind."""
         self._limiter = limiter
-        self._limits: dict[str, RateLimitItem] = {"api": parse(general), "chain": parse(chain)}
+        given = {"api": general, "chain": chain, "auth": auth}
+        self._limits: dict[str, RateLimitItem] = {
+            kind: parse(rate) for kind, rate in given.items() if rate is not None
+        }
         self._fail_open = fail_open
         self._breaker = breaker  # the shared store's: a frozen Redis is not waited on
         self._leases: dict[tuple[str, str], _Lease] = {}
@@ -67,6 +72,8 @@ class LimitsRateLimiter:
         """Count one request of ``caller``; RateLimitedError (with the time to wait) past the
         limit. The window is read only for a refusal, which keeps an allowed request to one
         call to the store at most (none while a reservation lasts)."""
+        if kind not in self._limits:
+            return
         now = self._clock()
         lease = self._leases.get((kind, caller))
         if lease is not None and lease.left > 0 and now < lease.until:
@@ -93,6 +100,28 @@ class LimitsRateLimiter:
         reset = max(1, int(stats.reset_time - time.time() + 0.999))
         raise RateLimitedError(
             f"More than {item} requests; try again in {reset} s.", reset, item.amount
+        )
+
+    async def refuse_if_spent(self, kind: str, caller: str) -> None:
+        """RateLimitedError when ``caller`` has nothing left of ``kind``, counting nothing (a
+        failed authentication is counted once it has failed, and refused before it is tried
+        again)."""
+        item = self._limits.get(kind)
+        if item is None:
+            return
+        try:
+            async with self._breaker.guard() if self._breaker else nullcontext():
+                if await self._limiter.test(item, kind, caller):
+                    return
+                stats = await self._limiter.get_window_stats(item, kind, caller)
+        except Exception as exc:  # the store is away
+            if not self._fail_open:
+                raise RateLimitedError("Requests cannot be counted right now.", 5) from exc
+            logger.warning("rate limits not counted: {}", type(exc).__name__)
+            return
+        reset = max(1, int(stats.reset_time - time.time() + 0.999))
+        raise RateLimitedError(
+            f"More than {item} failed authentications; try again in {reset} s.", reset, item.amount
         )
 
     @staticmethod

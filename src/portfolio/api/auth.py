@@ -8,13 +8,15 @@ the OpenAPI document is told the two ways of sending it by ``document_security``
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from portfolio.api.dependencies import services_of
-from portfolio.api.limits import rate_limited
-from portfolio.domain.errors import ForbiddenError
+from portfolio.api.limits import client_address, rate_limited
+from portfolio.api.services import Services
+from portfolio.domain.errors import AuthenticationError, ForbiddenError, RateLimitedError
 from portfolio.domain.keys import Principal
 from portfolio.domain.wallet import DEFAULT_TENANT
 
@@ -36,7 +38,7 @@ async def caller(request: Request) -> Principal:
     services = services_of(request)
     principal = Principal(DEFAULT_TENANT)  # keys not required: one tenant, every right
     if services.authenticator is not None:
-        principal = await services.authenticator.principal(presented_key(request))
+        principal = await _authenticated(request, services)
         if principal.read_only and request.method not in READING_METHODS:
             raise ForbiddenError("This API key may only read.")
     await rate_limited(request, services, principal)
@@ -45,6 +47,23 @@ async def caller(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(caller)]
+
+
+async def _authenticated(request: Request, services: Services) -> Principal:
+    """The key's principal. A client address that failed too often is refused (429) before
+    its key is looked up: guessing costs no database query past the limit."""
+    assert services.authenticator is not None  # noqa: S101 (the caller checked)
+    guard = services.auth_failures
+    address = client_address(request, services.trusted_proxies) if guard else ""
+    if guard is not None:
+        await guard.refuse_if_spent("auth", address)
+    try:
+        return await services.authenticator.principal(presented_key(request))
+    except AuthenticationError:
+        if guard is not None:
+            with contextlib.suppress(RateLimitedError):  # this one is a 401 all the same
+                await guard.hit("auth", address)
+        raise
 
 
 def presented_key(request: Request) -> str | None:

@@ -32,6 +32,8 @@ class Services:
     summary: RenderedDocument  # the rendered GET /portfolio document
     authenticator: Authenticator | None = None  # None: API keys are not required
     rate_limits: RateLimits | None = None  # None: no rate limits
+    # Failed authentications per client address (kind "auth"); None: not limited.
+    auth_failures: RateLimits | None = None
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # whose X-Forwarded-For counts
     scheduled: ScheduledRefresh | None = None  # the scheduled refresh's plans and jobs
     refresh_queue: RefreshQueue | None = None  # where a big refresh goes (202)

@@ -223,6 +223,16 @@ async def build_services(
                 fail_open=settings.rate_limit_fail_open,
                 breaker=breaker if redis is not None else None,
             ),
+            auth_failures=None
+            if not settings.auth_enabled or settings.rate_limit_auth_failures == "off"
+            else LimitsRateLimiter(
+                MovingWindowRateLimiter(limits_storage(settings, redis)),
+                None,
+                None,
+                auth=settings.rate_limit_auth_failures,
+                fail_open=settings.rate_limit_fail_open,
+                breaker=breaker if redis is not None else None,
+            ),
             trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
             authenticator=Authenticator(SqlApiKeyRepository(sessions), revocations)
             if settings.auth_enabled
