@@ -324,6 +324,11 @@ class Settings(BaseSettings):
     trusted_proxies: UrlList = Field(
         default=[], description="proxy addresses or networks whose X-Forwarded-For is believed"
     )
+    allowed_hosts: UrlList = Field(
+        default=[],
+        description="host names the API answers (the Host header; * for any); unset: "
+        "localhost, 127.0.0.1 and ::1 when API keys are off, any when they are on",
+    )
     cors_origins: UrlList = Field(
         default=[], description="comma-separated origins whose pages may call the API"
     )
@@ -365,6 +370,7 @@ class Settings(BaseSettings):
         "solana_rpc_urls",
         *(f"{name}_rpc_urls" for name in PRESET_CHAINS),
         "price_sources",
+        "allowed_hosts",
         "cors_origins",
         "trusted_proxies",
         "forwarded_allow_ips",

@@ -32,6 +32,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "rate_limit": "1000000/minute",
         "rate_limit_chain": "1000000/minute",
         "refresh_interval_seconds": 0,  # no cycle reads chains behind a test's back
+        "allowed_hosts": ["portfolio", "localhost", "127.0.0.1"],  # the test client's host
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -68,3 +68,55 @@ async def test_the_openapi_document_states_the_limits(client: httpx.AsyncClient)
     assert "10,000" in history["description"]
     body = schema["components"]["schemas"]["WalletCreate"]["properties"]
     assert body["address"]["maxLength"] == 128
+
+
+async def test_without_keys_only_local_host_names_are_answered(database_url: str) -> None:
+    """A page that reaches the service through a name of its own resolving to 127.0.0.1 (DNS
+    rebinding) sends that name as Host: refused (400). The probes answer any host."""
+    settings = settings_for(database_url, allowed_hosts=[])  # the default: loopback names
+    async with serve(create_app(settings)) as client:
+        for host in ("localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"):
+            answer = await client.get("/api/v1/wallets", headers={"Host": host})
+            assert answer.status_code == 200, (host, answer.text)
+        for host in ("rebind.attacker.test", "rebind.attacker.test:8000", "localhost.evil.test"):
+            refused = await client.get("/api/v1/wallets", headers={"Host": host})
+            assert refused.status_code == 400, host
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert "host name" in refused.json()["detail"]
+            probe = await client.get("/api/v1/health/live", headers={"Host": host})
+            assert probe.status_code == 200
+    keyed = settings_for(database_url, allowed_hosts=[], auth_enabled=True)
+    async with serve(create_app(keyed)) as client:  # with keys on, any host by default
+        answer = await client.get("/api/v1/wallets", headers={"Host": "api.example.test"})
+        assert answer.status_code == 401
+    listed = settings_for(database_url, allowed_hosts=["portfolio.example.test"])
+    async with serve(create_app(listed)) as client:
+        assert (await client.get("/api/v1/wallets", headers={
+            "Host": "portfolio.example.test"})).status_code == 200  # fmt: skip
+        assert (await client.get("/api/v1/wallets", headers={
+            "Host": "localhost"})).status_code == 400  # fmt: skip
+
+
+async def test_a_write_from_another_sites_page_is_refused(database_url: str) -> None:
+    """A bodiless POST (no preflight) from another site's page: refused by Sec-Fetch-Site or
+    by Origin, unless the origin is a configured CORS origin; a same-origin page writes."""
+    settings = settings_for(database_url, cors_origins=["https://app.example.test"])
+    async with serve(create_app(settings)) as client:
+        for headers in (
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Origin": "https://evil.example.test"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "same-site", "Origin": "http://other.portfolio"},
+        ):
+            refused = await client.post("/api/v1/portfolio/refresh", headers=headers)
+            assert refused.status_code == 403, headers
+            assert refused.json()["detail"] == "Writes from another site's page are refused."
+        for headers in (
+            {"Sec-Fetch-Site": "same-origin", "Origin": "http://portfolio"},
+            {"Origin": "https://app.example.test", "Sec-Fetch-Site": "cross-site"},
+            {},  # not a browser
+        ):
+            answer = await client.post("/api/v1/portfolio/refresh", headers=headers)
+            assert answer.status_code == 200, (headers, answer.text)
+        read = await client.get("/api/v1/wallets", headers={"Sec-Fetch-Site": "cross-site"})
+        assert read.status_code == 200  # reads are CORS's business

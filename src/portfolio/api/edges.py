@@ -1,14 +1,24 @@
 """The edges of the HTTP surface: security headers (and a rate limit's RateLimit-* headers) on
-every answer, and no writing request in a shape a cross-site form (or a no-CORS fetch) can
-send.
+every answer, only the host names the service is meant to answer, and no write a page of
+another site can make.
 
-A browser lets any page POST a form, or ``text/plain``, to any site without asking first (no
-CORS preflight). Every write here takes JSON or nothing, so a write that arrives as a form or
-as text is refused (415) before it does anything: ``POST /portfolio/refresh`` from a form on
-another site cannot spend this service's RPC budget.
+A browser lets any page POST a form, or ``text/plain``, or nothing at all, to any site without
+asking first (no CORS preflight). Every write here takes JSON or nothing, so a write that
+arrives as a form or as text is refused (415), and a write that a browser says comes from
+another site (``Sec-Fetch-Site``, or an ``Origin`` that is neither this host nor a configured
+CORS origin) is refused (403), before it does anything: ``POST /portfolio/refresh`` from
+another site's page cannot spend this service's RPC budget.
+
+A page can also reach a service on the visitor's own machine through a name of its own that
+resolves to 127.0.0.1 (DNS rebinding): then the browser sends that name as ``Host``. Without
+API keys, the service answers only the host names it is meant to (PORTFOLIO_ALLOWED_HOSTS;
+localhost names and loopback addresses by default); the probes answer any.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
@@ -52,11 +62,58 @@ def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def refused_write(scope: Scope) -> str | None:
-    """Why a write in a cross-site form's shape is refused (415), or None."""
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+ANY_HOST = "*"
+# Answered whatever the Host: an orchestrator probes a pod by its address.
+PROBES = frozenset({"/health/live", "/health/ready", "/api/v1/health/live", "/api/v1/health/ready"})
+CROSS_SITE = ("cross-site", "same-site")  # Sec-Fetch-Site values of another origin's page
+
+
+@dataclass(frozen=True, slots=True)
+class EdgePolicy:
+    """``hosts``: the host names answered (lowercase, no port), None for any; ``origins``:
+    the CORS origins whose pages may write."""
+
+    hosts: frozenset[str] | None = None
+    origins: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, hosts: list[str], auth_enabled: bool, origins: list[str]) -> EdgePolicy:
+        """Without a list of hosts: loopback names when keys are off, any when they are on."""
+        names = [h.strip().lower().strip("[]") for h in hosts if h.strip()]
+        if not names:
+            names = [ANY_HOST] if auth_enabled else list(LOCAL_HOSTS)
+        allowed = None if ANY_HOST in names else frozenset(names)
+        return cls(allowed, frozenset(o.rstrip("/") for o in origins))
+
+
+Refused = tuple[int, str]
+
+
+def refused_request(scope: Scope, policy: EdgePolicy) -> Refused | None:
+    """Why the request is refused at the edge (a status and a detail), or None."""
+    host = header(scope, b"host")
+    if policy.hosts is not None and scope["path"] not in PROBES:
+        name = _host_name(host)
+        if name not in policy.hosts:
+            return 400, f"This service does not answer the host name {name[:64]!r}."
     if scope["method"] not in WRITING_METHODS:
         return None
     media = header(scope, b"content-type").split(";")[0].strip().lower()
     if media in SIMPLE_TYPES:
-        return f"Writes take application/json (or no body), not {media}."
+        return 415, f"Writes take application/json (or no body), not {media}."
+    origin = header(scope, b"origin").rstrip("/")
+    if origin and origin in policy.origins:
+        return None
+    site = header(scope, b"sec-fetch-site").lower()
+    if site in CROSS_SITE or (origin and urlsplit(origin).netloc.lower() != host.lower()):
+        return 403, "Writes from another site's page are refused."
     return None
+
+
+def _host_name(host: str) -> str:
+    """The name of a Host header: lowercase, without its port ("[::1]:8000" is "::1")."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portfolio.api.body import BodyLimit, header
-from portfolio.api.edges import refused_write, security_headers
+from portfolio.api.edges import EdgePolicy, refused_request, security_headers
 from portfolio.api.httpmetrics import HttpMetrics, route_template
 
 # A client's id is honoured when it is a reasonable token; anything else is replaced.
@@ -38,8 +38,9 @@ def request_id_of(scope: Scope) -> str:
 class ServiceMiddleware:
     """An exception that reaches this point is rendered by ``on_error`` (a 500 problem) and not
     re-raised: the server has nothing more to log, and the trace is logged once, with the id.
-    ``refuse`` renders the 413, 415 and 422 of refused bodies. ``access_log``: whether an
-    access line is logged at all (False when the log level drops INFO lines)."""
+    ``refuse`` renders the 400, 403, 413, 415 and 422 of requests refused at the edge.
+    ``access_log``: whether an access line is logged at all (False when the log level drops
+    INFO lines)."""
 
     def __init__(
         self,
@@ -49,9 +50,11 @@ class ServiceMiddleware:
         refuse: Refusal,
         bodies: BodyLimit,
         metrics: HttpMetrics,
+        edges: EdgePolicy | None = None,
         access_log: bool = True,
     ) -> None:
         self.app = app
+        self.edges = edges or EdgePolicy()
         self.on_error = on_error
         self.refuse = refuse
         self.bodies = bodies
@@ -112,10 +115,11 @@ class ServiceMiddleware:
                     )
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The app, unless the request is a cross-site form's write or its body is refused."""
-        refusal = refused_write(scope)
+        """The app, unless the request is refused at the edge (a host name not answered, a
+        cross-site write) or its body is refused."""
+        refusal = refused_request(scope, self.edges)
         if refusal is not None:
-            response = await self.refuse(Request(scope, receive), 415, refusal)
+            response = await self.refuse(Request(scope, receive), *refusal)
             await response(scope, receive, send)
             return
         admitted = await self.bodies.admit(scope, receive)

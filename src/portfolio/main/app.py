@@ -24,7 +24,7 @@ from portfolio.adapters.chains.tokenlist import list_urls
 from portfolio.adapters.redaction import Redactor, secret_parts
 from portfolio.adapters.telemetry import PrometheusTelemetry
 from portfolio.api.body import BodyLimit
-from portfolio.api.edges import DOCS_ASSETS
+from portfolio.api.edges import DOCS_ASSETS, EdgePolicy
 from portfolio.api.httpmetrics import HttpMetrics
 from portfolio.api.middleware import ServiceMiddleware
 from portfolio.api.openapi import finish_document
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         refuse=refused_body,
         bodies=BodyLimit(settings.max_body_bytes),
         metrics=HttpMetrics(telemetry.registry, excluded=METRICS_PATHS),
+        edges=EdgePolicy.of(settings.allowed_hosts, settings.auth_enabled, settings.cors_origins),
         access_log=logger.level(settings.log_level).no <= logger.level("INFO").no,
     )
     return app
