@@ -56,3 +56,26 @@ def test_a_key_revoked_by_the_cli_is_refused_at_once_by_every_process(tmp_path: 
             assert json.loads(portfolio(env, "keys", "list", "--json").stdout)[0]["revoked_at"]
             missing = portfolio(env, "keys", "revoke", "00000000-0000-0000-0000-000000000000")
             assert missing.returncode == 1
+
+
+def test_the_first_key_one_shot_makes_one_key_once(tmp_path: Path) -> None:
+    """`keys create --first`, as the deployment files run it at every start: a key the first
+    time (printed), none after (exit 0); revoked, the next start makes another."""
+    env = server_env(tmp_path, auth_enabled="true")
+    with running_uvicorn(env, tmp_path) as server:
+        first = portfolio(env, "keys", "create", "--tenant", "default", "--first")
+        assert first.returncode == 0, first.stderr
+        text = next(
+            line.split()[1] for line in first.stdout.splitlines() if line.startswith("key:")
+        )
+        answer = httpx.get(f"{server.url}/api/v1/wallets", headers={"X-API-Key": text})
+        assert answer.status_code == 200
+        again = portfolio(env, "keys", "create", "--tenant", "default", "--first", "--json")
+        assert again.returncode == 0
+        assert again.stdout == ""
+        assert "active already" in again.stderr
+        listed = json.loads(portfolio(env, "keys", "list", "--json").stdout)
+        assert len(listed) == 1
+        assert portfolio(env, "keys", "revoke", listed[0]["id"]).returncode == 0
+        after = portfolio(env, "keys", "create", "--tenant", "default", "--first", "--json")
+        assert json.loads(after.stdout)["tenant"] == "default"

@@ -6,6 +6,7 @@ Apache-2.0), kept here so that the check needs no network."""
 from __future__ import annotations
 
 import json
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,20 @@ def test_a_compose_file_with_an_unknown_key_is_refused() -> None:
     compose["services"]["api"]["replica"] = 2
     with pytest.raises(jsonschema.ValidationError):
         _validator().validate(compose)
+
+
+def test_forwarded_addresses_are_believed_from_nginx_alone_and_keys_are_required() -> None:
+    compose = _compose()
+    services = compose["services"]
+    nginx = services["nginx"]["networks"]["default"]["ipv4_address"]
+    api = services["api"]["environment"]
+    assert api["PORTFOLIO_FORWARDED_ALLOW_IPS"] == nginx
+    assert api["PORTFOLIO_TRUSTED_PROXIES"] == nginx
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ip_address(nginx) in ip_network(subnet)
+    assert api["PORTFOLIO_AUTH_ENABLED"] == "${PORTFOLIO_AUTH_ENABLED:-true}"
+    first = services["first-key"]
+    assert first["command"][:3] == ["portfolio", "keys", "create"]
+    assert "--first" in first["command"]
+    assert first["restart"] == "no"
+    assert first["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

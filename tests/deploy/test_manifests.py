@@ -37,8 +37,10 @@ def test_the_manifests_deploy_the_whole_service() -> None:
         ("Deployment", "portfolio-scheduler"), ("Service", "portfolio"),
         ("ConfigMap", "portfolio"), ("Secret", "portfolio"),
         ("HorizontalPodAutoscaler", "portfolio-api"), ("PodDisruptionBudget", "portfolio-api"),
-        ("Job", "portfolio-migrate"),
+        ("Job", "portfolio-migrate"), ("Job", "portfolio-first-key"),
     } <= kinds  # fmt: skip
+    config = next(d for d in _every_document() if d["kind"] == "ConfigMap")
+    assert config["data"]["PORTFOLIO_AUTH_ENABLED"] == "true"
 
 
 def test_every_pod_runs_as_non_root_with_resources_and_the_api_has_its_probes() -> None:

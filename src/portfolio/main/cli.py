@@ -92,14 +92,32 @@ def _document(key: ApiKey) -> dict[str, Any]:
 def create(
     tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
     read_only: Annotated[bool, typer.Option("--read-only", help="Reads only.")] = False,
+    first: Annotated[
+        bool,
+        typer.Option(
+            "--first",
+            help="Only if no key is active yet (a deployment's one-shot): else make none, "
+            "say so and exit 0.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Make a key. Its text is shown this once; only a hash of it is kept."""
+
+    async def make(service: KeyService) -> tuple[ApiKey, str] | None:
+        if first and any(k.revoked_at is None for k in await service.list()):
+            return None
+        return await service.create(tenant, read_only=read_only)
+
     try:
-        key, text = _run(lambda service: service.create(tenant, read_only=read_only))
+        made = _run(make)
     except ValueError as exc:
         typer.echo(f"portfolio: {exc}", err=True)
         raise typer.Exit(2) from None
+    if made is None:
+        typer.echo("portfolio: an API key is active already; none made", err=True)
+        return
+    key, text = made
     if as_json:
         document = {k: v for k, v in _document(key).items() if k in ("id", "tenant", "read_only")}
         typer.echo(json.dumps({**document, "key": text}))
