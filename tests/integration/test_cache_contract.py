@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.adapters.cache.redis_cache import RedisCache
 from portfolio.adapters.cache.redis_client import create_redis
+from portfolio.api.rendered import RenderedDocument
 from portfolio.domain.errors import LockTimeoutError
 from portfolio.ports.cache import Cache
 
@@ -114,3 +115,28 @@ async def test_many_values_at_once(cache: Cache) -> None:
     assert await cache.get_many([]) == {}
     await cache.delete_many(["a", "missing"])
     assert await cache.get_many(["a", "b"]) == {"b": b"2"}
+
+
+async def test_the_memory_cache_is_bounded_by_bytes_and_sweeps_what_expired() -> None:
+    """2,000 renderings of a 100 KB portfolio, each changed before the next (a new ETag, a new
+    body key): the process keeps at most its byte budget, and what expired goes though never
+    read again."""
+    cache = MemoryCache(max_bytes=4 * 1024 * 1024)
+    document = RenderedDocument(cache, "summary", 60)
+    for n in range(2_000):
+        body = n.to_bytes(4, "big") * 25_000  # 100 KB
+
+        async def render(body: bytes = body) -> bytes:
+            return body
+
+        assert (await document.get("alpha", render)).body == body
+        await document.portfolio_changed("alpha")
+    assert cache.size_bytes <= 4 * 1024 * 1024  # was 200 MB
+
+    short = MemoryCache()
+    short.SWEEP_SECONDS = 0.0
+    await short.set("old", b"x" * 1000, 0.01)
+    await asyncio.sleep(0.02)
+    await short.set("new", b"y", 60)  # a write sweeps: "old" goes without being read
+    assert short.size_bytes == 1
+    assert await short.get("new") == b"y"

@@ -39,10 +39,25 @@ class KeyedLocks:
 
 
 class MemoryCache:
-    def __init__(self, max_entries: int = 100_000) -> None:
+    """Entries with their own lifetimes, bounded by count and by bytes: expired ones are swept
+    at most every SWEEP_SECONDS (a rendered portfolio never read again would otherwise stay),
+    and past a bound the least recently written go first. A dict in write order does both in a
+    few lines; cachetools' caches give one lifetime to all entries or count items, not bytes."""
+
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, max_entries: int = 100_000, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._entries: dict[str, tuple[bytes, float]] = {}
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._swept = time.monotonic()
         self._locks = KeyedLocks()
+
+    @property
+    def size_bytes(self) -> int:
+        """The bytes of the values held (keys and bookkeeping aside)."""
+        return self._bytes
 
     async def get(self, key: str) -> bytes | None:
         entry = self._entries.get(key)
@@ -50,21 +65,26 @@ class MemoryCache:
             return None
         value, expires = entry
         if expires <= time.monotonic():
-            self._entries.pop(key, None)
+            self._drop(key)
             return None
         return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        if len(self._entries) >= self._max_entries:
-            self._evict()
-        self._entries[key] = (value, time.monotonic() + ttl_seconds)
+        now = time.monotonic()
+        self._drop(key)  # written again: to the end of the order
+        self._entries[key] = (value, now + ttl_seconds)
+        self._bytes += len(value)
+        if now - self._swept >= self.SWEEP_SECONDS:
+            self._sweep(now)
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            self._drop(next(iter(self._entries)))  # the least recently written
 
     async def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
+        self._drop(key)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         for key in keys:
-            self._entries.pop(key, None)
+            self._drop(key)
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         found = {key: await self.get(key) for key in keys}
@@ -79,9 +99,12 @@ class MemoryCache:
     ) -> AbstractAsyncContextManager[None]:
         return self._locks.hold(key, wait_seconds)
 
-    def _evict(self) -> None:
-        now = time.monotonic()
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry[0])
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
         for key in [k for k, (_, expires) in self._entries.items() if expires <= now]:
-            del self._entries[key]
-        while len(self._entries) >= self._max_entries:  # still full: drop the oldest entries
-            del self._entries[next(iter(self._entries))]
+            self._drop(key)
