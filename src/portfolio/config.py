@@ -360,6 +360,17 @@ class Settings(BaseSettings):
     health_timeout_seconds: float = Field(
         default=2.0, gt=0, description="deadline of each readiness check"
     )
+    health_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="how long a round of health checks (and the scrape's database figure) "
+        "serves every probe, health page and scrape; 0: each runs its own",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="when set, /metrics answers only Authorization: Bearer <this token>",
+    )
     log_json: bool = Field(default=False, description="one JSON object per log line")
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="TRACE, DEBUG, INFO, WARNING or ERROR"
@@ -391,6 +402,7 @@ class Settings(BaseSettings):
         *(f"{name}_token_list" for name in PRESET_CHAINS),
         "evm_chains_file",
         "coingecko_api_key",
+        "metrics_token",
         "refresh_in_process",
         mode="before",
     )

@@ -210,3 +210,22 @@ async def test_series_known_at_start_are_exported_at_zero_before_any_event(
         (kind, result) for kind in ("balances", "prices", "portfolio") for result in ("hit", "miss")
     }
     assert all(value == 0 for _, value in [*durations, *wallets, *lookups])
+
+
+async def test_with_a_metrics_token_only_a_scrape_presenting_it_is_answered(
+    database_url: str,
+) -> None:
+    settings = settings_for(database_url, metrics_token="scrape-secret-8d1f")  # noqa: S106
+    async with serve(create_app(settings)) as client:
+        for path in ("/metrics", "/api/v1/metrics"):
+            refused = await client.get(path)
+            assert refused.status_code == 401
+            assert refused.headers["content-type"] == "application/problem+json"
+            wrong = await client.get(path, headers={"Authorization": "Bearer scrape-secret"})
+            assert wrong.status_code == 401
+            answered = await client.get(
+                path, headers={"Authorization": "Bearer scrape-secret-8d1f"}
+            )
+            assert answered.status_code == 200
+            assert "portfolio_build_info" in answered.text
+        assert (await client.get("/api/v1/health/live")).status_code == 200  # probes need none

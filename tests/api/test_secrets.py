@@ -25,7 +25,7 @@ SECRETS = [
     "PwAlice4f1c9e", "PathKeyA9d2b7", "QueryKeyA7a3e1",
     "PwBob02b8d4f", "PathKeyB5e6c3", "QueryKeyB1f9a0",
     "PwCarol8c7d2a", "PathKeyC3b4e8", "QueryKeyC6d0f2",
-    "GeckoKey5a8e3c", "ListPath7e2d9f", "ListQuery3c8b1a",
+    "GeckoKey5a8e3c", "ListPath7e2d9f", "ListQuery3c8b1a", "MetricsTok9b2e4d",
 ]  # fmt: skip
 
 
@@ -67,6 +67,7 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
             price_sources="coingecko",
             coingecko_base_url=f"http://127.0.0.1:{free_port()}/api/v3",
             coingecko_api_key=SECRETS[9],
+            metrics_token=SECRETS[12],
             rpc_timeout_seconds="2",
             rpc_backoff_seconds="0.01",
             rpc_breaker_threshold="100",
@@ -107,6 +108,8 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
                     assert refresh.json()["failed"] == 2
                     for path in ("/api/v1/portfolio", "/health", "/metrics", "/openapi.json"):
                         await call("GET", path)
+                    scrape = {"Authorization": f"Bearer {SECRETS[12]}"}
+                    assert (await call("GET", "/metrics", headers=scrape)).status_code == 200
 
                     proxy.fault = None
                     solana.server.fault = None
@@ -134,6 +137,6 @@ def test_a_token_list_that_cannot_be_read_is_named_without_its_key(tmp_path: Pat
         assert f"127.0.0.1:{port}#" in health  # named, by its redacted name
     log = server.log
     assert "token list(s) could not be read" in log
-    for secret in SECRETS[10:]:
+    for secret in SECRETS[10:12]:
         assert secret not in health, secret
         assert secret not in log, secret

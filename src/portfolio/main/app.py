@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,10 +33,11 @@ from portfolio.api.problems import install_problem_handlers, refused_body, unhan
 from portfolio.api.routers import balances, health, portfolio, tokens, wallets
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
-from portfolio.domain.errors import ServiceUnavailableError
+from portfolio.domain.errors import AuthenticationError, ServiceUnavailableError
 from portfolio.main.container import build_services, schedules_in_process
 from portfolio.main.logs import configure_logging
 from portfolio.main.pricing import new_telemetry
+from portfolio.services.recent import Recent
 
 API_PREFIX = "/api/v1"
 METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(wallets.router, prefix=API_PREFIX)
     app.include_router(balances.router, prefix=API_PREFIX)
     app.include_router(tokens.router, prefix=API_PREFIX)
-    _expose_metrics(app, telemetry)
+    _expose_metrics(app, telemetry, settings)
     if settings.cors_origins:  # none by default: no other site's page may call this service
         app.add_middleware(
             CORSMiddleware,
@@ -155,6 +157,11 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _bearer_is(request: Request, token: str) -> bool:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip(), token)
+
+
 def settings_redactor(settings: Settings) -> Redactor:
     """Every URL and secret of the settings, for scrubbing log lines."""
     urls = [
@@ -168,22 +175,32 @@ def settings_redactor(settings: Settings) -> Redactor:
     secrets = [
         make_url(settings.database_url).password,
         settings.coingecko_api_key.get_secret_value() if settings.coingecko_api_key else None,
+        settings.metrics_token.get_secret_value() if settings.metrics_token else None,
         *(secret_parts(settings.redis_url) if settings.redis_url else []),
     ]
     return Redactor(urls, [str(s) for s in secrets if s])
 
 
-def _expose_metrics(app: FastAPI, telemetry: PrometheusTelemetry) -> None:
+def _expose_metrics(app: FastAPI, telemetry: PrometheusTelemetry, settings: Settings) -> None:
     """The metrics in Prometheus text (so named in the OpenAPI document). The age of the
-    oldest wallet data is measured at each scrape (one small query, given up after a second:
-    a database that is away leaves the last figure)."""
+    oldest wallet data is measured at a scrape (one small query, given up after a second: a
+    database that is away leaves the last figure), at most once per
+    PORTFOLIO_HEALTH_CACHE_SECONDS whoever scrapes. With PORTFOLIO_METRICS_TOKEN set, only a
+    scrape that presents it as a bearer token is answered (401 otherwise)."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    oldest: Recent[float | None] | None = None
 
     async def metrics(request: Request) -> Response:
+        nonlocal oldest
+        if token is not None and not _bearer_is(request, token):
+            raise AuthenticationError("The metrics answer a scrape that presents their token.")
         services: Services | None = getattr(request.state, "services", None)
         if services is not None:
+            if oldest is None:
+                oldest = Recent(services.wallets.oldest_data_age, settings.health_cache_seconds)
             try:
                 async with asyncio.timeout(SCRAPE_QUERY_SECONDS):
-                    telemetry.oldest_data_age(await services.wallets.oldest_data_age())
+                    telemetry.oldest_data_age(await oldest.get())
             except (TimeoutError, ServiceUnavailableError) as exc:
                 logger.warning("metrics: oldest wallet data not measured: {}", exc)
         return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -211,7 +211,10 @@ async def build_services(
                 SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock
             ),
             health=HealthService(
-                [STOPPING, *databases, *node_checks], optional, settings.health_timeout_seconds
+                [STOPPING, *databases, *node_checks],
+                optional,
+                settings.health_timeout_seconds,
+                settings.health_cache_seconds,
             ),
             summary=summary,
             rate_limits=None

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from portfolio.domain.errors import NotReadyError
 from portfolio.ports.health import HealthCheck
+from portfolio.services.recent import Recent
 
 
 class Status(StrEnum):
@@ -39,19 +40,29 @@ class HealthReport:
 
 class HealthService:
     """``critical`` checks fail the whole report (and readiness); the others only make it
-    ``warn``."""
+    ``warn``. The dependencies' results serve for ``cache_seconds`` (probes and health pages
+    are unauthenticated and may be many: one round of checks per interval, shared by every
+    caller); a check marked ``instant`` (the process stopping) is asked every time."""
 
     def __init__(
-        self, critical: Sequence[HealthCheck], optional: Sequence[HealthCheck], timeout: float
+        self,
+        critical: Sequence[HealthCheck],
+        optional: Sequence[HealthCheck],
+        timeout: float,
+        cache_seconds: float = 2.0,
     ) -> None:
         self._critical = list(critical)
         self._optional = list(optional)
         self._timeout = timeout
+        checks = [*self._critical, *self._optional]
+        self._instant = [c for c in checks if getattr(c, "instant", False)]
+        self._recent = Recent(
+            lambda: self._run_all([c for c in checks if c not in self._instant]), cache_seconds
+        )
 
     async def report(self) -> HealthReport:
-        checks = [*self._critical, *self._optional]
-        results = await asyncio.gather(*(self._run(check) for check in checks))
-        by_name = {check.name: result for check, result in zip(checks, results, strict=True)}
+        by_name = {**await self._recent.get(), **await self._run_all(self._instant)}
+        results = list(by_name.values())
         critical_ok = all(by_name[c.name].status is Status.PASS for c in self._critical)
         if not critical_ok:
             status = Status.FAIL
@@ -60,6 +71,10 @@ class HealthService:
         else:
             status = Status.WARN
         return HealthReport(status, by_name)
+
+    async def _run_all(self, checks: list[HealthCheck]) -> dict[str, CheckResult]:
+        results = await asyncio.gather(*(self._run(check) for check in checks))
+        return {check.name: result for check, result in zip(checks, results, strict=True)}
 
     async def _run(self, check: HealthCheck) -> CheckResult:
         """The check's result within the deadline, whatever the check does.

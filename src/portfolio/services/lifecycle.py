@@ -14,6 +14,7 @@ class Stopping:
     """A readiness check (critical) that fails once ``begin`` is called."""
 
     name = "shutdown"
+    instant = True  # asked at every probe: readiness fails at once when stopping
 
     def __init__(self) -> None:
         self.stopping = False
