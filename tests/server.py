@@ -54,6 +54,7 @@ def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:
             "PORTFOLIO_SOLANA_RPC_URLS": f"http://127.0.0.1:{free_port()}",
             "PORTFOLIO_RATE_LIMIT": "1000000/minute",  # load tests are not what is limited
             "PORTFOLIO_RATE_LIMIT_CHAIN": "1000000/minute",
+            "PORTFOLIO_RATE_LIMIT_AUTH_FAILURES": "1000000/minute",  # fuzzers send bad keys
             "PORTFOLIO_REFRESH_INTERVAL_SECONDS": "0",  # unless a test of the schedule asks
             "PORTFOLIO_HEALTH_CACHE_SECONDS": "0",  # a test sees a dependency's change at once
         }

@@ -31,6 +31,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         # Limits far above what a test sends, unless a test of the limits sets its own.
         "rate_limit": "1000000/minute",
         "rate_limit_chain": "1000000/minute",
+        "rate_limit_auth_failures": "1000000/minute",
         "refresh_interval_seconds": 0,  # no cycle reads chains behind a test's back
         "allowed_hosts": ["portfolio", "localhost", "127.0.0.1"],  # the test client's host
         "health_cache_seconds": 0,  # a test sees a dependency's change at once

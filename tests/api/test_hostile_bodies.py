@@ -166,7 +166,7 @@ def test_a_declared_100_mb_body_is_refused_before_it_is_sent(default_limit: Uvic
     host, port = default_limit.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            f"POST {WALLETS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST {WALLETS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {100 * 1024 * 1024}\r\n\r\n".encode()
         )
         answer = _read_answer(sock)
@@ -184,7 +184,7 @@ def test_a_chunked_100_mb_body_is_refused_while_it_arrives(default_limit: Uvicor
     sent = 0
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            f"POST {WALLETS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST {WALLETS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             "Transfer-Encoding: chunked\r\n\r\n".encode()
         )
         sock.setblocking(False)

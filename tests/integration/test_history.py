@@ -3,10 +3,12 @@ against a plain-Python reference of the definition on random sample streams."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -16,7 +18,12 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import session_factory
-from portfolio.adapters.db.history import SqlHistoryRepository
+from portfolio.adapters.db.history import (
+    POSTGRES_HISTORY,
+    SqlHistoryRepository,
+    _held_at_query,
+    _postgres_parameters,
+)
 from portfolio.adapters.db.marks import mark_postgres_history, write_history
 from portfolio.adapters.db.models import HistoryMarkRow, WalletRow
 from portfolio.domain.chains import Chain
@@ -254,3 +261,63 @@ async def test_balances_at_a_moment_match_the_definition_and_history(
         assert by_chain == point.by_chain
         one_wallet = await history.held_at(DEFAULT_TENANT, moment, WALLETS[0][0])
         assert {i.token_key for i in one_wallet} == {TOKENS[t] for w, t in expected if w == 0}
+
+
+def _rows_read(plan: object) -> int:
+    """Rows every node of an EXPLAIN ANALYZE plan produced, summed over its loops."""
+    if isinstance(plan, list):
+        return sum(_rows_read(p) for p in plan)
+    if not isinstance(plan, dict):
+        return 0
+    own = int(plan.get("Actual Rows", 0)) * int(plan.get("Actual Loops", 1))
+    return own + sum(_rows_read(p) for p in plan.get("Plans", [])) + _rows_read(plan.get("Plan"))
+
+
+async def test_history_and_holdings_read_the_tenants_rows_not_everyones(
+    postgres_engine: AsyncEngine,
+) -> None:
+    """Another tenant's 12,000 samples are not read for a tenant's history or balances at a
+    moment (PostgreSQL plans, counted): the history filters by tenant before it sorts marks,
+    and the balances at a moment take each token's last sample by the index, not a ranking of
+    the whole history."""
+    busy = UUID(int=7)
+    async with session_factory(postgres_engine).begin() as session:
+        await session.execute(insert(WalletRow), [
+            {"id": busy, "tenant": "busy", "chain": "ethereum", "address": "busy", "label": None,
+             "created_at": BASE, "updated_at": BASE},
+            {"id": UUID(int=8), "tenant": "quiet", "chain": "ethereum", "address": "quiet",
+             "label": None, "created_at": BASE, "updated_at": BASE},
+        ])  # fmt: skip
+        rows = [
+            {"wallet_id": busy, "token_key": token, "symbol": None, "decimals": 18,
+             "raw_balance": 1, "usd_price": None, "usd_value": Decimal(n),
+             "recorded_at": BASE + timedelta(minutes=n)}
+            for n in range(6_000) for token in ("native", "0xtoken")
+        ]  # fmt: skip
+        await write_history(session, rows, "postgresql")
+    window = Window.of(BASE, BASE + timedelta(days=5), Interval.HOUR)
+    moment = BASE + timedelta(days=3)
+
+    async def explained(statement: Any, parameters: dict[str, Any]) -> int:
+        async with postgres_engine.connect() as connection:
+            await connection.exec_driver_sql("ANALYZE")
+            compiled = statement.params(**parameters).compile(dialect=connection.dialect)
+            values = tuple(compiled.params[name] for name in compiled.positiontup or ())
+            answer = await connection.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", values
+            )
+            plan = answer.scalar()
+        return _rows_read(plan if isinstance(plan, list) else json.loads(plan))
+
+    quiet_history = await explained(POSTGRES_HISTORY, _postgres_parameters("quiet", window))
+    assert quiet_history < 100, quiet_history
+    quiet_at = await explained(_held_at_query("quiet", moment, None, lateral=True), {})
+    assert quiet_at < 100, quiet_at
+    busy_at = await explained(_held_at_query("busy", moment, None, lateral=True), {})
+    assert busy_at < 200, busy_at  # two tokens: a few index steps, not 12,000 rows ranked
+    repository = SqlHistoryRepository(session_factory(postgres_engine), "postgresql")
+    held = await repository.held_at("busy", moment)
+    assert {(h.token_key, h.usd_value) for h in held} == {
+        ("native", Decimal(4320)),
+        ("0xtoken", Decimal(4320)),
+    }

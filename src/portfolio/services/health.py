@@ -49,7 +49,7 @@ class HealthService:
         critical: Sequence[HealthCheck],
         optional: Sequence[HealthCheck],
         timeout: float,
-        cache_seconds: float = 2.0,
+        cache_seconds: float = 0.0,
     ) -> None:
         self._critical = list(critical)
         self._optional = list(optional)

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Executable, Select, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
@@ -28,22 +30,30 @@ from portfolio.domain.history import (
     history_points,
 )
 
-# From the marks (see marks.py): the last sample of each (wallet, token) in each bucket of the
-# window, and for the state at the window's start the daily marks before its first day plus the
-# marks of the asked step from that day on, all folded into the first bucket. Each mark then
+# From the marks (see marks.py), of the tenant's wallets only, each wallet's read by the index
+# on (wallet, step, bucket) (never another tenant's marks, nor a sort of them): the last sample
+# of each (wallet, token) in each bucket of the window, and for the state at the window's start
+# the daily marks before its first day plus the marks of the asked step from that day on, all
+# folded into the first bucket. Each mark then
 # counts as the change from the previous one of its (wallet, token); a running sum over the
 # buckets carries values forward.
 POSTGRES_HISTORY = text(
     """
     WITH candidates AS (
-        SELECT wallet_id, token_key, CAST(:first AS timestamptz) AS bucket, usd_value,
-               recorded_at, history_id
-        FROM history_marks
-        WHERE step_seconds = 86400 AND bucket < :first_day
-        UNION ALL
-        SELECT wallet_id, token_key, GREATEST(bucket, :first), usd_value, recorded_at, history_id
-        FROM history_marks
-        WHERE step_seconds = :step AND bucket >= :first_day AND bucket <= :last
+        SELECT m.*
+        FROM wallets w CROSS JOIN LATERAL (
+            SELECT wallet_id, token_key, CAST(:first AS timestamptz) AS bucket, usd_value,
+                   recorded_at, history_id
+            FROM history_marks
+            WHERE wallet_id = w.id AND step_seconds = 86400 AND bucket < :first_day
+            UNION ALL
+            SELECT wallet_id, token_key, GREATEST(bucket, :first), usd_value, recorded_at,
+                   history_id
+            FROM history_marks
+            WHERE wallet_id = w.id AND step_seconds = :step AND bucket >= :first_day
+              AND bucket <= :last
+        ) m
+        WHERE w.tenant = :tenant
     ),
     marks AS (
         SELECT DISTINCT ON (wallet_id, token_key, bucket)
@@ -57,7 +67,6 @@ POSTGRES_HISTORY = text(
                    LAG(m.value) OVER (PARTITION BY m.wallet_id, m.token_key ORDER BY m.bucket), 0
                ) AS delta
         FROM marks m JOIN wallets w ON w.id = m.wallet_id
-        WHERE w.tenant = :tenant
     ),
     per_bucket AS (
         SELECT chain, bucket, SUM(delta) AS delta FROM deltas GROUP BY chain, bucket
@@ -116,23 +125,12 @@ class SqlHistoryRepository:
     async def held_at(
         self, tenant: str, moment: datetime, wallet_id: UUID | None = None
     ) -> list[HeldAt]:
-        """One window-function query on both databases: each (wallet, token)'s samples up to
-        the moment ranked newest first (the later insert first in a tie), the first kept."""
-        h = BalanceHistoryRow
-        rank = func.row_number().over(
-            partition_by=(h.wallet_id, h.token_key), order_by=(h.recorded_at.desc(), h.id.desc())
-        )
-        ranked = (
-            select(h.wallet_id, WalletRow.chain, WalletRow.address, WalletRow.label,
-                   h.token_key, h.symbol, h.decimals,
-                   h.raw_balance, h.usd_price, h.usd_value, h.recorded_at, rank.label("rank"))
-            .join(WalletRow, WalletRow.id == h.wallet_id)
-            .where(h.recorded_at <= moment, WalletRow.tenant == tenant)
-        )  # fmt: skip
-        if wallet_id is not None:
-            ranked = ranked.where(h.wallet_id == wallet_id)
-        latest = ranked.subquery()
-        query = select(*(c for c in latest.c if c.name != "rank")).where(latest.c.rank == 1)
+        """One query on both databases, led by the index on (wallet, token, time): each of
+        the tenant's wallets' tokens found by skipping from one token to the next in the index
+        (a recursive CTE), then each token's last sample at or before the moment (the later
+        insert first in a tie) by one index lookup. The cost follows the tokens, not the
+        length of the history."""
+        query = _held_at_query(tenant, moment, wallet_id, lateral=self._postgres)
         async with storage_errors(), self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [
@@ -151,6 +149,59 @@ class SqlHistoryRepository:
             )
             for wallet, chain, address, label, key, symbol, decimals, raw, price, value, at in rows
         ]
+
+
+def _held_at_query(
+    tenant: str, moment: datetime, wallet_id: UUID | None, *, lateral: bool
+) -> Executable:
+    history = BalanceHistoryRow.__table__
+
+    def next_key(wallet: Any, after: Any = None) -> Any:
+        """The first token of the wallet (after ``after``) with a sample by the moment."""
+        sample = history.alias()
+        found = select(func.min(sample.c.token_key)).where(
+            sample.c.wallet_id == wallet, sample.c.recorded_at <= moment
+        )
+        if after is not None:
+            found = found.where(sample.c.token_key > after)
+        return found.scalar_subquery()
+
+    wallets = select(WalletRow.id.label("wallet_id"), next_key(WalletRow.id).label("token_key"))
+    wallets = wallets.where(WalletRow.tenant == tenant)
+    if wallet_id is not None:
+        wallets = wallets.where(WalletRow.id == wallet_id)
+    keys = wallets.cte("held_keys", recursive=True)
+    keys = keys.union_all(
+        select(keys.c.wallet_id, next_key(keys.c.wallet_id, keys.c.token_key)).where(
+            keys.c.token_key.is_not(None)
+        )
+    )
+    h, s = BalanceHistoryRow, aliased(BalanceHistoryRow)  # the row shown, the samples looked up
+    at_key = (s.wallet_id == keys.c.wallet_id, s.token_key == keys.c.token_key,
+              s.recorded_at <= moment)  # fmt: skip
+    newest = (s.recorded_at.desc(), s.id.desc())
+    shown = (h.wallet_id, WalletRow.chain, WalletRow.address, WalletRow.label, h.token_key,
+             h.symbol, h.decimals, h.raw_balance, h.usd_price, h.usd_value,
+             h.recorded_at)  # fmt: skip
+    if lateral:  # PostgreSQL: each token's last sample by one index lookup
+        last = select(s.id).where(*at_key).order_by(*newest).limit(1).lateral("last_sample")
+        return (
+            select(*shown)
+            .select_from(keys)
+            .join(last, true())
+            .join(h, h.id == last.c.id)
+            .join(WalletRow, WalletRow.id == h.wallet_id)
+        )
+    # SQLite, which has no LATERAL: the id by a correlated lookup, then the row by its key.
+    last_id = select(s.id).where(*at_key).order_by(*newest).limit(1).scalar_subquery()
+    ids = select(last_id.label("id")).select_from(keys).where(keys.c.token_key.is_not(None))
+    found = ids.subquery()
+    return (
+        select(*shown)
+        .select_from(found)
+        .join(h, h.id == found.c.id)
+        .join(WalletRow, WalletRow.id == h.wallet_id)
+    )
 
 
 async def _postgres_levels(session: AsyncSession, tenant: str, window: Window) -> list[Level]:

@@ -124,7 +124,7 @@ class HistoryMarkRow(Base):
     """The last history sample of a (wallet, token) in one bucket of one step (see marks.py)."""
 
     __tablename__ = "history_marks"
-    __table_args__ = (Index(None, "step_seconds", "bucket"),)
+    __table_args__ = (Index(None, "wallet_id", "step_seconds", "bucket"),)
 
     wallet_id: Mapped[UUID] = mapped_column(
         ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True
