@@ -306,8 +306,8 @@ async def test_history_and_holdings_read_the_tenants_rows_not_everyones(
             answer = await connection.exec_driver_sql(
                 f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", values
             )
-            plan = answer.scalar()
-        return _rows_read(plan if isinstance(plan, list) else json.loads(plan))
+            plan: Any = answer.scalar()
+        return _rows_read(plan if isinstance(plan, list) else json.loads(str(plan)))
 
     quiet_history = await explained(POSTGRES_HISTORY, _postgres_parameters("quiet", window))
     assert quiet_history < 100, quiet_history
