@@ -8,7 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import create_engine
-from portfolio.adapters.db.models import WalletRow
+from portfolio.adapters.db.models import Base
 from tests.databases import fresh_postgres_database, migrate
 
 pytest_plugins = ["tests.chains.worlds"]
@@ -65,6 +65,7 @@ async def _emptied_after(url: str) -> AsyncIterator[AsyncEngine]:
     try:
         yield engine
     finally:
-        async with engine.begin() as connection:
-            await connection.execute(delete(WalletRow))
+        async with engine.begin() as connection:  # every row of every table (not the revision)
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(delete(table))
         await engine.dispose()

@@ -50,6 +50,9 @@ class FakeWalletRepository:
         for wallet in wallets:
             self.wallets[wallet.id] = wallet
 
+    async def count(self, tenant: str) -> int:
+        return sum(w.tenant == tenant for w in self.wallets.values())
+
     async def get(self, wallet_id: UUID, tenant: str) -> Wallet | None:
         wallet = self.wallets.get(wallet_id)
         return wallet if wallet is not None and wallet.tenant == tenant else None

@@ -318,6 +318,15 @@ class Settings(BaseSettings):
         description="failed authentications (401) per client address and window; past it a "
         "429 before any key is looked up; off: not limited",
     )
+    tenant_max_wallets: int = Field(
+        default=10_000, ge=1, description="wallets a tenant may have (403 past it)"
+    )
+    tenant_max_tracked_tokens: int = Field(
+        default=1_000, ge=1, description="tokens a tenant may track by address (403 past it)"
+    )
+    tenant_max_marks: int = Field(
+        default=10_000, ge=1, description="tokens a tenant may mark trusted or spam (403 past it)"
+    )
     rate_limit_fail_open: bool = Field(
         default=True, description="let requests through when the limits cannot be counted"
     )

@@ -16,6 +16,7 @@ from portfolio.domain.errors import RateLimitedError
 from portfolio.domain.keys import Principal
 
 CHAIN_ROUTES = ("/fetch", "/refresh")  # they spend RPC and price budgets
+TRACK_ROUTE = "/tokens"  # POST: a token read from its chain
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
 
@@ -33,7 +34,11 @@ async def rate_limited(request: Request, services: Services, principal: Principa
     """Count the request against its caller's limit; RateLimitedError past it."""
     if services.rate_limits is None:
         return
-    kind = "chain" if request.scope["path"].endswith(CHAIN_ROUTES) else "api"
+    path = request.scope["path"]
+    reads_chain = path.endswith(CHAIN_ROUTES) or (
+        request.scope["method"] == "POST" and path.endswith(TRACK_ROUTE)
+    )
+    kind = "chain" if reads_chain else "api"
     if principal.key_id is not None:
         caller = f"key:{principal.key_id}"
     else:

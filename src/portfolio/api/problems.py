@@ -22,6 +22,7 @@ from portfolio.domain.errors import (
     DomainError,
     DuplicateWalletError,
     ForbiddenError,
+    QuotaExceededError,
     RateLimitedError,
     RefreshBatchNotFoundError,
     ServiceUnavailableError,
@@ -34,6 +35,7 @@ PROBLEM_JSON = "application/problem+json"
 # domain error -> (status, problem type slug). The first matching base class wins.
 STATUS_OF: list[tuple[type[DomainError], HTTPStatus, str]] = [
     (AuthenticationError, HTTPStatus.UNAUTHORIZED, "unauthorized"),
+    (QuotaExceededError, HTTPStatus.FORBIDDEN, "quota-exceeded"),
     (ForbiddenError, HTTPStatus.FORBIDDEN, "forbidden"),
     (RateLimitedError, HTTPStatus.TOO_MANY_REQUESTS, "rate-limited"),
     (WalletNotFoundError, HTTPStatus.NOT_FOUND, "wallet-not-found"),

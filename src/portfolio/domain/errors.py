@@ -69,6 +69,10 @@ class ForbiddenError(DomainError):
     """The key may not do this (a read-only key on a writing route)."""
 
 
+class QuotaExceededError(ForbiddenError):
+    """A tenant is at one of its quotas (wallets, tracked tokens, marks); the message names it."""
+
+
 class RateLimitedError(DomainError):
     """The caller went past its rate limit."""
 

@@ -59,7 +59,7 @@ from portfolio.services.scheduling import (
     ScheduledRefresh,
     SchedulePolicy,
 )
-from portfolio.services.tokens import TokenService
+from portfolio.services.tokens import TokenQuotas, TokenService
 from portfolio.services.wallets import WalletService
 
 SUMMARY_KEY = "portfolio:summary"
@@ -184,7 +184,12 @@ async def build_services(
             )
         yield Services(
             wallets=WalletService(
-                wallets, clock, summary, reads=read_wallets, chains=frozenset(readers)
+                wallets,
+                clock,
+                summary,
+                reads=read_wallets,
+                chains=frozenset(readers),
+                max_wallets=settings.tenant_max_wallets,
             ),
             balances=balances,
             fetching=fetching,
@@ -206,6 +211,7 @@ async def build_services(
                 reads=read_marks,
                 tracked=tracked,
                 readers=readers,
+                quotas=TokenQuotas(settings.tenant_max_tracked_tokens, settings.tenant_max_marks),
             ),
             history=HistoryService(
                 SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock

@@ -32,6 +32,9 @@ class WalletRepository(Protocol):
         """The tenant's wallets (every tenant's when None) in (created_at, id) order, strictly
         after ``after``."""
 
+    async def count(self, tenant: str) -> int:
+        """How many wallets the tenant has."""
+
     async def delete(self, wallet_id: UUID, tenant: str) -> bool:
         """Remove the tenant's wallet with its balances and history; False when there was none
         (or it is another tenant's)."""

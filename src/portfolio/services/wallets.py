@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from portfolio.domain.chains import Chain
-from portfolio.domain.errors import UnsupportedChainError, WalletNotFoundError
+from portfolio.domain.errors import (
+    QuotaExceededError,
+    UnsupportedChainError,
+    WalletNotFoundError,
+)
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
@@ -21,9 +25,12 @@ class WalletService:
         watcher: PortfolioWatcher | None = None,
         reads: WalletRepository | None = None,
         chains: frozenset[Chain] | None = None,
+        max_wallets: int | None = None,
     ) -> None:
         """``reads``: where reads go (a replica), when not to ``wallets``. ``chains``: the
-        configured ones, which wallets may be on (None: any)."""
+        configured ones, which wallets may be on (None: any). ``max_wallets``: a tenant's
+        quota (PORTFOLIO_TENANT_MAX_WALLETS; None: none)."""
+        self._max_wallets = max_wallets
         self._chains = chains
         self._wallets = wallets
         self._reads = reads or wallets
@@ -42,6 +49,13 @@ class WalletService:
             raise UnsupportedChainError("Name each chain once.", field="chains")
         for chain in chains:
             self._check_chain(chain)
+        if self._max_wallets is not None:
+            held = await self._wallets.count(tenant)
+            if held + len(chains) > self._max_wallets:
+                raise QuotaExceededError(
+                    f"A tenant has at most {self._max_wallets} wallets "
+                    f"(PORTFOLIO_TENANT_MAX_WALLETS); this one has {held}."
+                )
         now = self._clock.now()
         wallets = [Wallet.create(chain, address, label, now, tenant) for chain in chains]
         await self._wallets.add(*wallets)

@@ -60,6 +60,11 @@ class SqlWalletRepository:
         more = len(rows) > limit
         return WalletPage(items, WalletCursor.after(items[-1]) if more else None)
 
+    async def count(self, tenant: str) -> int:
+        query = select(func.count()).select_from(WalletRow).where(WalletRow.tenant == tenant)
+        async with storage_errors(), self._sessions() as session:
+            return int(await session.scalar(query) or 0)
+
     async def delete(self, wallet_id: UUID, tenant: str) -> bool:
         async with storage_errors(), self._sessions.begin() as session:
             result = await session.execute(
