@@ -3,7 +3,10 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+# uv trusts the system's certificates, as pip does (a proxy's own certificate installed there
+# included), rather than only its bundled roots.
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never \
+    UV_SYSTEM_CERTS=1
 # uv, pinned with its hashes, in a virtualenv of its own (only /opt/venv goes on).
 COPY tools/uv-requirements.txt ./
 RUN python -m venv /opt/uv && /opt/uv/bin/pip install --require-hashes --no-deps -r uv-requirements.txt

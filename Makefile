@@ -18,6 +18,9 @@ UV_VENV := .venv-uv
 UV := $(UV_VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+# The machine's own trust store, as pip uses (a proxy's certificate installed there included),
+# not only the roots uv bundles.
+export UV_SYSTEM_CERTS := 1
 UV_SYNC = $(UV) pip sync --quiet --python $(BIN)/python --require-hashes
 UV_PROJECT = $(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 
