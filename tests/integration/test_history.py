@@ -3,6 +3,7 @@ against a plain-Python reference of the definition on random sample streams."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portfolio.adapters.db.engine import session_factory
+from portfolio.adapters.db import history as history_module
+from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.history import (
     POSTGRES_HISTORY,
     SqlHistoryRepository,
@@ -116,6 +118,13 @@ async def store(engine: AsyncEngine, samples: Sequence[Sample]) -> None:
         await write_history(session, rows, engine.dialect.name)
 
 
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed exports read in pages of 3 samples (SQLite) or 4 buckets (PostgreSQL)."""
+    monkeypatch.setattr(history_module, "STREAM_ROWS", 3)
+    monkeypatch.setattr(history_module, "STREAM_BUCKETS", 4)
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -126,6 +135,7 @@ async def store(engine: AsyncEngine, samples: Sequence[Sample]) -> None:
     interval=st.sampled_from(list(Interval)),
 )
 async def test_both_databases_match_the_definition(
+    small_pages: None,
     sqlite_engine: AsyncEngine,
     postgres_engine: AsyncEngine,
     samples: list[Sample],
@@ -152,6 +162,9 @@ async def test_both_databases_match_the_definition(
         assert [p.timestamp for p in got] == [p.timestamp for p in expected]
         assert [p.total for p in got] == [p.total for p in expected], engine.dialect.name
         assert [p.by_chain for p in got] == [p.by_chain for p in expected]
+        # The streamed export, read in small pages (each its own transaction), is the same.
+        streamed = [p async for p in history.stream_history(DEFAULT_TENANT, window)]
+        assert streamed == got, engine.dialect.name
 
 
 async def test_several_samples_in_one_bucket_count_once_and_gaps_carry_forward(
@@ -321,3 +334,25 @@ async def test_history_and_holdings_read_the_tenants_rows_not_everyones(
         ("native", Decimal(4320)),
         ("0xtoken", Decimal(4320)),
     }
+
+
+async def test_a_slowly_read_export_holds_no_connection_between_pages(
+    small_pages: None, db_engine: AsyncEngine
+) -> None:
+    """One connection in the pool: while an export waits on its reader between pages, the
+    service's other queries get the connection (a streamed export held it to the end)."""
+    samples = [Sample(n % 3, n % 2, BASE + timedelta(minutes=n), Decimal(n)) for n in range(40)]
+    await store(db_engine, samples)
+    url = db_engine.url.render_as_string(hide_password=False)
+    engine = create_engine(url, pool_size=1, max_overflow=0, connect_timeout=1)
+    try:
+        history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
+        window = Window.of(BASE, BASE + timedelta(hours=1), Interval.FIVE_MINUTES)
+        export = history.stream_history(DEFAULT_TENANT, window)
+        first = await anext(export)  # the reader takes one point, then dawdles
+        async with asyncio.timeout(5):
+            assert await history.chains_of(DEFAULT_TENANT) == [Chain.ETHEREUM, Chain.SOLANA]
+        rest = [point async for point in export]
+        assert [first, *rest] == await history.portfolio_history(DEFAULT_TENANT, window)
+    finally:
+        await engine.dispose()

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Executable, Select, func, select, text, true
+from sqlalchemy import Executable, Select, and_, func, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -78,7 +78,8 @@ POSTGRES_HISTORY = text(
 )
 
 
-STREAM_ROWS = 1000  # rows fetched at a time by a streamed export
+STREAM_ROWS = 1000  # samples read in one page of a streamed export (SQLite)
+STREAM_BUCKETS = 2000  # buckets read in one page of a streamed export (PostgreSQL)
 
 
 class SqlHistoryRepository:
@@ -93,29 +94,43 @@ class SqlHistoryRepository:
             return history_points(window, await _samples(session, tenant, window))
 
     async def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
-        """Rows streamed from a server-side cursor, levels and points made as they come."""
+        """Points made as rows come, read in pages, each page in a short transaction of its
+        own: a client that reads a long export slowly holds no database connection between
+        pages (a slow reader held one, and a transaction, for the whole download)."""
         carry = CarryForward(window)
-        async with storage_errors(), self._sessions() as session:
-            if self._postgres:
-                rows = await session.stream(
-                    POSTGRES_HISTORY.execution_options(yield_per=STREAM_ROWS),
-                    _postgres_parameters(tenant, window),
-                )
-                async for chain, bucket, value in rows:
-                    for point in carry.feed((bucket, Chain(chain), Decimal(value))):
-                        yield point
-            else:
-                walk = LevelWalk(window)
-                samples = _samples_query(tenant, window).execution_options(yield_per=STREAM_ROWS)
-                async for wallet_id, token, chain, at, value in await session.stream(samples):
-                    for level in walk.feed(Sample(wallet_id, token, Chain(chain), at, value)):
-                        for point in carry.feed(level):
-                            yield point
-                for level in walk.finish():
-                    for point in carry.feed(level):
-                        yield point
+        levels = self._paged_levels if self._postgres else self._walked_levels
+        async for level in levels(tenant, window):
+            for point in carry.feed(level):
+                yield point
         for point in carry.finish():
             yield point
+
+    async def _paged_levels(self, tenant: str, window: Window) -> AsyncIterator[Level]:
+        """PostgreSQL, by pages of buckets: a page's first bucket folds in what came before,
+        so each page stands alone."""
+        for part in _parts(window, STREAM_BUCKETS):
+            async with storage_errors(), self._sessions() as session:
+                rows = await _postgres_levels(session, tenant, part)
+            for level in rows:
+                yield level
+
+    async def _walked_levels(self, tenant: str, window: Window) -> AsyncIterator[Level]:
+        """SQLite, by pages of samples in (time, id) order, the walk carried from page to
+        page."""
+        walk = LevelWalk(window)
+        after: tuple[datetime, int] | None = None
+        while True:
+            async with storage_errors(), self._sessions() as session:
+                query = _samples_query(tenant, window, after, STREAM_ROWS)
+                page = (await session.execute(query)).all()
+            for wallet_id, token, chain, at, value, _ in page:
+                for level in walk.feed(Sample(wallet_id, token, Chain(chain), at, value)):
+                    yield level
+            if len(page) < STREAM_ROWS:
+                break
+            after = (page[-1][3], page[-1][5])
+        for level in walk.finish():
+            yield level
 
     async def chains_of(self, tenant: str) -> list[Chain]:
         query = select(WalletRow.chain).where(WalletRow.tenant == tenant).distinct()
@@ -223,22 +238,35 @@ async def _samples(session: AsyncSession, tenant: str, window: Window) -> list[S
     """Every sample of the tenant up to the window's end, in recording order."""
     return [
         Sample(wallet_id, token, Chain(chain), at, value)
-        for wallet_id, token, chain, at, value in await session.execute(
+        for wallet_id, token, chain, at, value, _ in await session.execute(
             _samples_query(tenant, window)
         )
     ]
 
 
-def _samples_query(tenant: str, window: Window) -> Select[UUID, str, str, datetime, Decimal | None]:
-    return (
-        select(
-            BalanceHistoryRow.wallet_id,
-            BalanceHistoryRow.token_key,
-            WalletRow.chain,
-            BalanceHistoryRow.recorded_at,
-            BalanceHistoryRow.usd_value,
-        )
-        .join(WalletRow, WalletRow.id == BalanceHistoryRow.wallet_id)
-        .where(BalanceHistoryRow.recorded_at <= window.last_end, WalletRow.tenant == tenant)
-        .order_by(BalanceHistoryRow.recorded_at, BalanceHistoryRow.id)
+def _samples_query(
+    tenant: str,
+    window: Window,
+    after: tuple[datetime, int] | None = None,
+    limit: int | None = None,
+) -> Select[UUID, str, str, datetime, Decimal | None, int]:
+    """The tenant's samples up to the window's end in recording order; a page of ``limit``
+    after the sample ``after`` (its time and id) when given."""
+    h = BalanceHistoryRow
+    query = (
+        select(h.wallet_id, h.token_key, WalletRow.chain, h.recorded_at, h.usd_value, h.id)
+        .join(WalletRow, WalletRow.id == h.wallet_id)
+        .where(h.recorded_at <= window.last_end, WalletRow.tenant == tenant)
+        .order_by(h.recorded_at, h.id)
     )
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(h.recorded_at > at, and_(h.recorded_at == at, h.id > last_id)))
+    return query if limit is None else query.limit(limit)
+
+
+def _parts(window: Window, buckets: int) -> list[Window]:
+    """The window in windows of at most ``buckets`` buckets, in order."""
+    span = window.step * buckets
+    starts = [window.start + i * span for i in range(-(-window.count // buckets))]
+    return [Window(start, min(start + span, window.end), window.step) for start in starts]
