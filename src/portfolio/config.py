@@ -297,6 +297,11 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=0, ge=0, le=65535, description="a worker serves /metrics on this port; 0: not"
     )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="the address a worker's /metrics listens on (0.0.0.0 in a container "
+        "scraped from outside it)",
+    )
 
     balance_ttl_seconds: int = Field(
         default=60, ge=1, description="freshness of balances; older is stale"

@@ -344,6 +344,7 @@ async def test_a_flood_of_refreshes_queues_one_batch_and_holds_no_schedule_back(
         job: Any = queue.job_task.original_func  # a coroutine function (taskiq types it plain)
         await job("ethereum", [str(uuid4())], None, await _cycle(redis))
         assert await queue.plan_task.original_func() == 1  # taken by a worker: the next comes
+        await queue.job_task.broker.shutdown()  # the connections its messages were sent on
     await redis.flushdb()
     await redis.aclose()
 
@@ -352,3 +353,24 @@ async def _cycle(redis: Redis) -> str:
     last = await redis.get(CYCLE_LAST_KEY)
     assert last is not None
     return last.decode() if isinstance(last, bytes) else str(last)
+
+
+async def test_a_job_run_again_counts_once_in_its_batch() -> None:
+    """A worker that dies after its job ran but before the message was acknowledged: another
+    runs the job again, and the batch's progress counts it once."""
+    redis = Redis.from_url(REDIS)
+    await redis.flushdb()
+    async with refresh_queue(Settings(_env_file=None, redis_url=REDIS)) as queue:
+        queue.serve(_OneJobCycles())
+        job = RefreshJob(Chain.ETHEREUM, (uuid4(), uuid4()))
+        batch = await queue.submit("alpha", [job, RefreshJob(Chain.SOLANA, (uuid4(),))])
+        run: Any = queue.job_task.original_func
+        ids = [str(i) for i in job.wallet_ids]
+        for _ in range(3):
+            await run("ethereum", ids, batch.batch_id, None)
+        progress = await queue.progress("alpha", batch.batch_id)
+        assert progress is not None
+        assert (progress.done, progress.refreshed, progress.finished) == (1, 1, False)
+        await queue.job_task.broker.shutdown()  # the connections its messages were sent on
+    await redis.flushdb()
+    await redis.aclose()

@@ -8,17 +8,22 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from aiohttp import web
+from pydantic import SecretStr
 
 from portfolio.adapters.cache.memory import MemoryCache
 from portfolio.adapters.prices.coingecko import CoinGeckoPriceOracle
 from portfolio.adapters.prices.defillama import DefiLlamaPriceOracle
 from portfolio.adapters.prices.http import Pacer
 from portfolio.adapters.resilience import CallPolicy
+from portfolio.config import Settings
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import PriceUnavailableError
 from portfolio.domain.prices import price_key
 from portfolio.domain.tokens import Token
+from portfolio.main.pricing import price_service
 from portfolio.services.prices import PriceService
+from tests.netutil import free_port
 from tests.prices.price_server import PriceServer, Quote
 
 ETH = Token.native(Chain.ETHEREUM)
@@ -191,3 +196,30 @@ async def test_defillama_prices_stand_when_the_24h_changes_cannot_be_had(
     prices = await oracle.prices([ETH, USDC])
     assert prices[price_key(ETH)].usd == Decimal("3456.78")
     assert prices[price_key(ETH)].change_24h is None
+
+
+async def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else(
+    server: PriceServer,
+) -> None:
+    """A price source that answers with a redirect to another host: not followed (httpx would
+    send the key header on), a failure of that source."""
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"{server.url}{request.path_qs}")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", moved)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = Settings(
+        _env_file=None, price_sources=["coingecko"], coingecko_api_key=SecretStr("cg-key-7f3a1d"),
+        coingecko_base_url=f"http://127.0.0.1:{port}/cg", rpc_attempts=1,
+    )  # fmt: skip
+    try:
+        async with price_service(settings, MemoryCache(), None) as prices:
+            assert await prices.prices([ETH]) == {}
+    finally:
+        await runner.cleanup()
+    assert server.requests == []  # the other host was never asked

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from portfolio.adapters.redaction import Redactor, redact_url, secret_parts
+from portfolio.config import Settings
+from portfolio.main.app import settings_redactor
 
 URL = "https://user:pa55word@rpc.example.com/v2/abcdef123456?api-key=qwerty987&x=1"
 
@@ -36,3 +38,14 @@ def test_a_redacted_name_passes_a_second_scrub_unchanged() -> None:
     redact = Redactor([url])
     once = redact(f"{url} failed")
     assert redact(once) == once == f"{redact_url(url)} failed"
+
+
+def test_the_settings_redactor_knows_both_database_passwords() -> None:
+    settings = Settings(
+        _env_file=None,
+        database_url="postgresql+asyncpg://app:PrimaryPw9c2e@db:5432/portfolio",
+        database_read_url="postgresql+asyncpg://reader:ReplicaPw4d1a@replica:5432/portfolio",
+    )
+    line = settings_redactor(settings)("could not reach ReplicaPw4d1a and PrimaryPw9c2e")
+    assert "ReplicaPw4d1a" not in line
+    assert "PrimaryPw9c2e" not in line

@@ -174,6 +174,7 @@ def settings_redactor(settings: Settings) -> Redactor:
     ]
     secrets = [
         make_url(settings.database_url).password,
+        make_url(settings.database_read_url).password if settings.database_read_url else None,
         settings.coingecko_api_key.get_secret_value() if settings.coingecko_api_key else None,
         settings.metrics_token.get_secret_value() if settings.metrics_token else None,
         *(secret_parts(settings.redis_url) if settings.redis_url else []),

@@ -58,7 +58,8 @@ async def price_service(
     storage = limits_storage(settings, redis)
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=settings.rpc_timeout_seconds, follow_redirects=True)
+            # Redirects are not followed: httpx would send a key header on to the new host.
+            httpx.AsyncClient(timeout=settings.rpc_timeout_seconds, follow_redirects=False)
         )
         chains = price_names(settings)
         sources = [

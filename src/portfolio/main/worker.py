@@ -69,8 +69,16 @@ async def run_worker(settings: Settings) -> None:
         _gauges(queue, services, telemetry),
     ):
         if settings.worker_metrics_port:
-            start_http_server(settings.worker_metrics_port, registry=telemetry.registry)
-            logger.info("worker: metrics on port {}", settings.worker_metrics_port)
+            start_http_server(
+                settings.worker_metrics_port,
+                addr=settings.worker_metrics_host,
+                registry=telemetry.registry,
+            )
+            logger.info(
+                "worker: metrics on {}:{}",
+                settings.worker_metrics_host,
+                settings.worker_metrics_port,
+            )
         if services.scheduled is None:
             raise RuntimeError("the services were built without the scheduled refresh")
         queue.serve(services.scheduled)

@@ -20,7 +20,10 @@ from portfolio.domain.keys import ApiKey, Principal, new_key, parse_presented
 from portfolio.ports.clock import Clock
 from portfolio.ports.keys import ApiKeyRepository, Revocations
 
-CACHE_SECONDS = 60.0  # a process keeps a key this long at most, revoked or not
+# A process keeps a key this long at most, revoked or not: the bound on a revocation that could
+# not be announced (Redis away when it was made, or frozen while the process still seemed to
+# follow it).
+CACHE_SECONDS = 10.0
 CACHE_SIZE = 10_000
 
 

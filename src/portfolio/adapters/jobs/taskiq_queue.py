@@ -8,6 +8,7 @@ XAUTOCLAIM, done when a worker next reads the stream, so at the latest on the ne
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from collections.abc import AsyncIterator, Sequence
@@ -236,13 +237,12 @@ class TaskiqRefreshQueue:
             "refresh job done: {} refreshed, {} failed, {} skipped on {} in {:.1f} s",
             report.refreshed, report.failed, report.skipped, chain, report.seconds,
         )  # fmt: skip
-        if batch is not None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                key = BATCH_KEY + batch
-                pipe.hincrby(key, "refreshed", report.refreshed)
-                pipe.hincrby(key, "failed", report.failed)
-                pipe.hincrby(key, "done", 1)
-                await pipe.execute()
+        if batch is not None:  # counted once per job, though a job run again runs twice
+            job_key = hashlib.blake2b(f"{chain}:{','.join(wallet_ids)}".encode()).hexdigest()
+            await self._redis.eval(
+                _COUNT_ONCE, 2, BATCH_KEY + batch, BATCH_KEY + batch + ":jobs", job_key,
+                report.refreshed, report.failed, BATCH_SECONDS,
+            )  # fmt: skip
         return JobResult(
             chain=chain, refreshed=report.refreshed, failed=report.failed, skipped=report.skipped
         )
@@ -252,6 +252,18 @@ class TaskiqRefreshQueue:
             raise RuntimeError("this process runs no refresh jobs")
         return self._work
 
+
+# A job's outcome added to its batch (KEYS[1]) once: only when the job (ARGV[1]) is new to the
+# batch's set of counted jobs (KEYS[2]). One script, so a worker that dies in between counts
+# neither or both.
+_COUNT_ONCE = """
+if redis.call("SADD", KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call("EXPIRE", KEYS[2], ARGV[4])
+redis.call("HINCRBY", KEYS[1], "refreshed", ARGV[2])
+redis.call("HINCRBY", KEYS[1], "failed", ARGV[3])
+redis.call("HINCRBY", KEYS[1], "done", 1)
+return 1
+"""
 
 # Deletes KEYS[1] when it still holds ARGV[1]: one step, so no other caller's value is deleted.
 _DELETE_IF = """

@@ -88,7 +88,7 @@ async def get_json(
         raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientUpstreamError(f"HTTP {response.status_code}")
-    if response.status_code >= 400:
+    if response.status_code >= 300:  # a redirect too: not followed, the request carries a key
         raise UpstreamError(f"HTTP {response.status_code}")
     try:
         return json.loads(response.text, parse_float=Decimal)
