@@ -65,7 +65,7 @@ class RedisAnnouncements:
                 await asyncio.sleep(RETRY_SECONDS)
             finally:
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8.2
 
 
 def redis_revocations(client: Redis, breaker: Breaker | None = None) -> RedisAnnouncements:
