@@ -113,6 +113,8 @@ async def test_a_write_from_another_sites_page_is_refused(database_url: str) -> 
             assert refused.json()["detail"] == "Writes from another site's page are refused."
         for headers in (
             {"Sec-Fetch-Site": "same-origin", "Origin": "http://portfolio"},
+            {"Sec-Fetch-Site": "same-origin", "Origin": "http://portfolio:8080"},  # via a proxy
+            {"Origin": "http://portfolio:8080"},  # no Sec-Fetch-Site: the host name compared
             {"Origin": "https://app.example.test", "Sec-Fetch-Site": "cross-site"},
             {},  # not a browser
         ):

@@ -105,8 +105,13 @@ def refused_request(scope: Scope, policy: EdgePolicy) -> Refused | None:
     origin = header(scope, b"origin").rstrip("/")
     if origin and origin in policy.origins:
         return None
+    # The browser's own word first (same-origin, or none for what the user typed); the Origin
+    # only where a browser sends no Sec-Fetch-Site, compared by host name (a proxy may pass
+    # the Host on without its port).
     site = header(scope, b"sec-fetch-site").lower()
-    if site in CROSS_SITE or (origin and urlsplit(origin).netloc.lower() != host.lower()):
+    if site in CROSS_SITE or (
+        not site and origin and _host_name(urlsplit(origin).netloc) != _host_name(host)
+    ):
         return 403, "Writes from another site's page are refused."
     return None
 
