@@ -283,9 +283,9 @@ class FetchService:
     ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
         """Priced and stored; one transaction per slice of wallets keeps statements and locks
         small on big refreshes. What was recorded, and why each wallet the database refused
-        failed: a slice it refuses is recorded again wallet by wallet, so that a record that
-        cannot be stored fails its own wallet, never its neighbours (another tenant's wallet
-        at the same address among them)."""
+        failed: a slice it refuses is recorded again in halves, down to the wallet, so that a
+        record that cannot be stored fails its own wallet, never its neighbours (another
+        tenant's wallet at the same address among them)."""
         tokens = {b.token for reading in readings.values() for b in reading.nonzero()}
         prices = await self._prices.prices(list(tokens))
         recorded: dict[UUID, WalletBalances] = {}
