@@ -109,3 +109,31 @@ def test_a_key_is_random_and_only_its_hash_is_kept() -> None:
     assert not second.opens_with(secret)
     with pytest.raises(ValueError, match="tenant"):
         new_key("no spaces please", False, FakeClock().now())
+
+
+async def test_the_hook_before_a_lookup_runs_only_when_the_database_is_asked() -> None:
+    """What runs before a lookup (the failed-authentication limit) costs a held key nothing,
+    and may refuse an unknown one before the database is asked."""
+    store, channel = CountingKeys(), Channel()
+    key, text = await KeyService(store, channel, FakeClock()).create("acme")
+    process = Authenticator(store, channel)
+    ran = 0
+
+    async def before_lookup() -> None:
+        nonlocal ran
+        ran += 1
+
+    await process.principal(text, before_lookup)
+    assert (ran, store.gets) == (1, 1)
+    for _ in range(10):
+        await process.principal(text, before_lookup)
+    assert (ran, store.gets) == (1, 1)  # held: no lookup, no hook
+
+    async def refuse() -> None:
+        raise RuntimeError("refused")
+
+    unknown = f"pf_{UUID(int=5).hex}_{'x' * 43}"
+    with pytest.raises(RuntimeError):
+        await process.principal(unknown, refuse)
+    assert store.gets == 1  # refused before the database was asked
+    assert key.tenant == "acme"

@@ -51,14 +51,18 @@ Caller = Annotated[Principal, Depends(caller)]
 
 async def _authenticated(request: Request, services: Services) -> Principal:
     """The key's principal. A client address that failed too often is refused (429) before
-    its key is looked up: guessing costs no database query past the limit."""
+    a key is read from the database: guessing costs no query past the limit, and a key the
+    process holds (the hot path) costs no count."""
     assert services.authenticator is not None  # noqa: S101 (the caller checked)
     guard = services.auth_failures
     address = client_address(request, services.trusted_proxies) if guard else ""
-    if guard is not None:
-        await guard.refuse_if_spent("auth", address)
+
+    async def before_lookup() -> None:
+        if guard is not None:
+            await guard.refuse_if_spent("auth", address)
+
     try:
-        return await services.authenticator.principal(presented_key(request))
+        return await services.authenticator.principal(presented_key(request), before_lookup)
     except AuthenticationError:
         if guard is not None:
             with contextlib.suppress(RateLimitedError):  # this one is a 401 all the same

@@ -10,6 +10,7 @@ Redis away) trusts no cached key and reads each from the database.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -66,29 +67,38 @@ class Authenticator:
         self._revocations = revocations
         self._known: dict[UUID, _Cached] = {}
 
-    async def principal(self, presented: str | None) -> Principal:
+    async def principal(
+        self, presented: str | None, before_lookup: Callable[[], Awaitable[None]] | None = None
+    ) -> Principal:
         """Who presents this key; AuthenticationError when it is missing, unknown, wrong or
-        revoked (one answer for all: nothing tells a guesser which)."""
+        revoked (one answer for all: nothing tells a guesser which). ``before_lookup`` runs
+        before the key is read from the database (not for a key this process holds): it may
+        refuse the request first."""
         parsed = parse_presented(presented) if presented else None
         if parsed is None:
             raise AuthenticationError(
                 "An API key is required (Authorization: Bearer or X-API-Key)."
             )
         key_id, secret = parsed
-        key = await self._key(key_id)
+        key = await self._key(key_id, before_lookup)
         if key is None or key.revoked or not key.opens_with(secret):
             raise AuthenticationError("The API key is not valid.")
         return Principal(key.tenant, key.read_only, key.id)
 
-    async def _key(self, key_id: UUID) -> ApiKey | None:
+    async def _key(
+        self, key_id: UUID, before_lookup: Callable[[], Awaitable[None]] | None
+    ) -> ApiKey | None:
         heard = self._revocations.current()
-        if heard is None:
-            return await self._keys.get(key_id)
         now = time.monotonic()
         cached = self._known.get(key_id)
-        if cached is not None and cached.heard == heard and cached.until > now:
+        trusted = heard is not None and cached is not None and cached.heard == heard
+        if trusted and cached is not None and cached.until > now:
             return cached.key
+        if before_lookup is not None:
+            await before_lookup()
         key = await self._keys.get(key_id)
+        if heard is None:
+            return key
         if len(self._known) >= CACHE_SIZE:  # many ids tried: start over rather than grow
             self._known.clear()
         self._known[key_id] = _Cached(key, heard, now + CACHE_SECONDS)
