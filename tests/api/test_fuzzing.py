@@ -8,7 +8,8 @@ accepted). The schema says what a schema can (address patterns, the chain name p
 both chain and chains); what it cannot is a 422 that names the rule, and only those rules may
 refuse schema-valid input: the address form of the chain named beside it, an EIP-55 checksum,
 base58 that decodes to 32 bytes, a chain this server is configured for, one of chain and chains
-given, start before end and the points that gives, cursors this service issued.
+given, start before end and the points that gives (and a window within years 1 to 9999), a
+label's control characters, cursors this service issued.
 
 schemathesis's pytest plugin does not load under this pytest, so its operations are driven
 here with their hypothesis strategies."""
@@ -49,6 +50,9 @@ UNSAYABLE = re.compile(
         r"Not a cursor this service issued\.",
         # a time in year 1 or 9999 whose offset takes it outside them in UTC
         r"A time outside the years 1 to 9999 \(UTC\)\.",
+        r"The default window \(7 days before end\) starts before year 1\.",  # end near year 1
+        r"The window reaches past the representable dates",  # a window ending past year 9999
+        r"A label may not contain control characters\.",  # more than a pattern can say well
     ])
 )  # fmt: skip
 
