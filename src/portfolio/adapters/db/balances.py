@@ -74,7 +74,7 @@ class SqlBalanceRepository:
     ) -> dict[UUID, WalletBalances]:
         if not readings:
             return {}
-        async with rejected_records(), storage_errors(), self._sessions.begin() as session:
+        async with rejected_records(), self._sessions.begin() as session:
             # Locks the wallet rows (in one order) on PostgreSQL: records of one wallet go one
             # at a time. A wallet deleted meanwhile is left out.
             wallets = (

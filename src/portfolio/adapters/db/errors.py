@@ -37,14 +37,13 @@ async def storage_errors() -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def rejected_records() -> AsyncIterator[None]:
-    """Around storage_errors: a statement the database answered with a refusal (a value too
+    """storage_errors, and a statement the database answered with a refusal (a value too
     long, a constraint) becomes RecordRejectedError, named by its kind only (a row's values may
     be anyone's)."""
     try:
-        yield
-    except DBAPIError as exc:
-        if unavailable(exc):
-            raise StorageUnavailableError("The database is not answering.") from exc
+        async with storage_errors():
+            yield
+    except DBAPIError as exc:  # not an outage: storage_errors turned those already
         kind = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
         raise RecordRejectedError(f"The database refused to store the balances ({kind}).") from exc
 
