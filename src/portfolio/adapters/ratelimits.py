@@ -18,11 +18,11 @@ reservation early after slowing down. ``limits`` has no such batching, hence thi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, WindowStats, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from loguru import logger
 
@@ -81,26 +81,22 @@ class LimitsRateLimiter:
             return
         item = self._limits[kind]
         size = self._next_size(item, lease, now)
-        try:
-            async with self._breaker.guard() if self._breaker else nullcontext():
-                allowed = await self._limiter.hit(item, kind, caller, cost=size)
-                if not allowed and size > 1:  # near the limit: one by one
-                    size = 1
-                    allowed = await self._limiter.hit(item, kind, caller)
-                if allowed:
-                    self._reserve((kind, caller), _Lease(size - 1, now + LEASE_SECONDS, size))
-                    return
-                stats = await self._limiter.get_window_stats(item, kind, caller)
-        except Exception as exc:  # the store is away: whatever it raised (redis, limits)
-            if not self._fail_open:
-                raise RateLimitedError("Requests cannot be counted right now.", 5) from exc
-            logger.warning("rate limits not counted: {}", type(exc).__name__)
-            return
-        self._leases.pop((kind, caller), None)
-        reset = max(1, int(stats.reset_time - time.time() + 0.999))
-        raise RateLimitedError(
-            f"More than {item} requests; try again in {reset} s.", reset, item.amount
-        )
+
+        async def count() -> WindowStats | None:
+            nonlocal size
+            allowed = await self._limiter.hit(item, kind, caller, cost=size)
+            if not allowed and size > 1:  # near the limit: one by one
+                size = 1
+                allowed = await self._limiter.hit(item, kind, caller)
+            if allowed:
+                self._reserve((kind, caller), _Lease(size - 1, now + LEASE_SECONDS, size))
+                return None
+            return await self._limiter.get_window_stats(item, kind, caller)
+
+        stats = await self._in_store(count)
+        if stats is not None:
+            self._leases.pop((kind, caller), None)
+            raise _refused(item, stats, "requests")
 
     async def refuse_if_spent(self, kind: str, caller: str) -> None:
         """RateLimitedError when ``caller`` has nothing left of ``kind``, counting nothing (a
@@ -109,20 +105,30 @@ class LimitsRateLimiter:
         item = self._limits.get(kind)
         if item is None:
             return
+
+        async def look() -> WindowStats | None:
+            if await self._limiter.test(item, kind, caller):
+                return None
+            return await self._limiter.get_window_stats(item, kind, caller)
+
+        stats = await self._in_store(look)
+        if stats is not None:
+            raise _refused(item, stats, "failed authentications")
+
+    async def _in_store(
+        self, ask: Callable[[], Awaitable[WindowStats | None]]
+    ) -> WindowStats | None:
+        """``ask`` of the store (behind its breaker): the window of a refusal, or None to let
+        the request go. A store that is away lets it go too (and says so), unless the limits
+        fail closed."""
         try:
             async with self._breaker.guard() if self._breaker else nullcontext():
-                if await self._limiter.test(item, kind, caller):
-                    return
-                stats = await self._limiter.get_window_stats(item, kind, caller)
-        except Exception as exc:  # the store is away
+                return await ask()
+        except Exception as exc:  # the store is away: whatever it raised (redis, limits)
             if not self._fail_open:
                 raise RateLimitedError("Requests cannot be counted right now.", 5) from exc
             logger.warning("rate limits not counted: {}", type(exc).__name__)
-            return
-        reset = max(1, int(stats.reset_time - time.time() + 0.999))
-        raise RateLimitedError(
-            f"More than {item} failed authentications; try again in {reset} s.", reset, item.amount
-        )
+            return None
 
     @staticmethod
     def _next_size(item: RateLimitItem, lease: _Lease | None, now: float) -> int:
@@ -144,3 +150,8 @@ class LimitsRateLimiter:
             now = self._clock()
             for stale in [k for k, v in self._leases.items() if v.until <= now]:
                 del self._leases[stale]
+
+
+def _refused(item: RateLimitItem, stats: WindowStats, what: str) -> RateLimitedError:
+    reset = max(1, int(stats.reset_time - time.time() + 0.999))
+    return RateLimitedError(f"More than {item} {what}; try again in {reset} s.", reset, item.amount)
