@@ -22,6 +22,7 @@ from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HeldAt, HistoryPoint
 from portfolio.domain.prices import Price, price_key, round_usd, value_of
+from portfolio.domain.text import printable
 from portfolio.domain.tokens import address_and_kind
 from portfolio.domain.wallet import Wallet
 
@@ -92,7 +93,7 @@ def text_cell(value: str | None) -> str | None:
     of unquoted CR), and one beginning like a formula is prefixed with an apostrophe."""
     if value is None:
         return None
-    value = "".join(c for c in value if c.isprintable())
+    value = printable(value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 

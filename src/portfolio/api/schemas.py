@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from portfolio.domain.addresses import BASE58_KEY, EVM_HEX
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HeldAt, HistoryPoint, Interval, Window, totals_at
@@ -40,7 +41,7 @@ DecimalString = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=
 # allowed (they are trimmed). What it cannot is answered 422: the form must be the chain's own,
 # a mixed-case EVM address must carry a correct EIP-55 checksum, and base58 must decode to
 # exactly 32 bytes.
-ADDRESS_PATTERN = r"^\s*(0x[0-9a-fA-F]{40}|[1-9A-HJ-NP-Za-km-z]{32,44})\s*$"
+ADDRESS_PATTERN = rf"^\s*({EVM_HEX}|{BASE58_KEY})\s*$"
 ADDRESS_RULES = (
     "EVM chains: 0x + 40 hex digits (all-lower or all-upper, or mixed case with a correct "
     "EIP-55 checksum). Solana: base58 decoding to 32 bytes (32 to 44 characters). An address "

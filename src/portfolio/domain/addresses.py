@@ -14,8 +14,10 @@ from eth_utils.address import to_checksum_address
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import InvalidAddressError
 
-_EVM_HEX = re.compile(r"0x[0-9a-fA-F]{40}")
-_BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
+EVM_HEX = r"0x[0-9a-fA-F]{40}"
+BASE58_KEY = r"[1-9A-HJ-NP-Za-km-z]{32,44}"  # the lengths a 32-byte key may take in base58
+_EVM_HEX = re.compile(EVM_HEX)
+_BASE58 = re.compile(BASE58_KEY)
 SOLANA_KEY_BYTES = 32
 
 
