@@ -90,9 +90,8 @@ class Authenticator:
     ) -> ApiKey | None:
         heard = self._revocations.current()
         now = time.monotonic()
-        cached = self._known.get(key_id)
-        trusted = heard is not None and cached is not None and cached.heard == heard
-        if trusted and cached is not None and cached.until > now:
+        cached = self._known.get(key_id) if heard is not None else None
+        if cached is not None and cached.heard == heard and cached.until > now:
             return cached.key
         if before_lookup is not None:
             await before_lookup()

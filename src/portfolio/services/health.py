@@ -56,9 +56,8 @@ class HealthService:
         self._timeout = timeout
         checks = [*self._critical, *self._optional]
         self._instant = [c for c in checks if getattr(c, "instant", False)]
-        self._recent = Recent(
-            lambda: self._run_all([c for c in checks if c not in self._instant]), cache_seconds
-        )
+        shared = [c for c in checks if c not in self._instant]
+        self._recent = Recent(lambda: self._run_all(shared), cache_seconds)
 
     async def report(self) -> HealthReport:
         by_name = {**await self._recent.get(), **await self._run_all(self._instant)}
