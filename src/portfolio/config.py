@@ -321,7 +321,7 @@ class Settings(BaseSettings):
     rate_limit_auth_failures: str = Field(
         default="30/minute",
         description="failed authentications (401) per client address and window; past it a "
-        "429 before any key is looked up; off: not limited",
+        "429 before a key is read from the database; off: not limited",
     )
     tenant_max_wallets: int = Field(
         default=10_000, ge=1, description="wallets a tenant may have (403 past it)"
