@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from uuid import UUID
 
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError, WalletNotFoundError
 from portfolio.domain.history import HeldAt, HistoryPoint, Window
-from portfolio.domain.prices import Price, price_key, valued
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -119,8 +117,9 @@ class FakeBalanceRepository:
         self._wallets = wallets
         self.current: dict[UUID, dict[str, TokenBalance]] = {}
         self.fetched_at: dict[UUID, datetime] = {}
-        # (wallet id, token key, raw balance, stored USD value, time)
-        self.history: list[tuple[UUID, str, int, Decimal | None, datetime]] = []
+        # (wallet id, token key, raw balance, time): an amount that differs from the last
+        self.changes: list[tuple[UUID, str, int, datetime]] = []
+        self.records = 0  # successful reads recorded
         self.accounts: dict[UUID, tuple[datetime, list[TokenAccount]]] = {}
         self.read_at: dict[tuple[UUID, str], datetime] = {}  # when each current balance was read
         self.failures: dict[UUID, list[TokenFailure]] = {}
@@ -151,13 +150,10 @@ class FakeBalanceRepository:
                 self.errors[wallet_id] = reason
 
     async def record_many(
-        self,
-        readings: Mapping[UUID, WalletReading],
-        fetched_at: datetime,
-        prices: Mapping[str, Price],
+        self, readings: Mapping[UUID, WalletReading], fetched_at: datetime
     ) -> dict[UUID, WalletBalances]:
         return {
-            wallet_id: await self.record(wallet_id, reading, fetched_at, prices)
+            wallet_id: await self.record(wallet_id, reading, fetched_at)
             for wallet_id, reading in readings.items()
             if wallet_id in self._wallets.wallets
         }
@@ -176,24 +172,22 @@ class FakeBalanceRepository:
         return [(w, snapshot) for w, snapshot in found if snapshot is not None]
 
     async def record(
-        self,
-        wallet_id: UUID,
-        reading: WalletReading,
-        fetched_at: datetime,
-        prices: Mapping[str, Price],
+        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
     ) -> WalletBalances:
         if wallet_id not in self._wallets.wallets:
             raise WalletNotFoundError(wallet_id)
+        self.records += 1
         failed = {f.token.key for f in reading.failures}
         before = self.current.get(wallet_id, {})
         held = {b.token.key: b for b in reading.nonzero()}
         kept = {key: b for key, b in before.items() if key in failed}
         for key in before.keys() - held.keys() - failed:
-            self.history.append((wallet_id, key, 0, Decimal(0), fetched_at))
+            self.changes.append((wallet_id, key, 0, fetched_at))
         for key, balance in held.items():
-            token = balance.token
-            _, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
-            self.history.append((wallet_id, key, balance.raw, value, fetched_at))
+            old = before.get(key)
+            amount = (balance.raw, balance.token.decimals)
+            if old is None or (old.raw, old.token.decimals) != amount:
+                self.changes.append((wallet_id, key, balance.raw, fetched_at))
         self.current[wallet_id] = {**kept, **held}
         self.read_at.update({(wallet_id, key): fetched_at for key in held})
         self.fetched_at[wallet_id] = fetched_at
@@ -260,6 +254,15 @@ class FakeHistoryRepository:
 
     async def chains_of(self, tenant: str) -> list[Chain]:
         return sorted({chain for point in self.points for chain in point.by_chain})
+
+    async def prune(self, batch: int = 5000) -> int:
+        return 0
+
+    async def seal(self, tenant: str) -> None:
+        return None
+
+    async def lagging(self, behind: timedelta) -> list[str]:
+        return []
 
 
 class FakeWatcher:

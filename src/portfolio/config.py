@@ -259,6 +259,18 @@ class Settings(BaseSettings):
         default=False, description="price and count tokens outside the token lists"
     )
 
+    history_5m_days: int = Field(
+        default=35,
+        ge=1,
+        le=36500,
+        description="days 5-minute prices and history points are kept (hourly and daily stay)",
+    )
+    history_1h_days: int = Field(
+        default=400,
+        ge=1,
+        le=36500,
+        description="days hourly prices and history points are kept (daily ones stay forever)",
+    )
     refresh_interval_seconds: int = Field(
         default=300,
         ge=0,

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import session_factory
-from portfolio.adapters.db.models import BalanceHistoryRow
+from portfolio.adapters.db.models import BalanceChangeRow, PricePointRow
 from portfolio.main.app import create_app
 from tests.api.conftest import add, serve, settings_for
 from tests.chains.lists import write_list
@@ -79,9 +79,9 @@ async def test_a_solana_fetch_reads_both_token_programs(
         assert by_symbol(document)["USDC"]["raw_balance"] == str(U64_MAX)
 
 
-async def history_rows(engine: AsyncEngine) -> int:
+async def change_rows(engine: AsyncEngine) -> int:
     async with session_factory(engine)() as session:
-        count = await session.scalar(select(func.count()).select_from(BalanceHistoryRow))
+        count = await session.scalar(select(func.count()).select_from(BalanceChangeRow))
     return int(count or 0)
 
 
@@ -91,7 +91,7 @@ async def test_a_chain_that_cannot_be_read_changes_nothing_and_reads_go_stale(
     async with serve(create_app(settings_for(postgres_url, **chains))) as client:
         wallet_id = await add(client, "solana", solana.rich)
         good = (await client.post(f"/api/v1/wallets/{wallet_id}/fetch")).json()
-        rows = await history_rows(postgres_engine)
+        rows = await change_rows(postgres_engine)
 
         solana.server.fault = "500"
         failed = await client.post(f"/api/v1/wallets/{wallet_id}/fetch")
@@ -104,7 +104,7 @@ async def test_a_chain_that_cannot_be_read_changes_nothing_and_reads_go_stale(
         assert served["balances"] == good["balances"]
         assert served["stale"] is True
         assert "HTTP 500" in served["last_error"]
-        assert await history_rows(postgres_engine) == rows
+        assert await change_rows(postgres_engine) == rows
 
         solana.server.fault = "timeout"
         timed_out = await client.post(f"/api/v1/wallets/{wallet_id}/fetch")
@@ -147,7 +147,7 @@ async def test_twenty_concurrent_fetches_from_two_processes_read_the_chain_once(
     assert {a.status_code for a in answers} == {200}
     assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
     assert proxy.methods.count("eth_call") == 1  # one multicall: one read
-    assert await history_rows(postgres_engine) == 4  # ETH and three tokens, once
+    assert await change_rows(postgres_engine) == 4  # ETH and three tokens, once
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ async def prices(evm: EvmWorld) -> AsyncIterator[PriceServer]:
         yield server
 
 
-async def test_balances_are_valued_in_usd_and_history_keeps_the_values(
+async def test_balances_are_valued_in_usd_and_the_price_series_keeps_the_prices(
     postgres_engine: AsyncEngine,
     postgres_url: str,
     chains: dict[str, Any],
@@ -188,10 +188,12 @@ async def test_balances_are_valued_in_usd_and_history_keeps_the_values(
     assert held["EIGHTEEN"]["usd_value"] is None
     assert document["total_usd"] == str((eth_value + six_value).quantize(Decimal("0.01")))
     async with session_factory(postgres_engine)() as session:
-        rows = (await session.scalars(select(BalanceHistoryRow))).all()
-    recorded = {row.symbol: row.usd_value for row in rows}
-    assert recorded["ETH"] == Decimal("3456780000000000.000000000000024197")
-    assert recorded["EIGHTEEN"] is None
+        rows = (await session.scalars(select(PricePointRow))).all()
+    recorded = {(row.token_key, row.step_seconds): row.usd_price for row in rows}
+    for step in (300, 3600, 86400):  # the price of each bucket that holds the read
+        assert recorded["native", step] == Decimal("3456.78")
+        assert recorded[evm.six.key, step] == Decimal("0.999912345678901235")  # 18 places
+    assert len(recorded) == 6  # the unpriced token has no series
 
 
 async def test_a_configured_list_of_one_chain_is_read_whatever_its_chain_id(

@@ -9,7 +9,6 @@ import io
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
 
@@ -19,10 +18,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from portfolio.adapters.db.engine import session_factory
-from portfolio.adapters.db.marks import write_history
 from portfolio.adapters.db.models import WalletRow
 from tests.api.conftest import add
 from tests.api.test_history_api import BASE, record
+from tests.ledger import Amount, price, record_amounts, record_prices
 from tests.server import Uvicorn, migrate_with, running_uvicorn, server_env
 
 CSV = {"Accept": "text/csv"}
@@ -40,9 +39,9 @@ async def test_history_and_balances_at_as_csv_are_the_json_numbers(
 ) -> None:
     eth = await add(client, "ethereum", "0x" + "11" * 20)
     sol = await add(client, "solana", "vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg")
-    await record(database_url, eth, "native", 1, "10.004")
-    await record(database_url, eth, "0xusdc", 12, "5")
-    await record(database_url, sol, "native", 25, "123456789012345678.5")
+    await record(database_url, eth, "ethereum", "native", 1, "10.004")
+    await record(database_url, eth, "ethereum", "0xusdc", 12, "5")
+    await record(database_url, sol, "solana", "native", 25, "123456789012345678.5")
     window = {"start": BASE.isoformat(), "end": (BASE + timedelta(minutes=30)).isoformat(),
               "interval": "5m"}  # fmt: skip
     points = (await client.get("/api/v1/portfolio/history", params=window)).json()["points"]
@@ -89,9 +88,9 @@ def _rss_kib(pid: int) -> int:
 
 @pytest.mark.slow
 def test_a_year_of_five_minute_history_streams_in_constant_memory(tmp_path: Path) -> None:
-    """100 wallets with a sample a day for a year, exported at 5 minutes: 105,120 rows. Held
-    as points they would take some 60 MB, and the samples fetched at once 20 MB more;
-    streamed (rows fetched a thousand at a time, points written as they are made), the server
+    """100 wallets whose amounts change once a day for a year, exported at 5 minutes: 105,120
+    rows. Held as points they would take some 60 MB, and the changes fetched at once 20 MB
+    more; streamed (a page of buckets at a time, points written as they are made), the server
     grows by a megabyte or two."""
     env = server_env(tmp_path)
     migrate_with(env)
@@ -118,14 +117,16 @@ def _seed_a_year(url: str, start: datetime) -> None:
                   "label": None, "created_at": start, "updated_at": start, "tenant": "default"}
                  for n, w in enumerate(wallets)],
             )  # fmt: skip
-            rows = [
-                {"wallet_id": wallet, "token_key": "native", "symbol": None, "decimals": 18,
-                 "raw_balance": 1, "usd_price": None,
-                 "usd_value": Decimal(1000 + n) + Decimal(day) / 100,
-                 "recorded_at": start + timedelta(days=day, minutes=n)}
-                for day in range(365) for n, wallet in enumerate(wallets)
-            ]  # fmt: skip
-            await write_history(session, rows, engine.dialect.name)
+        # Each wallet's amount changes once a day (worth 1000 + n + day / 100 at a price of 1).
+        await record_amounts(
+            engine,
+            [Amount(wallet, "native", start + timedelta(days=day, minutes=n),
+                    (1000 + n) * 100 + day, 2)
+             for day in range(365) for n, wallet in enumerate(wallets)],
+        )  # fmt: skip
+        await record_prices(
+            engine, [price(c, "native", start, "1") for c in ("ethereum", "solana")]
+        )
         await engine.dispose()
 
     asyncio.run(seed())
@@ -193,7 +194,9 @@ async def test_cells_a_spreadsheet_would_run_as_formulas_are_text(
         created = await client.post("/api/v1/wallets", json=body)
         assert created.status_code == 201, created.text
         wallets.append(created.json()["id"])
-        await record(database_url, wallets[-1], f"0x{n + 1:040x}", 1, "-1", symbol=formula)
+        await record(
+            database_url, wallets[-1], "ethereum", f"0x{n + 1:040x}", 1, "-1", symbol=formula
+        )
     moment = {"time": (BASE + timedelta(minutes=5)).isoformat()}
     rows = parse(await client.get("/api/v1/portfolio/at", params=moment, headers=CSV))
     stored = [await _label(client, w) for w in wallets]  # as trimmed when added

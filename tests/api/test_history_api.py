@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from uuid import UUID
 
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from portfolio.adapters.db.engine import session_factory
-from portfolio.adapters.db.marks import write_history
 from tests.api.conftest import add
+from tests.ledger import Amount, price, record_amounts, record_prices
 
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 async def record(
-    url: str, wallet_id: str, token: str, minute: int, usd: str, symbol: str | None = None
+    url: str,
+    wallet_id: str,
+    chain: str,
+    token: str,
+    minute: int,
+    usd: str,
+    raw: int = 1,
+    symbol: str | None = None,
 ) -> None:
-    """A history sample, written the way a fetch writes it."""
+    """``raw`` of a token held by the wallet from ``minute`` on, and the token's price then,
+    written the way a fetch writes them."""
     engine = create_async_engine(url)
+    at = BASE + timedelta(minutes=minute)
     try:
-        async with session_factory(engine).begin() as session:
-            row = {"wallet_id": UUID(wallet_id), "token_key": token, "symbol": symbol,
-                   "decimals": 0, "raw_balance": 1, "usd_price": None, "usd_value": Decimal(usd),
-                   "recorded_at": BASE + timedelta(minutes=minute)}  # fmt: skip
-            await write_history(session, [row], engine.dialect.name)
+        await record_amounts(engine, [Amount(UUID(wallet_id), token, at, raw, symbol=symbol)])
+        await record_prices(engine, [price(chain, token, at, usd)])
     finally:
         await engine.dispose()
 
@@ -36,10 +40,12 @@ async def test_history_carries_values_forward_and_forgets_deleted_wallets(
 ) -> None:
     eth = await add(client, "ethereum", "0x" + "11" * 20)
     sol = await add(client, "solana", "vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg")
-    await record(database_url, eth, "native", 1, "10.004")
-    await record(database_url, eth, "native", 3, "20.004")  # same bucket: the later one counts
-    await record(database_url, eth, "0xusdc", 12, "5")
-    await record(database_url, sol, "native", 25, "1.5")  # at a bucket's end: counts in it
+    await record(database_url, eth, "ethereum", "native", 1, "10.004")
+    # the same bucket: the later price counts
+    await record(database_url, eth, "ethereum", "native", 3, "20.004")
+    await record(database_url, eth, "ethereum", "0xusdc", 12, "5")
+    # at a bucket's end: counts in it
+    await record(database_url, sol, "solana", "native", 25, "1.5")
     params = {"start": BASE.isoformat(), "end": (BASE + timedelta(minutes=30)).isoformat(),
               "interval": "5m"}  # fmt: skip
     history = (await client.get("/api/v1/portfolio/history", params=params)).json()
@@ -138,10 +144,10 @@ async def test_balances_at_three_past_moments_are_the_history_definition(
 ) -> None:
     eth = await add(client, "ethereum", "0x" + "11" * 20)
     sol = await add(client, "solana", "vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg")
-    await record(database_url, eth, "native", 1, "10.004")
-    await record(database_url, eth, "native", 3, "20.004")
-    await record(database_url, eth, "0xusdc", 12, "5")
-    await record(database_url, sol, "native", 25, "1.5")
+    await record(database_url, eth, "ethereum", "native", 1, "10.004")
+    await record(database_url, eth, "ethereum", "native", 3, "20.004")
+    await record(database_url, eth, "ethereum", "0xusdc", 12, "5")
+    await record(database_url, sol, "solana", "native", 25, "1.5")
     history = (
         await client.get(
             "/api/v1/portfolio/history",
@@ -150,9 +156,10 @@ async def test_balances_at_three_past_moments_are_the_history_definition(
         )
     ).json()["points"]  # fmt: skip
     expected = {
-        0: ([], None),  # before the first sample: nothing held
-        10: ([(eth, "native", "20.00", 3)], history[1]),
-        25: ([(eth, "native", "20.00", 3), (eth, "0xusdc", "5.00", 12),
+        0: ([], None),  # before the first change: nothing held
+        # held since minute 1, valued at the price of minute 3
+        10: ([(eth, "native", "20.00", 1)], history[1]),
+        25: ([(eth, "native", "20.00", 1), (eth, "0xusdc", "5.00", 12),
               (sol, "native", "1.50", 25)], history[4]),
     }  # fmt: skip
     for minute, (held, point) in expected.items():

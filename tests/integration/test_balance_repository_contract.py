@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import session_factory
-from portfolio.adapters.db.models import BalanceHistoryRow
+from portfolio.adapters.db.models import BalanceChangeRow
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.domain.amounts import UINT256_MAX
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
-from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -82,7 +81,7 @@ async def test_a_wallet_never_read_has_no_balances_and_no_time(stores: Stores) -
 async def test_a_read_is_stored_without_its_zero_balances(stores: Stores) -> None:
     wallet = await new_wallet(stores)
     read = reading(TokenBalance(ETH, 1), TokenBalance(USDC, 0), TokenBalance(BIG, UINT256_MAX))
-    recorded = await stores.balances.record(wallet.id, read, T0, {})
+    recorded = await stores.balances.record(wallet.id, read, T0)
     stored = await stores.balances.get(wallet.id)
     assert stored is not None
     assert (
@@ -95,10 +94,10 @@ async def test_a_read_is_stored_without_its_zero_balances(stores: Stores) -> Non
 async def test_a_token_that_is_gone_is_removed_and_a_failed_token_kept(stores: Stores) -> None:
     wallet = await new_wallet(stores)
     first = reading(TokenBalance(ETH, 5), TokenBalance(USDC, 7), TokenBalance(BIG, 9))
-    await stores.balances.record(wallet.id, first, T0, {})
+    await stores.balances.record(wallet.id, first, T0)
     later = T0 + timedelta(minutes=5)
     second = reading(TokenBalance(ETH, 6), failures=(TokenFailure(BIG, "reverted"),))
-    recorded = await stores.balances.record(wallet.id, second, later, {})
+    recorded = await stores.balances.record(wallet.id, second, later)
     assert recorded.failures == [TokenFailure(BIG, "reverted")]
     stored = await stores.balances.get(wallet.id)
     assert stored is not None
@@ -115,7 +114,7 @@ async def test_a_failed_read_is_remembered_on_the_wallet_until_a_good_one(
     stores: Stores,
 ) -> None:
     wallet = await new_wallet(stores)
-    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 5)), T0, {})
+    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 5)), T0)
     await stores.balances.record_failure([wallet.id], "no node answered", T0)
     stored = await stores.balances.get(wallet.id)
     assert stored is not None
@@ -124,7 +123,7 @@ async def test_a_failed_read_is_remembered_on_the_wallet_until_a_good_one(
     (_, everything), *_ = await stores.balances.everything(DEFAULT_TENANT)
     assert everything.last_error == "no node answered"
     later = T0 + timedelta(minutes=1)
-    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 6)), later, {})
+    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 6)), later)
     again = await stores.balances.get(wallet.id)
     assert again is not None
     assert again.last_error is None
@@ -135,44 +134,46 @@ async def test_recording_for_a_deleted_wallet_is_not_found(stores: Stores) -> No
     wallet = await new_wallet(stores)
     await stores.wallets.delete(wallet.id, DEFAULT_TENANT)
     with pytest.raises(WalletNotFoundError):
-        await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 1)), T0, {})
+        await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 1)), T0)
 
 
-async def test_history_has_a_row_per_token_read_and_a_zero_for_a_token_gone(
-    stores: Stores,
-) -> None:
+async def test_a_change_is_written_only_when_an_amount_differs(stores: Stores) -> None:
     wallet = await new_wallet(stores)
-    prices = {
-        price_key(ETH): Price(Decimal("2000.5"), None, T0, "test"),
-        price_key(USDC): Price(Decimal("0.99990001"), None, T0, "test"),
-    }
     first = reading(TokenBalance(ETH, 5 * 10**17), TokenBalance(USDC, 7))
-    await stores.balances.record(wallet.id, first, T0, prices)
-    later = T0 + timedelta(minutes=5)
+    await stores.balances.record(wallet.id, first, T0)
+    same = T0 + timedelta(minutes=5)
+    await stores.balances.record(wallet.id, first, same)  # nothing changed: no change
+    later = T0 + timedelta(minutes=10)
     failed = (TokenFailure(BIG, "reverted"),)
     second = reading(TokenBalance(ETH, 6), failures=failed)
-    await stores.balances.record(wallet.id, second, later, {})
+    await stores.balances.record(wallet.id, second, later)
     expected = [
-        ("native", 5 * 10**17, Decimal("1000.25"), T0),
-        (USDC.key, 7, Decimal("0.00000699930007"), T0),
-        ("native", 6, None, later),
-        (USDC.key, 0, Decimal(0), later),
+        ("native", 5 * 10**17, T0),
+        (USDC.key, 7, T0),
+        ("native", 6, later),
+        (USDC.key, 0, later),  # gone: a change to 0
     ]
-    assert sorted(await history(stores, wallet), key=str) == sorted(expected, key=str)
+    assert sorted(await changes(stores, wallet), key=str) == sorted(expected, key=str)
+    stored = await stores.balances.get(wallet.id)
+    assert stored is not None
+    assert stored.as_of == later  # the read is kept on the wallet, once
 
 
-async def history(
-    stores: Stores, wallet: Wallet
-) -> list[tuple[str, int, Decimal | None, datetime]]:
+async def changes(stores: Stores, wallet: Wallet) -> list[tuple[str, int, datetime]]:
     if stores.engine is None:
         fake = stores.balances
         assert isinstance(fake, FakeBalanceRepository)
-        return [(key, raw, usd, at) for wid, key, raw, usd, at in fake.history if wid == wallet.id]
+        return [(key, raw, at) for wid, key, raw, at in fake.changes if wid == wallet.id]
     async with session_factory(stores.engine)() as session:
         rows = await session.scalars(
-            select(BalanceHistoryRow).where(BalanceHistoryRow.wallet_id == wallet.id)
+            select(BalanceChangeRow).where(BalanceChangeRow.wallet_id == wallet.id)
         )
-        return [(r.token_key, r.raw_balance, r.usd_value, r.recorded_at) for r in rows]
+        found = [(r.token_key, r.raw_balance, r.changed_at, r.delta, r.decimals) for r in rows]
+    by_token: dict[str, Decimal] = {}
+    for key, raw, _, delta, decimals in found:  # the deltas add up to each amount
+        by_token[key] = by_token.get(key, Decimal(0)) + delta
+        assert by_token[key] == Decimal(raw).scaleb(-decimals)
+    return [(key, raw, at) for key, raw, at, _, _ in found]
 
 
 async def test_many_wallets_are_recorded_at_once_and_a_deleted_one_is_left_out(
@@ -181,7 +182,7 @@ async def test_many_wallets_are_recorded_at_once_and_a_deleted_one_is_left_out(
     wallets = [Wallet.create(Chain.ETHEREUM, f"0x{n:040x}", None, T0) for n in range(1, 4)]
     for wallet in wallets:
         await stores.wallets.add(wallet)
-    await stores.balances.record(wallets[0].id, reading(TokenBalance(USDC, 9)), T0, {})
+    await stores.balances.record(wallets[0].id, reading(TokenBalance(USDC, 9)), T0)
     await stores.wallets.delete(wallets[2].id, DEFAULT_TENANT)
     later = T0 + timedelta(hours=1)
     recorded = await stores.balances.record_many(
@@ -191,7 +192,6 @@ async def test_many_wallets_are_recorded_at_once_and_a_deleted_one_is_left_out(
             wallets[2].id: reading(TokenBalance(ETH, 4)),
         },
         later,
-        {},
     )
     assert set(recorded) == {wallets[0].id, wallets[1].id}
     for wallet, expected in ((wallets[0], {"native": 1}), (wallets[1], {"native": 2, BIG.key: 3})):
@@ -205,13 +205,11 @@ async def test_discovered_token_accounts_replace_the_known_ones(stores: Stores) 
     wallet = await new_wallet(stores)
     assert await stores.balances.known_accounts([wallet.id]) == {}
     first = [TokenAccount("a1", "m1", "p", 6), TokenAccount("a2", "m1", "p", 6)]
-    await stores.balances.record(wallet.id, replace(reading(), accounts=first), T0, {})
+    await stores.balances.record(wallet.id, replace(reading(), accounts=first), T0)
     assert await stores.balances.known_accounts([wallet.id]) == {wallet.id: (T0, first)}
     later = T0 + timedelta(minutes=1)
-    await stores.balances.record(
-        wallet.id, reading(TokenBalance(ETH, 1)), later, {}
-    )  # no discovery
+    await stores.balances.record(wallet.id, reading(TokenBalance(ETH, 1)), later)  # no discovery
     second = [TokenAccount("a3", "m2", "p", 9)]
     latest = T0 + timedelta(minutes=2)
-    await stores.balances.record(wallet.id, replace(reading(), accounts=second), latest, {})
+    await stores.balances.record(wallet.id, replace(reading(), accounts=second), latest)
     assert await stores.balances.known_accounts([wallet.id]) == {wallet.id: (latest, second)}

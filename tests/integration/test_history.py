@@ -1,5 +1,6 @@
-"""Portfolio history on PostgreSQL (one SQL query) and SQLite (walked in Python), each checked
-against a plain-Python reference of the definition on random sample streams."""
+"""Portfolio history from balance changes and price series, on PostgreSQL and SQLite, each held
+to a plain-Python reference of the definition on random changes and prices: whether a point
+comes from the kept points, the walk after the cursor, or a walk of the changes."""
 
 from __future__ import annotations
 
@@ -8,39 +9,42 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db import history as history_module
+from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
-from portfolio.adapters.db.history import (
-    POSTGRES_HISTORY,
-    SqlHistoryRepository,
-    _held_at_query,
-    _postgres_parameters,
+from portfolio.adapters.db.history import Retention, SqlHistoryRepository, _held_at_query
+from portfolio.adapters.db.models import (
+    BalanceChangeRow,
+    HistoryCursorRow,
+    HistoryPointRow,
+    PricePointRow,
+    WalletRow,
 )
-from portfolio.adapters.db.marks import mark_postgres_history, write_history
-from portfolio.adapters.db.models import HistoryMarkRow, WalletRow
+from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
     HistoryPoint,
     Interval,
     InvalidWindowError,
     Window,
-    bucket_holding,
     floor_time,
-    history_points,
     totals_at,
 )
-from portfolio.domain.history import Sample as HistorySample
+from portfolio.domain.prices import VALUE_CONTEXT
+from portfolio.domain.tokens import Token, TokenBalance, WalletReading
 from portfolio.domain.wallet import DEFAULT_TENANT
+from tests.fakes import FakeClock
+from tests.ledger import Amount, price, record_amounts, record_prices
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 WALLETS = [
@@ -48,59 +52,112 @@ WALLETS = [
     (UUID(int=2), Chain.SOLANA),
     (UUID(int=3), Chain.ETHEREUM),
 ]
-TOKENS = ["native", "0xtoken", "mint"]
+TOKENS = [("native", 18), ("0xtoken", 6), ("mint", 0)]
 
 
 @dataclass(frozen=True)
-class Sample:
+class Held:
     wallet: int
     token: int
     at: datetime
-    value: Decimal | None
+    raw: int
 
 
-samples_st = st.lists(
+@dataclass(frozen=True)
+class Priced:
+    chain: Chain
+    token: int
+    at: datetime
+    usd: Decimal
+
+
+moments = st.one_of(
+    # whole minutes, so exact bucket boundaries come up often, and a few odd seconds
+    st.integers(-120, 600).map(lambda m: BASE + timedelta(minutes=m)),
+    st.integers(-7200, 36000).map(lambda s: BASE + timedelta(seconds=s, microseconds=7)),
+)
+held_st = st.lists(
     st.builds(
-        Sample,
+        Held,
         st.integers(0, len(WALLETS) - 1),
         st.integers(0, len(TOKENS) - 1),
-        # whole minutes, so exact bucket boundaries come up often, and a few odd seconds
-        st.one_of(
-            st.integers(-120, 600).map(lambda m: BASE + timedelta(minutes=m)),
-            st.integers(-7200, 36000).map(lambda s: BASE + timedelta(seconds=s, microseconds=7)),
-        ),
-        st.one_of(
-            st.none(),
-            st.decimals(min_value=0, max_value=10**9, places=18, allow_nan=False),
-        ),
+        moments,
+        st.one_of(st.just(0), st.integers(1, 10**6), st.integers(1, 2**256 - 1)),
     ),
-    max_size=25,
+    max_size=20,
+)
+priced_st = st.lists(
+    st.builds(
+        Priced,
+        st.sampled_from([Chain.ETHEREUM, Chain.SOLANA]),
+        st.integers(0, len(TOKENS) - 1),
+        moments,
+        st.decimals(min_value=0, max_value=10**6, places=18, allow_nan=False),
+    ),
+    max_size=20,
 )
 
 
-def reference(samples: Sequence[Sample], window: Window) -> list[HistoryPoint]:
-    """The definition, literally: at each bucket's end, the last value of each (wallet, token)
-    recorded at or before it (the later insert wins a tie), summed by chain."""
+def ordered(held: Sequence[Held]) -> list[Held]:
+    """Amounts in time order (a wallet's reads are recorded in time order), the order given
+    kept among equal times."""
+    return sorted(held, key=lambda h: h.at)
+
+
+def changes_of(held: Sequence[Held]) -> list[Held]:
+    """The amounts a read records: those that differ from the last one of their (wallet,
+    token), a first 0 being none."""
+    last: dict[tuple[int, int], int] = {}
+    found = []
+    for h in ordered(held):
+        if h.raw != last.get((h.wallet, h.token), 0):
+            found.append(h)
+        last[(h.wallet, h.token)] = h.raw
+    return found
+
+
+def reference_at(
+    held: Sequence[Held], prices: Sequence[Priced], moment: datetime
+) -> dict[tuple[int, int], tuple[Held, Decimal | None]]:
+    """The definition, literally: each (wallet, token)'s last change at or before the moment
+    (a later write wins a tie), with the token's last price at or before it (likewise)."""
+    last: dict[tuple[int, int], Held] = {}
+    for change in changes_of(held):
+        if change.at <= moment:
+            last[(change.wallet, change.token)] = change
+    found = {}
+    for (wallet, token), change in last.items():
+        chain = WALLETS[wallet][1]
+        seen = [p for p in prices if (p.chain, p.token) == (chain, token) and p.at <= moment]
+        usd = max(enumerate(seen), key=lambda s: (s[1].at, s[0]))[1].usd if seen else None
+        found[(wallet, token)] = (change, usd)
+    return found
+
+
+def reference(held: Sequence[Held], prices: Sequence[Priced], window: Window) -> list[HistoryPoint]:
     points = []
     for start in window.buckets():
-        end = start + window.step
-        last: dict[tuple[int, int], Sample] = {}
-        for sample in samples:  # in insertion order
-            if sample.at <= end:
-                known = last.get((sample.wallet, sample.token))
-                if known is None or sample.at >= known.at:
-                    last[(sample.wallet, sample.token)] = sample
         by_chain: dict[Chain, Decimal] = {}
-        for sample in last.values():
-            chain = WALLETS[sample.wallet][1]
-            by_chain[chain] = by_chain.get(chain, Decimal(0)) + (sample.value or Decimal(0))
-        points.append(HistoryPoint(start, sum(by_chain.values(), Decimal(0)), by_chain))
+        with localcontext(VALUE_CONTEXT):
+            for (wallet, token), (change, usd) in reference_at(
+                held, prices, start + window.step
+            ).items():
+                chain = WALLETS[wallet][1]
+                value = Decimal(0) if usd is None else _amount(change.raw, token) * usd
+                by_chain[chain] = by_chain.get(chain, Decimal(0)) + value
+            points.append(HistoryPoint(start, sum(by_chain.values(), Decimal(0)), by_chain))
     return points
 
 
-async def store(engine: AsyncEngine, samples: Sequence[Sample]) -> None:
+def _amount(raw: int, token: int) -> Decimal:
+    with localcontext(VALUE_CONTEXT):
+        return Decimal(raw).scaleb(-TOKENS[token][1])
+
+
+async def store(engine: AsyncEngine, held: Sequence[Held], prices: Sequence[Priced]) -> None:
     async with session_factory(engine).begin() as session:
-        await session.execute(delete(WalletRow))
+        for table in (HistoryPointRow, HistoryCursorRow, PricePointRow, WalletRow):
+            await session.execute(delete(table))
         await session.execute(
             insert(WalletRow),
             [
@@ -109,81 +166,247 @@ async def store(engine: AsyncEngine, samples: Sequence[Sample]) -> None:
                 for wid, chain in WALLETS
             ],
         )  # fmt: skip
-        rows = [
-            {"wallet_id": WALLETS[s.wallet][0], "token_key": TOKENS[s.token], "symbol": None,
-             "decimals": 18, "raw_balance": 1, "usd_price": None, "usd_value": s.value,
-             "recorded_at": s.at}
-            for s in samples
-        ]  # fmt: skip
-        await write_history(session, rows, engine.dialect.name)
+    await record_amounts(
+        engine,
+        [Amount(WALLETS[h.wallet][0], TOKENS[h.token][0], h.at, h.raw, TOKENS[h.token][1])
+         for h in ordered(held)],
+    )  # fmt: skip
+    for p in prices:  # one cycle each, in the order given
+        await record_prices(engine, [price(p.chain, TOKENS[p.token][0], p.at, p.usd)])
+
+
+def repository(
+    engine: AsyncEngine, now: datetime, retention: Retention | None = None
+) -> SqlHistoryRepository:
+    return SqlHistoryRepository(
+        session_factory(engine), engine.dialect.name, FakeClock(now), retention=retention
+    )
 
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Streamed exports read in pages of 3 samples (SQLite) or 4 buckets (PostgreSQL)."""
-    monkeypatch.setattr(history_module, "STREAM_ROWS", 3)
+    """Streamed exports read in pages of 4 buckets, points kept a chunk of 7 at a time."""
     monkeypatch.setattr(history_module, "STREAM_BUCKETS", 4)
+    monkeypatch.setattr(history_module, "SEAL_CHUNK", 7)
 
 
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    samples=samples_st,
+    held=held_st,
+    prices=priced_st,
     start_minutes=st.integers(-3000, 300),
     length_minutes=st.integers(1, 4000),
     interval=st.sampled_from(list(Interval)),
+    now_minutes=st.integers(-200, 3000),
+    five_minutes_kept=st.integers(1, 3000),
 )
 async def test_both_databases_match_the_definition(
     small_pages: None,
     sqlite_engine: AsyncEngine,
     postgres_engine: AsyncEngine,
-    samples: list[Sample],
+    held: list[Held],
+    prices: list[Priced],
     start_minutes: int,
     length_minutes: int,
     interval: Interval,
+    now_minutes: int,
+    five_minutes_kept: int,
 ) -> None:
+    """Whatever the present (so whatever part of the window has kept points) and whatever
+    the retention of 5-minute points (so whether the window is walked instead), the points are
+    the definition's."""
     start = BASE + timedelta(minutes=start_minutes)
     window = Window.of(start, start + timedelta(minutes=length_minutes), interval)
-    expected = reference(samples, window)
-    # The domain's carry-forward (what SQLite runs) is the definition...
-    in_order = sorted(enumerate(samples), key=lambda item: (item[1].at, item[0]))
-    walked = history_points(
-        window,
-        [HistorySample(s.wallet, TOKENS[s.token], WALLETS[s.wallet][1], s.at, s.value)
-         for _, s in in_order],
-    )  # fmt: skip
-    assert walked == expected
-    # ...and the PostgreSQL query over marks gives the same.
+    expected = reference(held, prices, window)
+    now = BASE + timedelta(minutes=now_minutes)
+    retention = Retention(timedelta(minutes=five_minutes_kept), timedelta(days=1))
     for engine in (sqlite_engine, postgres_engine):
-        await store(engine, samples)
-        history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
+        await store(engine, held, prices)
+        history = repository(engine, now, retention)
         got = await history.portfolio_history(DEFAULT_TENANT, window)
         assert [p.timestamp for p in got] == [p.timestamp for p in expected]
         assert [p.total for p in got] == [p.total for p in expected], engine.dialect.name
         assert [p.by_chain for p in got] == [p.by_chain for p in expected]
-        # The streamed export, read in small pages (each its own transaction), is the same.
+        # Asked again (the points now kept), and streamed in small pages (each its own
+        # transaction): the same.
+        assert await history.portfolio_history(DEFAULT_TENANT, window) == got
         streamed = [p async for p in history.stream_history(DEFAULT_TENANT, window)]
         assert streamed == got, engine.dialect.name
 
 
-async def test_several_samples_in_one_bucket_count_once_and_gaps_carry_forward(
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    held=held_st,
+    prices=priced_st,
+    moment_minutes=st.integers(-200, 700),
+    interval=st.sampled_from(list(Interval)),
+)
+async def test_balances_at_a_moment_match_the_definition_and_history(
+    sqlite_engine: AsyncEngine,
+    postgres_engine: AsyncEngine,
+    held: list[Held],
+    prices: list[Priced],
+    moment_minutes: int,
+    interval: Interval,
+) -> None:
+    """What was held at a moment is each (wallet, token)'s last amount then, with the time it
+    was recorded and its value at the token's price then; at a bucket's end its totals are
+    that history point's."""
+    moment = floor_time(BASE + timedelta(minutes=moment_minutes), interval.step)
+    expected = reference_at(held, prices, moment)
+    window = Window.of(moment - interval.step, moment, interval)  # one bucket, ending there
+    (point,) = reference(held, prices, window)
+    for engine in (sqlite_engine, postgres_engine):
+        await store(engine, held, prices)
+        history = repository(engine, BASE + timedelta(days=1))
+        found = await history.held_at(DEFAULT_TENANT, moment)
+        got = {(item.wallet_id, item.token_key): item for item in found}
+        wanted = {(WALLETS[w][0], TOKENS[t][0]): v for (w, t), v in expected.items()}
+        assert set(got) == set(wanted), engine.dialect.name
+        for key, (change, usd) in wanted.items():
+            item = got[key]
+            value = None if usd is None else _amount(change.raw, change.token) * usd
+            assert (item.raw, item.usd_price, item.usd_value) == (change.raw, usd, value)
+            assert item.recorded_at == change.at
+        total, by_chain = totals_at(found)
+        assert total == point.total
+        assert {c: v for c, v in by_chain.items()} == point.by_chain
+        one_wallet = await history.held_at(DEFAULT_TENANT, moment, WALLETS[0][0])
+        assert {i.token_key for i in one_wallet} == {TOKENS[t][0] for w, t in expected if w == 0}
+
+
+async def test_several_prices_in_one_bucket_count_once_and_gaps_carry_forward(
     db_engine: AsyncEngine,
 ) -> None:
-    samples = [
-        Sample(0, 0, BASE + timedelta(minutes=1), Decimal(100)),
-        Sample(0, 0, BASE + timedelta(minutes=2), Decimal(110)),  # same bucket: replaces 100
-        Sample(0, 0, BASE + timedelta(minutes=4), Decimal(120)),  # the last of the bucket
-        Sample(1, 0, BASE + timedelta(minutes=20), Decimal(5)),  # another chain, later
+    held = [Held(0, 0, BASE + timedelta(minutes=1), 10**18), Held(1, 0, BASE, 5 * 10**18)]
+    prices = [
+        Priced(Chain.ETHEREUM, 0, BASE + timedelta(minutes=1), Decimal(100)),
+        Priced(Chain.ETHEREUM, 0, BASE + timedelta(minutes=2), Decimal(110)),  # replaced
+        Priced(Chain.ETHEREUM, 0, BASE + timedelta(minutes=4), Decimal(120)),  # the last one
+        Priced(Chain.SOLANA, 0, BASE + timedelta(minutes=20), Decimal(1)),  # later, elsewhere
     ]
-    await store(db_engine, samples)
+    await store(db_engine, held, prices)
     window = Window.of(BASE, BASE + timedelta(minutes=30), Interval.FIVE_MINUTES)
-    history = SqlHistoryRepository(session_factory(db_engine), db_engine.dialect.name)
-    points = await history.portfolio_history(DEFAULT_TENANT, window)
+    points = await repository(db_engine, BASE).portfolio_history(DEFAULT_TENANT, window)
     assert [p.total for p in points] == [120, 120, 120, 125, 125, 125]
-    assert points[0].by_chain == {Chain.ETHEREUM: Decimal(120)}
+    # Solana's wallet held SOL from the start, unpriced (0) until its first price.
+    assert points[0].by_chain == {Chain.ETHEREUM: Decimal(120), Chain.SOLANA: Decimal(0)}
     assert points[3].by_chain == {Chain.ETHEREUM: Decimal(120), Chain.SOLANA: Decimal(5)}
     assert [p.timestamp for p in points] == [BASE + timedelta(minutes=5 * i) for i in range(6)]
+
+
+async def test_a_late_write_and_a_deleted_wallet_are_in_the_next_answer(
+    db_engine: AsyncEngine,
+) -> None:
+    """Kept points are computed again when a change is written before the cursor (a write
+    that took long to commit) or when a wallet and its changes go."""
+    held = [Held(0, 0, BASE, 10**18), Held(1, 0, BASE, 10**18)]
+    prices = [
+        Priced(Chain.ETHEREUM, 0, BASE, Decimal(2)),
+        Priced(Chain.SOLANA, 0, BASE, Decimal(3)),
+    ]
+    await store(db_engine, held, prices)
+    history = repository(db_engine, BASE + timedelta(days=2))
+    window = Window.of(BASE, BASE + timedelta(days=1), Interval.HOUR)
+    before = await history.portfolio_history(DEFAULT_TENANT, window)
+    assert {p.total for p in before} == {Decimal(5)}
+    await record_amounts(
+        db_engine, [Amount(WALLETS[0][0], "native", BASE + timedelta(hours=5), 3 * 10**18, 18)]
+    )
+    after = await history.portfolio_history(DEFAULT_TENANT, window)
+    assert [p.total for p in after] == [Decimal(5)] * 4 + [Decimal(9)] * 20
+    wallets = SqlWalletRepository(session_factory(db_engine))
+    assert await wallets.delete(WALLETS[1][0], DEFAULT_TENANT)
+    gone = await history.portfolio_history(DEFAULT_TENANT, window)
+    assert [p.total for p in gone] == [Decimal(2)] * 4 + [Decimal(6)] * 20
+    assert all(Chain.SOLANA not in p.by_chain for p in gone)
+
+
+async def test_retention_drops_only_what_no_kept_point_needs(db_engine: AsyncEngine) -> None:
+    """Three days of 5-minute prices and hourly changes, 5-minute points kept a day and
+    hourly ones two: pruning in small batches leaves every window inside its kept range as
+    it was, and drops the 5-minute and hourly rows past their limits."""
+    now = BASE + timedelta(days=3)
+    held = [Held(0, 0, BASE + timedelta(hours=h, minutes=1), 10**18 * (1 + h % 5))
+            for h in range(72)]  # fmt: skip
+    prices = [Priced(Chain.ETHEREUM, 0, BASE + timedelta(minutes=5 * n + 2), Decimal(1000 + n))
+              for n in range(864)]  # fmt: skip
+    await store(db_engine, held, prices)
+    retention = Retention(timedelta(days=1), timedelta(days=2))
+    history = repository(db_engine, now, retention)
+    kept = [
+        Window.of(now - timedelta(hours=23), now - timedelta(minutes=20), Interval.FIVE_MINUTES),
+        Window.of(now - timedelta(hours=47), now - timedelta(hours=1), Interval.HOUR),
+        Window.of(BASE, now, Interval.DAY),
+    ]
+    before = [await history.portfolio_history(DEFAULT_TENANT, w) for w in kept]
+    rounds = 0
+    while await history.prune(batch=50):
+        rounds += 1
+    assert rounds > 5  # bounded batches
+    assert [await history.portfolio_history(DEFAULT_TENANT, w) for w in kept] == before
+    async with session_factory(db_engine).begin() as session:  # computed again from what is left
+        await session.execute(delete(HistoryCursorRow))
+    assert [await history.portfolio_history(DEFAULT_TENANT, w) for w in kept] == before
+    async with session_factory(db_engine)() as session:
+        oldest = dict(
+            (
+                await session.execute(
+                    select(PricePointRow.step_seconds, func.min(PricePointRow.bucket)).group_by(
+                        PricePointRow.step_seconds
+                    )
+                )
+            ).all()
+        )
+        points = await session.scalar(
+            select(func.count())
+            .select_from(HistoryPointRow)
+            .where(HistoryPointRow.grain == 300, HistoryPointRow.at < now - timedelta(days=1))
+        )
+    # The newest 5-minute and hourly price before each limit stays; none before it.
+    assert now - timedelta(days=1, minutes=5) <= oldest[300] < now - timedelta(days=1)
+    assert now - timedelta(days=2, hours=1) <= oldest[3600] < now - timedelta(days=2)
+    assert oldest[86400] == BASE  # daily ones stay
+    assert points == 0
+
+
+async def test_a_refresh_with_nothing_changed_writes_no_balance_rows(
+    db_engine: AsyncEngine,
+) -> None:
+    """Counted at the database driver: the second read of the same balances writes the
+    wallet's read time and nothing else."""
+    wallet = WALLETS[0][0]
+    async with session_factory(db_engine).begin() as session:
+        await session.execute(
+            insert(WalletRow),
+            [{"id": wallet, "chain": "ethereum", "address": "w", "label": None,
+              "created_at": BASE, "updated_at": BASE}],
+        )  # fmt: skip
+    tokens = [Token(Chain.ETHEREUM, None, "ETH", "Ether", 18, True)] + [
+        Token(Chain.ETHEREUM, f"0x{n:040x}", f"T{n}", f"T{n}", 6, True) for n in range(1, 10)
+    ]
+    reading = WalletReading("w", [TokenBalance(t, 10**6 + n) for n, t in enumerate(tokens)], [])
+    balances = SqlBalanceRepository(session_factory(db_engine), db_engine.dialect.name)
+    await balances.record(wallet, reading, BASE)
+    written: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY"):
+            written.append(statement.split("(")[0].strip())
+
+    event.listen(db_engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await balances.record(wallet, reading, BASE + timedelta(minutes=5))
+    finally:
+        event.remove(db_engine.sync_engine, "before_cursor_execute", count)
+    assert [w.split()[:2] for w in written] == [["UPDATE", "wallets"]], written
+    async with session_factory(db_engine)() as session:
+        changes = await session.scalar(select(func.count()).select_from(BalanceChangeRow))
+    assert changes == 10  # the first read's
 
 
 def test_a_window_is_aligned_and_bounded() -> None:
@@ -209,73 +432,6 @@ def test_an_absurd_window_is_refused_at_once(start: datetime, end: datetime) -> 
         Window.of(start, end, Interval.FIVE_MINUTES if start.year == 1 else Interval.DAY)
 
 
-async def test_the_bulk_marking_statement_places_samples_as_the_domain_does(
-    postgres_engine: AsyncEngine,
-) -> None:
-    """POSTGRES_MARK_ALL (bulk loads) says bucket_holding in SQL: the marks it makes from
-    stored samples are the marks written one sample at a time."""
-    at = [BASE + timedelta(minutes=m, seconds=s) for m in (0, 5, 59, 60, 1440) for s in (0, 1)]
-    samples = [Sample(i % 3, i % 2, moment, Decimal(i)) for i, moment in enumerate(at)]
-    await store(postgres_engine, samples)
-    async with postgres_engine.begin() as connection:
-        written = (await connection.execute(select(HistoryMarkRow))).all()
-        await connection.execute(delete(HistoryMarkRow))
-        await connection.run_sync(mark_postgres_history)
-        bulk = (await connection.execute(select(HistoryMarkRow))).all()
-    assert sorted(map(tuple, bulk), key=str) == sorted(map(tuple, written), key=str)
-    for row in written:
-        assert row.bucket == bucket_holding(row.recorded_at, timedelta(seconds=row.step_seconds))
-
-
-def reference_at(samples: Sequence[Sample], moment: datetime) -> dict[tuple[int, int], Sample]:
-    """The definition, literally: each (wallet, token)'s last sample at or before the moment
-    (the later insert wins a tie)."""
-    last: dict[tuple[int, int], Sample] = {}
-    for sample in samples:  # in insertion order
-        known = last.get((sample.wallet, sample.token))
-        if sample.at <= moment and (known is None or sample.at >= known.at):
-            last[(sample.wallet, sample.token)] = sample
-    return last
-
-
-@settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    samples=samples_st,
-    moment_minutes=st.integers(-200, 700),
-    interval=st.sampled_from(list(Interval)),
-)
-async def test_balances_at_a_moment_match_the_definition_and_history(
-    sqlite_engine: AsyncEngine,
-    postgres_engine: AsyncEngine,
-    samples: list[Sample],
-    moment_minutes: int,
-    interval: Interval,
-) -> None:
-    """What was held at a moment is each (wallet, token)'s last sample then, with the time it
-    was recorded; at a bucket's end its totals are that history point's."""
-    moment = floor_time(BASE + timedelta(minutes=moment_minutes), interval.step)
-    expected = reference_at(samples, moment)
-    window = Window.of(moment - interval.step, moment, interval)  # one bucket, ending there
-    (point,) = reference(samples, window)
-    for engine in (sqlite_engine, postgres_engine):
-        await store(engine, samples)
-        history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
-        held = await history.held_at(DEFAULT_TENANT, moment)
-        got = {(item.wallet_id, item.token_key): item for item in held}
-        assert set(got) == {(WALLETS[w][0], TOKENS[t]) for w, t in expected}, engine.dialect.name
-        for (w, t), sample in expected.items():
-            item = got[(WALLETS[w][0], TOKENS[t])]
-            assert (item.usd_value, item.recorded_at) == (sample.value, sample.at)
-            assert item.chain == WALLETS[w][1]
-        total, by_chain = totals_at(held)
-        assert total == point.total
-        assert by_chain == point.by_chain
-        one_wallet = await history.held_at(DEFAULT_TENANT, moment, WALLETS[0][0])
-        assert {i.token_key for i in one_wallet} == {TOKENS[t] for w, t in expected if w == 0}
-
-
 def _rows_read(plan: object) -> int:
     """Rows every node of an EXPLAIN ANALYZE plan produced, summed over its loops."""
     if isinstance(plan, list):
@@ -286,13 +442,12 @@ def _rows_read(plan: object) -> int:
     return own + sum(_rows_read(p) for p in plan.get("Plans", [])) + _rows_read(plan.get("Plan"))
 
 
-async def test_history_and_holdings_read_the_tenants_rows_not_everyones(
+async def test_holdings_at_a_moment_read_the_tenants_rows_not_everyones(
     postgres_engine: AsyncEngine,
 ) -> None:
-    """Another tenant's 12,000 samples are not read for a tenant's history or balances at a
-    moment (PostgreSQL plans, counted): the history filters by tenant before it sorts marks,
-    and the balances at a moment take each token's last sample by the index, not a ranking of
-    the whole history."""
+    """Another tenant's 12,000 changes are not read for a tenant's balances at a moment
+    (PostgreSQL plans, counted), and a tenant's own take each token's last change by the
+    index, not a ranking of the whole history."""
     busy = UUID(int=7)
     async with session_factory(postgres_engine).begin() as session:
         await session.execute(insert(WalletRow), [
@@ -301,20 +456,20 @@ async def test_history_and_holdings_read_the_tenants_rows_not_everyones(
             {"id": UUID(int=8), "tenant": "quiet", "chain": "ethereum", "address": "quiet",
              "label": None, "created_at": BASE, "updated_at": BASE},
         ])  # fmt: skip
-        rows = [
-            {"wallet_id": busy, "token_key": token, "symbol": None, "decimals": 18,
-             "raw_balance": 1, "usd_price": None, "usd_value": Decimal(n),
-             "recorded_at": BASE + timedelta(minutes=n)}
-            for n in range(6_000) for token in ("native", "0xtoken")
-        ]  # fmt: skip
-        await write_history(session, rows, "postgresql")
-    window = Window.of(BASE, BASE + timedelta(days=5), Interval.HOUR)
+    await record_amounts(
+        postgres_engine,
+        [Amount(busy, token, BASE + timedelta(minutes=n), n + 1)
+         for n in range(6_000) for token in ("native", "0xtoken")],
+    )  # fmt: skip
+    await record_prices(
+        postgres_engine, [price("ethereum", t, BASE, "2") for t in ("native", "0xtoken")]
+    )
     moment = BASE + timedelta(days=3)
 
-    async def explained(statement: Any, parameters: dict[str, Any]) -> int:
+    async def explained(statement: Any) -> int:
         async with postgres_engine.connect() as connection:
             await connection.exec_driver_sql("ANALYZE")
-            compiled = statement.params(**parameters).compile(dialect=connection.dialect)
+            compiled = statement.compile(dialect=connection.dialect)
             values = tuple(compiled.params[name] for name in compiled.positiontup or ())
             answer = await connection.exec_driver_sql(
                 f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", values
@@ -322,17 +477,14 @@ async def test_history_and_holdings_read_the_tenants_rows_not_everyones(
             plan: Any = answer.scalar()
         return _rows_read(plan if isinstance(plan, list) else json.loads(str(plan)))
 
-    quiet_history = await explained(POSTGRES_HISTORY, _postgres_parameters("quiet", window))
-    assert quiet_history < 100, quiet_history
-    quiet_at = await explained(_held_at_query("quiet", moment, None, lateral=True), {})
+    quiet_at = await explained(_held_at_query("quiet", moment, None, lateral=True))
     assert quiet_at < 100, quiet_at
-    busy_at = await explained(_held_at_query("busy", moment, None, lateral=True), {})
+    busy_at = await explained(_held_at_query("busy", moment, None, lateral=True))
     assert busy_at < 200, busy_at  # two tokens: a few index steps, not 12,000 rows ranked
-    repository = SqlHistoryRepository(session_factory(postgres_engine), "postgresql")
-    held = await repository.held_at("busy", moment)
+    held = await repository(postgres_engine, moment).held_at("busy", moment)
     assert {(h.token_key, h.usd_value) for h in held} == {
-        ("native", Decimal(4320)),
-        ("0xtoken", Decimal(4320)),
+        ("native", Decimal(8642)),
+        ("0xtoken", Decimal(8642)),
     }
 
 
@@ -341,12 +493,13 @@ async def test_a_slowly_read_export_holds_no_connection_between_pages(
 ) -> None:
     """One connection in the pool: while an export waits on its reader between pages, the
     service's other queries get the connection (a streamed export held it to the end)."""
-    samples = [Sample(n % 3, n % 2, BASE + timedelta(minutes=n), Decimal(n)) for n in range(40)]
-    await store(db_engine, samples)
+    held = [Held(n % 3, n % 2, BASE + timedelta(minutes=n), n + 1) for n in range(40)]
+    prices = [Priced(Chain.ETHEREUM, 0, BASE, Decimal(1))]
+    await store(db_engine, held, prices)
     url = db_engine.url.render_as_string(hide_password=False)
     engine = create_engine(url, pool_size=1, max_overflow=0, connect_timeout=1)
     try:
-        history = SqlHistoryRepository(session_factory(engine), engine.dialect.name)
+        history = repository(engine, BASE)  # nothing kept: the window is walked
         window = Window.of(BASE, BASE + timedelta(hours=1), Interval.FIVE_MINUTES)
         export = history.stream_history(DEFAULT_TENANT, window)
         first = await anext(export)  # the reader takes one point, then dawdles

@@ -11,16 +11,47 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
-from portfolio.adapters.db.engine import create_engine
+from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import SCHEMA_REVISION, DatabaseHealthCheck
-from portfolio.adapters.db.models import BalanceHistoryRow, Base, HistoryMarkRow, WalletRow
+from portfolio.adapters.db.history import SqlHistoryRepository
+from portfolio.adapters.db.models import BalanceChangeRow, Base, PricePointRow, WalletRow
+from portfolio.adapters.db.types import BaseUnits, ExactDecimal, UtcDateTime
+from portfolio.domain.history import Interval, Window
 from portfolio.services.health import HealthService
 from tests.databases import ROOT, alembic_config, downgrade, fresh_postgres_database, migrate
+from tests.fakes import FakeClock
+
+# Tables of revisions before 0013, as they were (the models no longer have them).
+OLD = sa.MetaData()
+USD = ExactDecimal()
+OLD_HISTORY = sa.Table(
+    "balance_history",
+    OLD,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("wallet_id", sa.Uuid),
+    sa.Column("token_key", sa.String),
+    sa.Column("symbol", sa.String),
+    sa.Column("decimals", sa.Integer),
+    sa.Column("raw_balance", BaseUnits()),
+    sa.Column("usd_price", USD),
+    sa.Column("usd_value", USD),
+    sa.Column("recorded_at", UtcDateTime()),
+)
+OLD_MARKS = sa.Table(
+    "history_marks",
+    OLD,
+    sa.Column("wallet_id", sa.Uuid, primary_key=True),
+    sa.Column("token_key", sa.String, primary_key=True),
+    sa.Column("step_seconds", sa.Integer, primary_key=True),
+    sa.Column("bucket", UtcDateTime(), primary_key=True),
+    sa.Column("usd_value", USD),
+)
 
 
 def revisions() -> Iterator[str]:
@@ -73,7 +104,7 @@ async def test_existing_history_is_marked_by_the_marks_migration(empty_url: str)
                   "created_at": at, "updated_at": at}],
             )  # fmt: skip
             await connection.execute(
-                insert(BalanceHistoryRow),
+                insert(OLD_HISTORY),
                 [
                     {"wallet_id": UUID(int=9), "token_key": "native", "symbol": "ETH",
                      "decimals": 18, "raw_balance": n, "usd_price": None,
@@ -81,13 +112,13 @@ async def test_existing_history_is_marked_by_the_marks_migration(empty_url: str)
                     for n in range(1, 5)
                 ],
             )  # fmt: skip
-        await migrate(empty_url)
+        await migrate(empty_url, "0005")
         async with engine.connect() as connection:
             marks = (
                 await connection.execute(
                     select(
-                        HistoryMarkRow.step_seconds, HistoryMarkRow.bucket, HistoryMarkRow.usd_value
-                    ).order_by(HistoryMarkRow.step_seconds, HistoryMarkRow.bucket)
+                        OLD_MARKS.c.step_seconds, OLD_MARKS.c.bucket, OLD_MARKS.c.usd_value
+                    ).order_by(OLD_MARKS.c.step_seconds, OLD_MARKS.c.bucket)
                 )
             ).all()
     finally:
@@ -153,12 +184,124 @@ async def test_an_upgrade_to_tenants_keeps_every_row_under_the_default_tenant(
     try:
         async with engine.begin() as connection:
             await connection.execute(insert(WalletRow).values(wallet))  # no tenant column yet
-            await connection.execute(insert(BalanceHistoryRow), [sample])
-        await migrate(empty_url)
+            await connection.execute(insert(OLD_HISTORY), [sample])
+        await migrate(empty_url, "0008")
         async with engine.connect() as connection:
             tenants = (await connection.execute(select(WalletRow.tenant))).scalars().all()
-            history = (await connection.execute(select(BalanceHistoryRow.raw_balance))).all()
+            history = (await connection.execute(select(OLD_HISTORY.c.raw_balance))).all()
     finally:
         await engine.dispose()
     assert tenants == ["default"]
     assert [row[0] for row in history] == [5]
+
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+CYCLES = 24  # two hours of 5-minute refreshes, each 30 s into its bucket
+A, B, C = UUID(int=21), UUID(int=22), UUID(int=23)
+
+
+def _old_samples() -> list[dict[str, Any]]:
+    """What the old model stored: every balance of every wallet at every refresh, each valued
+    at the price of its refresh; a token gone as one zero sample."""
+    samples = []
+    for k in range(CYCLES):
+        at = T0 + timedelta(minutes=5 * k, seconds=30)
+        eth, sol = Decimal(2000 + k), Decimal("150.5") + Decimal(k) / 2
+        held = [
+            (A, "native", 18, 10**18 * (1 + k // 6), eth),
+            (B, "native", 18, 2 * 10**18, eth),
+            (C, "native", 9, (3 if k < 18 else 4) * 10**9, sol),
+        ]
+        if k < 12:
+            held.append((A, "0xusdc", 6, 5_000_000, Decimal(1)))
+        for wallet, token, decimals, raw, price in held:
+            samples.append(
+                {"wallet_id": wallet, "token_key": token, "symbol": None, "decimals": decimals,
+                 "raw_balance": raw, "usd_price": price,
+                 "usd_value": Decimal(raw).scaleb(-decimals) * price, "recorded_at": at}
+            )  # fmt: skip
+        if k == 12:
+            samples.append(
+                {"wallet_id": A, "token_key": "0xusdc", "symbol": None, "decimals": 6,
+                 "raw_balance": 0, "usd_price": None, "usd_value": Decimal(0),
+                 "recorded_at": at}
+            )  # fmt: skip
+    return samples
+
+
+def _old_points(samples: list[dict[str, Any]], window: Window) -> list[Decimal]:
+    """What an old client read: at each bucket's end, each (wallet, token)'s last sample's
+    value, summed."""
+    totals = []
+    for start in window.buckets():
+        last: dict[tuple[UUID, str], Decimal] = {}
+        for sample in samples:
+            if sample["recorded_at"] <= start + window.step:
+                last[(sample["wallet_id"], sample["token_key"])] = sample["usd_value"]
+        totals.append(sum(last.values(), Decimal(0)))
+    return totals
+
+
+async def test_old_samples_become_changes_and_prices_and_old_points_stand(
+    empty_url: str,
+) -> None:
+    await migrate(empty_url, "0012")
+    engine = create_engine(empty_url)
+    samples = _old_samples()
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(WalletRow),
+                [{"id": wallet, "chain": chain, "address": str(wallet), "label": None,
+                  "created_at": T0, "updated_at": T0, "tenant": "default"}
+                 for wallet, chain in ((A, "ethereum"), (B, "ethereum"), (C, "solana"))],
+            )  # fmt: skip
+            await connection.execute(insert(OLD_HISTORY), samples)
+        await migrate(empty_url)
+        async with session_factory(engine)() as session:
+            changes = (
+                await session.execute(
+                    select(BalanceChangeRow.wallet_id, BalanceChangeRow.token_key,
+                           BalanceChangeRow.raw_balance, BalanceChangeRow.delta,
+                           BalanceChangeRow.changed_at)
+                    .order_by(BalanceChangeRow.changed_at, BalanceChangeRow.id)
+                )
+            ).all()  # fmt: skip
+            prices = (
+                await session.execute(
+                    select(PricePointRow.token_key, PricePointRow.usd_price).where(
+                        PricePointRow.step_seconds == 300, PricePointRow.chain == "ethereum"
+                    )
+                )
+            ).all()
+        # A's ETH changes every 30 minutes, its USDC comes and goes, B's ETH never changes
+        # after the first sample, C's SOL changes once.
+        assert len(changes) == 4 + 2 + 1 + 2
+        at = T0 + timedelta(seconds=30)
+        assert (A, "0xusdc", 5_000_000, Decimal(5), at) in changes
+        assert (A, "0xusdc", 0, Decimal(-5), at + timedelta(hours=1)) in changes
+        assert (C, "native", 4 * 10**9, Decimal(1), at + timedelta(minutes=90)) in changes
+        assert sorted(p for t, p in prices if t == "native") == [
+            Decimal(2000 + k) for k in range(CYCLES)
+        ]
+        history = SqlHistoryRepository(
+            session_factory(engine), engine.dialect.name, FakeClock(T0 + timedelta(days=1))
+        )
+        for interval in (Interval.FIVE_MINUTES, Interval.HOUR):
+            window = Window.of(T0, T0 + timedelta(hours=2), interval)
+            points = await history.portfolio_history("default", window)
+            assert [p.total for p in points] == _old_points(samples, window)
+        held = await history.held_at("default", T0 + timedelta(minutes=37))
+        assert {(h.wallet_id, h.token_key): (h.raw, h.usd_value) for h in held} == {
+            (A, "native"): (2 * 10**18, Decimal(2 * 2007)),
+            (A, "0xusdc"): (5_000_000, Decimal(5)),
+            (B, "native"): (2 * 10**18, Decimal(2 * 2007)),
+            (C, "native"): (3 * 10**9, Decimal(3) * Decimal("154")),
+        }
+        await downgrade(empty_url, "0012")  # back to samples: one a change
+        async with engine.connect() as connection:
+            back = await connection.execute(select(func.count()).select_from(OLD_HISTORY))
+            assert back.scalar() == len(changes)
+        await migrate(empty_url)
+    finally:
+        await engine.dispose()

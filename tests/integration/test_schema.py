@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.models import (
-    BalanceHistoryRow,
+    BalanceChangeRow,
     BalanceRow,
+    PricePointRow,
     WalletRow,
 )
 from portfolio.adapters.db.wallets import SqlWalletRepository
@@ -38,22 +39,19 @@ def balance(wallet: Wallet, raw: int, token_key: str = NATIVE_TOKEN_KEY) -> Bala
         symbol="ETH",
         decimals=18,
         raw_balance=raw,
-        usd_price=Decimal("3456.789012345678901234"),
-        usd_value=None,
         fetched_at=NOW,
     )
 
 
-def history(wallet: Wallet, raw: int) -> BalanceHistoryRow:
-    return BalanceHistoryRow(
+def change(wallet: Wallet, raw: int, decimals: int = 18) -> BalanceChangeRow:
+    return BalanceChangeRow(
         wallet_id=wallet.id,
         token_key=NATIVE_TOKEN_KEY,
         symbol="ETH",
-        decimals=18,
+        decimals=decimals,
         raw_balance=raw,
-        usd_price=None,
-        usd_value=Decimal("0.000000000000000001"),
-        recorded_at=NOW,
+        delta=-Decimal(raw).scaleb(-decimals),
+        changed_at=NOW,
     )
 
 
@@ -62,14 +60,17 @@ async def test_raw_balances_up_to_uint256_are_stored_exactly(
     db_engine: AsyncEngine, raw: int
 ) -> None:
     wallet = await stored_wallet(db_engine)
+    price = PricePointRow(chain="ethereum", token_key="native", step_seconds=300, bucket=NOW,
+                          usd_price=Decimal("3456.789012345678901234"), priced_at=NOW)  # fmt: skip
     async with session_factory(db_engine).begin() as session:
-        session.add_all([balance(wallet, raw), history(wallet, raw)])
+        session.add_all([balance(wallet, raw), change(wallet, raw, 255), price])
     async with session_factory(db_engine)() as session:
         row = (await session.scalars(select(BalanceRow))).one()
-        past = (await session.scalars(select(BalanceHistoryRow))).one()
+        past = (await session.scalars(select(BalanceChangeRow))).one()
+        priced = (await session.scalars(select(PricePointRow))).one()
     assert (row.raw_balance, past.raw_balance) == (raw, raw)
-    assert row.usd_price == Decimal("3456.789012345678901234")
-    assert past.usd_value == Decimal("0.000000000000000001")
+    assert past.delta == -Decimal(raw).scaleb(-255)  # a change of any scale, exact
+    assert priced.usd_price == Decimal("3456.789012345678901234")
     assert row.fetched_at == NOW
 
 
@@ -89,9 +90,9 @@ async def test_deleting_a_wallet_deletes_its_balances_and_history(
 ) -> None:
     wallet = await stored_wallet(db_engine)
     async with session_factory(db_engine).begin() as session:
-        session.add_all([balance(wallet, 5), history(wallet, 4), history(wallet, 5)])
+        session.add_all([balance(wallet, 5), change(wallet, 4), change(wallet, 5)])
     assert await SqlWalletRepository(session_factory(db_engine)).delete(wallet.id, DEFAULT_TENANT)
     async with session_factory(db_engine)() as session:
-        for table in (WalletRow, BalanceRow, BalanceHistoryRow):
+        for table in (WalletRow, BalanceRow, BalanceChangeRow):
             count = await session.scalar(select(func.count()).select_from(table))
             assert count == 0, table.__tablename__

@@ -93,7 +93,7 @@ async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale
     wallet = await world.wallet()
     world.chain_holds(TokenBalance(ETH, 1))
     good = await world.fetch(wallet.id)
-    history_before = list(world.balances.history)
+    changes_before = list(world.balances.changes)
     world.reader.failure = ChainUnavailableError("all endpoints down")
     world.chain_holds(TokenBalance(ETH, 2))
     with pytest.raises(ChainUnavailableError):
@@ -102,7 +102,7 @@ async def test_a_failed_fetch_changes_nothing_and_marks_the_last_good_data_stale
     assert served.snapshot.balances == good.snapshot.balances
     assert served.stale is True
     assert served.snapshot.last_error == "all endpoints down"
-    assert world.balances.history == history_before
+    assert world.balances.changes == changes_before
     world.reader.failure = None
     assert (await world.fetch(wallet.id)).stale is False
     assert (await world.reads.get(DEFAULT_TENANT, wallet.id)).snapshot.last_error is None
@@ -146,7 +146,7 @@ async def test_twenty_concurrent_fetches_make_one_chain_read(world: World) -> No
     views = await asyncio.gather(*tasks)
     assert world.reader.reads == 1
     assert {v.snapshot.as_of for v in views} == {world.clock.now()}
-    assert len(world.balances.history) == 1
+    assert world.balances.records == 1
 
 
 async def test_unknown_wallets_are_not_found(world: World) -> None:

@@ -1,18 +1,21 @@
 """Portfolio history: buckets, and the value of a bucket as the definition gives it.
 
-A bucket starts at a multiple of its interval (counted from the Unix epoch). Its value is, for
-each (wallet, token), the last value recorded at or before the bucket's end, carried forward
-across gaps; a wallet adds nothing before its first record.
+A bucket starts at a multiple of its interval (counted from the Unix epoch); its point stands at
+its end. A point's value is mark-to-market: over every (wallet, token), the amount held at the
+bucket's end (the last change recorded at or before it) times the token's price then (its last
+price at or before it); a token without a price counts 0, a wallet adds nothing before its
+first record. Amounts hold between changes and prices between prices, so there are no gaps
+when a wallet was not read.
 
 This module is the definition: the bucket rules (``floor_time`` aligns a window,
-``bucket_holding`` places a sample) and the carry-forward (``history_points``). The SQLite
-path calls it; the PostgreSQL query (over marks placed by ``bucket_holding``) is tested
-against it."""
+``bucket_holding`` places a change or a price) and the walk (``ValueWalk``) that both databases'
+history runs, over stored changes and prices or over the points already computed from them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
@@ -98,106 +101,132 @@ def bucket_holding(moment: datetime, step: timedelta) -> datetime:
     return EPOCH + ((moment - TICK - EPOCH) // step) * step
 
 
+TokenKey = tuple[Chain, str]  # a token by chain and key: what a price is of
+
+
 @dataclass(frozen=True, slots=True)
-class Sample:
-    """A recorded value of one (wallet, token)."""
+class Change:
+    """One (wallet, token) amount changed by ``delta`` tokens at ``at``."""
 
-    wallet: Hashable
-    token: str
     chain: Chain
-    recorded_at: datetime
-    value: Decimal | None  # None: no price then; counts as 0
+    token: str
+    at: datetime
+    delta: Decimal
 
 
-Level = tuple[datetime, Chain, Decimal]  # a chain's total at a bucket's end
+@dataclass(frozen=True, slots=True)
+class PriceSeen:
+    """A token's USD price as seen at ``at``."""
+
+    chain: Chain
+    token: str
+    at: datetime
+    usd: Decimal
 
 
-class LevelWalk:
-    """Each chain's total at the end of each bucket in which one of its samples changed, fed
-    samples in recording order (a later one wins a tie), yielding a bucket's levels once a
-    later bucket begins: memory holds the last value of each (wallet, token), whatever the
-    number of samples. Samples before the window's first bucket are folded into it."""
+Event = Change | PriceSeen
 
-    def __init__(self, window: Window) -> None:
+
+@dataclass(slots=True)
+class Holdings:
+    """A tenant at a moment: the amount of each token held over all its wallets (a token once
+    held stays, at 0) and each token's last price at or before the moment."""
+
+    held: dict[TokenKey, Decimal] = field(default_factory=dict)
+    prices: dict[TokenKey, Decimal] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            [
+                [chain.value, token, str(amount), _text(self.prices.get((chain, token)))]
+                for (chain, token), amount in sorted(self.held.items())
+            ]
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Holdings:
+        holdings = cls()
+        for chain, token, amount, price in json.loads(text):
+            key = (Chain(chain), token)
+            holdings.held[key] = Decimal(amount)
+            if price is not None:
+                holdings.prices[key] = Decimal(price)
+        return holdings
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class ValueWalk:
+    """The definition of a history point, walked: at each bucket's end, over every token, the
+    amount held (summed over the tenant's wallets) times the token's last price at or before
+    the end; a token without a price counts 0. Fed the state at the window's start and then the
+    events after it in time order (events of one moment in any order: a value depends on what
+    happened by then, not on the order), it yields each point once a later bucket begins.
+    Memory holds one amount and price per token, whatever the number of events."""
+
+    def __init__(self, window: Window, start: Holdings) -> None:
         self._window = window
-        self._current: dict[tuple[Hashable, str], Decimal] = {}
+        self._held = dict(start.held)
+        self._prices = dict(start.prices)
         self._totals: dict[Chain, Decimal] = {}
-        self._bucket: datetime | None = None
-        self._pending: dict[Chain, Decimal] = {}
-
-    def feed(self, sample: Sample) -> Iterator[Level]:
-        if sample.recorded_at > self._window.last_end:
-            return
-        bucket = max(bucket_holding(sample.recorded_at, self._window.step), self._window.start)
-        if bucket != self._bucket:
-            yield from self._flush()
-            self._bucket = bucket
         with localcontext(VALUE_CONTEXT):
-            value = sample.value or Decimal(0)
-            key = (sample.wallet, sample.token)
-            previous = self._totals.get(sample.chain, Decimal(0))
-            total = previous + value - self._current.get(key, Decimal(0))
-        self._totals[sample.chain] = total
-        self._current[key] = value
-        self._pending[sample.chain] = total
-
-    def finish(self) -> Iterator[Level]:
-        yield from self._flush()
-
-    def _flush(self) -> Iterator[Level]:
-        if self._bucket is not None:
-            for chain, value in self._pending.items():
-                yield (self._bucket, chain, value)
-        self._pending = {}
-
-
-class CarryForward:
-    """Every bucket of the window, each chain's level carried forward from its last change,
-    fed levels in bucket order and yielding points as their buckets complete (so a year of
-    5-minute points streams without being held)."""
-
-    def __init__(self, window: Window) -> None:
-        self._window = window
+            for key, amount in self._held.items():
+                chain = key[0]
+                self._totals[chain] = self._totals.get(chain, Decimal(0)) + self._value(key, amount)
         self._next = 0  # the index of the next bucket to yield
-        self._carried: dict[Chain, Decimal] = {}
 
-    def feed(self, level: Level) -> Iterator[HistoryPoint]:
-        bucket, chain, value = level
-        yield from self._until((bucket - self._window.start) // self._window.step)
-        self._carried[chain] = value
+    def feed(self, event: Event) -> Iterator[HistoryPoint]:
+        window = self._window
+        if event.at > window.last_end:
+            return
+        if event.at > window.start:
+            yield from self._until(
+                (bucket_holding(event.at, window.step) - window.start) // window.step
+            )
+        key = (event.chain, event.token)
+        if isinstance(event, PriceSeen) and key not in self._held:
+            self._prices[key] = event.usd  # for when the token comes
+            return
+        with localcontext(VALUE_CONTEXT):
+            amount = self._held.get(key, Decimal(0))
+            before = self._value(key, amount)
+            if isinstance(event, PriceSeen):
+                self._prices[key] = event.usd
+            else:
+                amount = self._held[key] = amount + event.delta
+            change = self._value(key, amount) - before
+            self._totals[event.chain] = self._totals.get(event.chain, Decimal(0)) + change
 
     def finish(self) -> Iterator[HistoryPoint]:
         yield from self._until(self._window.count)
+
+    @property
+    def holdings(self) -> Holdings:
+        """The state after the events fed so far."""
+        return Holdings(dict(self._held), dict(self._prices))
+
+    def _value(self, key: TokenKey, amount: Decimal) -> Decimal:
+        price = self._prices.get(key)
+        return Decimal(0) if price is None else amount * price
 
     def _until(self, index: int) -> Iterator[HistoryPoint]:
         """The points of the buckets before ``index``."""
         with localcontext(VALUE_CONTEXT):
             while self._next < index:
                 bucket = self._window.start + self._next * self._window.step
-                total = sum(self._carried.values(), Decimal(0))
-                yield HistoryPoint(bucket, total, dict(self._carried))
+                total = sum(self._totals.values(), Decimal(0))
+                yield HistoryPoint(bucket, total, dict(self._totals))
                 self._next += 1
 
 
-def chain_levels(window: Window, samples: Iterable[Sample]) -> list[Level]:
-    """Each chain's total at the end of each bucket in which one of its samples changed
-    (samples in recording order)."""
-    walk = LevelWalk(window)
-    levels = [level for sample in samples for level in walk.feed(sample)]
-    return levels + list(walk.finish())
-
-
-def carry_forward(window: Window, levels: Iterable[Level]) -> list[HistoryPoint]:
-    """Every bucket of the window, each chain's level carried forward from its last change."""
-    carry = CarryForward(window)
-    ordered = sorted(levels, key=lambda level: level[0])  # stable: a bucket's order is kept
-    points = [point for level in ordered for point in carry.feed(level)]
-    return points + list(carry.finish())
-
-
-def history_points(window: Window, samples: Iterable[Sample]) -> list[HistoryPoint]:
-    """The definition over samples in recording order: one point per bucket of the window."""
-    return carry_forward(window, chain_levels(window, samples))
+def history_points(window: Window, start: Holdings, events: Iterable[Event]) -> list[HistoryPoint]:
+    """The definition over the state at the window's start and the events after it, in time
+    order: one point per bucket of the window."""
+    walk = ValueWalk(window, start)
+    points = [point for event in events for point in walk.feed(event)]
+    return points + list(walk.finish())
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +238,8 @@ class HistoryPoint:
 
 @dataclass(frozen=True, slots=True)
 class HeldAt:
-    """A (wallet, token) as recorded at or before a moment: its last sample then, by the same
-    definition as a history point's (the later insert wins a tie)."""
+    """A (wallet, token) at a moment, by the definition of a history point: its amount as last
+    recorded at or before the moment, valued at the token's last price at or before it."""
 
     wallet_id: Hashable
     chain: Chain
@@ -220,9 +249,9 @@ class HeldAt:
     symbol: str | None
     decimals: int
     raw: int
-    usd_price: Decimal | None
-    usd_value: Decimal | None
-    recorded_at: datetime  # when the sample this stands on was recorded
+    usd_price: Decimal | None  # the token's price at the moment; None: none known by then
+    usd_value: Decimal | None  # exact
+    recorded_at: datetime  # when this amount was recorded (it changed then)
 
     @property
     def amount(self) -> Amount:
@@ -230,7 +259,7 @@ class HeldAt:
 
 
 def totals_at(held: Sequence[HeldAt]) -> tuple[Decimal, dict[Chain, Decimal]]:
-    """The total and each chain's total of ``held``, exact (a value-less sample counts 0): a
+    """The total and each chain's total of ``held``, exact (an unpriced token counts 0): a
     history point's value when the moment is its bucket's end."""
     by_chain: dict[Chain, Decimal] = {}
     with localcontext(VALUE_CONTEXT):

@@ -28,8 +28,9 @@ from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import DatabaseHealthCheck
-from portfolio.adapters.db.history import SqlHistoryRepository
+from portfolio.adapters.db.history import Retention, SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
+from portfolio.adapters.db.ledger import SqlPriceSeries
 from portfolio.adapters.db.token_marks import SqlTokenMarkRepository, SqlTrackedTokenRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
@@ -150,7 +151,21 @@ async def build_services(
         read_wallets = SqlWalletRepository(read_sessions)
         read_balances = SqlBalanceRepository(read_sessions, read_engine.dialect.name)
         read_marks = SqlTokenMarkRepository(read_sessions)
-        stores = Stores(wallets, balance_store, BalanceCache(cache, freshness, telemetry))
+        stores = Stores(
+            wallets,
+            balance_store,
+            BalanceCache(cache, freshness, telemetry),
+            SqlPriceSeries(sessions, engine.dialect.name),
+        )
+        history = SqlHistoryRepository(
+            read_sessions,
+            read_engine.dialect.name,
+            clock,
+            write_sessions=sessions,
+            retention=Retention(
+                timedelta(days=settings.history_5m_days), timedelta(days=settings.history_1h_days)
+            ),
+        )
         summary = RenderedDocument(
             cache,
             SUMMARY_KEY,
@@ -177,7 +192,10 @@ async def build_services(
             attempts=settings.job_attempts,
             hold_seconds=settings.job_timeout_seconds,
         )
-        scheduled = ScheduledRefresh(wallets, fetching, schedule, telemetry)
+        history_service = HistoryService(history, clock)
+        scheduled = ScheduledRefresh(
+            wallets, fetching, schedule, telemetry, upkeep=history_service.upkeep
+        )
         if refresh_queue is None:
             refresh_queue = await stack.enter_async_context(
                 _refresh_queue(settings, redis, scheduled)
@@ -213,9 +231,7 @@ async def build_services(
                 readers=readers,
                 quotas=TokenQuotas(settings.tenant_max_tracked_tokens, settings.tenant_max_marks),
             ),
-            history=HistoryService(
-                SqlHistoryRepository(read_sessions, read_engine.dialect.name), clock
-            ),
+            history=history_service,
             health=HealthService(
                 [STOPPING, *databases, *node_checks],
                 optional,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -12,16 +12,26 @@ from portfolio.domain.history import HeldAt, HistoryPoint, Window
 class HistoryRepository(Protocol):
     async def portfolio_history(self, tenant: str, window: Window) -> list[HistoryPoint]:
         """The tenant's points, one per bucket of the window, by the definition in
-        domain.history."""
+        domain.history (mark-to-market: amounts held times prices at each bucket's end)."""
 
     async def held_at(
         self, tenant: str, moment: datetime, wallet_id: UUID | None = None
     ) -> list[HeldAt]:
-        """Every (wallet, token) of the tenant (or of one of its wallets) as last recorded at or
-        before ``moment``, by the definition in domain.history."""
+        """Every (wallet, token) of the tenant (or of one of its wallets) at ``moment``: its
+        amount as last recorded at or before it, valued at the token's price then."""
 
     def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
         """The same points, yielded as they are computed, holding none (for exports)."""
 
     async def chains_of(self, tenant: str) -> list[Chain]:
         """The chains of the tenant's wallets, sorted."""
+
+    async def prune(self, batch: int = 5000) -> int:
+        """Drop one batch of prices and points past their retention; how many rows went."""
+
+    async def seal(self, tenant: str) -> None:
+        """Compute and keep the tenant's points up to a little before now."""
+
+    async def lagging(self, behind: timedelta) -> list[str]:
+        """The tenants whose kept points end more than ``behind`` before now (or never
+        began)."""

@@ -15,6 +15,10 @@ class RefreshWork(Protocol):
     async def run(self, job: RefreshJob) -> JobReport:
         """Read and record the job's wallets (retrying a chain that cannot be read)."""
 
+    async def upkeep(self) -> None:
+        """Once a cycle, after planning it: history kept within its retention, in bounded
+        rounds (never raises)."""
+
 
 class RefreshQueue(Protocol):
     """Where a refresh too big to answer at once goes: the workers' queue, or this process."""

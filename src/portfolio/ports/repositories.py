@@ -56,23 +56,16 @@ class BalanceRepository(Protocol):
         """The wallet's stored balances; None when the wallet does not exist."""
 
     async def record(
-        self,
-        wallet_id: UUID,
-        reading: WalletReading,
-        fetched_at: datetime,
-        prices: Mapping[str, Price],
+        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
     ) -> WalletBalances:
         """Store a successful read in one transaction: the current balances (zero balances
-        removed, tokens that failed to read kept as they were) and a history row for each token
-        read, including a zero row for a token that was held and is gone; each row with its
-        USD price and value from ``prices`` (by price_key) where known. Raises
+        removed, tokens that failed to read kept as they were) and a change for each token
+        whose amount differs from the last one recorded (a token that was held and is gone
+        changes to 0); an unchanged balance writes nothing but the wallet's read time. Raises
         WalletNotFoundError when the wallet was deleted meanwhile."""
 
     async def record_many(
-        self,
-        readings: Mapping[UUID, WalletReading],
-        fetched_at: datetime,
-        prices: Mapping[str, Price],
+        self, readings: Mapping[UUID, WalletReading], fetched_at: datetime
     ) -> dict[UUID, WalletBalances]:
         """``record`` for many wallets in one transaction; a wallet deleted meanwhile is left
         out of the answer. A reading that lists token accounts replaces the known ones."""
@@ -88,6 +81,12 @@ class BalanceRepository(Protocol):
         self, wallet_ids: Sequence[UUID]
     ) -> dict[UUID, tuple[datetime, list[TokenAccount]]]:
         """The token accounts of the last discovery of each wallet that had one, and when."""
+
+
+class PriceSeriesRepository(Protocol):
+    async def record_prices(self, prices: Sequence[tuple[Token, Price]], at: datetime) -> None:
+        """Record the prices as seen at ``at`` in each token's series (shared by every wallet
+        and tenant); stale ones (a source's last known price) are not news and are left out."""
 
 
 class TokenMarkRepository(Protocol):

@@ -24,14 +24,19 @@ from portfolio.domain.errors import (
     StorageUnavailableError,
     WalletNotFoundError,
 )
-from portfolio.domain.prices import Price
+from portfolio.domain.prices import price_key
 from portfolio.domain.tokens import Token, TokenAccount, TokenBalance, WalletReading
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.chains import ChainReader
 from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
 from portfolio.ports.prices import Pricing
-from portfolio.ports.repositories import BalanceRepository, TrackedTokenRepository, WalletRepository
+from portfolio.ports.repositories import (
+    BalanceRepository,
+    PriceSeriesRepository,
+    TrackedTokenRepository,
+    WalletRepository,
+)
 from portfolio.ports.telemetry import Telemetry
 from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.wallets import every_wallet
@@ -76,6 +81,7 @@ class Stores:
     wallets: WalletRepository
     balances: BalanceRepository
     cache: BalanceCache
+    price_series: PriceSeriesRepository | None = None  # where prices seen are recorded
 
 
 class FetchService:
@@ -291,23 +297,25 @@ class FetchService:
         recorded: dict[UUID, WalletBalances] = {}
         refused: dict[UUID, str] = {}
         fetched_at = self._clock.now()
+        if self._stores.price_series is not None:  # once per read, for every wallet in it
+            seen = [(t, prices[price_key(t)]) for t in tokens if price_key(t) in prices]
+            await self._stores.price_series.record_prices(seen, fetched_at)
         ids = list(readings)
         for start in range(0, len(ids), RECORD_SLICE):
             part = {i: readings[i] for i in ids[start : start + RECORD_SLICE]}
-            recorded.update(await self._store(part, fetched_at, prices, refused))
+            recorded.update(await self._store(part, fetched_at, refused))
         return recorded, refused
 
     async def _store(
         self,
         part: dict[UUID, WalletReading],
         fetched_at: datetime,
-        prices: Mapping[str, Price],
         refused: dict[UUID, str],
     ) -> dict[UUID, WalletBalances]:
         """``part`` in one transaction; refused, each half again, down to the wallet whose
         record the database will not take (added to ``refused``)."""
         try:
-            return await self._stores.balances.record_many(part, fetched_at, prices)
+            return await self._stores.balances.record_many(part, fetched_at)
         except RecordRejectedError as exc:
             if len(part) == 1:
                 refused.update(dict.fromkeys(part, str(exc)))
@@ -316,7 +324,7 @@ class FetchService:
         halves = (ids[: len(ids) // 2], ids[len(ids) // 2 :])
         stored: dict[UUID, WalletBalances] = {}
         for half in halves:
-            stored |= await self._store({i: part[i] for i in half}, fetched_at, prices, refused)
+            stored |= await self._store({i: part[i] for i in half}, fetched_at, refused)
         return stored
 
     async def _known_accounts(self, wallets: list[Wallet]) -> dict[str, list[TokenAccount]]:

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from loguru import logger
+
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
     MAX_POINTS,
@@ -20,6 +22,8 @@ from portfolio.ports.clock import Clock
 from portfolio.ports.history import HistoryRepository
 
 DEFAULT_SPAN = timedelta(days=7)
+PRUNE_ROUNDS = 20  # batches of pruning a cycle at most: the rest waits for the next cycle
+LAG = timedelta(days=1)  # tenants whose kept points are older get them computed by the upkeep
 
 
 class HistoryService:
@@ -66,3 +70,17 @@ class HistoryService:
             (item for item in held if item.raw),
             key=lambda item: (str(item.wallet_id), -(item.usd_value or 0), item.token_key),
         )
+
+    async def upkeep(self) -> None:
+        """One cycle's care: prices and points past their retention dropped in bounded
+        batches, and the kept points of tenants who have not asked for their history for a
+        day brought up to date (so that no request has a long way to walk). A failure is
+        logged; the next cycle tries again."""
+        try:
+            for _ in range(PRUNE_ROUNDS):
+                if not await self._history.prune():
+                    break
+            for tenant in await self._history.lagging(LAG):
+                await self._history.seal(tenant)
+        except Exception:  # the database away, or a bug: never the cycle's end
+            logger.exception("history upkeep failed")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from uuid import uuid4
 
@@ -51,11 +51,18 @@ class ScheduledRefresh:
         fetching: FetchService,
         policy: SchedulePolicy,
         telemetry: Telemetry | None = None,
+        upkeep: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``upkeep``: what each cycle does besides its jobs (the history's retention)."""
         self._wallets = wallets
         self._fetching = fetching
         self._policy = policy
         self._telemetry = telemetry
+        self._upkeep = upkeep
+
+    async def upkeep(self) -> None:
+        if self._upkeep is not None:
+            await self._upkeep()
 
     async def plan(self) -> list[RefreshJob]:
         return plan_jobs(await every_wallet(self._wallets, None), self._policy.job_wallets)
@@ -95,8 +102,11 @@ class ScheduledRefresh:
             self._telemetry.job_done(failed)
 
     async def run_cycle(self) -> list[JobReport]:
-        """Plan a cycle and run its jobs one after another (the embedded default's way)."""
-        return [await self.run(job) for job in await self.plan()]
+        """Plan a cycle and run its jobs one after another (the embedded default's way), then
+        its upkeep."""
+        reports = [await self.run(job) for job in await self.plan()]
+        await self.upkeep()
+        return reports
 
     async def run_every(self, interval_seconds: float) -> None:
         """Cycles, one every ``interval_seconds`` (the first at once), until cancelled. A cycle

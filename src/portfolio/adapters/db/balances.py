@@ -1,28 +1,31 @@
-"""Current balances and their history in SQL: every successful read is one transaction."""
+"""Current balances and their changes in SQL: every successful read is one transaction, which
+writes only what changed."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import rejected_records, storage_errors
-from portfolio.adapters.db.marks import write_history
+from portfolio.adapters.db.ledger import forget_history_after, write_changes
 from portfolio.adapters.db.models import (
     BalanceRow,
     TokenAccountRow,
     WalletRow,
 )
 from portfolio.adapters.db.wallets import to_wallet
+from portfolio.domain.amounts import Amount
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
-from portfolio.domain.prices import Price, price_key, valued
+from portfolio.domain.prices import VALUE_CONTEXT
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -55,22 +58,15 @@ class SqlBalanceRepository:
             return await _everything(session, tenant)
 
     async def record(
-        self,
-        wallet_id: UUID,
-        reading: WalletReading,
-        fetched_at: datetime,
-        prices: Mapping[str, Price],
+        self, wallet_id: UUID, reading: WalletReading, fetched_at: datetime
     ) -> WalletBalances:
-        recorded = await self.record_many({wallet_id: reading}, fetched_at, prices)
+        recorded = await self.record_many({wallet_id: reading}, fetched_at)
         if wallet_id not in recorded:
             raise WalletNotFoundError(wallet_id)
         return recorded[wallet_id]
 
     async def record_many(
-        self,
-        readings: Mapping[UUID, WalletReading],
-        fetched_at: datetime,
-        prices: Mapping[str, Price],
+        self, readings: Mapping[UUID, WalletReading], fetched_at: datetime
     ) -> dict[UUID, WalletBalances]:
         if not readings:
             return {}
@@ -91,47 +87,13 @@ class SqlBalanceRepository:
                 select(BalanceRow).where(BalanceRow.wallet_id.in_(ids)).order_by(BalanceRow.id)
             ):
                 before[row.wallet_id][row.token_key] = row
-            current: list[dict[str, object]] = []
-            history: list[dict[str, object]] = []
+            edits = _Edits()
             snapshots = {}
-            whole = [wid for wid in ids if not readings[wid].failures]
-            if whole:  # wallets read in full lose every current row at once
-                await session.execute(delete(BalanceRow).where(BalanceRow.wallet_id.in_(whole)))
             for wallet in wallets:
-                reading = readings[wallet.id]
-                failed = {failure.token.key for failure in reading.failures}
-                held = {b.token.key: b for b in reading.nonzero()}
-                old = before[wallet.id]
-                if failed:  # keep the rows of the tokens that could not be read
-                    await session.execute(
-                        delete(BalanceRow).where(
-                            BalanceRow.wallet_id == wallet.id, BalanceRow.token_key.not_in(failed)
-                        )
-                    )
-                current += [_current(wallet.id, b, fetched_at, prices) for b in held.values()]
-                history += [_history(wallet.id, b, fetched_at, prices) for b in held.values()]
-                history += [
-                    _zero_history(row, fetched_at)
-                    for key, row in old.items()
-                    if key not in held and key not in failed
-                ]
-                wallet.last_fetched_at = fetched_at
-                wallet.last_error = wallet.last_error_at = None
-                wallet.token_failures = _failures_json(reading.failures)
-                kept = [row for key, row in old.items() if key in failed]
-                chain = Chain(wallet.chain)
-                balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in kept]
-                balances += list(held.values())
-                snapshots[wallet.id] = WalletBalances(
-                    wallet.id,
-                    balances,
-                    fetched_at,
-                    list(reading.failures),
-                    kept_as_of={row.token_key: row.fetched_at for row in kept},
+                snapshots[wallet.id] = edits.wallet(
+                    wallet, readings[wallet.id], before[wallet.id], fetched_at
                 )
-            if current:
-                await session.execute(insert(BalanceRow), current)
-            await write_history(session, history, self._dialect)
+            await edits.write(session, self._dialect, fetched_at)
             await _replace_accounts(session, wallets, readings, fetched_at)
         return snapshots
 
@@ -164,6 +126,112 @@ class SqlBalanceRepository:
                     TokenAccount(row.address, row.mint, row.program, row.decimals)
                 )
             return found
+
+
+class _Edits:
+    """What one record changes: only the (wallet, token) amounts that differ from the stored
+    ones are written, as current rows and as changes; an unchanged balance writes nothing."""
+
+    def __init__(self) -> None:
+        self.upserts: list[dict[str, object]] = []
+        self.gone: list[tuple[UUID, str]] = []
+        self.changes: list[dict[str, object]] = []
+        self.tenants: set[str] = set()
+
+    def wallet(
+        self,
+        wallet: WalletRow,
+        reading: WalletReading,
+        old: dict[str, BalanceRow],
+        at: datetime,
+    ) -> WalletBalances:
+        failed = {failure.token.key for failure in reading.failures}
+        held = {b.token.key: b for b in reading.nonzero()}
+        for key, balance in held.items():
+            row = old.get(key)
+            token = balance.token
+            if row is None or (row.raw_balance, row.decimals) != (balance.raw, token.decimals):
+                previous = Decimal(0) if row is None else _amount(row.raw_balance, row.decimals)
+                self._change(wallet, key, token.symbol, token.decimals, balance.raw, previous, at)
+                self.upserts.append(_current(wallet.id, balance, at))
+            elif (row.symbol, row.name, row.verified) != (token.symbol, token.name, token.verified):
+                self.upserts.append(_current(wallet.id, balance, row.fetched_at))
+        for key, row in old.items():
+            if key not in held and key not in failed:
+                previous = _amount(row.raw_balance, row.decimals)
+                self._change(wallet, key, row.symbol, row.decimals, 0, previous, at)
+                self.gone.append((wallet.id, key))
+        kept_as_of = _kept_as_of(wallet, reading, old)
+        wallet.last_fetched_at = at
+        wallet.last_error = wallet.last_error_at = None
+        wallet.token_failures = _failures_json(reading.failures, kept_as_of)
+        chain = Chain(wallet.chain)
+        kept = [row for key, row in old.items() if key in failed]
+        balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in kept]
+        return WalletBalances(
+            wallet.id, balances + list(held.values()), at, list(reading.failures),
+            kept_as_of={row.token_key: kept_as_of[row.token_key] for row in kept},
+        )  # fmt: skip
+
+    def _change(
+        self,
+        wallet: WalletRow,
+        key: str,
+        symbol: str | None,
+        decimals: int,
+        raw: int,
+        previous: Decimal,
+        at: datetime,
+    ) -> None:
+        with localcontext(VALUE_CONTEXT):
+            delta = _amount(raw, decimals) - previous
+        self.changes.append(
+            {"wallet_id": wallet.id, "token_key": key, "symbol": symbol, "decimals": decimals,
+             "raw_balance": raw, "delta": delta, "changed_at": at}
+        )  # fmt: skip
+        self.tenants.add(wallet.tenant)
+
+    async def write(self, session: AsyncSession, dialect: str, at: datetime) -> None:
+        if self.gone:
+            await session.execute(
+                delete(BalanceRow).where(
+                    tuple_(BalanceRow.wallet_id, BalanceRow.token_key).in_(self.gone)
+                )
+            )
+        if self.upserts:
+            module = postgresql if dialect == "postgresql" else sqlite
+            statement = module.insert(BalanceRow)
+            columns = ("symbol", "name", "decimals", "verified", "raw_balance", "fetched_at")
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["wallet_id", "token_key"],
+                    set_={c: statement.excluded[c] for c in columns},
+                ),
+                self.upserts,
+            )
+        if self.changes:
+            await write_changes(session, self.changes, dialect)
+            await forget_history_after(session, at, self.tenants)
+
+
+def _amount(raw: int, decimals: int) -> Decimal:
+    return Amount(raw, decimals).value
+
+
+def _kept_as_of(
+    wallet: WalletRow, reading: WalletReading, old: dict[str, BalanceRow]
+) -> dict[str, datetime]:
+    """When each token that failed to read was last read: as the previous record said when it
+    failed then too, else at the wallet's previous read."""
+    earlier = _failed_since(wallet.token_failures)
+    kept: dict[str, datetime] = {}
+    for failure in reading.failures:
+        key = failure.token.key
+        row = old.get(key)
+        if row is not None:
+            last = earlier.get(key, wallet.last_fetched_at)
+            kept[key] = last or row.fetched_at
+    return kept
 
 
 async def _replace_accounts(
@@ -230,75 +298,62 @@ async def _current_rows(session: AsyncSession, wallet_id: UUID) -> Sequence[Bala
     return (await session.scalars(query)).all()
 
 
-def _sample(
-    wallet_id: UUID, balance: TokenBalance, prices: Mapping[str, Price]
-) -> dict[str, object]:
-    """The columns a current balance and a history row share."""
+def _current(wallet_id: UUID, balance: TokenBalance, at: datetime) -> dict[str, object]:
     token = balance.token
-    usd_price, value = valued(balance.raw, token.decimals, prices.get(price_key(token)))
     return {
         "wallet_id": wallet_id,
         "token_key": token.key,
         "symbol": token.symbol,
+        "name": token.name,
         "decimals": token.decimals,
+        "verified": token.verified,
         "raw_balance": balance.raw,
-        "usd_price": usd_price,
-        "usd_value": value,
-    }
-
-
-def _current(
-    wallet_id: UUID, balance: TokenBalance, at: datetime, prices: Mapping[str, Price]
-) -> dict[str, object]:
-    token = balance.token
-    sample = _sample(wallet_id, balance, prices)
-    return {**sample, "name": token.name, "verified": token.verified, "fetched_at": at}
-
-
-def _history(
-    wallet_id: UUID, balance: TokenBalance, at: datetime, prices: Mapping[str, Price]
-) -> dict[str, object]:
-    return {**_sample(wallet_id, balance, prices), "recorded_at": at}
-
-
-def _zero_history(row: BalanceRow, at: datetime) -> dict[str, object]:
-    return {
-        "wallet_id": row.wallet_id,
-        "token_key": row.token_key,
-        "symbol": row.symbol,
-        "decimals": row.decimals,
-        "raw_balance": 0,
-        "usd_price": None,
-        "usd_value": Decimal(0),
-        "recorded_at": at,
+        "fetched_at": at,
     }
 
 
 def _snapshot(wallet: WalletRow, rows: Sequence[BalanceRow]) -> WalletBalances:
     chain = Chain(wallet.chain)
     balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in rows]
-    read_at = wallet.last_fetched_at
+    failed_since = _failed_since(wallet.token_failures)
     return WalletBalances(
         wallet.id,
         balances,
-        read_at,
+        wallet.last_fetched_at,
         _failures_of(wallet.token_failures),
         wallet.last_error,
-        # Rows older than the last read were kept: their token failed since.
-        {r.token_key: r.fetched_at for r in rows if read_at is not None and r.fetched_at < read_at},
-    )
+        # The rows of tokens the last read could not read were kept as they were.
+        {r.token_key: failed_since.get(r.token_key) or r.fetched_at for r in rows
+         if r.token_key in failed_since},
+    )  # fmt: skip
 
 
-def _failures_json(failures: Sequence[TokenFailure]) -> str | None:
+def _failures_json(failures: Sequence[TokenFailure], as_of: Mapping[str, datetime]) -> str | None:
     if not failures:
         return None
-    return json.dumps([{"token": token_fields(f.token), "reason": f.reason} for f in failures])
+    return json.dumps(
+        [
+            {"token": token_fields(f.token), "reason": f.reason,
+             "as_of": None if (at := as_of.get(f.token.key)) is None else at.isoformat()}
+            for f in failures
+        ]
+    )  # fmt: skip
 
 
 def _failures_of(stored: str | None) -> list[TokenFailure]:
     if not stored:
         return []
     return [TokenFailure(token_of(f["token"]), f["reason"]) for f in json.loads(stored)]
+
+
+def _failed_since(stored: str | None) -> dict[str, datetime | None]:
+    """The tokens the last read could not read, each with when it was last read (if known)."""
+    if not stored:
+        return {}
+    return {
+        token_of(f["token"]).key: None if not f.get("as_of") else datetime.fromisoformat(f["as_of"])
+        for f in json.loads(stored)
+    }
 
 
 def _token(chain: Chain, row: BalanceRow) -> Token:

@@ -1,136 +1,250 @@
-"""Portfolio history in SQL. PostgreSQL does it in one query over the history marks (DISTINCT
-ON and window functions); SQLite, the small embedded default without exact wide numbers, walks
-the samples in Python. Both give the same exact sums."""
+"""Portfolio history in SQL, from balance changes and price series, on both databases alike.
+
+A point is walked by the definition (domain.history.ValueWalk) from the tenant's holdings at a
+moment and the changes and prices after it. Walking a year of changes on every request would
+cost what the changes cost, so each tenant's value at every 5-minute boundary is computed once
+and kept in ``history_points``, up to its cursor (``history_cursors``: the boundary reached and
+the holdings and prices there). The cursor stays ``SEAL_GRACE`` behind the present, so a change
+or price that is still being written is not missed (a write older than the cursor drops it:
+ledger.forget_history_after). A request reads the kept points of its window and walks only the
+minutes after the cursor. A window whose points are not all kept (retention dropped the
+5-minute ones of long ago) is walked from the changes and prices instead: the same values.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import heapq
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Executable, Select, and_, func, or_, select, text, true
+from sqlalchemy import Executable, delete, func, select, true, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from portfolio.adapters.db.errors import storage_errors
-from portfolio.adapters.db.models import BalanceHistoryRow, WalletRow
+from portfolio.adapters.db.models import (
+    BalanceChangeRow,
+    HistoryCursorRow,
+    HistoryPointRow,
+    PricePointRow,
+    WalletRow,
+)
+from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
-    CarryForward,
+    EPOCH,
+    Change,
+    Event,
     HeldAt,
     HistoryPoint,
-    Level,
-    LevelWalk,
-    Sample,
+    Holdings,
+    Interval,
+    PriceSeen,
+    TokenKey,
+    ValueWalk,
     Window,
-    carry_forward,
+    bucket_holding,
     floor_time,
     history_points,
 )
+from portfolio.domain.prices import VALUE_CONTEXT
+from portfolio.ports.clock import Clock
 
-# From the marks (see marks.py), of the tenant's wallets only, each wallet's read by the index
-# on (wallet, step, bucket) (never another tenant's marks, nor a sort of them): the last sample
-# of each (wallet, token) in each bucket of the window, and for the state at the window's start
-# the daily marks before its first day plus the marks of the asked step from that day on, all
-# folded into the first bucket. Each mark then
-# counts as the change from the previous one of its (wallet, token); a running sum over the
-# buckets carries values forward.
-POSTGRES_HISTORY = text(
-    """
-    WITH candidates AS (
-        SELECT m.*
-        FROM wallets w CROSS JOIN LATERAL (
-            SELECT wallet_id, token_key, CAST(:first AS timestamptz) AS bucket, usd_value,
-                   recorded_at, history_id
-            FROM history_marks
-            WHERE wallet_id = w.id AND step_seconds = 86400 AND bucket < :first_day
-            UNION ALL
-            SELECT wallet_id, token_key, GREATEST(bucket, :first), usd_value, recorded_at,
-                   history_id
-            FROM history_marks
-            WHERE wallet_id = w.id AND step_seconds = :step AND bucket >= :first_day
-              AND bucket <= :last
-        ) m
-        WHERE w.tenant = :tenant
-    ),
-    marks AS (
-        SELECT DISTINCT ON (wallet_id, token_key, bucket)
-               wallet_id, token_key, bucket, COALESCE(usd_value, 0) AS value
-        FROM candidates
-        ORDER BY wallet_id, token_key, bucket, recorded_at DESC, history_id DESC
-    ),
-    deltas AS (
-        SELECT w.chain, m.bucket,
-               m.value - COALESCE(
-                   LAG(m.value) OVER (PARTITION BY m.wallet_id, m.token_key ORDER BY m.bucket), 0
-               ) AS delta
-        FROM marks m JOIN wallets w ON w.id = m.wallet_id
-    ),
-    per_bucket AS (
-        SELECT chain, bucket, SUM(delta) AS delta FROM deltas GROUP BY chain, bucket
-    )
-    SELECT chain, bucket, SUM(delta) OVER (PARTITION BY chain ORDER BY bucket) AS value
-    FROM per_bucket
-    ORDER BY bucket
-    """
-)
+FIVE_MINUTES = Interval.FIVE_MINUTES.step
+SEAL_GRACE = timedelta(minutes=15)  # how far behind the present points are kept
+SEAL_CHUNK = 288  # boundaries computed in one transaction (a day)
+STREAM_BUCKETS = 2000  # buckets read in one page of a streamed export
+GRAINS = (86400, 3600, 300)
 
 
-STREAM_ROWS = 1000  # samples read in one page of a streamed export (SQLite)
-STREAM_BUCKETS = 2000  # buckets read in one page of a streamed export (PostgreSQL)
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long prices and points of each step are kept; daily ones are kept forever."""
+
+    five_minutes: timedelta = timedelta(days=35)
+    hours: timedelta = timedelta(days=400)
+
+    def kept(self, step_seconds: int, now: datetime) -> datetime | None:
+        """The oldest time kept at this step (None: forever)."""
+        if step_seconds == 300:
+            return now - self.five_minutes
+        if step_seconds == 3600:
+            return now - self.hours
+        return None
+
+
+def grain(moment: datetime) -> int:
+    """The longest step (in seconds) that a boundary ends a bucket of."""
+    seconds = int(moment.timestamp())
+    return next(g for g in GRAINS if seconds % g == 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    first_at: datetime | None  # the first kept point; None: none yet
+    sealed_at: datetime
+    holdings: Holdings
 
 
 class SqlHistoryRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        dialect: str,
+        clock: Clock,
+        *,
+        write_sessions: async_sessionmaker[AsyncSession] | None = None,
+        retention: Retention | None = None,
+    ) -> None:
+        """``sessions`` read (a replica, maybe); ``write_sessions`` keep points (the primary)."""
         self._sessions = sessions
-        self._postgres = dialect == "postgresql"
+        self._writes = write_sessions or sessions
+        self._dialect = dialect
+        self._clock = clock
+        self._retention = retention or Retention()
 
     async def portfolio_history(self, tenant: str, window: Window) -> list[HistoryPoint]:
-        async with storage_errors(), self._sessions() as session:
-            if self._postgres:
-                return carry_forward(window, await _postgres_levels(session, tenant, window))
-            return history_points(window, await _samples(session, tenant, window))
+        return [point async for point in self.stream_history(tenant, window)]
 
     async def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
-        """Points made as rows come, read in pages, each page in a short transaction of its
-        own: a client that reads a long export slowly holds no database connection between
-        pages (a slow reader held one, and a transaction, for the whole download)."""
-        carry = CarryForward(window)
-        levels = self._paged_levels if self._postgres else self._walked_levels
-        async for level in levels(tenant, window):
-            for point in carry.feed(level):
+        """Points as they are read, in pages of buckets, each page in a short transaction of
+        its own: a client that reads a long export slowly holds no connection between pages."""
+        await self.seal(tenant)
+        async with storage_errors(), self._sessions() as session:
+            cursor = await _cursor(session, tenant)
+            kept = cursor is not None and await _all_kept(session, tenant, window, cursor)
+        if cursor is None or not kept:
+            async for point in self._walked(tenant, window):
                 yield point
-        for point in carry.finish():
-            yield point
+            return
+        step = window.step
+        sealed = cursor.sealed_at
+        for part in _parts(window, STREAM_BUCKETS):
+            if part.start + step > sealed:
+                break
+            async with storage_errors(), self._sessions() as session:
+                points = await _kept_points(session, tenant, part, cursor)
+            for point in points:
+                yield point
+        tail = [b for b in window.buckets() if b + step > sealed]
+        if tail:
+            async for point in self._tail(tenant, window, cursor, tail[0]):
+                yield point
 
-    async def _paged_levels(self, tenant: str, window: Window) -> AsyncIterator[Level]:
-        """PostgreSQL, by pages of buckets: a page's first bucket folds in what came before,
-        so each page stands alone."""
+    async def _tail(
+        self, tenant: str, window: Window, cursor: _Cursor, first: datetime
+    ) -> AsyncIterator[HistoryPoint]:
+        """The buckets from ``first`` on (their ends after the cursor), walked from it by 5
+        minutes: each bucket's point is the value at its end."""
+        walk = Window(cursor.sealed_at, window.last_end, FIVE_MINUTES)
+        ends = {}
+        async with storage_errors(), self._sessions() as session:
+            events = await _events(session, tenant, walk, cursor.holdings)
+        for point in history_points(walk, cursor.holdings, events):
+            ends[point.timestamp + FIVE_MINUTES] = point
+        bucket = first
+        while bucket < window.last_end:
+            at_end = ends[bucket + window.step]
+            yield HistoryPoint(bucket, at_end.total, at_end.by_chain)
+            bucket += window.step
+
+    async def _walked(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
+        """The window walked from the changes and prices, page by page."""
+        async with storage_errors(), self._sessions() as session:
+            holdings = await _holdings_at(session, tenant, window.start, self._dialect)
         for part in _parts(window, STREAM_BUCKETS):
             async with storage_errors(), self._sessions() as session:
-                rows = await _postgres_levels(session, tenant, part)
-            for level in rows:
-                yield level
+                events = await _events(session, tenant, part, holdings)
+            walk = ValueWalk(part, holdings)
+            for event in events:
+                for point in walk.feed(event):
+                    yield point
+            for point in walk.finish():
+                yield point
+            holdings = walk.holdings
 
-    async def _walked_levels(self, tenant: str, window: Window) -> AsyncIterator[Level]:
-        """SQLite, by pages of samples in (time, id) order, the walk carried from page to
-        page."""
-        walk = LevelWalk(window)
-        after: tuple[datetime, int] | None = None
+    async def seal(self, tenant: str) -> None:
+        """Compute and keep the tenant's points up to ``SEAL_GRACE`` before now, a day per
+        transaction, from its cursor (or its first change)."""
+        now = self._clock.now()
+        target = floor_time(now - SEAL_GRACE, FIVE_MINUTES)
         while True:
-            async with storage_errors(), self._sessions() as session:
-                query = _samples_query(tenant, window, after, STREAM_ROWS)
-                page = (await session.execute(query)).all()
-            for wallet_id, token, chain, at, value, _ in page:
-                for level in walk.feed(Sample(wallet_id, token, Chain(chain), at, value)):
-                    yield level
-            if len(page) < STREAM_ROWS:
-                break
-            after = (page[-1][3], page[-1][5])
-        for level in walk.finish():
-            yield level
+            async with storage_errors(), self._writes.begin() as session:
+                if not await self._seal_chunk(session, tenant, target, now):
+                    return
+
+    async def _seal_chunk(
+        self, session: AsyncSession, tenant: str, target: datetime, now: datetime
+    ) -> bool:
+        """One chunk; whether there is more to do."""
+        await session.execute(_insert_ignore(self._dialect, tenant))
+        row = await session.scalar(
+            select(HistoryCursorRow).where(HistoryCursorRow.tenant == tenant).with_for_update()
+        )
+        if row is None or row.sealed_at >= target:  # (it was inserted above)
+            return False
+        holdings = Holdings.from_json(row.state)
+        start = row.sealed_at
+        if row.first_at is None:
+            first = await _first_change(session, tenant, row.sealed_at)
+            if first is None:
+                row.sealed_at = target
+                return False
+            start = bucket_holding(first, FIVE_MINUTES)
+            row.first_at = start + FIVE_MINUTES
+        end = min(target, start + SEAL_CHUNK * FIVE_MINUTES)
+        window = Window(start, end, FIVE_MINUTES)
+        events = await _events(session, tenant, window, holdings)
+        walk = ValueWalk(window, holdings)
+        points = [point for event in events for point in walk.feed(event)]
+        await self._keep(session, tenant, [*points, *walk.finish()], now)
+        row.sealed_at = end
+        row.state = walk.holdings.to_json()
+        return end < target
+
+    async def _keep(
+        self, session: AsyncSession, tenant: str, points: Sequence[HistoryPoint], now: datetime
+    ) -> None:
+        rows = []
+        for point in points:
+            at = point.timestamp + FIVE_MINUTES
+            step = grain(at)
+            oldest = self._retention.kept(step, now)
+            if oldest is not None and at < oldest:
+                continue  # retention would drop it at once
+            rows += [
+                {"tenant": tenant, "chain": chain.value, "at": at, "grain": step, "value": value}
+                for chain, value in point.by_chain.items()
+            ]
+        if not rows:
+            return
+        module = postgresql if self._dialect == "postgresql" else sqlite
+        statement = module.insert(HistoryPointRow)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["tenant", "chain", "at"],
+                set_={"grain": statement.excluded.grain, "value": statement.excluded.value},
+            ),
+            rows,
+        )
+
+    async def lagging(self, behind: timedelta) -> list[str]:
+        since = self._clock.now() - behind
+        cursor = HistoryCursorRow
+        query = (
+            select(WalletRow.tenant)
+            .distinct()
+            .outerjoin(cursor, cursor.tenant == WalletRow.tenant)
+            .where((cursor.sealed_at < since) | cursor.sealed_at.is_(None))
+            .order_by(WalletRow.tenant)
+        )
+        async with storage_errors(), self._writes() as session:
+            return list(await session.scalars(query))
 
     async def chains_of(self, tenant: str) -> list[Chain]:
         query = select(WalletRow.chain).where(WalletRow.tenant == tenant).distinct()
@@ -140,45 +254,232 @@ class SqlHistoryRepository:
     async def held_at(
         self, tenant: str, moment: datetime, wallet_id: UUID | None = None
     ) -> list[HeldAt]:
-        """One query on both databases, led by the index on (wallet, token, time): each of
-        the tenant's wallets' tokens found by skipping from one token to the next in the index
-        (a recursive CTE), then each token's last sample at or before the moment (the later
-        insert first in a tie) by one index lookup. The cost follows the tokens, not the
-        length of the history."""
-        query = _held_at_query(tenant, moment, wallet_id, lateral=self._postgres)
+        """Each (wallet, token)'s last change at or before the moment (found by the index on
+        (wallet, token, time), so the cost follows the tokens, not the length of the
+        history), valued at the token's last price at or before the moment."""
         async with storage_errors(), self._sessions() as session:
-            rows = (await session.execute(query)).all()
-        return [
-            HeldAt(
-                wallet,
-                Chain(chain),
-                address,
-                label,
-                key,
-                symbol,
-                decimals,
-                int(raw),
-                price,
-                value,
-                at,
+            rows = await _held_rows(session, tenant, moment, wallet_id, self._dialect)
+            prices = await _prices_at(session, {(Chain(r[1]), r[4]) for r in rows}, moment)
+        held = []
+        for wallet, chain, address, label, key, symbol, decimals, raw, at in rows:
+            price = prices.get((Chain(chain), key))
+            value = None
+            if price is not None:
+                with localcontext(VALUE_CONTEXT):
+                    value = Amount(int(raw), decimals).value * price
+            held.append(
+                HeldAt(wallet, Chain(chain), address, label, key, symbol, decimals, int(raw),
+                       price, value, at)
+            )  # fmt: skip
+        return held
+
+    async def prune(self, batch: int = 5000) -> int:
+        """Drop one batch of the prices and points past their retention; how many rows went.
+        The newest 5-minute and hourly price of each token before its limit stays: the first
+        point kept still needs the last price before it."""
+        now = self._clock.now()
+        dropped = 0
+        async with storage_errors(), self._writes.begin() as session:
+            for step, kept in ((300, self._retention.five_minutes), (3600, self._retention.hours)):
+                oldest = now - kept
+                dropped += await _prune_points(session, step, oldest, batch)
+                dropped += await _prune_prices(session, step, oldest, batch)
+        return dropped
+
+
+def _insert_ignore(dialect: str, tenant: str) -> Executable:
+    """The tenant's cursor row, at the epoch with nothing held, unless it has one."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement: Executable = (
+        module.insert(HistoryCursorRow)
+        .values(tenant=tenant, first_at=None, sealed_at=EPOCH, state=Holdings().to_json())
+        .on_conflict_do_nothing(index_elements=["tenant"])
+    )
+    return statement
+
+
+async def _cursor(session: AsyncSession, tenant: str) -> _Cursor | None:
+    row = await session.get(HistoryCursorRow, tenant)
+    if row is None:
+        return None
+    return _Cursor(row.first_at, row.sealed_at, Holdings.from_json(row.state))
+
+
+async def _first_change(session: AsyncSession, tenant: str, after: datetime) -> datetime | None:
+    c = BalanceChangeRow
+    first: datetime | None = await session.scalar(
+        select(func.min(c.changed_at))
+        .join(WalletRow, WalletRow.id == c.wallet_id)
+        .where(WalletRow.tenant == tenant, c.changed_at > after)
+    )
+    return first
+
+
+def _ends(window: Window, cursor: _Cursor) -> tuple[datetime, datetime] | None:
+    """The kept bucket ends of the window (the first and the last), if any."""
+    first = max(window.start + window.step, cursor.first_at or cursor.sealed_at)
+    last = min(window.last_end, cursor.sealed_at)
+    return (first, last) if first <= last else None
+
+
+async def _all_kept(session: AsyncSession, tenant: str, window: Window, cursor: _Cursor) -> bool:
+    """Whether every bucket end of the window up to the cursor has its points kept."""
+    ends = _ends(window, cursor)
+    if ends is None or cursor.first_at is None:
+        return True
+    first, last = ends
+    first = window.start + -(-(first - window.start) // window.step) * window.step  # aligned
+    wanted = 0 if first > last else (last - first) // window.step + 1
+    p = HistoryPointRow
+    found = await session.scalar(
+        select(func.count(func.distinct(p.at))).where(
+            p.tenant == tenant,
+            p.grain >= int(window.step.total_seconds()),
+            p.at >= first,
+            p.at <= last,
+        )
+    )
+    return found == wanted
+
+
+async def _kept_points(
+    session: AsyncSession, tenant: str, part: Window, cursor: _Cursor
+) -> list[HistoryPoint]:
+    """The part's points from the kept ones (ends up to the cursor); a bucket ending before
+    the first kept point holds nothing."""
+    p = HistoryPointRow
+    rows = await session.execute(
+        select(p.at, p.chain, p.value)
+        .where(
+            p.tenant == tenant,
+            p.grain >= int(part.step.total_seconds()),
+            p.at > part.start,
+            p.at <= min(part.last_end, cursor.sealed_at),
+        )
+        .order_by(p.at)
+    )
+    by_end: dict[datetime, dict[Chain, Decimal]] = {}
+    for at, chain, value in rows:
+        by_end.setdefault(at, {})[Chain(chain)] = value
+    points = []
+    with localcontext(VALUE_CONTEXT):
+        for bucket in part.buckets():
+            if bucket + part.step > cursor.sealed_at:
+                break
+            by_chain = by_end.get(bucket + part.step, {})
+            points.append(HistoryPoint(bucket, sum(by_chain.values(), Decimal(0)), by_chain))
+    return points
+
+
+async def _holdings_at(
+    session: AsyncSession, tenant: str, moment: datetime, dialect: str
+) -> Holdings:
+    """The tenant's amount of each token at the moment (each wallet's last change at or
+    before it, summed) and each token's last price at or before it."""
+    rows = await _held_rows(session, tenant, moment, None, dialect)
+    holdings = Holdings()
+    with localcontext(VALUE_CONTEXT):
+        for _, chain, _, _, key, _, decimals, raw, _ in rows:
+            token = (Chain(chain), key)
+            amount = Amount(int(raw), decimals).value
+            holdings.held[token] = holdings.held.get(token, Decimal(0)) + amount
+    holdings.prices.update(await _prices_at(session, set(holdings.held), moment))
+    return holdings
+
+
+async def _events(
+    session: AsyncSession, tenant: str, window: Window, holdings: Holdings
+) -> list[Event]:
+    """The tenant's changes and the prices of its tokens after the window's start up to its
+    last end, in time order. Prices are read from the series of the window's step and the
+    longer ones (each kept price is the last one of its bucket, which is all a bucket's end
+    needs); a token first held in the window gets its price at the start too."""
+    c = BalanceChangeRow
+    after, until = window.start, window.last_end
+    changes: list[Event] = [
+        Change(Chain(chain), key, at, delta)
+        for chain, key, at, delta in await session.execute(
+            select(WalletRow.chain, c.token_key, c.changed_at, c.delta)
+            .join(WalletRow, WalletRow.id == c.wallet_id)
+            .where(WalletRow.tenant == tenant, c.changed_at > after, c.changed_at <= until)
+            .order_by(c.changed_at, c.id)
+        )
+    ]
+    tokens = set(holdings.held) | {(change.chain, change.token) for change in changes}
+    if not tokens:
+        return list(changes)
+    new = tokens - set(holdings.prices)
+    if new:
+        holdings.prices.update(await _prices_at(session, new, after))
+    p = PricePointRow
+    prices: list[Event] = [
+        PriceSeen(Chain(chain), key, at, usd)
+        for chain, key, at, usd in await session.execute(
+            select(p.chain, p.token_key, p.priced_at, p.usd_price)
+            .where(
+                tuple_(p.chain, p.token_key).in_([(ch.value, key) for ch, key in tokens]),
+                p.step_seconds >= int(window.step.total_seconds()),
+                p.priced_at > after,
+                p.priced_at <= until,
             )
-            for wallet, chain, address, label, key, symbol, decimals, raw, price, value, at in rows
-        ]
+            .order_by(p.priced_at, p.step_seconds)
+        )
+    ]
+    return list(heapq.merge(changes, prices, key=_time))
+
+
+def _time(event: Event) -> datetime:
+    return event.at
+
+
+async def _prices_at(
+    session: AsyncSession, tokens: set[TokenKey], moment: datetime
+) -> dict[TokenKey, Decimal]:
+    """Each token's last price at or before the moment (any step), by one index lookup each."""
+    if not tokens:
+        return {}
+    p = PricePointRow
+    lookups = [
+        select(p.chain, p.token_key, p.usd_price)
+        .where(p.chain == chain.value, p.token_key == key, p.priced_at <= moment)
+        .order_by(p.priced_at.desc(), p.step_seconds)
+        .limit(1)
+        .subquery()
+        .select()
+        for chain, key in sorted(tokens)
+    ]
+    found: dict[TokenKey, Decimal] = {}
+    for start in range(0, len(lookups), 200):  # statements of a bounded size
+        first, *rest = lookups[start : start + 200]
+        for chain, key, price in await session.execute(first.union_all(*rest)):
+            found[(Chain(chain), key)] = price
+    return found
+
+
+async def _held_rows(
+    session: AsyncSession, tenant: str, moment: datetime, wallet_id: UUID | None, dialect: str
+) -> list[Any]:
+    query = _held_at_query(tenant, moment, wallet_id, lateral=dialect == "postgresql")
+    return list((await session.execute(query)).all())
 
 
 def _held_at_query(
     tenant: str, moment: datetime, wallet_id: UUID | None, *, lateral: bool
 ) -> Executable:
-    history = BalanceHistoryRow.__table__
+    """One query on both databases, led by the index on (wallet, token, time): each of the
+    tenant's wallets' tokens found by skipping from one token to the next in the index (a
+    recursive CTE), then each token's last change at or before the moment by one index
+    lookup."""
+    changes = BalanceChangeRow.__table__
 
     def next_key(wallet: Any, after: Any = None) -> Any:
-        """The first token of the wallet (after ``after``) with a sample by the moment."""
-        sample = history.alias()
-        found = select(func.min(sample.c.token_key)).where(
-            sample.c.wallet_id == wallet, sample.c.recorded_at <= moment
+        """The first token of the wallet (after ``after``) with a change by the moment."""
+        change = changes.alias()
+        found = select(func.min(change.c.token_key)).where(
+            change.c.wallet_id == wallet, change.c.changed_at <= moment
         )
         if after is not None:
-            found = found.where(sample.c.token_key > after)
+            found = found.where(change.c.token_key > after)
         return found.scalar_subquery()
 
     wallets = select(WalletRow.id.label("wallet_id"), next_key(WalletRow.id).label("token_key"))
@@ -191,15 +492,14 @@ def _held_at_query(
             keys.c.token_key.is_not(None)
         )
     )
-    h, s = BalanceHistoryRow, aliased(BalanceHistoryRow)  # the row shown, the samples looked up
+    h, s = BalanceChangeRow, aliased(BalanceChangeRow)  # the row shown, the changes looked up
     at_key = (s.wallet_id == keys.c.wallet_id, s.token_key == keys.c.token_key,
-              s.recorded_at <= moment)  # fmt: skip
-    newest = (s.recorded_at.desc(), s.id.desc())
+              s.changed_at <= moment)  # fmt: skip
+    newest = (s.changed_at.desc(), s.id.desc())
     shown = (h.wallet_id, WalletRow.chain, WalletRow.address, WalletRow.label, h.token_key,
-             h.symbol, h.decimals, h.raw_balance, h.usd_price, h.usd_value,
-             h.recorded_at)  # fmt: skip
-    if lateral:  # PostgreSQL: each token's last sample by one index lookup
-        last = select(s.id).where(*at_key).order_by(*newest).limit(1).lateral("last_sample")
+             h.symbol, h.decimals, h.raw_balance, h.changed_at)  # fmt: skip
+    if lateral:  # PostgreSQL: each token's last change by one index lookup
+        last = select(s.id).where(*at_key).order_by(*newest).limit(1).lateral("last_change")
         return (
             select(*shown)
             .select_from(keys)
@@ -219,50 +519,45 @@ def _held_at_query(
     )
 
 
-async def _postgres_levels(session: AsyncSession, tenant: str, window: Window) -> list[Level]:
-    rows = await session.execute(POSTGRES_HISTORY, _postgres_parameters(tenant, window))
-    return [(bucket, Chain(chain), Decimal(value)) for chain, bucket, value in rows]
-
-
-def _postgres_parameters(tenant: str, window: Window) -> dict[str, object]:
-    return {
-        "tenant": tenant,
-        "step": int(window.step.total_seconds()),
-        "first": window.start,
-        "first_day": floor_time(window.start, timedelta(days=1)),
-        "last": window.last_end - window.step,
-    }
-
-
-async def _samples(session: AsyncSession, tenant: str, window: Window) -> list[Sample]:
-    """Every sample of the tenant up to the window's end, in recording order."""
-    return [
-        Sample(wallet_id, token, Chain(chain), at, value)
-        for wallet_id, token, chain, at, value, _ in await session.execute(
-            _samples_query(tenant, window)
+async def _prune_points(session: AsyncSession, step: int, oldest: datetime, batch: int) -> int:
+    p = HistoryPointRow
+    doomed = select(p.tenant, p.chain, p.at).where(p.grain == step, p.at < oldest).limit(batch)
+    keys = (await session.execute(doomed)).all()
+    if keys:
+        await session.execute(
+            delete(p).where(tuple_(p.tenant, p.chain, p.at).in_([tuple(k) for k in keys]))
         )
-    ]
+    return len(keys)
 
 
-def _samples_query(
-    tenant: str,
-    window: Window,
-    after: tuple[datetime, int] | None = None,
-    limit: int | None = None,
-) -> Select[UUID, str, str, datetime, Decimal | None, int]:
-    """The tenant's samples up to the window's end in recording order; a page of ``limit``
-    after the sample ``after`` (its time and id) when given."""
-    h = BalanceHistoryRow
-    query = (
-        select(h.wallet_id, h.token_key, WalletRow.chain, h.recorded_at, h.usd_value, h.id)
-        .join(WalletRow, WalletRow.id == h.wallet_id)
-        .where(h.recorded_at <= window.last_end, WalletRow.tenant == tenant)
-        .order_by(h.recorded_at, h.id)
+async def _prune_prices(session: AsyncSession, step: int, oldest: datetime, batch: int) -> int:
+    p, newer = PricePointRow, aliased(PricePointRow)
+    # A price before the limit goes when a later one of its token (still before it) stands in.
+    superseded = (
+        select(newer.bucket)
+        .where(
+            newer.chain == p.chain,
+            newer.token_key == p.token_key,
+            newer.step_seconds == step,
+            newer.bucket > p.bucket,
+            newer.bucket < oldest,
+        )
+        .exists()
     )
-    if after is not None:
-        at, last_id = after
-        query = query.where(or_(h.recorded_at > at, and_(h.recorded_at == at, h.id > last_id)))
-    return query if limit is None else query.limit(limit)
+    doomed = (
+        select(p.chain, p.token_key, p.bucket)
+        .where(p.step_seconds == step, p.bucket < oldest, superseded)
+        .limit(batch)
+    )
+    keys = (await session.execute(doomed)).all()
+    if keys:
+        await session.execute(
+            delete(p).where(
+                p.step_seconds == step,
+                tuple_(p.chain, p.token_key, p.bucket).in_([tuple(k) for k in keys]),
+            )
+        )
+    return len(keys)
 
 
 def _parts(window: Window, buckets: int) -> list[Window]:

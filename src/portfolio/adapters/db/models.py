@@ -3,6 +3,11 @@
 Corrections to the first design: raw base units as NUMERIC(78,0) beside ``decimals``; a token is
 keyed by ``token_key`` (contract or mint address, or ``native``), never NULL, so the native coin
 cannot be stored twice; balances and history go with their wallet (ON DELETE CASCADE).
+
+History is kept as what changed: a ``balance_changes`` row when a (wallet, token) amount differs
+from the last one recorded, and ``price_points``, one price per (chain, token) per bucket shared
+by every wallet. ``history_points`` holds the tenant's value at each 5-minute boundary already
+computed from them (up to its ``history_cursors`` row): a cache, rebuilt from the two.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from portfolio.adapters.db.types import BaseUnits, ExactDecimal, UtcDateTime
+from portfolio.adapters.db.types import BaseUnits, ExactAmount, ExactDecimal, UtcDateTime
 from portfolio.domain.text import TEXT_MAX
 
 NAMING = {
@@ -83,16 +88,16 @@ class BalanceRow(Base):
     decimals: Mapped[int] = mapped_column(SmallInteger)
     verified: Mapped[bool] = mapped_column(Boolean, server_default=false())
     raw_balance: Mapped[int] = mapped_column(BaseUnits)
-    usd_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
-    usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
-    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when this amount was recorded
 
 
-class BalanceHistoryRow(Base):
-    __tablename__ = "balance_history"
+class BalanceChangeRow(Base):
+    """A (wallet, token) amount that differs from the last one recorded (0 when it went)."""
+
+    __tablename__ = "balance_changes"
     __table_args__ = (
-        Index(None, "wallet_id", "recorded_at"),
-        Index(None, "wallet_id", "token_key", "recorded_at"),
+        Index(None, "wallet_id", "token_key", "changed_at"),
+        Index(None, "wallet_id", "changed_at"),
     )
 
     id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
@@ -101,9 +106,50 @@ class BalanceHistoryRow(Base):
     symbol: Mapped[str | None] = mapped_column(String(TEXT_MAX))
     decimals: Mapped[int] = mapped_column(SmallInteger)
     raw_balance: Mapped[int] = mapped_column(BaseUnits)
-    usd_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
-    usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
-    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The amount in tokens minus the previous one's: a history sums these, no wallet's
+    # previous row looked up.
+    delta: Mapped[Decimal] = mapped_column(ExactAmount)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PricePointRow(Base):
+    """The last USD price of a token seen in a bucket of 5 minutes, 1 hour or 1 day: (s, s +
+    step], as history buckets end."""
+
+    __tablename__ = "price_points"
+    __table_args__ = (Index(None, "chain", "token_key", "priced_at"),)
+
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    usd_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    priced_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HistoryPointRow(Base):
+    """A tenant's value on one chain at a 5-minute boundary; ``grain`` is the longest step
+    (86400, 3600 or 300 seconds) the boundary ends a bucket of."""
+
+    __tablename__ = "history_points"
+    __table_args__ = (Index(None, "tenant", "grain", "at"),)
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    grain: Mapped[int] = mapped_column(Integer)
+    value: Mapped[Decimal] = mapped_column(ExactAmount)
+
+
+class HistoryCursorRow(Base):
+    """How far a tenant's history points are computed, and the holdings and prices there."""
+
+    __tablename__ = "history_cursors"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the first point's time
+    sealed_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the last point's time
+    state: Mapped[str] = mapped_column(Text)  # JSON: held amount and price of each token
 
 
 class TokenAccountRow(Base):
@@ -118,23 +164,6 @@ class TokenAccountRow(Base):
     mint: Mapped[str] = mapped_column(String(64))
     program: Mapped[str] = mapped_column(String(64))
     decimals: Mapped[int] = mapped_column(SmallInteger)
-
-
-class HistoryMarkRow(Base):
-    """The last history sample of a (wallet, token) in one bucket of one step (see marks.py)."""
-
-    __tablename__ = "history_marks"
-    __table_args__ = (Index(None, "wallet_id", "step_seconds", "bucket"),)
-
-    wallet_id: Mapped[UUID] = mapped_column(
-        ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True
-    )
-    token_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    step_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bucket: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
-    usd_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
-    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    history_id: Mapped[int] = mapped_column(HistoryId)
 
 
 class ApiKeyRow(Base):

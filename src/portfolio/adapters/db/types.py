@@ -55,16 +55,16 @@ class BaseUnits(TypeDecorator[int]):
         return None if value is None else int(value)
 
 
-class ExactDecimal(TypeDecorator[Decimal]):
-    """A USD price or value: NUMERIC(48, 18), text on SQLite."""
+class _ExactNumber(TypeDecorator[Decimal]):
+    """An exact decimal: ``postgres`` there, text of ``sqlite`` on SQLite."""
 
-    impl = Numeric(48, 18)
+    impl = Numeric()
     cache_ok = True
+    postgres: Numeric[Decimal] = Numeric(asdecimal=True)
+    sqlite: String = String()
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == _SQLITE:
-            return dialect.type_descriptor(String(64))
-        return dialect.type_descriptor(Numeric(48, 18, asdecimal=True))
+        return dialect.type_descriptor(self.sqlite if dialect.name == _SQLITE else self.postgres)
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
@@ -73,3 +73,19 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(value)
+
+
+class ExactDecimal(_ExactNumber):
+    """A USD price or value: NUMERIC(48, 18), text on SQLite."""
+
+    impl = Numeric(48, 18)
+    cache_ok = True
+    postgres = Numeric(48, 18, asdecimal=True)
+    sqlite = String(64)
+
+
+class ExactAmount(_ExactNumber):
+    """Any exact decimal, signed, of any scale (a change of a token amount, a sum of values):
+    NUMERIC without bounds, text on SQLite."""
+
+    cache_ok = True

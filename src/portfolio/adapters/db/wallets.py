@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.errors import storage_errors
+from portfolio.adapters.db.ledger import forget_tenant_history
 from portfolio.adapters.db.models import WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import DuplicateWalletError
@@ -70,7 +71,10 @@ class SqlWalletRepository:
             result = await session.execute(
                 delete(WalletRow).where(WalletRow.id == wallet_id, WalletRow.tenant == tenant)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            deleted = bool(result.rowcount)  # type: ignore[attr-defined]
+            if deleted:  # its changes went with it (ON DELETE CASCADE)
+                await forget_tenant_history(session, tenant)
+            return deleted
 
     async def twins(self, wallets: Sequence[Wallet]) -> Sequence[Wallet]:
         """The other tenants' wallets at the same addresses: read once with them."""

@@ -148,6 +148,7 @@ class TaskiqRefreshQueue:
         for job in jobs:
             await self.job_task.kiq(job.chain.value, [str(i) for i in job.wallet_ids], None, cycle)
         logger.info("refresh cycle planned: {} job(s)", len(jobs))
+        await self._served().upkeep()
         return len(jobs)
 
     async def _cycle_waiting(self) -> int:
