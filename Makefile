@@ -108,9 +108,14 @@ test-latest: tools services | $(UV_VENV)/.stamp
 	$(MAKE) --no-print-directory lint-only VENV=.venv-latest
 	.venv-latest/bin/pytest
 
+# `make bench` runs every benchmark; `make bench history scale` the ones named.
+BENCHES := evm discovery solana api history scale
 bench: install-dev tools services
 	command -v wrk >/dev/null || bash scripts/ensure-services.sh wrk
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(filter $(BENCHES),$(MAKECMDGOALS))
+ifeq (bench,$(firstword $(MAKECMDGOALS)))
+$(BENCHES): bench ; @:
+endif
 
 # The whole service (two API processes, two workers, the scheduler) under load while Redis,
 # PostgreSQL, a worker and a chain node fail; loopback only, about two minutes.

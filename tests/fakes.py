@@ -261,7 +261,7 @@ class FakeHistoryRepository:
     async def seal(self, tenant: str) -> None:
         return None
 
-    async def lagging(self, behind: timedelta) -> list[str]:
+    async def lagging(self, behind: timedelta, limit: int) -> list[str]:
         return []
 
 

@@ -256,7 +256,7 @@ async def test_a_long_symbol_one_tenant_tracks_breaks_no_ones_reads(
 
 @pytest.fixture
 async def refusing(postgres_url: str, postgres_engine: Any) -> AsyncIterator[Any]:
-    """A trigger that makes PostgreSQL refuse the history rows of the wallets it is told
+    """A trigger that makes PostgreSQL refuse the balance changes of the wallets it is told
     (with the SQLSTATE of a value too long), removed after the test."""
     engine = create_engine(postgres_url, pool_size=1)
     async with engine.begin() as connection:
@@ -268,7 +268,7 @@ async def refusing(postgres_url: str, postgres_engine: Any) -> AsyncIterator[Any
             "RETURN NEW; END $$ LANGUAGE plpgsql"
         )
         await connection.exec_driver_sql(
-            "CREATE TRIGGER refuse_wallet BEFORE INSERT ON balance_history "
+            "CREATE TRIGGER refuse_wallet BEFORE INSERT ON balance_changes "
             "FOR EACH ROW EXECUTE FUNCTION refuse_wallet()"
         )
 
@@ -282,7 +282,7 @@ async def refusing(postgres_url: str, postgres_engine: Any) -> AsyncIterator[Any
         yield refuse
     finally:
         async with engine.begin() as connection:
-            await connection.exec_driver_sql("DROP TRIGGER refuse_wallet ON balance_history")
+            await connection.exec_driver_sql("DROP TRIGGER refuse_wallet ON balance_changes")
             await connection.exec_driver_sql("DROP FUNCTION refuse_wallet()")
             await connection.exec_driver_sql("DROP TABLE refused_wallets")
         await engine.dispose()

@@ -43,6 +43,7 @@ from portfolio.domain.history import (
 from portfolio.domain.prices import VALUE_CONTEXT
 from portfolio.domain.tokens import Token, TokenBalance, WalletReading
 from portfolio.domain.wallet import DEFAULT_TENANT
+from portfolio.services.history import HistoryService
 from tests.fakes import FakeClock
 from tests.ledger import Amount, price, record_amounts, record_prices
 
@@ -509,3 +510,28 @@ async def test_a_slowly_read_export_holds_no_connection_between_pages(
         assert [first, *rest] == await history.portfolio_history(DEFAULT_TENANT, window)
     finally:
         await engine.dispose()
+
+
+async def test_the_cycles_upkeep_prunes_and_computes_the_points_of_tenants_who_did_not_ask(
+    db_engine: AsyncEngine,
+) -> None:
+    now = BASE + timedelta(days=60)
+    held = [Held(0, 0, BASE, 10**18)]
+    prices = [Priced(Chain.ETHEREUM, 0, BASE + timedelta(minutes=5 * n), Decimal(n + 1))
+              for n in range(30)]  # fmt: skip
+    await store(db_engine, held, prices)
+    history = repository(db_engine, now)
+    await HistoryService(history, FakeClock(now)).upkeep()
+    async with session_factory(db_engine)() as session:
+        five_minutes = await session.scalar(
+            select(func.count()).select_from(PricePointRow).where(PricePointRow.step_seconds == 300)
+        )
+        cursor = await session.get(HistoryCursorRow, DEFAULT_TENANT)
+    assert five_minutes == 1  # the newest before the limit
+    assert cursor is not None
+    assert cursor.sealed_at == floor_time(now - timedelta(minutes=15), timedelta(minutes=5))
+    day = Window.of(BASE, BASE + timedelta(days=2), Interval.DAY)
+    assert [p.total for p in await history.portfolio_history(DEFAULT_TENANT, day)] == [
+        Decimal(30),
+        Decimal(30),
+    ]

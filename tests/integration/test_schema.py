@@ -60,8 +60,9 @@ async def test_raw_balances_up_to_uint256_are_stored_exactly(
     db_engine: AsyncEngine, raw: int
 ) -> None:
     wallet = await stored_wallet(db_engine)
-    price = PricePointRow(chain="ethereum", token_key="native", step_seconds=300, bucket=NOW,
-                          usd_price=Decimal("3456.789012345678901234"), priced_at=NOW)  # fmt: skip
+    price = PricePointRow(chain="ethereum", token_key=NATIVE_TOKEN_KEY, step_seconds=300,
+                          bucket=NOW, usd_price=Decimal("3456.789012345678901234"),
+                          priced_at=NOW)  # fmt: skip
     async with session_factory(db_engine).begin() as session:
         session.add_all([balance(wallet, raw), change(wallet, raw, 255), price])
     async with session_factory(db_engine)() as session:

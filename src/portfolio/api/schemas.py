@@ -459,9 +459,11 @@ class HeldAtOut(BaseModel):
     token: TokenAtOut
     raw_balance: RawAmount
     balance: DecimalString
-    usd_price: DecimalString | None = Field(description="The price recorded with it.")
+    usd_price: DecimalString | None = Field(
+        description="The token's last price recorded at or before the moment."
+    )
     usd_value: DecimalString | None = Field(description="null: no price was known then.")
-    recorded_at: datetime = Field(description="When the sample this stands on was recorded.")
+    recorded_at: datetime = Field(description="When this amount was recorded (it changed then).")
 
     @classmethod
     def of(cls, item: HeldAt) -> HeldAtOut:
@@ -486,9 +488,9 @@ class HeldAtOut(BaseModel):
 
 
 class PortfolioAtOut(BaseModel):
-    """The portfolio as recorded at or before ``time``: by the same definition as a history
-    point (each (wallet, token)'s last sample at or before it), so at a bucket's end the totals
-    are that point's."""
+    """The portfolio at ``time``: by the same definition as a history point (each (wallet,
+    token)'s amount then times the token's price then), so at a bucket's end the totals are
+    that point's."""
 
     time: datetime
     total_usd: DecimalString

@@ -96,8 +96,8 @@ def floor_time(moment: datetime, step: timedelta) -> datetime:
 
 
 def bucket_holding(moment: datetime, step: timedelta) -> datetime:
-    """The start of the bucket (s, s + step] that a sample recorded at ``moment`` counts in:
-    a value recorded exactly at a bucket's end stands at that end."""
+    """The start of the bucket (s, s + step] that a change or price recorded at ``moment``
+    counts in: one recorded exactly at a bucket's end stands at that end."""
     return EPOCH + ((moment - TICK - EPOCH) // step) * step
 
 

@@ -32,6 +32,6 @@ class HistoryRepository(Protocol):
     async def seal(self, tenant: str) -> None:
         """Compute and keep the tenant's points up to a little before now."""
 
-    async def lagging(self, behind: timedelta) -> list[str]:
-        """The tenants whose kept points end more than ``behind`` before now (or never
-        began)."""
+    async def lagging(self, behind: timedelta, limit: int) -> list[str]:
+        """Up to ``limit`` tenants whose kept points end more than ``behind`` before now (or
+        never began)."""

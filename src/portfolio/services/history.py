@@ -24,6 +24,7 @@ from portfolio.ports.history import HistoryRepository
 DEFAULT_SPAN = timedelta(days=7)
 PRUNE_ROUNDS = 20  # batches of pruning a cycle at most: the rest waits for the next cycle
 LAG = timedelta(days=1)  # tenants whose kept points are older get them computed by the upkeep
+SEALS = 50  # tenants whose points an upkeep computes at most: the rest wait for the next cycle
 
 
 class HistoryService:
@@ -80,7 +81,7 @@ class HistoryService:
             for _ in range(PRUNE_ROUNDS):
                 if not await self._history.prune():
                     break
-            for tenant in await self._history.lagging(LAG):
+            for tenant in await self._history.lagging(LAG, SEALS):
                 await self._history.seal(tenant)
         except Exception:  # the database away, or a bug: never the cycle's end
             logger.exception("history upkeep failed")

@@ -21,7 +21,12 @@ _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, Tim
 # connections, out of memory or disk), 57 operator intervention (admin shutdown, crash
 # shutdown, cannot connect now, query cancelled by the statement timeout).
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
-UNDEFINED_TABLE = "42P01"  # a database not migrated yet: not ready, rather than a bug
+UNDEFINED_TABLE = "42P01"
+# 22 data exception (a value too long, out of range), 23 integrity constraint violation.
+_REFUSED_SQLSTATE_CLASSES = (
+    "22",
+    "23",
+)  # a database not migrated yet: not ready, rather than a bug
 
 
 @asynccontextmanager
@@ -46,6 +51,16 @@ async def rejected_records() -> AsyncIterator[None]:
     except DBAPIError as exc:  # not an outage: storage_errors turned those already
         kind = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
         raise RecordRejectedError(f"The database refused to store the balances ({kind}).") from exc
+    except Exception as exc:
+        # The driver's own error, from a call made past SQLAlchemy (asyncpg's COPY): a
+        # refusal when it carries an SQLSTATE of a data exception or a violated constraint.
+        sqlstate = getattr(exc, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _REFUSED_SQLSTATE_CLASSES:
+            kind = type(exc).__name__
+            raise RecordRejectedError(
+                f"The database refused to store the balances ({kind})."
+            ) from exc
+        raise
 
 
 def unavailable(exc: BaseException) -> bool:

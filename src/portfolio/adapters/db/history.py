@@ -233,7 +233,7 @@ class SqlHistoryRepository:
             rows,
         )
 
-    async def lagging(self, behind: timedelta) -> list[str]:
+    async def lagging(self, behind: timedelta, limit: int) -> list[str]:
         since = self._clock.now() - behind
         cursor = HistoryCursorRow
         query = (
@@ -242,6 +242,7 @@ class SqlHistoryRepository:
             .outerjoin(cursor, cursor.tenant == WalletRow.tenant)
             .where((cursor.sealed_at < since) | cursor.sealed_at.is_(None))
             .order_by(WalletRow.tenant)
+            .limit(limit)
         )
         async with storage_errors(), self._writes() as session:
             return list(await session.scalars(query))

@@ -104,16 +104,29 @@ async def forget_tenant_history(session: AsyncSession, tenant: str) -> None:
 
 
 class SqlPriceSeries:
+    """Records the prices a read looked up. A price this process recorded already (the same
+    quote, served again from the cache to the next chunk of wallets) is not news: the series
+    carries it forward, so it is not written again."""
+
+    REMEMBERED = 100_000  # tokens whose last recorded quote is remembered
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessions = sessions
         self._dialect = dialect
+        self._recorded: dict[tuple[object, str], tuple[Decimal, datetime]] = {}
 
     async def record_prices(self, prices: Sequence[tuple[Token, Price]], at: datetime) -> None:
-        seen = [
-            PriceSeen(token.chain, token.key, at, price.usd)
+        fresh = [
+            (token, price)
             for token, price in prices
             if not price.stale
+            and self._recorded.get((token.chain, token.key)) != (price.usd, price.as_of)
         ]
-        if seen:
-            async with storage_errors(), self._sessions.begin() as session:
-                await write_prices(session, seen, self._dialect)
+        if not fresh:
+            return
+        seen = [PriceSeen(token.chain, token.key, at, price.usd) for token, price in fresh]
+        async with storage_errors(), self._sessions.begin() as session:
+            await write_prices(session, seen, self._dialect)
+        if len(self._recorded) > self.REMEMBERED:
+            self._recorded.clear()
+        self._recorded.update({(t.chain, t.key): (p.usd, p.as_of) for t, p in fresh})

@@ -55,9 +55,9 @@ async def get_balances(
     ] = None,
 ) -> BalancesOut | BalancesAtOut:
     """The balances of the last successful fetch; `stale` when they are older than the
-    freshness setting or the last fetch failed. With `at`: every balance and value as recorded
-    at or before that moment, each with the time of the sample it stands on (the definition
-    of history). Zero balances are left out."""
+    freshness setting or the last fetch failed. With `at`: every balance at that moment (its
+    last recorded change at or before it, with the time of that change) valued at the token's
+    price then (the definition of history). Zero balances are left out."""
     if at is not None:  # its services taken here: the plain read resolves no more than before
         services = services_of(request)
         wallet = await services.wallets.get(principal.tenant, wallet_id)

@@ -145,9 +145,11 @@ async def get_history(
     ] = Interval.HOUR,
 ) -> HistoryOut | Response:
     """One point per bucket (`5m`, `1h` or `1d`, aligned to the interval from the Unix epoch)
-    from the bucket holding `start` up to `end`. A point's value is, for each wallet and token,
-    the last USD value recorded at or before the bucket's end, carried forward across gaps; a
-    wallet adds nothing before its first record. At most 10,000 points a request. With
+    from the bucket holding `start` up to `end`. A point's value is marked to market: for each
+    wallet and token, the amount held at the bucket's end (its last recorded change at or before
+    it) times the token's USD price then (its last price at or before it), so there are no gaps
+    when a wallet was not read; an unpriced token counts 0, a wallet nothing before its first
+    record. At most 10,000 points a request. With
     `Accept: text/csv`: one row per bucket (`timestamp`, `total_usd`, `<chain>_usd` for each
     chain of the tenant's wallets), streamed, up to 1,100,000 rows (ten years of 5-minute
     points)."""
@@ -172,10 +174,11 @@ async def get_portfolio_at(
     request: Request,
     time: Annotated[Rfc3339, Query(description="RFC 3339 with a zone.")],
 ) -> PortfolioAtOut | Response:
-    """Every (wallet, token) balance and USD value as recorded at or before `time` (its last
-    sample then, each with the time it was recorded), and the totals: by the same definition
-    as history, so at a bucket's end they are that point's. Zero balances are left out. With
-    `Accept: text/csv`: one row per wallet and token (the columns are in the README)."""
+    """Every (wallet, token) balance at `time` (its last recorded change at or before it, with
+    the time of that change) valued at the token's price then, and the totals: by the same
+    definition as history, so at a bucket's end they are that point's. Zero balances are left
+    out. With `Accept: text/csv`: one row per wallet and token (the columns are in the
+    README)."""
     held = await history.held_at(principal.tenant, time)
     if wants_csv(request):
         return csv_response(AT_COLUMNS, each(at_rows(held)), "portfolio-at.csv")
