@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.ledger import forget_history_after, write_changes, write_prices
 from portfolio.adapters.db.models import BalanceChangeRow, WalletRow
+from portfolio.domain.amounts import Amount as TokenAmount
+from portfolio.domain.amounts import amount_change
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import PriceSeen
 
@@ -56,9 +58,7 @@ async def record_amounts(engine: AsyncEngine, amounts: Sequence[Amount]) -> None
             before = last.get(key, (0, 0))
             if before == (amount.raw, amount.decimals) or (key not in last and not amount.raw):
                 continue
-            delta = Decimal(amount.raw).scaleb(-amount.decimals) - Decimal(before[0]).scaleb(
-                -before[1]
-            )
+            delta = amount_change(TokenAmount(amount.raw, amount.decimals), TokenAmount(*before))
             last[key] = (amount.raw, amount.decimals)
             times.append(amount.at)
             rows.append(

@@ -14,6 +14,8 @@ from portfolio.domain.errors import InvalidAmountError
 UINT256_MAX = 2**256 - 1
 MAX_DECIMALS = 255
 EXACT = Context(prec=80, traps=[Inexact])
+# Wide enough for the difference of any two amounts (78 digits at scales up to 255 apart).
+CHANGE = Context(prec=2 * 78 + MAX_DECIMALS + 2, traps=[Inexact])
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,12 @@ class Amount:
 
     def __bool__(self) -> bool:
         return self.raw != 0
+
+
+def amount_change(new: Amount, old: Amount | None) -> Decimal:
+    """``new`` minus ``old`` (None: nothing held) in tokens, exactly."""
+    with localcontext(CHANGE):
+        return new.value - (Decimal(0) if old is None else old.value)
 
 
 def format_decimal(value: Decimal) -> str:

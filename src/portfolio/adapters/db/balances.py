@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal, localcontext
 from uuid import UUID
 
 from sqlalchemy import delete, insert, select, tuple_, update
@@ -21,11 +20,10 @@ from portfolio.adapters.db.models import (
     WalletRow,
 )
 from portfolio.adapters.db.wallets import to_wallet
-from portfolio.domain.amounts import Amount
+from portfolio.domain.amounts import Amount, amount_change
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
-from portfolio.domain.prices import VALUE_CONTEXT
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -151,14 +149,14 @@ class _Edits:
             row = old.get(key)
             token = balance.token
             if row is None or (row.raw_balance, row.decimals) != (balance.raw, token.decimals):
-                previous = Decimal(0) if row is None else _amount(row.raw_balance, row.decimals)
+                previous = None if row is None else Amount(row.raw_balance, row.decimals)
                 self._change(wallet, key, token.symbol, token.decimals, balance.raw, previous, at)
                 self.upserts.append(_current(wallet.id, balance, at))
             elif (row.symbol, row.name, row.verified) != (token.symbol, token.name, token.verified):
                 self.upserts.append(_current(wallet.id, balance, row.fetched_at))
         for key, row in old.items():
             if key not in held and key not in failed:
-                previous = _amount(row.raw_balance, row.decimals)
+                previous = Amount(row.raw_balance, row.decimals)
                 self._change(wallet, key, row.symbol, row.decimals, 0, previous, at)
                 self.gone.append((wallet.id, key))
         kept_as_of = _kept_as_of(wallet, reading, old)
@@ -180,11 +178,10 @@ class _Edits:
         symbol: str | None,
         decimals: int,
         raw: int,
-        previous: Decimal,
+        previous: Amount | None,
         at: datetime,
     ) -> None:
-        with localcontext(VALUE_CONTEXT):
-            delta = _amount(raw, decimals) - previous
+        delta = amount_change(Amount(raw, decimals), previous)
         self.changes.append(
             {"wallet_id": wallet.id, "token_key": key, "symbol": symbol, "decimals": decimals,
              "raw_balance": raw, "delta": delta, "changed_at": at}
@@ -212,10 +209,6 @@ class _Edits:
         if self.changes:
             await write_changes(session, self.changes, dialect)
             await forget_history_after(session, at, self.tenants)
-
-
-def _amount(raw: int, decimals: int) -> Decimal:
-    return Amount(raw, decimals).value
 
 
 def _kept_as_of(

@@ -139,19 +139,16 @@ class SqlHistoryRepository:
     async def _tail(
         self, tenant: str, window: Window, cursor: _Cursor, first: datetime
     ) -> AsyncIterator[HistoryPoint]:
-        """The buckets from ``first`` on (their ends after the cursor), walked from it by 5
-        minutes: each bucket's point is the value at its end."""
-        walk = Window(cursor.sealed_at, window.last_end, FIVE_MINUTES)
-        ends = {}
+        """The buckets from ``first`` on (their ends after the cursor), walked from the
+        holdings at the cursor with the events after it: the cursor lies in the first of them,
+        whose value at its end is what happened by the cursor and after."""
+        tail = Window(first, window.end, window.step)
         async with storage_errors(), self._sessions() as session:
-            events = await _events(session, tenant, walk, cursor.holdings)
-        for point in history_points(walk, cursor.holdings, events):
-            ends[point.timestamp + FIVE_MINUTES] = point
-        bucket = first
-        while bucket < window.last_end:
-            at_end = ends[bucket + window.step]
-            yield HistoryPoint(bucket, at_end.total, at_end.by_chain)
-            bucket += window.step
+            events = await _events(
+                session, tenant, cursor.sealed_at, tail.last_end, tail.step, cursor.holdings
+            )
+        for point in history_points(tail, cursor.holdings, events):
+            yield point
 
     async def _walked(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
         """The window walked from the changes and prices, page by page."""
@@ -159,7 +156,9 @@ class SqlHistoryRepository:
             holdings = await _holdings_at(session, tenant, window.start, self._dialect)
         for part in _parts(window, STREAM_BUCKETS):
             async with storage_errors(), self._sessions() as session:
-                events = await _events(session, tenant, part, holdings)
+                events = await _events(
+                    session, tenant, part.start, part.last_end, part.step, holdings
+                )
             walk = ValueWalk(part, holdings)
             for event in events:
                 for point in walk.feed(event):
@@ -192,14 +191,14 @@ class SqlHistoryRepository:
         start = row.sealed_at
         if row.first_at is None:
             first = await _first_change(session, tenant, row.sealed_at)
-            if first is None:
+            start = target if first is None else bucket_holding(first, FIVE_MINUTES)
+            if start >= target:  # nothing held by the target yet
                 row.sealed_at = target
                 return False
-            start = bucket_holding(first, FIVE_MINUTES)
             row.first_at = start + FIVE_MINUTES
         end = min(target, start + SEAL_CHUNK * FIVE_MINUTES)
         window = Window(start, end, FIVE_MINUTES)
-        events = await _events(session, tenant, window, holdings)
+        events = await _events(session, tenant, start, end, FIVE_MINUTES, holdings)
         walk = ValueWalk(window, holdings)
         points = [point for event in events for point in walk.feed(event)]
         await self._keep(session, tenant, [*points, *walk.finish()], now)
@@ -389,14 +388,18 @@ async def _holdings_at(
 
 
 async def _events(
-    session: AsyncSession, tenant: str, window: Window, holdings: Holdings
+    session: AsyncSession,
+    tenant: str,
+    after: datetime,
+    until: datetime,
+    step: timedelta,
+    holdings: Holdings,
 ) -> list[Event]:
-    """The tenant's changes and the prices of its tokens after the window's start up to its
-    last end, in time order. Prices are read from the series of the window's step and the
+    """The tenant's changes and the prices of its tokens after ``after`` up to ``until``, in
+    time order, for buckets of ``step``. Prices are read from the series of that step and the
     longer ones (each kept price is the last one of its bucket, which is all a bucket's end
-    needs); a token first held in the window gets its price at the start too."""
+    needs); a token first held in that time gets its price at ``after`` too."""
     c = BalanceChangeRow
-    after, until = window.start, window.last_end
     changes: list[Event] = [
         Change(Chain(chain), key, at, delta)
         for chain, key, at, delta in await session.execute(
@@ -419,7 +422,7 @@ async def _events(
             select(p.chain, p.token_key, p.priced_at, p.usd_price)
             .where(
                 tuple_(p.chain, p.token_key).in_([(ch.value, key) for ch, key in tokens]),
-                p.step_seconds >= int(window.step.total_seconds()),
+                p.step_seconds >= int(step.total_seconds()),
                 p.priced_at > after,
                 p.priced_at <= until,
             )
@@ -521,44 +524,39 @@ def _held_at_query(
 
 
 async def _prune_points(session: AsyncSession, step: int, oldest: datetime, batch: int) -> int:
-    p = HistoryPointRow
-    doomed = select(p.tenant, p.chain, p.at).where(p.grain == step, p.at < oldest).limit(batch)
-    keys = (await session.execute(doomed)).all()
-    if keys:
-        await session.execute(
-            delete(p).where(tuple_(p.tenant, p.chain, p.at).in_([tuple(k) for k in keys]))
-        )
-    return len(keys)
+    p, doomed = HistoryPointRow, aliased(HistoryPointRow)
+    keys = (
+        select(doomed.tenant, doomed.chain, doomed.at)
+        .where(doomed.grain == step, doomed.at < oldest)
+        .limit(batch)
+    )
+    result = await session.execute(delete(p).where(tuple_(p.tenant, p.chain, p.at).in_(keys)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def _prune_prices(session: AsyncSession, step: int, oldest: datetime, batch: int) -> int:
-    p, newer = PricePointRow, aliased(PricePointRow)
+    p, doomed, newer = PricePointRow, aliased(PricePointRow), aliased(PricePointRow)
     # A price before the limit goes when a later one of its token (still before it) stands in.
     superseded = (
         select(newer.bucket)
         .where(
-            newer.chain == p.chain,
-            newer.token_key == p.token_key,
+            newer.chain == doomed.chain,
+            newer.token_key == doomed.token_key,
             newer.step_seconds == step,
-            newer.bucket > p.bucket,
+            newer.bucket > doomed.bucket,
             newer.bucket < oldest,
         )
         .exists()
     )
-    doomed = (
-        select(p.chain, p.token_key, p.bucket)
-        .where(p.step_seconds == step, p.bucket < oldest, superseded)
+    keys = (
+        select(doomed.chain, doomed.token_key, doomed.bucket)
+        .where(doomed.step_seconds == step, doomed.bucket < oldest, superseded)
         .limit(batch)
     )
-    keys = (await session.execute(doomed)).all()
-    if keys:
-        await session.execute(
-            delete(p).where(
-                p.step_seconds == step,
-                tuple_(p.chain, p.token_key, p.bucket).in_([tuple(k) for k in keys]),
-            )
-        )
-    return len(keys)
+    result = await session.execute(
+        delete(p).where(p.step_seconds == step, tuple_(p.chain, p.token_key, p.bucket).in_(keys))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _parts(window: Window, buckets: int) -> list[Window]:
