@@ -270,7 +270,8 @@ async def test_balances_at_a_moment_match_the_definition_and_history(
         assert set(got) == set(wanted), engine.dialect.name
         for key, (change, usd) in wanted.items():
             item = got[key]
-            value = None if usd is None else _amount(change.raw, change.token) * usd
+            with localcontext(VALUE_CONTEXT):
+                value = None if usd is None else _amount(change.raw, change.token) * usd
             assert (item.raw, item.usd_price, item.usd_value) == (change.raw, usd, value)
             assert item.recorded_at == change.at
         total, by_chain = totals_at(found)
