@@ -31,6 +31,7 @@ from portfolio.adapters.db.models import (
     WalletRow,
 )
 from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.api.csvout import history_rows
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
     HistoryPoint,
@@ -40,7 +41,7 @@ from portfolio.domain.history import (
     floor_time,
     totals_at,
 )
-from portfolio.domain.prices import VALUE_CONTEXT
+from portfolio.domain.prices import VALUE_CONTEXT, round_usd
 from portfolio.domain.tokens import Token, TokenBalance, WalletReading
 from portfolio.domain.wallet import DEFAULT_TENANT
 from portfolio.services.history import HistoryService
@@ -150,6 +151,10 @@ def reference(held: Sequence[Held], prices: Sequence[Priced], window: Window) ->
     return points
 
 
+def _cents(value: Decimal) -> str:
+    return str(round_usd(value))
+
+
 def _amount(raw: int, token: int) -> Decimal:
     with localcontext(VALUE_CONTEXT):
         return Decimal(raw).scaleb(-TOKENS[token][1])
@@ -235,6 +240,14 @@ async def test_both_databases_match_the_definition(
         assert await history.portfolio_history(DEFAULT_TENANT, window) == got
         streamed = [p async for p in history.stream_history(DEFAULT_TENANT, window)]
         assert streamed == got, engine.dialect.name
+        # The CSV export's rows are the definition's, rounded once to the cent.
+        chains = [Chain.ETHEREUM, Chain.SOLANA]
+        rows = [r async for r in history_rows(history.stream_history(DEFAULT_TENANT, window),
+                                               chains)]  # fmt: skip
+        assert [row[1:] for row in rows] == [
+            [_cents(p.total), *(_cents(p.by_chain.get(c, Decimal(0))) for c in chains)]
+            for p in expected
+        ]
 
 
 @settings(

@@ -125,3 +125,10 @@ def test_a_known_portfolio_to_the_cent() -> None:
     assert summary.change_24h == Decimal(600) - Decimal("9.999")
     with_spam = summarize(holdings, prices, include_unverified=True)
     assert with_spam.total - summary.total == Decimal(1_000_000)  # 10**6 spam tokens at $1
+
+
+def test_a_value_of_any_size_rounds_to_the_cent() -> None:
+    """The default context's 28 digits refused 10**26 USD (a spam token's amount times a
+    price reaches it): a 500 on any document showing it."""
+    assert round_usd(Decimal("99999999999999999999999999.995")) == Decimal(10**26)
+    assert str(round_usd(Decimal(f"{10**60}.125"))) == f"{10**60}.12"  # half to even

@@ -42,7 +42,10 @@ def value_of(raw: int, decimals: int, price: Price | None) -> Decimal | None:
 
 
 def round_usd(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=USD_ROUNDING)
+    """To the cent, in the value context: the default 28 digits refuse (InvalidOperation) a
+    value of 10**26 USD or more, which a spam token's amount times a price can reach."""
+    with localcontext(VALUE_CONTEXT):
+        return value.quantize(CENT, rounding=USD_ROUNDING)
 
 
 def share(part: Decimal, total: Decimal) -> Decimal:

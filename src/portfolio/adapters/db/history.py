@@ -14,14 +14,26 @@ minutes after the cursor. A window whose points are not all kept (retention drop
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Executable, delete, func, select, true, tuple_
+from sqlalchemy import (
+    Executable,
+    Integer,
+    String,
+    cast,
+    delete,
+    func,
+    select,
+    text,
+    true,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -58,7 +70,7 @@ from portfolio.ports.clock import Clock
 FIVE_MINUTES = Interval.FIVE_MINUTES.step
 SEAL_GRACE = timedelta(minutes=15)  # how far behind the present points are kept
 SEAL_CHUNK = 288  # boundaries computed in one transaction (a day)
-STREAM_BUCKETS = 2000  # buckets read in one page of a streamed export
+STREAM_BUCKETS = 500  # buckets read in one page of a streamed export (its events held at once)
 GRAINS = (86400, 3600, 300)
 
 
@@ -113,27 +125,32 @@ class SqlHistoryRepository:
 
     async def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
         """Points as they are read, in pages of buckets, each page in a short transaction of
-        its own: a client that reads a long export slowly holds no connection between pages."""
+        its own: a client that reads a long export slowly holds no connection between pages.
+        From the kept points up to the cursor where they are all kept, else (retention dropped
+        some) walked from the changes; then walked after the cursor."""
         await self.seal(tenant)
         async with storage_errors(), self._sessions() as session:
             cursor = await _cursor(session, tenant)
-            kept = cursor is not None and await _all_kept(session, tenant, window, cursor)
-        if cursor is None or not kept:
+        if cursor is None:  # dropped meanwhile by a late write
             async for point in self._walked(tenant, window):
                 yield point
             return
         step = window.step
-        sealed = cursor.sealed_at
         for part in _parts(window, STREAM_BUCKETS):
-            if part.start + step > sealed:
+            if part.start + step > cursor.sealed_at:
                 break
             async with storage_errors(), self._sessions() as session:
-                points = await _kept_points(session, tenant, part, cursor)
+                points = await _kept_points(session, tenant, part, cursor, self._dialect)
+            if points is None:  # not all kept: walked from here on
+                async for point in self._walked(tenant, Window(part.start, window.end, step)):
+                    yield point
+                return
             for point in points:
                 yield point
-        tail = [b for b in window.buckets() if b + step > sealed]
-        if tail:
-            async for point in self._tail(tenant, window, cursor, tail[0]):
+        sealed = cursor.sealed_at
+        first = window.start + max(0, (sealed - window.start) // step) * step  # ends after it
+        if first < window.last_end:
+            async for point in self._tail(tenant, window, cursor, first):
                 yield point
 
     async def _tail(
@@ -172,6 +189,12 @@ class SqlHistoryRepository:
         transaction, from its cursor (or its first change)."""
         now = self._clock.now()
         target = floor_time(now - SEAL_GRACE, FIVE_MINUTES)
+        async with storage_errors(), self._writes() as session:
+            sealed = await session.scalar(
+                select(HistoryCursorRow.sealed_at).where(HistoryCursorRow.tenant == tenant)
+            )
+        if sealed is not None and sealed >= target:  # up to date: no write
+            return
         while True:
             async with storage_errors(), self._writes.begin() as session:
                 if not await self._seal_chunk(session, tenant, target, now):
@@ -315,60 +338,79 @@ async def _first_change(session: AsyncSession, tenant: str, after: datetime) -> 
     return first
 
 
-def _ends(window: Window, cursor: _Cursor) -> tuple[datetime, datetime] | None:
-    """The kept bucket ends of the window (the first and the last), if any."""
-    first = max(window.start + window.step, cursor.first_at or cursor.sealed_at)
-    last = min(window.last_end, cursor.sealed_at)
-    return (first, last) if first <= last else None
-
-
-async def _all_kept(session: AsyncSession, tenant: str, window: Window, cursor: _Cursor) -> bool:
-    """Whether every bucket end of the window up to the cursor has its points kept."""
-    ends = _ends(window, cursor)
-    if ends is None or cursor.first_at is None:
-        return True
-    first, last = ends
-    first = window.start + -(-(first - window.start) // window.step) * window.step  # aligned
-    wanted = 0 if first > last else (last - first) // window.step + 1
-    p = HistoryPointRow
-    found = await session.scalar(
-        select(func.count(func.distinct(p.at))).where(
-            p.tenant == tenant,
-            p.grain >= int(window.step.total_seconds()),
-            p.at >= first,
-            p.at <= last,
-        )
-    )
-    return found == wanted
-
-
 async def _kept_points(
-    session: AsyncSession, tenant: str, part: Window, cursor: _Cursor
-) -> list[HistoryPoint]:
-    """The part's points from the kept ones (ends up to the cursor); a bucket ending before
-    the first kept point holds nothing."""
-    p = HistoryPointRow
-    rows = await session.execute(
-        select(p.at, p.chain, p.value)
-        .where(
-            p.tenant == tenant,
-            p.grain >= int(part.step.total_seconds()),
-            p.at > part.start,
-            p.at <= min(part.last_end, cursor.sealed_at),
-        )
-        .order_by(p.at)
-    )
-    by_end: dict[datetime, dict[Chain, Decimal]] = {}
-    for at, chain, value in rows:
-        by_end.setdefault(at, {})[Chain(chain)] = value
+    session: AsyncSession, tenant: str, part: Window, cursor: _Cursor, dialect: str
+) -> list[HistoryPoint] | None:
+    """The points of the part's buckets that end by the cursor, from the kept ones (a bucket
+    ending before the first kept point holds nothing); None when one of them from the first
+    kept point on has none (retention dropped it)."""
+    step = part.step
+    count = max(0, min(part.count, (cursor.sealed_at - part.start) // step))
+    if count == 0 or cursor.first_at is None:
+        return [HistoryPoint(b, Decimal(0), {}) for b in part.buckets()[:count]]
+    values = await _kept_values(session, tenant, part.start, count, step, dialect)
+    first = max(0, -(-(cursor.first_at - part.start) // step) - 1)  # ends at or after it
     points = []
+    bucket = part.start
     with localcontext(VALUE_CONTEXT):
-        for bucket in part.buckets():
-            if bucket + part.step > cursor.sealed_at:
-                break
-            by_chain = by_end.get(bucket + part.step, {})
+        for index in range(count):
+            by_chain = {c: v for c, series in values.items() if (v := series[index]) is not None}
+            if not by_chain and index >= first:
+                return None
             points.append(HistoryPoint(bucket, sum(by_chain.values(), Decimal(0)), by_chain))
+            bucket += step
     return points
+
+
+POSTGRES_KEPT = text(
+    """
+    SELECT chain, array_agg(CAST(extract(epoch FROM at) AS bigint)), array_agg(value)
+    FROM history_points
+    WHERE tenant = :tenant AND grain >= :grain AND at > :after AND at <= :until
+    GROUP BY chain
+    """
+)
+
+
+async def _kept_values(
+    session: AsyncSession,
+    tenant: str,
+    start: datetime,
+    count: int,
+    step: timedelta,
+    dialect: str,
+) -> dict[Chain, list[Decimal | None]]:
+    """Each chain's kept value at the end of each of ``count`` buckets from ``start`` (None
+    where none is kept). Times come as epoch seconds and, on PostgreSQL, a chain's values as
+    one array: ten thousand points are read in a few milliseconds, not row by row."""
+    seconds = int(step.total_seconds())
+    first_end = int((start - EPOCH).total_seconds()) + seconds
+    until = start + count * step
+    values: dict[Chain, list[Decimal | None]] = {}
+    rows: list[tuple[str, Iterable[tuple[int, Any]]]]
+    if dialect == "postgresql":
+        parameters = {"tenant": tenant, "grain": seconds, "after": start, "until": until}
+        rows = [
+            (chain, zip(ends, amounts, strict=True))
+            for chain, ends, amounts in await session.execute(POSTGRES_KEPT, parameters)
+        ]
+    else:
+        p = HistoryPointRow
+        found: dict[str, list[tuple[int, Any]]] = {}
+        epoch = cast(func.strftime("%s", p.at), Integer)
+        for chain, end, value in await session.execute(
+            select(p.chain, epoch, type_coerce(p.value, String)).where(
+                p.tenant == tenant, p.grain >= seconds, p.at > start, p.at <= until
+            )
+        ):
+            found.setdefault(chain, []).append((end, value))
+        rows = [(chain, iter(pairs)) for chain, pairs in found.items()]
+    for chain, pairs in rows:
+        series: list[Decimal | None] = [None] * count
+        for end, value in pairs:
+            series[(end - first_end) // seconds] = Decimal(value)
+        values[Chain(chain)] = series
+    return values
 
 
 async def _holdings_at(
