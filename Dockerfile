@@ -22,7 +22,7 @@ COPY src ./src
 RUN /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VERSION=0.2.0
+ARG VERSION=0.3.0
 ARG REVISION=unknown
 ARG CREATED=unknown
 LABEL org.opencontainers.image.title="portfolio" \
