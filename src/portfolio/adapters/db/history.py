@@ -50,6 +50,7 @@ from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
     EPOCH,
+    MAX_POINTS,
     Change,
     Event,
     HeldAt,
@@ -121,36 +122,54 @@ class SqlHistoryRepository:
         self._retention = retention or Retention()
 
     async def portfolio_history(self, tenant: str, window: Window) -> list[HistoryPoint]:
-        return [point async for point in self.stream_history(tenant, window)]
+        """A window of up to MAX_POINTS buckets read in one page."""
+        return [point async for point in self._points(tenant, window, MAX_POINTS)]
 
-    async def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
+    def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
         """Points as they are read, in pages of buckets, each page in a short transaction of
-        its own: a client that reads a long export slowly holds no connection between pages.
-        From the kept points up to the cursor where they are all kept, else (retention dropped
-        some) walked from the changes; then walked after the cursor."""
-        await self.seal(tenant)
-        async with storage_errors(), self._sessions() as session:
-            cursor = await _cursor(session, tenant)
+        its own: a client that reads a long export slowly holds no connection between pages."""
+        return self._points(tenant, window, STREAM_BUCKETS)
+
+    async def _points(self, tenant: str, window: Window, page: int) -> AsyncIterator[HistoryPoint]:
+        """From the kept points up to the cursor where they are all kept, else (retention
+        dropped some) walked from the changes; then walked after the cursor."""
+        cursor = await self._sealed(tenant)
+        if cursor is None or self._sessions is not self._writes:  # read where reads go
+            async with storage_errors(), self._sessions() as session:
+                cursor = await _cursor(session, tenant)
         if cursor is None:  # dropped meanwhile by a late write
             async for point in self._walked(tenant, window):
                 yield point
             return
+        done = 0
+        async for point in self._kept(tenant, window, page, cursor):
+            done += 1
+            yield point
+        # The first bucket ending after the cursor (and after those walked already, when
+        # retention had the kept points walked to the end).
+        step, sealed = window.step, cursor.sealed_at
+        first = window.start + max(done, (sealed - window.start) // step) * step
+        if first < window.last_end:
+            async for point in self._tail(tenant, window, cursor, first):
+                yield point
+
+    async def _kept(
+        self, tenant: str, window: Window, page: int, cursor: _Cursor
+    ) -> AsyncIterator[HistoryPoint]:
+        """The buckets that end by the cursor, page by page, from the kept points; walked from
+        the first page on which some are not kept (retention dropped them) to the window's
+        end."""
         step = window.step
-        for part in _parts(window, STREAM_BUCKETS):
+        for part in _parts(window, page):
             if part.start + step > cursor.sealed_at:
-                break
+                return
             async with storage_errors(), self._sessions() as session:
                 points = await _kept_points(session, tenant, part, cursor, self._dialect)
-            if points is None:  # not all kept: walked from here on
+            if points is None:
                 async for point in self._walked(tenant, Window(part.start, window.end, step)):
                     yield point
                 return
             for point in points:
-                yield point
-        sealed = cursor.sealed_at
-        first = window.start + max(0, (sealed - window.start) // step) * step  # ends after it
-        if first < window.last_end:
-            async for point in self._tail(tenant, window, cursor, first):
                 yield point
 
     async def _tail(
@@ -187,18 +206,20 @@ class SqlHistoryRepository:
     async def seal(self, tenant: str) -> None:
         """Compute and keep the tenant's points up to ``SEAL_GRACE`` before now, a day per
         transaction, from its cursor (or its first change)."""
+        await self._sealed(tenant)
+
+    async def _sealed(self, tenant: str) -> _Cursor | None:
+        """``seal``; the cursor as read when it was up to date already (else None)."""
         now = self._clock.now()
         target = floor_time(now - SEAL_GRACE, FIVE_MINUTES)
         async with storage_errors(), self._writes() as session:
-            sealed = await session.scalar(
-                select(HistoryCursorRow.sealed_at).where(HistoryCursorRow.tenant == tenant)
-            )
-        if sealed is not None and sealed >= target:  # up to date: no write
-            return
+            cursor = await _cursor(session, tenant)
+        if cursor is not None and cursor.sealed_at >= target:  # up to date: no write
+            return cursor
         while True:
             async with storage_errors(), self._writes.begin() as session:
                 if not await self._seal_chunk(session, tenant, target, now):
-                    return
+                    return None
 
     async def _seal_chunk(
         self, session: AsyncSession, tenant: str, target: datetime, now: datetime
@@ -350,21 +371,28 @@ async def _kept_points(
         return [HistoryPoint(b, Decimal(0), {}) for b in part.buckets()[:count]]
     values = await _kept_values(session, tenant, part.start, count, step, dialect)
     first = max(0, -(-(cursor.first_at - part.start) // step) - 1)  # ends at or after it
+    series = list(values.items())
     points = []
     bucket = part.start
     with localcontext(VALUE_CONTEXT):
         for index in range(count):
-            by_chain = {c: v for c, series in values.items() if (v := series[index]) is not None}
+            by_chain = {}
+            total = Decimal(0)
+            for chain, kept in series:
+                value = kept[index]
+                if value is not None:
+                    by_chain[chain] = value
+                    total += value
             if not by_chain and index >= first:
                 return None
-            points.append(HistoryPoint(bucket, sum(by_chain.values(), Decimal(0)), by_chain))
+            points.append(HistoryPoint(bucket, total, by_chain))
             bucket += step
     return points
 
 
 POSTGRES_KEPT = text(
     """
-    SELECT chain, array_agg(CAST(extract(epoch FROM at) AS bigint)), array_agg(value)
+    SELECT chain, array_agg(CAST(extract(epoch FROM at) AS bigint)), array_agg(CAST(value AS text))
     FROM history_points
     WHERE tenant = :tenant AND grain >= :grain AND at > :after AND at <= :until
     GROUP BY chain
