@@ -21,12 +21,9 @@ _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, Tim
 # connections, out of memory or disk), 57 operator intervention (admin shutdown, crash
 # shutdown, cannot connect now, query cancelled by the statement timeout).
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
-UNDEFINED_TABLE = "42P01"
+UNDEFINED_TABLE = "42P01"  # a database not migrated yet: not ready, rather than a bug
 # 22 data exception (a value too long, out of range), 23 integrity constraint violation.
-_REFUSED_SQLSTATE_CLASSES = (
-    "22",
-    "23",
-)  # a database not migrated yet: not ready, rather than a bug
+_REFUSED_SQLSTATE_CLASSES = ("22", "23")
 
 
 @asynccontextmanager
