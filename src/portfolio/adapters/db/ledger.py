@@ -32,7 +32,9 @@ async def write_changes(
     session: AsyncSession, rows: Sequence[dict[str, Any]], dialect: str
 ) -> None:
     """Insert balance changes in the caller's transaction: on PostgreSQL by one COPY (asyncpg's
-    binary copy, a tenth of the cost of an INSERT per row), elsewhere by one executemany."""
+    binary copy: the rows in one stream, no statement per row), elsewhere by one executemany.
+    A refusal there (a trigger, a constraint) is the driver's own error, which
+    rejected_records turns into RecordRejectedError as it does SQLAlchemy's."""
     if not rows:
         return
     if dialect != "postgresql":
