@@ -9,9 +9,9 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import delete, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portfolio.adapters.db.engine import insert_for
 from portfolio.adapters.db.errors import rejected_records, storage_errors
 from portfolio.adapters.db.ledger import forget_history_after, write_changes
 from portfolio.adapters.db.models import (
@@ -196,8 +196,7 @@ class _Edits:
                 )
             )
         if self.upserts:
-            module = postgresql if dialect == "postgresql" else sqlite
-            statement = module.insert(BalanceRow)
+            statement = insert_for(dialect, BalanceRow)
             columns = ("symbol", "name", "decimals", "verified", "raw_balance", "fetched_at")
             await session.execute(
                 statement.on_conflict_do_update(

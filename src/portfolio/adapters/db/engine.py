@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -57,3 +58,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def insert_for(dialect: str, model: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of ``model`` that can say what to do on a conflict (``on_conflict_do_*``,
+    ``excluded``): the two dialects spell it alike, from their own modules."""
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)

@@ -34,10 +34,10 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from portfolio.adapters.db.engine import insert_for
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import (
     BalanceChangeRow,
@@ -266,8 +266,7 @@ class SqlHistoryRepository:
             ]
         if not rows:
             return
-        module = postgresql if self._dialect == "postgresql" else sqlite
-        statement = module.insert(HistoryPointRow)
+        statement = insert_for(self._dialect, HistoryPointRow)
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=["tenant", "chain", "at"],
@@ -333,9 +332,8 @@ class SqlHistoryRepository:
 
 def _insert_ignore(dialect: str, tenant: str) -> Executable:
     """The tenant's cursor row, at the epoch with nothing held, unless it has one."""
-    module = postgresql if dialect == "postgresql" else sqlite
     statement: Executable = (
-        module.insert(HistoryCursorRow)
+        insert_for(dialect, HistoryCursorRow)
         .values(tenant=tenant, first_at=None, sealed_at=EPOCH, state=Holdings().to_json())
         .on_conflict_do_nothing(index_elements=["tenant"])
     )

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portfolio.adapters.db.engine import insert_for
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import (
     BalanceChangeRow,
@@ -70,8 +70,7 @@ async def write_prices(session: AsyncSession, prices: Sequence[PriceSeen], diale
     ]  # fmt: skip
     if not rows:
         return
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(PricePointRow)
+    statement = insert_for(dialect, PricePointRow)
     excluded = statement.excluded
     await session.execute(
         statement.on_conflict_do_update(
