@@ -72,7 +72,7 @@ FIVE_MINUTES = Interval.FIVE_MINUTES.step
 SEAL_GRACE = timedelta(minutes=15)  # how far behind the present points are kept
 SEAL_CHUNK = 288  # boundaries computed in one transaction (a day)
 STREAM_BUCKETS = 500  # buckets read in one page of a streamed export (its events held at once)
-GRAINS = (86400, 3600, 300)
+GRAINS = sorted((int(interval.step.total_seconds()) for interval in Interval), reverse=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +82,9 @@ class Retention:
     five_minutes: timedelta = timedelta(days=35)
     hours: timedelta = timedelta(days=400)
 
-    def kept(self, step_seconds: int, now: datetime) -> datetime | None:
-        """The oldest time kept at this step (None: forever)."""
-        if step_seconds == 300:
-            return now - self.five_minutes
-        if step_seconds == 3600:
-            return now - self.hours
-        return None
+    def limits(self, now: datetime) -> dict[int, datetime]:
+        """The oldest time kept, by step in seconds, of the steps not kept forever."""
+        return {300: now - self.five_minutes, 3600: now - self.hours}
 
 
 def grain(moment: datetime) -> int:
@@ -253,12 +249,12 @@ class SqlHistoryRepository:
     async def _keep(
         self, session: AsyncSession, tenant: str, points: Sequence[HistoryPoint], now: datetime
     ) -> None:
+        limits = self._retention.limits(now)
         rows = []
         for point in points:
             at = point.timestamp + FIVE_MINUTES
             step = grain(at)
-            oldest = self._retention.kept(step, now)
-            if oldest is not None and at < oldest:
+            if step in limits and at < limits[step]:
                 continue  # retention would drop it at once
             rows += [
                 {"tenant": tenant, "chain": chain.value, "at": at, "grain": step, "value": value}
@@ -323,8 +319,7 @@ class SqlHistoryRepository:
         now = self._clock.now()
         dropped = 0
         async with storage_errors(), self._writes.begin() as session:
-            for step, kept in ((300, self._retention.five_minutes), (3600, self._retention.hours)):
-                oldest = now - kept
+            for step, oldest in self._retention.limits(now).items():
                 dropped += await _prune_points(session, step, oldest, batch)
                 dropped += await _prune_prices(session, step, oldest, batch)
         return dropped
