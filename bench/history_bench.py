@@ -167,7 +167,7 @@ OLD_HISTORY = text(
     ORDER BY bucket
     """
 )
-HISTORY_TABLES = ("balance_changes", "price_points", "history_points", "history_cursors")
+HISTORY_TABLES = ("balance_changes", "price_points", "history_spans", "history_cursors")
 OLD_TABLES = ("balance_history", "history_marks")
 
 
@@ -254,7 +254,7 @@ async def _new_model_postgres(lines: list[str], old_bytes: float, old_ms: dict[s
     lines += [
         f"  model of changes, PostgreSQL: {counts['balance_changes']:,} changes, "
         f"{counts['price_points']:,} price points (after pruning {pruned:,} past retention in "
-        f"{pruning:.0f} s), {counts['history_points']:,} kept points (computed in "
+        f"{pruning:.0f} s), {counts['history_spans']:,} days of kept points (computed in "
         f"{sealing:.1f} s); loaded in {loaded:.0f} s",
         f"  bytes on disk for a year: {size / 2**20:.0f} MiB, beside {old_bytes / 2**30:.1f} GiB:"
         f" 1/{old_bytes / size:.0f} (target: at most 1/50)",

@@ -83,7 +83,7 @@ async def _seed(url: str, evm: list[str], solana: list[str]) -> None:
             for table in (
                 "balance_changes",
                 "price_points",
-                "history_points",
+                "history_spans",
                 "history_cursors",
                 "token_accounts",
                 "balances",

@@ -26,7 +26,7 @@ from portfolio.adapters.db.history import Retention, SqlHistoryRepository, _held
 from portfolio.adapters.db.models import (
     BalanceChangeRow,
     HistoryCursorRow,
-    HistoryPointRow,
+    HistorySpanRow,
     PricePointRow,
     WalletRow,
 )
@@ -162,7 +162,7 @@ def _amount(raw: int, token: int) -> Decimal:
 
 async def store(engine: AsyncEngine, held: Sequence[Held], prices: Sequence[Priced]) -> None:
     async with session_factory(engine).begin() as session:
-        for table in (HistoryPointRow, HistoryCursorRow, PricePointRow, WalletRow):
+        for table in (HistorySpanRow, HistoryCursorRow, PricePointRow, WalletRow):
             await session.execute(delete(table))
         await session.execute(
             insert(WalletRow),
@@ -191,9 +191,11 @@ def repository(
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Streamed exports read in pages of 4 buckets, points kept a chunk of 7 at a time."""
+    """Streamed exports read in pages of 4 buckets, points computed a chunk of 7 at a time and
+    kept 5 of a step in a row (so a chunk, and a window, cross rows of every step)."""
     monkeypatch.setattr(history_module, "STREAM_BUCKETS", 4)
     monkeypatch.setattr(history_module, "SEAL_CHUNK", 7)
+    monkeypatch.setattr(history_module, "SPAN_POINTS", 5)
 
 
 @settings(
@@ -377,16 +379,18 @@ async def test_retention_drops_only_what_no_kept_point_needs(db_engine: AsyncEng
                 )
             ).all()
         )
-        points = await session.scalar(
-            select(func.count())
-            .select_from(HistoryPointRow)
-            .where(HistoryPointRow.grain == 300, HistoryPointRow.at < now - timedelta(days=1))
-        )
+        spans = (await session.execute(select(HistorySpanRow.step, HistorySpanRow.start))).all()
     # The newest 5-minute and hourly price before each limit stays; none before it.
     assert now - timedelta(days=1, minutes=5) <= oldest[300] < now - timedelta(days=1)
     assert now - timedelta(days=2, hours=1) <= oldest[3600] < now - timedelta(days=2)
     assert oldest[86400] == BASE  # daily ones stay
-    assert points == 0
+    # A row of 5-minute points (a day) goes when all its points are past the limit; the rows
+    # of hourly (12 days) and daily points reach past their limits.
+    assert {start for step, start in spans if step == 300} == {
+        BASE + timedelta(days=1),
+        BASE + timedelta(days=2),
+    }
+    assert {step for step, _ in spans} == {300, 3600, 86400}
 
 
 async def test_a_refresh_with_nothing_changed_writes_no_balance_rows(

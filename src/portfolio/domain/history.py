@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
+from typing import NamedTuple
 
 from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
@@ -229,8 +230,10 @@ def history_points(window: Window, start: Holdings, events: Iterable[Event]) -> 
     return points + list(walk.finish())
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryPoint:
+class HistoryPoint(NamedTuple):
+    """A bucket's value. A named tuple, not a dataclass: a window builds ten thousand of them,
+    and a tuple is built in a quarter of the time."""
+
     timestamp: datetime  # the bucket's start; the values stand at its end
     total: Decimal
     by_chain: dict[Chain, Decimal]

@@ -3,36 +3,34 @@
 A point is walked by the definition (domain.history.ValueWalk) from the tenant's holdings at a
 moment and the changes and prices after it. Walking a year of changes on every request would
 cost what the changes cost, so each tenant's value at every 5-minute boundary is computed once
-and kept in ``history_points``, up to its cursor (``history_cursors``: the boundary reached and
-the holdings and prices there). The cursor stays ``SEAL_GRACE`` behind the present, so a change
-or price that is still being written is not missed (a write older than the cursor drops it:
-ledger.forget_history_after). A request reads the kept points of its window and walks only the
-minutes after the cursor. A window whose points are not all kept (retention dropped the
-5-minute ones of long ago) is walked from the changes and prices instead: the same values.
+and kept in ``history_spans`` (288 points of a step a row), up to its cursor (``history_cursors``:
+the boundary reached and the holdings and prices there). The cursor stays ``SEAL_GRACE`` behind
+the present, so a change or price that is still being written is not missed (a write older
+than the cursor drops it: ledger.forget_history_after). A request reads the kept points of its
+window and walks only the minutes after the cursor. A window whose points are not all kept
+(retention dropped the 5-minute ones of long ago) is walked from the changes and prices
+instead: the same values.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
-from typing import Any
+from itertools import accumulate, islice, repeat
+from operator import add
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import (
     Executable,
-    Integer,
-    String,
-    cast,
     delete,
     func,
     select,
-    text,
     true,
     tuple_,
-    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -42,7 +40,7 @@ from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import (
     BalanceChangeRow,
     HistoryCursorRow,
-    HistoryPointRow,
+    HistorySpanRow,
     PricePointRow,
     WalletRow,
 )
@@ -71,8 +69,9 @@ from portfolio.ports.clock import Clock
 FIVE_MINUTES = Interval.FIVE_MINUTES.step
 SEAL_GRACE = timedelta(minutes=15)  # how far behind the present points are kept
 SEAL_CHUNK = 288  # boundaries computed in one transaction (a day)
+SPAN_POINTS = 288  # the points of one step a row holds: a day of 5-minute ones
+STEPS = tuple(int(interval.step.total_seconds()) for interval in Interval)
 STREAM_BUCKETS = 500  # buckets read in one page of a streamed export (its events held at once)
-GRAINS = sorted((int(interval.step.total_seconds()) for interval in Interval), reverse=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +86,9 @@ class Retention:
         return {300: now - self.five_minutes, 3600: now - self.hours}
 
 
-def grain(moment: datetime) -> int:
-    """The longest step (in seconds) that a boundary ends a bucket of."""
-    seconds = int(moment.timestamp())
-    return next(g for g in GRAINS if seconds % g == 0)
+def _span(seconds: int) -> timedelta:
+    """How long a row of points of a step spans."""
+    return SPAN_POINTS * timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,39 +117,44 @@ class SqlHistoryRepository:
 
     async def portfolio_history(self, tenant: str, window: Window) -> list[HistoryPoint]:
         """A window of up to MAX_POINTS buckets read in one page."""
-        return [point async for point in self._points(tenant, window, MAX_POINTS)]
+        return [point async for page in self._pages(tenant, window, MAX_POINTS) for point in page]
 
-    def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
+    async def stream_history(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
         """Points as they are read, in pages of buckets, each page in a short transaction of
         its own: a client that reads a long export slowly holds no connection between pages."""
-        return self._points(tenant, window, STREAM_BUCKETS)
+        async for page in self._pages(tenant, window, STREAM_BUCKETS):
+            for point in page:
+                yield point
 
-    async def _points(self, tenant: str, window: Window, page: int) -> AsyncIterator[HistoryPoint]:
-        """From the kept points up to the cursor where they are all kept, else (retention
-        dropped some) walked from the changes; then walked after the cursor."""
+    async def _pages(
+        self, tenant: str, window: Window, page: int
+    ) -> AsyncIterator[list[HistoryPoint]]:
+        """The points in pages (lists: ten thousand points passed one by one through
+        generators would cost more than reading them): from the kept points up to the cursor
+        where they are all kept, else (retention dropped some) walked from the changes; then
+        walked after the cursor."""
         cursor = await self._sealed(tenant)
         if cursor is None or self._sessions is not self._writes:  # read where reads go
             async with storage_errors(), self._sessions() as session:
                 cursor = await _cursor(session, tenant)
         if cursor is None:  # dropped meanwhile by a late write
-            async for point in self._walked(tenant, window):
-                yield point
+            async for points in self._walked(tenant, window):
+                yield points
             return
         done = 0
-        async for point in self._kept(tenant, window, page, cursor):
-            done += 1
-            yield point
+        async for points in self._kept(tenant, window, page, cursor):
+            done += len(points)
+            yield points
         # The first bucket ending after the cursor (and after those walked already, when
         # retention had the kept points walked to the end).
         step, sealed = window.step, cursor.sealed_at
         first = window.start + max(done, (sealed - window.start) // step) * step
         if first < window.last_end:
-            async for point in self._tail(tenant, window, cursor, first):
-                yield point
+            yield await self._tail(tenant, window, cursor, first)
 
     async def _kept(
         self, tenant: str, window: Window, page: int, cursor: _Cursor
-    ) -> AsyncIterator[HistoryPoint]:
+    ) -> AsyncIterator[list[HistoryPoint]]:
         """The buckets that end by the cursor, page by page, from the kept points; walked from
         the first page on which some are not kept (retention dropped them) to the window's
         end."""
@@ -160,17 +163,16 @@ class SqlHistoryRepository:
             if part.start + step > cursor.sealed_at:
                 return
             async with storage_errors(), self._sessions() as session:
-                points = await _kept_points(session, tenant, part, cursor, self._dialect)
+                points = await _kept_points(session, tenant, part, cursor)
             if points is None:
-                async for point in self._walked(tenant, Window(part.start, window.end, step)):
-                    yield point
+                async for walked in self._walked(tenant, Window(part.start, window.end, step)):
+                    yield walked
                 return
-            for point in points:
-                yield point
+            yield points
 
     async def _tail(
         self, tenant: str, window: Window, cursor: _Cursor, first: datetime
-    ) -> AsyncIterator[HistoryPoint]:
+    ) -> list[HistoryPoint]:
         """The buckets from ``first`` on (their ends after the cursor), walked from the
         holdings at the cursor with the events after it: the cursor lies in the first of them,
         whose value at its end is what happened by the cursor and after."""
@@ -179,10 +181,9 @@ class SqlHistoryRepository:
             events = await _events(
                 session, tenant, cursor.sealed_at, tail.last_end, tail.step, cursor.holdings
             )
-        for point in history_points(tail, cursor.holdings, events):
-            yield point
+        return history_points(tail, cursor.holdings, events)
 
-    async def _walked(self, tenant: str, window: Window) -> AsyncIterator[HistoryPoint]:
+    async def _walked(self, tenant: str, window: Window) -> AsyncIterator[list[HistoryPoint]]:
         """The window walked from the changes and prices, page by page."""
         async with storage_errors(), self._sessions() as session:
             holdings = await _holdings_at(session, tenant, window.start, self._dialect)
@@ -192,11 +193,7 @@ class SqlHistoryRepository:
                     session, tenant, part.start, part.last_end, part.step, holdings
                 )
             walk = ValueWalk(part, holdings)
-            for event in events:
-                for point in walk.feed(event):
-                    yield point
-            for point in walk.finish():
-                yield point
+            yield [point for event in events for point in walk.feed(event)] + list(walk.finish())
             holdings = walk.holdings
 
     async def seal(self, tenant: str) -> None:
@@ -229,6 +226,7 @@ class SqlHistoryRepository:
             return False
         holdings = Holdings.from_json(row.state)
         start = row.sealed_at
+        continuing = row.first_at is not None  # else nothing was held before ``start``
         if row.first_at is None:
             first = await _first_change(session, tenant, row.sealed_at)
             start = target if first is None else bucket_holding(first, FIVE_MINUTES)
@@ -241,32 +239,65 @@ class SqlHistoryRepository:
         events = await _events(session, tenant, start, end, FIVE_MINUTES, holdings)
         walk = ValueWalk(window, holdings)
         points = [point for event in events for point in walk.feed(event)]
-        await self._keep(session, tenant, [*points, *walk.finish()], now)
+        points += walk.finish()
+        await self._keep(session, tenant, start, points, now, continuing=continuing)
         row.sealed_at = end
         row.state = walk.holdings.to_json()
         return end < target
 
     async def _keep(
-        self, session: AsyncSession, tenant: str, points: Sequence[HistoryPoint], now: datetime
+        self,
+        session: AsyncSession,
+        tenant: str,
+        start: datetime,
+        points: Sequence[HistoryPoint],
+        now: datetime,
+        *,
+        continuing: bool,
     ) -> None:
+        """The points at the 5-minute boundaries after ``start`` into the rows of each step
+        whose boundaries they are, after those rows' values up to ``start`` (none, when the
+        history begins there). Rows retention would drop at once are not written."""
         limits = self._retention.limits(now)
-        rows = []
-        for point in points:
-            at = point.timestamp + FIVE_MINUTES
-            step = grain(at)
-            if step in limits and at < limits[step]:
-                continue  # retention would drop it at once
-            rows += [
-                {"tenant": tenant, "chain": chain.value, "at": at, "grain": step, "value": value}
-                for chain, value in point.by_chain.items()
-            ]
-        if not rows:
+        spans: dict[tuple[int, datetime], tuple[int, list[HistoryPoint]]] = {}
+        for index, point in enumerate(points):
+            end = start + (index + 1) * FIVE_MINUTES
+            for seconds in STEPS:
+                if int((end - EPOCH).total_seconds()) % seconds:
+                    continue
+                opened = bucket_holding(end, _span(seconds))
+                if seconds in limits and opened + _span(seconds) < limits[seconds]:
+                    continue  # retention would drop the row at once
+                first = (end - opened) // timedelta(seconds=seconds) - 1
+                spans.setdefault((seconds, opened), (first, []))[1].append(point)
+        if not spans:
             return
-        statement = insert_for(self._dialect, HistoryPointRow)
+        r = HistorySpanRow
+        kept: dict[tuple[int, datetime], dict[str, str]] = {key: {} for key in spans}
+        for seconds, opened, chain, text in await session.execute(
+            select(r.step, r.start, r.chain, r.points).where(
+                r.tenant == tenant, tuple_(r.step, r.start).in_(list(spans))
+            )
+        ):
+            kept[(seconds, opened)][chain] = text
+        rows = []
+        for (seconds, opened), (first, news) in spans.items():
+            chains = set(kept[(seconds, opened)])
+            chains |= {chain for point in news for chain in point.by_chain}
+            for chain in sorted(chains):
+                before = kept[(seconds, opened)].get(chain) if continuing else None
+                values = [value or None for value in _decode(before or "")][:first]
+                values += [None] * (first - len(values))
+                values += [_compact(point.by_chain.get(Chain(chain))) for point in news]
+                rows.append(
+                    {"tenant": tenant, "step": seconds, "start": opened, "chain": chain,
+                     "points": _encode(values)}
+                )  # fmt: skip
+        statement = insert_for(self._dialect, HistorySpanRow)
         await session.execute(
             statement.on_conflict_do_update(
-                index_elements=["tenant", "chain", "at"],
-                set_={"grain": statement.excluded.grain, "value": statement.excluded.value},
+                index_elements=["tenant", "step", "start", "chain"],
+                set_={"points": statement.excluded.points},
             ),
             rows,
         )
@@ -353,7 +384,7 @@ async def _first_change(session: AsyncSession, tenant: str, after: datetime) -> 
 
 
 async def _kept_points(
-    session: AsyncSession, tenant: str, part: Window, cursor: _Cursor, dialect: str
+    session: AsyncSession, tenant: str, part: Window, cursor: _Cursor
 ) -> list[HistoryPoint] | None:
     """The points of the part's buckets that end by the cursor, from the kept ones (a bucket
     ending before the first kept point holds nothing); None when one of them from the first
@@ -362,76 +393,100 @@ async def _kept_points(
     count = max(0, min(part.count, (cursor.sealed_at - part.start) // step))
     if count == 0 or cursor.first_at is None:
         return [HistoryPoint(b, Decimal(0), {}) for b in part.buckets()[:count]]
-    values = await _kept_values(session, tenant, part.start, count, step, dialect)
-    first = max(0, -(-(cursor.first_at - part.start) // step) - 1)  # ends at or after it
-    series = list(values.items())
+    kept = await _kept_values(session, tenant, part.start, count, step)
+    first = min(count, max(0, -(-(cursor.first_at - part.start) // step) - 1))  # ends at or after
+    chains, series = list(kept), list(kept.values())
+    if not series or any(value is None for values in series for value in values[first:]):
+        return _points_with_gaps(part.start, step, first, chains, series, count)
+    # Every chain has a value at every bucket from the first kept point: built a list at a
+    # time, not a bucket at a time (a third of the time).
+    zero = Decimal(0)
+    held = [cast(list[Decimal], values[first:]) for values in series]  # no None, as checked
+    totals = held[0]
+    with localcontext(VALUE_CONTEXT):
+        for values in held[1:]:
+            totals = list(map(add, totals, values))
+    # Each start the one before plus the step (a datetime and timedeltas: typed as objects).
+    buckets = cast(Iterator[datetime], accumulate(repeat(step, count - 1), initial=part.start))
+    empty = [HistoryPoint(bucket, zero, {}) for bucket in islice(buckets, first)]
+    by_chain = map(dict, map(zip, repeat(chains), zip(*held, strict=True)))
+    return empty + list(map(HistoryPoint, buckets, totals, by_chain))
+
+
+def _points_with_gaps(
+    start: datetime,
+    step: timedelta,
+    first: int,
+    chains: list[Chain],
+    series: list[list[Decimal | None]],
+    count: int,
+) -> list[HistoryPoint] | None:
+    """``_kept_points`` where some chain has no value at some bucket (it was held later than
+    another, or retention dropped the point: None)."""
     points = []
-    bucket = part.start
+    bucket = start
+    zero = Decimal(0)
     with localcontext(VALUE_CONTEXT):
         for index in range(count):
-            by_chain = {}
-            total = Decimal(0)
-            for chain, kept in series:
-                value = kept[index]
-                if value is not None:
-                    by_chain[chain] = value
-                    total += value
+            by_chain = {
+                c: v
+                for c, kept in zip(chains, series, strict=True)
+                if (v := kept[index]) is not None
+            }
             if not by_chain and index >= first:
                 return None
-            points.append(HistoryPoint(bucket, total, by_chain))
+            points.append(HistoryPoint(bucket, sum(by_chain.values(), zero), by_chain))
             bucket += step
     return points
 
 
-POSTGRES_KEPT = text(
-    """
-    SELECT chain, array_agg(CAST(extract(epoch FROM at) AS bigint)), array_agg(CAST(value AS text))
-    FROM history_points
-    WHERE tenant = :tenant AND grain >= :grain AND at > :after AND at <= :until
-    GROUP BY chain
-    """
-)
-
-
 async def _kept_values(
-    session: AsyncSession,
-    tenant: str,
-    start: datetime,
-    count: int,
-    step: timedelta,
-    dialect: str,
+    session: AsyncSession, tenant: str, start: datetime, count: int, step: timedelta
 ) -> dict[Chain, list[Decimal | None]]:
     """Each chain's kept value at the end of each of ``count`` buckets from ``start`` (None
-    where none is kept). Times come as epoch seconds and, on PostgreSQL, a chain's values as
-    one array: ten thousand points are read in a few milliseconds, not row by row."""
+    where none is kept), from the rows of the window's step that span those ends."""
     seconds = int(step.total_seconds())
-    first_end = int((start - EPOCH).total_seconds()) + seconds
+    span = _span(seconds)
     until = start + count * step
+    r = HistorySpanRow
+    rows = await session.execute(
+        select(r.chain, r.start, r.points).where(
+            r.tenant == tenant, r.step == seconds, r.start > start - span, r.start < until
+        )
+    )
     values: dict[Chain, list[Decimal | None]] = {}
-    rows: list[tuple[str, Iterable[tuple[int, Any]]]]
-    if dialect == "postgresql":
-        parameters = {"tenant": tenant, "grain": seconds, "after": start, "until": until}
-        rows = [
-            (chain, zip(ends, amounts, strict=True))
-            for chain, ends, amounts in await session.execute(POSTGRES_KEPT, parameters)
-        ]
-    else:
-        p = HistoryPointRow
-        found: dict[str, list[tuple[int, Any]]] = {}
-        epoch = cast(func.strftime("%s", p.at), Integer)
-        for chain, end, value in await session.execute(
-            select(p.chain, epoch, type_coerce(p.value, String)).where(
-                p.tenant == tenant, p.grain >= seconds, p.at > start, p.at <= until
-            )
-        ):
-            found.setdefault(chain, []).append((end, value))
-        rows = [(chain, iter(pairs)) for chain, pairs in found.items()]
-    for chain, pairs in rows:
-        series: list[Decimal | None] = [None] * count
-        for end, value in pairs:
-            series[(end - first_end) // seconds] = Decimal(value)
-        values[Chain(chain)] = series
+    for chain, opened, text in rows:
+        # The buckets whose ends fall in (opened, opened + span], and where the first one's
+        # end is in the row's values.
+        low, high = max(0, (opened - start) // step), min(count, (opened + span - start) // step)
+        if low >= high:
+            continue
+        offset = (start + (low + 1) * step - opened) // step - 1
+        picked = _decode(text)[offset : offset + high - low]
+        series = values.setdefault(Chain(chain), [None] * count)
+        series[low : low + len(picked)] = (
+            [Decimal(value) if value else None for value in picked]
+            if "" in picked
+            else list(map(Decimal, picked))
+        )
     return values
+
+
+def _compact(value: Decimal | None) -> str | None:
+    """A kept value as text, exact, without the trailing zeros of a product's exponent."""
+    if value is None:
+        return None
+    text = str(value)
+    return text.rstrip("0").rstrip(".") if "." in text and "E" not in text else text
+
+
+def _encode(values: Sequence[str | None]) -> str:
+    return ",".join(value or "" for value in values)
+
+
+def _decode(text: str) -> list[str]:
+    """The values of a day's row ("" where none is kept)."""
+    return text.split(",") if text else []
 
 
 async def _holdings_at(
@@ -586,14 +641,17 @@ def _held_at_query(
     )
 
 
-async def _prune_points(session: AsyncSession, step: int, oldest: datetime, batch: int) -> int:
-    p, doomed = HistoryPointRow, aliased(HistoryPointRow)
+async def _prune_points(session: AsyncSession, seconds: int, oldest: datetime, batch: int) -> int:
+    """Drop a batch of the rows of a step whose points are all before its limit."""
+    r, doomed = HistorySpanRow, aliased(HistorySpanRow)
     keys = (
-        select(doomed.tenant, doomed.chain, doomed.at)
-        .where(doomed.grain == step, doomed.at < oldest)
+        select(doomed.tenant, doomed.step, doomed.start, doomed.chain)
+        .where(doomed.step == seconds, doomed.start < oldest - _span(seconds))
         .limit(batch)
     )
-    result = await session.execute(delete(p).where(tuple_(p.tenant, p.chain, p.at).in_(keys)))
+    result = await session.execute(
+        delete(r).where(tuple_(r.tenant, r.step, r.start, r.chain).in_(keys))
+    )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -16,7 +16,7 @@ from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.models import (
     BalanceChangeRow,
     HistoryCursorRow,
-    HistoryPointRow,
+    HistorySpanRow,
     PricePointRow,
 )
 from portfolio.domain.history import Interval, PriceSeen, bucket_holding
@@ -101,7 +101,7 @@ async def forget_tenant_history(session: AsyncSession, tenant: str) -> None:
     """Drop the tenant's computed history points (a wallet and its changes went): computed
     again from what is left."""
     await session.execute(delete(HistoryCursorRow).where(HistoryCursorRow.tenant == tenant))
-    await session.execute(delete(HistoryPointRow).where(HistoryPointRow.tenant == tenant))
+    await session.execute(delete(HistorySpanRow).where(HistorySpanRow.tenant == tenant))
 
 
 class SqlPriceSeries:

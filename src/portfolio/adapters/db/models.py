@@ -6,7 +6,8 @@ cannot be stored twice; balances and history go with their wallet (ON DELETE CAS
 
 History is kept as what changed: a ``balance_changes`` row when a (wallet, token) amount differs
 from the last one recorded, and ``price_points``, one price per (chain, token) per bucket shared
-by every wallet. ``history_points`` holds the tenant's value at each 5-minute boundary already
+by every wallet. ``history_spans`` holds the tenant's value at each 5-minute, hourly and daily
+boundary already
 computed from them (up to its ``history_cursors`` row): a cache, rebuilt from the two.
 """
 
@@ -127,18 +128,21 @@ class PricePointRow(Base):
     priced_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class HistoryPointRow(Base):
-    """A tenant's value on one chain at a 5-minute boundary; ``grain`` is the longest step
-    (86400, 3600 or 300 seconds) the boundary ends a bucket of."""
+class HistorySpanRow(Base):
+    """A tenant's value on one chain at 288 consecutive boundaries of one step (300, 3600 or
+    86400 seconds: a day of 5-minute points, 12 days of hourly ones, 288 days of daily ones)
+    from ``start`` (a multiple of 288 steps from the epoch): ``points`` holds the values at
+    ``start + step``, ``start + 2 step``, ... as decimal text separated by commas, empty where
+    the chain held nothing yet. A window of ten thousand points reads tens of rows."""
 
-    __tablename__ = "history_points"
-    __table_args__ = (Index(None, "tenant", "grain", "at"),)
+    __tablename__ = "history_spans"
+    __table_args__ = (Index(None, "step", "start"),)
 
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     chain: Mapped[str] = mapped_column(String(32), primary_key=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
-    grain: Mapped[int] = mapped_column(Integer)
-    value: Mapped[Decimal] = mapped_column(ExactAmount)
+    points: Mapped[str] = mapped_column(Text)
 
 
 class HistoryCursorRow(Base):
