@@ -7,6 +7,7 @@ rate limits on against off; and the API process's peak memory."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -27,7 +28,7 @@ from portfolio.adapters.cache.announcements import NoRevocations
 from portfolio.adapters.chains.tokenlist import load_token_list
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.keys import SqlApiKeyRepository
-from portfolio.adapters.db.models import BalanceRow, WalletRow
+from portfolio.adapters.db.models import WalletRow
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
 from portfolio.domain.wallet import DEFAULT_TENANT
@@ -46,22 +47,18 @@ async def _seed(url: str) -> list[Token]:
     listed = (await load_token_list(Chain.ETHEREUM, None))[1][: TOKENS - 1]
     tokens = [Token.native(Chain.ETHEREUM), *listed]
     now = datetime.now(UTC)
+    # Each wallet's current balances, as the balance repository keeps them in its row.
     wallets = [
         {"id": uuid4(), "chain": "ethereum", "address": f"0x{0xA000 + n:040x}",
-         "label": f"wallet {n}", "created_at": now, "updated_at": now, "last_fetched_at": now}
+         "label": f"wallet {n}", "created_at": now, "updated_at": now, "last_fetched_at": now,
+         "balances": json.dumps([[t.key, t.symbol, t.name, t.decimals, True,
+                                  str(10**t.decimals * (n + 1) + i), now.isoformat()]
+                                 for i, t in enumerate(tokens)])}
         for n in range(WALLETS)
-    ]  # fmt: skip
-    balances = [
-        {"wallet_id": w["id"], "token_key": t.key, "symbol": t.symbol, "name": t.name,
-         "decimals": t.decimals, "verified": True, "raw_balance": 10**t.decimals * (n + 1) + i,
-         "fetched_at": now}
-        for n, w in enumerate(wallets)
-        for i, t in enumerate(tokens)
     ]  # fmt: skip
     engine = create_engine(url)
     async with session_factory(engine).begin() as session:
         await session.execute(insert(WalletRow), wallets)
-        await session.execute(insert(BalanceRow), balances)
     await engine.dispose()
     return tokens
 

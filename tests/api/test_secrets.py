@@ -121,7 +121,7 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
     assert '"level":"DEBUG","logger":"web3' in log  # the libraries' DEBUG lines are there
     with sqlite3.connect(tmp_path / "served.db") as db:
         rows = "\n".join(db.iterdump())
-    assert 'INSERT INTO "balances"' in rows  # the rows were written
+    assert 'INSERT INTO "balance_changes"' in rows  # the rows were written
     for secret in SECRETS:
         assert not [a for a in answers if secret in a], secret
         assert secret not in log, (secret, [line for line in log.splitlines() if secret in line])

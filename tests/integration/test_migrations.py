@@ -17,6 +17,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, insert, select
 
+from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.health import SCHEMA_REVISION, DatabaseHealthCheck
 from portfolio.adapters.db.history import SqlHistoryRepository
@@ -42,6 +43,19 @@ OLD_HISTORY = sa.Table(
     sa.Column("usd_price", USD),
     sa.Column("usd_value", USD),
     sa.Column("recorded_at", UtcDateTime()),
+)
+OLD_BALANCES = sa.Table(
+    "balances",
+    OLD,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("wallet_id", sa.Uuid),
+    sa.Column("token_key", sa.String),
+    sa.Column("symbol", sa.String),
+    sa.Column("name", sa.String),
+    sa.Column("decimals", sa.Integer),
+    sa.Column("verified", sa.Boolean),
+    sa.Column("raw_balance", BaseUnits()),
+    sa.Column("fetched_at", UtcDateTime()),
 )
 OLD_MARKS = sa.Table(
     "history_marks",
@@ -193,6 +207,59 @@ async def test_an_upgrade_to_tenants_keeps_every_row_under_the_default_tenant(
         await engine.dispose()
     assert tenants == ["default"]
     assert [row[0] for row in history] == [5]
+
+
+async def test_current_balances_move_into_their_wallets_and_back(empty_url: str) -> None:
+    """Revision 0015 turns each wallet's rows of ``balances`` into its document, in the order
+    they were inserted, exactly; going back restores the rows."""
+    await migrate(empty_url, "0014")
+    engine = create_engine(empty_url)
+    at = datetime(2026, 5, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    wallets = [
+        {"id": UUID(int=n), "chain": "ethereum", "address": f"0x{n:040x}", "label": None,
+         "created_at": at, "updated_at": at, "last_fetched_at": at}
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    rows = [
+        {"id": 1, "wallet_id": UUID(int=2), "token_key": "0x" + "ab" * 20, "symbol": "Ünï",
+         "name": None, "decimals": 6, "verified": True, "raw_balance": 10**12 + 1,
+         "fetched_at": at},
+        {"id": 2, "wallet_id": UUID(int=1), "token_key": "native", "symbol": "ETH",
+         "name": "Ether", "decimals": 18, "verified": False, "raw_balance": 2**256 - 1,
+         "fetched_at": at - timedelta(days=3)},
+        {"id": 3, "wallet_id": UUID(int=2), "token_key": "native", "symbol": "ETH",
+         "name": "Ether", "decimals": 18, "verified": False, "raw_balance": 5,
+         "fetched_at": at},
+    ]  # fmt: skip
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(WalletRow), wallets)
+            await connection.execute(insert(OLD_BALANCES), rows)
+        await migrate(empty_url, "0015")
+        balances = SqlBalanceRepository(session_factory(engine), engine.dialect.name)
+        got = {n: await balances.get(UUID(int=n)) for n in (1, 2, 3)}
+        await downgrade(empty_url, "0014")
+        async with engine.connect() as connection:
+            back = (
+                await connection.execute(select(OLD_BALANCES).order_by(OLD_BALANCES.c.id))
+            ).all()
+    finally:
+        await engine.dispose()
+    held = {n: [(b.token.key, b.token.symbol, b.token.name, b.token.decimals, b.token.verified,
+                 b.raw) for b in snapshot.balances]
+            for n, snapshot in got.items() if snapshot is not None}  # fmt: skip
+    assert held == {
+        1: [("native", "ETH", "Ether", 18, False, 2**256 - 1)],
+        2: [("0x" + "ab" * 20, "Ünï", None, 6, True, 10**12 + 1),
+            ("native", "ETH", "Ether", 18, False, 5)],
+        3: [],
+    }  # fmt: skip
+    by_wallet = sorted(rows, key=lambda r: (r["wallet_id"], r["id"]))
+    assert [r._mapping["raw_balance"] for r in back] == [r["raw_balance"] for r in by_wallet]
+    assert [(r.wallet_id, r.token_key, r.symbol, r.name, r.decimals, r.verified, r.fetched_at)
+            for r in back] == [(r["wallet_id"], r["token_key"], r["symbol"], r["name"],
+                                r["decimals"], r["verified"], r["fetched_at"])
+                               for r in by_wallet]  # fmt: skip
 
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

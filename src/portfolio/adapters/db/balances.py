@@ -1,24 +1,27 @@
 """Current balances and their changes in SQL: every successful read is one transaction, which
-writes only what changed."""
+writes only what changed.
+
+A wallet's current balances are a JSON document in its row (``wallets.balances``): a list of
+``[token key, symbol, name, decimals, verified, raw amount as text, recorded at (ISO 8601)]``,
+one a token held at the last good read, in the order first seen. The wallet row is written by
+every read anyway (its read time), so a read writes one row a wallet and one a changed balance
+(its change in ``balance_changes``), not a current row beside each change as well."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import undefer
 
-from portfolio.adapters.db.engine import insert_for
 from portfolio.adapters.db.errors import rejected_records, storage_errors
 from portfolio.adapters.db.ledger import forget_history_after, write_changes
-from portfolio.adapters.db.models import (
-    BalanceRow,
-    TokenAccountRow,
-    WalletRow,
-)
+from portfolio.adapters.db.models import TokenAccountRow, WalletRow
 from portfolio.adapters.db.wallets import to_wallet
 from portfolio.domain.amounts import Amount, amount_change
 from portfolio.domain.balances import WalletBalances
@@ -36,6 +39,46 @@ from portfolio.domain.tokens import (
 from portfolio.domain.wallet import Wallet
 
 ERROR_LENGTH = 1000  # the wallets.last_error column
+WITH_BALANCES = undefer(WalletRow.balances)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A token held at the last good read, as the wallet's document keeps it."""
+
+    key: str
+    symbol: str | None
+    name: str | None
+    decimals: int
+    verified: bool
+    raw: int
+    at: datetime  # when this amount was recorded
+
+    @classmethod
+    def of(cls, balance: TokenBalance, at: datetime) -> _Held:
+        token = balance.token
+        return cls(token.key, token.symbol, token.name, token.decimals, token.verified,
+                   balance.raw, at)  # fmt: skip
+
+    def balance(self, chain: Chain) -> TokenBalance:
+        token = Token.stored(chain, self.key, self.symbol, self.name, self.decimals, self.verified)
+        return TokenBalance(token, self.raw)
+
+    def entry(self) -> list[object]:
+        return [self.key, self.symbol, self.name, self.decimals, self.verified, str(self.raw),
+                self.at.isoformat()]  # fmt: skip
+
+
+def _held_of(document: str) -> dict[str, _Held]:
+    """The wallet's document, by token key, in its order."""
+    return {
+        key: _Held(key, symbol, name, decimals, verified, int(raw), datetime.fromisoformat(at))
+        for key, symbol, name, decimals, verified, raw, at in json.loads(document)
+    }
+
+
+def _document(held: Iterable[_Held]) -> str:
+    return json.dumps([item.entry() for item in held], separators=(",", ":"))
 
 
 class SqlBalanceRepository:
@@ -45,11 +88,8 @@ class SqlBalanceRepository:
 
     async def get(self, wallet_id: UUID) -> WalletBalances | None:
         async with storage_errors(), self._sessions() as session:
-            wallet = await session.get(WalletRow, wallet_id)
-            if wallet is None:
-                return None
-            rows = await _current_rows(session, wallet_id)
-            return _snapshot(wallet, rows)
+            wallet = await session.get(WalletRow, wallet_id, options=[WITH_BALANCES])
+            return None if wallet is None else _snapshot(wallet)
 
     async def everything(self, tenant: str) -> list[tuple[Wallet, WalletBalances]]:
         async with storage_errors(), self._sessions() as session:
@@ -74,23 +114,16 @@ class SqlBalanceRepository:
             wallets = (
                 await session.scalars(
                     select(WalletRow)
+                    .options(WITH_BALANCES)
                     .where(WalletRow.id.in_(list(readings)))
                     .order_by(WalletRow.id)
                     .with_for_update()
                 )
             ).all()
-            ids = [w.id for w in wallets]
-            before: dict[UUID, dict[str, BalanceRow]] = {wid: {} for wid in ids}
-            for row in await session.scalars(
-                select(BalanceRow).where(BalanceRow.wallet_id.in_(ids)).order_by(BalanceRow.id)
-            ):
-                before[row.wallet_id][row.token_key] = row
             edits = _Edits()
             snapshots = {}
             for wallet in wallets:
-                snapshots[wallet.id] = edits.wallet(
-                    wallet, readings[wallet.id], before[wallet.id], fetched_at
-                )
+                snapshots[wallet.id] = edits.wallet(wallet, readings[wallet.id], fetched_at)
             await edits.write(session, self._dialect, fetched_at)
             await _replace_accounts(session, wallets, readings, fetched_at)
         return snapshots
@@ -128,47 +161,48 @@ class SqlBalanceRepository:
 
 class _Edits:
     """What one record changes: only the (wallet, token) amounts that differ from the stored
-    ones are written, as current rows and as changes; an unchanged balance writes nothing."""
+    ones are written, as changes, and the wallet's document when anything in it changed; an
+    unchanged balance writes nothing."""
 
     def __init__(self) -> None:
-        self.upserts: list[dict[str, object]] = []
-        self.gone: list[tuple[UUID, str]] = []
         self.changes: list[dict[str, object]] = []
         self.tenants: set[str] = set()
 
-    def wallet(
-        self,
-        wallet: WalletRow,
-        reading: WalletReading,
-        old: dict[str, BalanceRow],
-        at: datetime,
-    ) -> WalletBalances:
+    def wallet(self, wallet: WalletRow, reading: WalletReading, at: datetime) -> WalletBalances:
+        old = _held_of(wallet.balances)
         failed = {failure.token.key for failure in reading.failures}
         held = {b.token.key: b for b in reading.nonzero()}
-        for key, balance in held.items():
-            row = old.get(key)
+        new: dict[str, _Held] = {}
+        for key, row in old.items():  # in the document's order; gone tokens leave it
+            balance = held.get(key)
+            if balance is None:
+                if key in failed:
+                    new[key] = row  # kept as it was
+                else:
+                    self._change(wallet, key, row.symbol, row.decimals, 0, row, at)
+                continue
             token = balance.token
-            if row is None or (row.raw_balance, row.decimals) != (balance.raw, token.decimals):
-                previous = None if row is None else Amount(row.raw_balance, row.decimals)
-                self._change(wallet, key, token.symbol, token.decimals, balance.raw, previous, at)
-                self.upserts.append(_current(wallet.id, balance, at))
-            elif (row.symbol, row.name, row.verified) != (token.symbol, token.name, token.verified):
-                self.upserts.append(_current(wallet.id, balance, row.fetched_at))
-        for key, row in old.items():
-            if key not in held and key not in failed:
-                previous = Amount(row.raw_balance, row.decimals)
-                self._change(wallet, key, row.symbol, row.decimals, 0, previous, at)
-                self.gone.append((wallet.id, key))
+            if (row.raw, row.decimals) != (balance.raw, token.decimals):
+                self._change(wallet, key, token.symbol, token.decimals, balance.raw, row, at)
+                new[key] = _Held.of(balance, at)
+            else:  # the same amount, as recorded then (its name may have changed)
+                new[key] = _Held.of(balance, row.at)
+        for key, balance in held.items():
+            if key not in old:
+                token = balance.token
+                self._change(wallet, key, token.symbol, token.decimals, balance.raw, None, at)
+                new[key] = _Held.of(balance, at)
+        if list(new.values()) != list(old.values()):
+            wallet.balances = _document(new.values())
         kept_as_of = _kept_as_of(wallet, reading, old)
         wallet.last_fetched_at = at
         wallet.last_error = wallet.last_error_at = None
         wallet.token_failures = _failures_json(reading.failures, kept_as_of)
         chain = Chain(wallet.chain)
         kept = [row for key, row in old.items() if key in failed]
-        balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in kept]
         return WalletBalances(
-            wallet.id, balances + list(held.values()), at, list(reading.failures),
-            kept_as_of={row.token_key: kept_as_of[row.token_key] for row in kept},
+            wallet.id, [row.balance(chain) for row in kept] + list(held.values()), at,
+            list(reading.failures), kept_as_of={row.key: kept_as_of[row.key] for row in kept},
         )  # fmt: skip
 
     def _change(
@@ -178,10 +212,11 @@ class _Edits:
         symbol: str | None,
         decimals: int,
         raw: int,
-        previous: Amount | None,
+        previous: _Held | None,
         at: datetime,
     ) -> None:
-        delta = amount_change(Amount(raw, decimals), previous)
+        before = None if previous is None else Amount(previous.raw, previous.decimals)
+        delta = amount_change(Amount(raw, decimals), before)
         self.changes.append(
             {"wallet_id": wallet.id, "token_key": key, "symbol": symbol, "decimals": decimals,
              "raw_balance": raw, "delta": delta, "changed_at": at}
@@ -189,29 +224,13 @@ class _Edits:
         self.tenants.add(wallet.tenant)
 
     async def write(self, session: AsyncSession, dialect: str, at: datetime) -> None:
-        if self.gone:
-            await session.execute(
-                delete(BalanceRow).where(
-                    tuple_(BalanceRow.wallet_id, BalanceRow.token_key).in_(self.gone)
-                )
-            )
-        if self.upserts:
-            statement = insert_for(dialect, BalanceRow)
-            columns = ("symbol", "name", "decimals", "verified", "raw_balance", "fetched_at")
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["wallet_id", "token_key"],
-                    set_={c: statement.excluded[c] for c in columns},
-                ),
-                self.upserts,
-            )
         if self.changes:
             await write_changes(session, self.changes, dialect)
             await forget_history_after(session, at, self.tenants)
 
 
 def _kept_as_of(
-    wallet: WalletRow, reading: WalletReading, old: dict[str, BalanceRow]
+    wallet: WalletRow, reading: WalletReading, old: dict[str, _Held]
 ) -> dict[str, datetime]:
     """When each token that failed to read was last read: as the previous record said when it
     failed then too, else at the wallet's previous read."""
@@ -222,7 +241,7 @@ def _kept_as_of(
         row = old.get(key)
         if row is not None:
             last = earlier.get(key, wallet.last_fetched_at)
-            kept[key] = last or row.fetched_at
+            kept[key] = last or row.at
     return kept
 
 
@@ -252,72 +271,35 @@ async def _replace_accounts(
 
 
 async def _everything(session: AsyncSession, tenant: str) -> list[tuple[Wallet, WalletBalances]]:
-    wallets = (
-        await session.scalars(
-            select(WalletRow)
-            .where(WalletRow.tenant == tenant)
-            .order_by(WalletRow.created_at, WalletRow.id)
-        )
-    ).all()
-    columns = (
-        BalanceRow.wallet_id,
-        BalanceRow.token_key,
-        BalanceRow.symbol,
-        BalanceRow.name,
-        BalanceRow.decimals,
-        BalanceRow.verified,
-        BalanceRow.raw_balance,
-    )
-    held: dict[UUID, list[TokenBalance]] = {w.id: [] for w in wallets}
-    chains = {w.id: Chain(w.chain) for w in wallets}
-    for wallet_id, key, symbol, name, decimals, verified, raw in await session.execute(
-        select(*columns)
-        .join(WalletRow, WalletRow.id == BalanceRow.wallet_id)
+    wallets = await session.scalars(
+        select(WalletRow)
+        .options(WITH_BALANCES)
         .where(WalletRow.tenant == tenant)
-        .order_by(BalanceRow.id)
-    ):
-        if wallet_id in held:  # a wallet added after the first query is left for next time
-            token = Token.stored(chains[wallet_id], key, symbol, name, decimals, verified)
-            held[wallet_id].append(TokenBalance(token, raw))
-    return [
-        (to_wallet(w), WalletBalances(w.id, held[w.id], w.last_fetched_at, last_error=w.last_error))
-        for w in wallets
-    ]
+        .order_by(WalletRow.created_at, WalletRow.id)
+    )
+    everything = []
+    for w in wallets:
+        chain = Chain(w.chain)
+        held = [row.balance(chain) for row in _held_of(w.balances).values()]
+        everything.append(
+            (to_wallet(w), WalletBalances(w.id, held, w.last_fetched_at, last_error=w.last_error))
+        )
+    return everything
 
 
-async def _current_rows(session: AsyncSession, wallet_id: UUID) -> Sequence[BalanceRow]:
-    query = select(BalanceRow).where(BalanceRow.wallet_id == wallet_id).order_by(BalanceRow.id)
-    return (await session.scalars(query)).all()
-
-
-def _current(wallet_id: UUID, balance: TokenBalance, at: datetime) -> dict[str, object]:
-    token = balance.token
-    return {
-        "wallet_id": wallet_id,
-        "token_key": token.key,
-        "symbol": token.symbol,
-        "name": token.name,
-        "decimals": token.decimals,
-        "verified": token.verified,
-        "raw_balance": balance.raw,
-        "fetched_at": at,
-    }
-
-
-def _snapshot(wallet: WalletRow, rows: Sequence[BalanceRow]) -> WalletBalances:
+def _snapshot(wallet: WalletRow) -> WalletBalances:
     chain = Chain(wallet.chain)
-    balances = [TokenBalance(_token(chain, row), row.raw_balance) for row in rows]
+    rows = _held_of(wallet.balances).values()
     failed_since = _failed_since(wallet.token_failures)
     return WalletBalances(
         wallet.id,
-        balances,
+        [row.balance(chain) for row in rows],
         wallet.last_fetched_at,
         _failures_of(wallet.token_failures),
         wallet.last_error,
-        # The rows of tokens the last read could not read were kept as they were.
-        {r.token_key: failed_since.get(r.token_key) or r.fetched_at for r in rows
-         if r.token_key in failed_since},
-    )  # fmt: skip
+        # The balances of tokens the last read could not read were kept as they were.
+        {r.key: failed_since.get(r.key) or r.at for r in rows if r.key in failed_since},
+    )
 
 
 def _failures_json(failures: Sequence[TokenFailure], as_of: Mapping[str, datetime]) -> str | None:
@@ -346,7 +328,3 @@ def _failed_since(stored: str | None) -> dict[str, datetime | None]:
         token_of(f["token"]).key: None if not f.get("as_of") else datetime.fromisoformat(f["as_of"])
         for f in json.loads(stored)
     }
-
-
-def _token(chain: Chain, row: BalanceRow) -> Token:
-    return Token.stored(chain, row.token_key, row.symbol, row.name, row.decimals, row.verified)

@@ -2,13 +2,13 @@
 
 Corrections to the first design: raw base units as NUMERIC(78,0) beside ``decimals``; a token is
 keyed by ``token_key`` (contract or mint address, or ``native``), never NULL, so the native coin
-cannot be stored twice; balances and history go with their wallet (ON DELETE CASCADE).
+cannot be stored twice; history goes with its wallet (ON DELETE CASCADE).
 
-History is kept as what changed: a ``balance_changes`` row when a (wallet, token) amount differs
-from the last one recorded, and ``price_points``, one price per (chain, token) per bucket shared
-by every wallet. ``history_spans`` holds the tenant's value at each 5-minute, hourly and daily
-boundary already
-computed from them (up to its ``history_cursors`` row): a cache, rebuilt from the two.
+A wallet's current balances are a JSON document in its row (``wallets.balances``). History is
+kept as what changed: a ``balance_changes`` row when a (wallet, token) amount differs from the
+last one recorded, and ``price_points``, one price per (chain, token) per bucket shared by every
+wallet. ``history_spans`` holds the tenant's value at each 5-minute, hourly and daily boundary
+already computed from them (up to its ``history_cursors`` row): a cache, rebuilt from the two.
 """
 
 from __future__ import annotations
@@ -75,21 +75,13 @@ class WalletRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(1000))
     last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     token_failures: Mapped[str | None] = mapped_column(Text)
-
-
-class BalanceRow(Base):
-    __tablename__ = "balances"
-    __table_args__ = (UniqueConstraint("wallet_id", "token_key"),)
-
-    id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
-    wallet_id: Mapped[UUID] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
-    token_key: Mapped[str] = mapped_column(String(64))
-    symbol: Mapped[str | None] = mapped_column(String(TEXT_MAX))
-    name: Mapped[str | None] = mapped_column(String(128))  # >= TEXT_MAX
-    decimals: Mapped[int] = mapped_column(SmallInteger)
-    verified: Mapped[bool] = mapped_column(Boolean, server_default=false())
-    raw_balance: Mapped[int] = mapped_column(BaseUnits)
-    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when this amount was recorded
+    # The balances of the last good read (JSON, adapters/db/balances.py): current balances live
+    # in their wallet's row, so a read writes one row a wallet whatever changed (and one a
+    # changed balance, its change). Loaded only where asked for (undefer); elsewhere an access
+    # raises rather than loading it behind the caller's back.
+    balances: Mapped[str] = mapped_column(
+        Text, server_default="[]", deferred=True, deferred_raiseload=True
+    )
 
 
 class BalanceChangeRow(Base):
