@@ -38,7 +38,7 @@ JOB = 200  # wallets in a job, as the schedule plans them
 LARGE = int(os.environ.get("BENCH_LEDGER_WALLETS", "100000"))
 # A million wallets of 20 balances every 5 minutes, in balances a second.
 MILLION_RATE = 1_000_000 * 20 / 300
-TABLES = ("wallets", "balance_changes", "price_points", "history_cursors")
+TABLES = ("wallets", "balance_changes", "price_points", "history_cursors", "events")
 
 
 class InProcessChain:
@@ -162,7 +162,7 @@ async def run() -> list[str]:
         f"{sum(written.values()):,} rows written in {seconds:.1f} s ({_rows(written)})",
         f"    changes and wallets (their read times and current balances): {ledger:,} (target: at "
         f"most {allowed:,}, one a changed balance and one a wallet); prices, one a token: "
-        f"{written['price_points']:,}",
+        f"{written['price_points']:,}; events, one a wallet that changed: {written['events']:,}",
         f"    the model of samples, by its rule: {old:,} rows (a history row and 3 marks a "
         "balance, every current balance deleted and inserted, one a wallet)",
     ]

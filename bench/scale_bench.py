@@ -86,6 +86,7 @@ async def _seed(url: str, evm: list[str], solana: list[str]) -> None:
                 "history_spans",
                 "history_cursors",
                 "token_accounts",
+                "events",
                 "wallets",
             ):
                 await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608

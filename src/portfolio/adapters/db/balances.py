@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import undefer
 
 from portfolio.adapters.db.errors import rejected_records, storage_errors
+from portfolio.adapters.db.events import write_events
 from portfolio.adapters.db.ledger import forget_history_after, write_changes
 from portfolio.adapters.db.models import TokenAccountRow, WalletRow
 from portfolio.adapters.db.wallets import to_wallet
@@ -27,6 +28,7 @@ from portfolio.domain.amounts import Amount, amount_change
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
+from portfolio.domain.events import Event, EventType, balance_change
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -59,6 +61,10 @@ class _Held:
         token = balance.token
         return cls(token.key, token.symbol, token.name, token.decimals, token.verified,
                    balance.raw, at)  # fmt: skip
+
+    @property
+    def amount(self) -> Amount:
+        return Amount(self.raw, self.decimals)
 
     def balance(self, chain: Chain) -> TokenBalance:
         token = Token.stored(chain, self.key, self.symbol, self.name, self.decimals, self.verified)
@@ -167,8 +173,12 @@ class _Edits:
     def __init__(self) -> None:
         self.changes: list[dict[str, object]] = []
         self.tenants: set[str] = set()
+        self.events: list[Event] = []
+        self._told: list[dict[str, object]] = []  # the changed tokens of the wallet at hand
 
     def wallet(self, wallet: WalletRow, reading: WalletReading, at: datetime) -> WalletBalances:
+        chain = Chain(wallet.chain)
+        self._told = []
         old = _held_of(wallet.balances)
         failed = {failure.token.key for failure in reading.failures}
         held = {b.token.key: b for b in reading.nonzero()}
@@ -179,18 +189,17 @@ class _Edits:
                 if key in failed:
                     new[key] = row  # kept as it was
                 else:
-                    self._change(wallet, key, row.symbol, row.decimals, 0, row, at)
+                    self._change(wallet, row.balance(chain).token, 0, row, at)
                 continue
             token = balance.token
             if (row.raw, row.decimals) != (balance.raw, token.decimals):
-                self._change(wallet, key, token.symbol, token.decimals, balance.raw, row, at)
+                self._change(wallet, token, balance.raw, row, at)
                 new[key] = _Held.of(balance, at)
             else:  # the same amount, as recorded then (its name may have changed)
                 new[key] = _Held.of(balance, row.at)
         for key, balance in held.items():
             if key not in old:
-                token = balance.token
-                self._change(wallet, key, token.symbol, token.decimals, balance.raw, None, at)
+                self._change(wallet, balance.token, balance.raw, None, at)
                 new[key] = _Held.of(balance, at)
         if list(new.values()) != list(old.values()):
             wallet.balances = _document(new.values())
@@ -198,7 +207,10 @@ class _Edits:
         wallet.last_fetched_at = at
         wallet.last_error = wallet.last_error_at = None
         wallet.token_failures = _failures_json(reading.failures, kept_as_of)
-        chain = Chain(wallet.chain)
+        if self._told:
+            data = {"wallet_id": str(wallet.id), "chain": chain.value, "address": wallet.address,
+                    "label": wallet.label, "tokens": self._told}  # fmt: skip
+            self.events.append(Event.new(EventType.BALANCES_CHANGED, wallet.tenant, at, data))
         kept = [row for key, row in old.items() if key in failed]
         return WalletBalances(
             wallet.id, [row.balance(chain) for row in kept] + list(held.values()), at,
@@ -206,27 +218,23 @@ class _Edits:
         )  # fmt: skip
 
     def _change(
-        self,
-        wallet: WalletRow,
-        key: str,
-        symbol: str | None,
-        decimals: int,
-        raw: int,
-        previous: _Held | None,
-        at: datetime,
+        self, wallet: WalletRow, token: Token, raw: int, previous: _Held | None, at: datetime
     ) -> None:
-        before = None if previous is None else Amount(previous.raw, previous.decimals)
-        delta = amount_change(Amount(raw, decimals), before)
+        before = Amount(0, token.decimals) if previous is None else previous.amount
+        after = Amount(raw, token.decimals)
+        delta = amount_change(after, None if previous is None else before)
         self.changes.append(
-            {"wallet_id": wallet.id, "token_key": key, "symbol": symbol, "decimals": decimals,
-             "raw_balance": raw, "delta": delta, "changed_at": at}
+            {"wallet_id": wallet.id, "token_key": token.key, "symbol": token.symbol,
+             "decimals": token.decimals, "raw_balance": raw, "delta": delta, "changed_at": at}
         )  # fmt: skip
         self.tenants.add(wallet.tenant)
+        self._told.append(balance_change(token, before, after))
 
     async def write(self, session: AsyncSession, dialect: str, at: datetime) -> None:
         if self.changes:
             await write_changes(session, self.changes, dialect)
             await forget_history_after(session, at, self.tenants)
+        await write_events(session, self.events)
 
 
 def _kept_as_of(

@@ -148,6 +148,21 @@ class HistoryCursorRow(Base):
     state: Mapped[str] = mapped_column(Text)  # JSON: held amount and price of each token
 
 
+class EventRow(Base):
+    """The outbox: an event (domain/events.py) written with the change that caused it.
+    ``seq`` orders a tenant's events for a stream to resume from; ``id`` is the public one."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "tenant", "seq"), Index(None, "occurred_at"))
+
+    seq: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    data: Mapped[str] = mapped_column(Text)  # JSON
+
+
 class TokenAccountRow(Base):
     """A Solana token account found by discovery."""
 

@@ -1,0 +1,60 @@
+"""The event outbox in SQL: events are inserted by the transaction of the change that caused
+them (``write_events``, called inside it), read back in order by tenant, and pruned after their
+retention."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from portfolio.adapters.db.errors import storage_errors
+from portfolio.adapters.db.models import EventRow
+from portfolio.domain.events import Event, EventType
+
+
+async def write_events(session: AsyncSession, events: Sequence[Event]) -> None:
+    """Into the outbox, in the caller's transaction: they stand or fall with its change."""
+    if not events:
+        return
+    await session.execute(
+        insert(EventRow),
+        [
+            {"id": e.id, "tenant": e.tenant, "type": e.type.value, "occurred_at": e.at,
+             "data": json.dumps(e.data, separators=(",", ":"))}
+            for e in events
+        ],
+    )  # fmt: skip
+
+
+class SqlEventLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def record(self, events: Sequence[Event]) -> None:
+        """Events of no other change (a refresh completed): in a transaction of their own."""
+        async with storage_errors(), self._sessions.begin() as session:
+            await write_events(session, events)
+
+    async def after(self, tenant: str, seq: int, limit: int) -> list[tuple[int, Event]]:
+        """The tenant's events after ``seq`` (0: from the oldest kept), oldest first."""
+        e = EventRow
+        query = select(e).where(e.tenant == tenant, e.seq > seq).order_by(e.seq).limit(limit)
+        async with storage_errors(), self._sessions() as session:
+            return [(row.seq, _event(row)) for row in await session.scalars(query)]
+
+    async def prune(self, before: datetime, batch: int) -> int:
+        """Drop a batch of the events that occurred before ``before``; how many went."""
+        e, doomed = EventRow, aliased(EventRow)
+        keys = select(doomed.seq).where(doomed.occurred_at < before).limit(batch)
+        async with storage_errors(), self._sessions.begin() as session:
+            result = await session.execute(delete(e).where(e.seq.in_(keys)))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _event(row: EventRow) -> Event:
+    return Event(row.id, EventType(row.type), row.tenant, row.occurred_at, json.loads(row.data))
