@@ -35,11 +35,6 @@ class SqlEventLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def record(self, events: Sequence[Event]) -> None:
-        """Events of no other change (a refresh completed): in a transaction of their own."""
-        async with storage_errors(), self._sessions.begin() as session:
-            await write_events(session, events)
-
     async def after(self, tenant: str, seq: int, limit: int) -> list[tuple[int, Event]]:
         """The tenant's events after ``seq`` (0: from the oldest kept), oldest first."""
         e = EventRow
