@@ -271,6 +271,34 @@ class Settings(BaseSettings):
         le=36500,
         description="days hourly prices and history points are kept (daily ones stay forever)",
     )
+    event_retention_hours: int = Field(
+        default=72,
+        ge=1,
+        le=8760,
+        description="hours events are kept for streams to resume from (and webhook tries listed)",
+    )
+    event_failures: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="consecutive failed reads of a wallet that make a wallet.read_failed event",
+    )
+    webhook_disable_after_hours: int = Field(
+        default=72,
+        ge=1,
+        le=8760,
+        description="hours a webhook may fail every delivery before it is disabled",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks use http and private or loopback addresses (never link-local)",
+    )
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=1000, description="webhook deliveries a process sends at once"
+    )
+    tenant_max_webhooks: int = Field(
+        default=20, ge=1, le=1000, description="webhooks a tenant may have (403 past it)"
+    )
     refresh_interval_seconds: int = Field(
         default=300,
         ge=0,

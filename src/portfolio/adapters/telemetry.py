@@ -118,6 +118,30 @@ class PrometheusTelemetry:
             "(or its creation, if never read).",
             registry=r,
         )
+        self._deliveries = Counter(
+            "portfolio_webhook_deliveries", "Webhook delivery tries, by outcome.",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self._delivery_seconds = Histogram(
+            "portfolio_webhook_delivery_seconds", "How long a webhook delivery try took.",
+            registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+        self._undelivered = Gauge(
+            "portfolio_webhook_oldest_undelivered_age_seconds",
+            "Age of the oldest webhook message neither delivered nor given up (0: none).",
+            registry=r,
+        )
+        self._disabled = Counter(
+            "portfolio_webhooks_disabled", "Webhooks disabled for failing too long.", registry=r
+        )
+        self._stream_clients = Gauge(
+            "portfolio_stream_clients", "Clients connected to the live event stream.",
+            ["transport"], registry=r,
+        )  # fmt: skip
+        for outcome in ("delivered", "failed", "refused"):
+            self._deliveries.labels(outcome)
+        for transport in ("sse", "websocket"):
+            self._stream_clients.labels(transport)
         self._known(chains, price_sources)
 
     def _known(self, chains: Sequence[Chain], price_sources: Sequence[str]) -> None:
@@ -188,3 +212,15 @@ class PrometheusTelemetry:
 
     def oldest_data_age(self, seconds: float | None) -> None:
         self._oldest.set(seconds or 0.0)
+
+    def delivery(self, outcome: str, seconds: float, disabled: bool) -> None:
+        self._deliveries.labels(outcome).inc()
+        self._delivery_seconds.observe(seconds)
+        if disabled:
+            self._disabled.inc()
+
+    def oldest_undelivered_age(self, seconds: float | None) -> None:
+        self._undelivered.set(seconds or 0.0)
+
+    def stream_clients(self, transport: str, change: int) -> None:
+        self._stream_clients.labels(transport).inc(change)

@@ -14,6 +14,7 @@ from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.tokens import TokenService
 from portfolio.services.wallets import WalletService
+from portfolio.services.webhooks import WebhookService
 
 # Dependencies are coroutines on purpose: FastAPI runs a plain ``def`` dependency in its thread
 # pool, which costs a request far more than what these do.
@@ -55,6 +56,12 @@ async def _tokens(services: AppServices) -> TokenService:
     return services.tokens
 
 
+async def _webhooks(services: AppServices) -> WebhookService:
+    if services.webhooks is None:
+        raise ServiceUnavailableError("Webhooks are not available here.")
+    return services.webhooks
+
+
 async def _health(services: AppServices) -> HealthService:
     return services.health
 
@@ -65,3 +72,4 @@ Fetching = Annotated[FetchService, Depends(_fetching)]
 History = Annotated[HistoryService, Depends(_history)]
 Tokens = Annotated[TokenService, Depends(_tokens)]
 Health = Annotated[HealthService, Depends(_health)]
+Webhooks = Annotated[WebhookService, Depends(_webhooks)]

@@ -28,6 +28,7 @@ from portfolio.domain.errors import (
     ServiceUnavailableError,
     ValidationError,
     WalletNotFoundError,
+    WebhookNotFoundError,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -40,6 +41,7 @@ STATUS_OF: list[tuple[type[DomainError], HTTPStatus, str]] = [
     (RateLimitedError, HTTPStatus.TOO_MANY_REQUESTS, "rate-limited"),
     (WalletNotFoundError, HTTPStatus.NOT_FOUND, "wallet-not-found"),
     (RefreshBatchNotFoundError, HTTPStatus.NOT_FOUND, "refresh-not-found"),
+    (WebhookNotFoundError, HTTPStatus.NOT_FOUND, "webhook-not-found"),
     (DuplicateWalletError, HTTPStatus.CONFLICT, "duplicate-wallet"),
     (ValidationError, HTTPStatus.UNPROCESSABLE_ENTITY, "validation-error"),
     (ChainTimeoutError, HTTPStatus.GATEWAY_TIMEOUT, "chain-timeout"),

@@ -20,12 +20,14 @@ from pydantic import (
 from portfolio.domain.addresses import BASE58_KEY, EVM_HEX
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
+from portfolio.domain.events import EventType
 from portfolio.domain.history import HeldAt, HistoryPoint, Interval, Window, totals_at
 from portfolio.domain.jobs import BatchProgress
 from portfolio.domain.portfolio import Summary, TokenTotal
 from portfolio.domain.prices import Price, price_key, round_usd, share, value_of
 from portfolio.domain.tokens import STAKED, Mark, Token, TokenBalance, address_and_kind
 from portfolio.domain.wallet import LABEL_MAX_LENGTH, Wallet
+from portfolio.domain.webhooks import Attempt, Webhook
 from portfolio.services.balances import BalanceView
 from portfolio.services.fetching import RefreshOutcome
 from portfolio.services.health import Status
@@ -566,3 +568,81 @@ class TokenEntryOut(BaseModel):
 
 class TokenList(BaseModel):
     items: list[TokenEntryOut]
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Where events are POSTed: https to a public address (see "
+        "PORTFOLIO_WEBHOOK_ALLOW_PRIVATE).",
+        examples=["https://example.com/hooks/portfolio"],
+    )
+    events: list[EventType] = Field(
+        min_length=1,
+        max_length=len(EventType),
+        description="The event types to send.",
+        examples=[["balances.changed", "portfolio.changed"]],
+    )
+    description: Annotated[str | None, BeforeValidator(_trimmed)] = Field(
+        default=None, max_length=200, examples=["alerts for the treasury"]
+    )
+
+
+class WebhookOut(BaseModel):
+    id: UUID
+    url: str
+    events: list[EventType]
+    description: str | None
+    created_at: datetime
+    enabled: bool
+    disabled_reason: str | None = Field(description="Why the webhook was disabled.")
+    failing_since: datetime | None = Field(
+        description="Since when every delivery failed (null: the last one was delivered)."
+    )
+
+    @classmethod
+    def of(cls, webhook: Webhook) -> WebhookOut:
+        return cls(
+            id=webhook.id, url=webhook.url, events=list(webhook.events),
+            description=webhook.description, created_at=webhook.created_at,
+            enabled=webhook.enabled, disabled_reason=webhook.disabled_reason,
+            failing_since=webhook.failing_since,
+        )  # fmt: skip
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="Signs every delivery (Standard Webhooks, `whsec_` + base64). Shown only "
+        "now: keep it."
+    )
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    at: datetime
+    event_id: str = Field(description="The event, and the `webhook-id` header sent.")
+    message_id: str
+    status_code: int | None = Field(description="The receiver's answer (null: none).")
+    duration_ms: int
+    error: str | None = Field(description="Why no answer came (a timeout, a refused address).")
+    response: str | None = Field(description="The start of the answer's body (at most 1 KB).")
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> DeliveryOut:
+        return cls(
+            at=attempt.at, event_id=attempt.event_id, message_id=attempt.message_id,
+            status_code=attempt.status_code, duration_ms=attempt.duration_ms,
+            error=attempt.error, response=attempt.response,
+        )  # fmt: skip
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+
+
+class WebhookTestOut(BaseModel):
+    event_id: str = Field(description="The ping's `webhook-id`.")

@@ -19,6 +19,7 @@ from portfolio.services.portfolio import PortfolioService
 from portfolio.services.scheduling import ScheduledRefresh
 from portfolio.services.tokens import TokenService
 from portfolio.services.wallets import WalletService
+from portfolio.services.webhooks import WebhookDispatcher, WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ class Services:
     refresh_queue: RefreshQueue | None = None  # where a big refresh goes (202)
     inline_refresh_wallets: int = 1000  # a refresh over more wallets is handed to the queue
     tokens: TokenService | None = None  # marks on tokens
+    webhooks: WebhookService | None = None
+    dispatcher: WebhookDispatcher | None = None  # sends webhook messages (workers, or in process)
 
 
 class State(TypedDict):

@@ -49,6 +49,18 @@ class WalletNotFoundError(DomainError):
         self.wallet_id = wallet_id
 
 
+class WebhookNotFoundError(DomainError):
+    def __init__(self, webhook_id: UUID) -> None:
+        super().__init__(f"No webhook with id {webhook_id}.")
+        self.webhook_id = webhook_id
+
+
+class WebhookUrlError(ValidationError):
+    """A webhook URL that may not be a target (scheme, or an address it names or resolves to)."""
+
+    field = "url"
+
+
 class RefreshBatchNotFoundError(DomainError):
     def __init__(self, batch_id: str) -> None:
         super().__init__(f"No refresh {batch_id}.")

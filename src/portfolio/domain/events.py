@@ -56,3 +56,18 @@ def amount_data(amount: Amount) -> dict[str, str]:
 def balance_change(token: Token, before: Amount, after: Amount) -> dict[str, Any]:
     """One token of a ``balances.changed`` event: 0 before a first sight, 0 after it went."""
     return {"token": token_data(token), "before": amount_data(before), "after": amount_data(after)}
+
+
+def read_failed(
+    wallet_id: object, chain: str, address: str, label: str | None, failures: int, reason: str
+) -> dict[str, Any]:
+    """A ``wallet.read_failed`` event's data. The reason is told only as a kind (``timeout``,
+    ``rate_limited``, ``unavailable``): a node's own words may carry its URL or key."""
+    said = reason.lower()
+    kind = "unavailable"
+    if "timed out" in said or "timeout" in said:
+        kind = "timeout"
+    elif "429" in said or "rate limit" in said or "too many requests" in said:
+        kind = "rate_limited"
+    return {"wallet_id": str(wallet_id), "chain": chain, "address": address, "label": label,
+            "failures": failures, "reason": kind}  # fmt: skip

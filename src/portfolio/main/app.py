@@ -30,7 +30,7 @@ from portfolio.api.httpmetrics import HttpMetrics
 from portfolio.api.middleware import ServiceMiddleware
 from portfolio.api.openapi import finish_document
 from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
-from portfolio.api.routers import balances, health, portfolio, tokens, wallets
+from portfolio.api.routers import balances, health, portfolio, tokens, wallets, webhooks
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
 from portfolio.domain.errors import AuthenticationError, ServiceUnavailableError
@@ -51,6 +51,8 @@ OPENAPI_TAGS = [
     {"name": "balances", "description": "A wallet's balances: stored, or read from its chain."},
     {"name": "portfolio", "description": "Totals over every wallet, history, refresh."},
     {"name": "tokens", "description": "Marks on tokens: trusted, or spam."},
+    {"name": "webhooks", "description": "Events POSTed to the tenant's receivers, signed."},
+    {"name": "events", "description": "The tenant's events, live: Server-Sent Events, WebSocket."},
     {"name": "system", "description": "Health probes and metrics."},
 ]
 sys.setrecursionlimit(RECURSION_LIMIT)
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(wallets.router, prefix=API_PREFIX)
     app.include_router(balances.router, prefix=API_PREFIX)
     app.include_router(tokens.router, prefix=API_PREFIX)
+    app.include_router(webhooks.router, prefix=API_PREFIX)
     _expose_metrics(app, telemetry, settings)
     if settings.cors_origins:  # none by default: no other site's page may call this service
         app.add_middleware(
@@ -136,21 +139,23 @@ async def scheduled_in_process(settings: Settings, services: Services) -> AsyncI
     """The embedded default's schedule: without Redis (so without workers) the API process
     refreshes every wallet itself, every PORTFOLIO_REFRESH_INTERVAL_SECONDS, the first cycle
     at start. PORTFOLIO_REFRESH_IN_PROCESS says otherwise either way."""
-    if (
-        not schedules_in_process(settings)
-        or settings.refresh_interval_seconds == 0
-        or services.scheduled is None
-    ):
+    if not schedules_in_process(settings):
         yield
         return
-    cycles = asyncio.create_task(services.scheduled.run_every(settings.refresh_interval_seconds))
-    logger.info("refreshing every wallet every {} s", settings.refresh_interval_seconds)
+    tasks = []
+    if services.dispatcher is not None:  # no workers: this process sends the webhooks
+        tasks.append(asyncio.create_task(services.dispatcher.run()))
+    if settings.refresh_interval_seconds > 0 and services.scheduled is not None:
+        every = settings.refresh_interval_seconds
+        tasks.append(asyncio.create_task(services.scheduled.run_every(every)))
+        logger.info("refreshing every wallet every {} s", every)
     try:
         yield
     finally:
-        cycles.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cycles
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _redacted(url: str) -> str:

@@ -27,15 +27,18 @@ from portfolio.adapters.cache.redis_cache import RedisCache, redis_breaker
 from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.events import SqlEventLog, SqlTenantTotals
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import Retention, SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.ledger import SqlPriceSeries
 from portfolio.adapters.db.token_marks import SqlTokenMarkRepository, SqlTrackedTokenRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.adapters.db.webhooks import SqlWebhookRepository
 from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
 from portfolio.adapters.ratelimits import LimitsRateLimiter
 from portfolio.adapters.telemetry import PrometheusTelemetry
+from portfolio.adapters.webhook_sender import HttpWebhookSender
 from portfolio.api.rendered import RenderedDocument
 from portfolio.api.services import Services
 from portfolio.config import Settings
@@ -50,6 +53,7 @@ from portfolio.ports.keys import Revocations
 from portfolio.services.auth import Authenticator
 from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.balances import BalanceService
+from portfolio.services.events import EventService
 from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
@@ -62,6 +66,7 @@ from portfolio.services.scheduling import (
 )
 from portfolio.services.tokens import TokenQuotas, TokenService
 from portfolio.services.wallets import WalletService
+from portfolio.services.webhooks import WebhookDispatcher, WebhookService
 
 SUMMARY_KEY = "portfolio:summary"
 JOB_QUEUE_START_SECONDS = 5.0
@@ -147,7 +152,9 @@ async def build_services(
         clock = SystemClock()
         freshness = timedelta(seconds=settings.balance_ttl_seconds)
         wallets = SqlWalletRepository(sessions)
-        balance_store = SqlBalanceRepository(sessions, engine.dialect.name)
+        balance_store = SqlBalanceRepository(
+            sessions, engine.dialect.name, failure_events=settings.event_failures
+        )
         read_wallets = SqlWalletRepository(read_sessions)
         read_balances = SqlBalanceRepository(read_sessions, read_engine.dialect.name)
         read_marks = SqlTokenMarkRepository(read_sessions)
@@ -156,6 +163,14 @@ async def build_services(
             balance_store,
             BalanceCache(cache, freshness, telemetry),
             SqlPriceSeries(sessions, engine.dialect.name),
+        )
+        portfolio = PortfolioService(
+            read_balances,
+            prices,
+            clock,
+            freshness,
+            include_unverified=settings.include_unverified,
+            marks=read_marks,
         )
         history = SqlHistoryRepository(
             read_sessions,
@@ -193,9 +208,33 @@ async def build_services(
             hold_seconds=settings.job_timeout_seconds,
         )
         history_service = HistoryService(history, clock)
-        scheduled = ScheduledRefresh(
-            wallets, fetching, schedule, telemetry, upkeep=history_service.upkeep
+        webhook_store = SqlWebhookRepository(sessions, engine.dialect.name)
+        sender = HttpWebhookSender(allow_private=settings.webhook_allow_private)
+        stack.push_async_callback(sender.close)
+        retention = timedelta(hours=settings.event_retention_hours)
+        dispatcher = WebhookDispatcher(
+            webhook_store,
+            sender,
+            clock,
+            disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+            concurrency=settings.webhook_concurrency,
+            telemetry=telemetry,
+            retention=retention,
         )
+        events = EventService(
+            SqlEventLog(sessions),
+            clock,
+            retention=retention,
+            totals=SqlTenantTotals(sessions),
+            portfolio=portfolio,
+        )
+
+        async def upkeep() -> None:
+            await history_service.upkeep()
+            await events.upkeep()
+            await dispatcher.prune()
+
+        scheduled = ScheduledRefresh(wallets, fetching, schedule, telemetry, upkeep=upkeep)
         if refresh_queue is None:
             refresh_queue = await stack.enter_async_context(
                 _refresh_queue(settings, redis, scheduled)
@@ -214,14 +253,15 @@ async def build_services(
             scheduled=scheduled,
             refresh_queue=refresh_queue,
             inline_refresh_wallets=settings.refresh_inline_wallets,
-            portfolio=PortfolioService(
-                read_balances,
-                prices,
+            portfolio=portfolio,
+            webhooks=WebhookService(
+                webhook_store,
                 clock,
-                freshness,
-                include_unverified=settings.include_unverified,
-                marks=read_marks,
+                allow_private=settings.webhook_allow_private,
+                max_webhooks=settings.tenant_max_webhooks,
+                nudge=dispatcher.nudge,
             ),
+            dispatcher=dispatcher,
             tokens=TokenService(
                 SqlTokenMarkRepository(sessions),
                 clock,

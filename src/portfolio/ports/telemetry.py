@@ -18,3 +18,13 @@ class Telemetry(Protocol):
 
     def job_done(self, failed: bool) -> None:
         """A scheduled job ran (``failed``: its chain could not be read at all)."""
+
+    def delivery(self, outcome: str, seconds: float, disabled: bool) -> None:
+        """A webhook delivery try (``delivered``, ``failed``, ``refused``); ``disabled``: it
+        disabled its webhook."""
+
+    def oldest_undelivered_age(self, seconds: float | None) -> None:
+        """Age of the oldest webhook message still to deliver."""
+
+    def stream_clients(self, transport: str, change: int) -> None:
+        """A live stream client connected (+1) or left (-1)."""

@@ -28,7 +28,7 @@ from portfolio.domain.amounts import Amount, amount_change
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import WalletNotFoundError
-from portfolio.domain.events import Event, EventType, balance_change
+from portfolio.domain.events import Event, EventType, balance_change, read_failed
 from portfolio.domain.tokens import (
     Token,
     TokenAccount,
@@ -88,9 +88,14 @@ def _document(held: Iterable[_Held]) -> str:
 
 
 class SqlBalanceRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], dialect: str, *, failure_events: int = 3
+    ) -> None:
+        """``failure_events``: the consecutive failed reads of a wallet after which a
+        ``wallet.read_failed`` event is written (once, until a read succeeds again)."""
         self._sessions = sessions
         self._dialect = dialect
+        self._failure_events = failure_events
 
     async def get(self, wallet_id: UUID) -> WalletBalances | None:
         async with storage_errors(), self._sessions() as session:
@@ -135,12 +140,27 @@ class SqlBalanceRepository:
         return snapshots
 
     async def record_failure(self, wallet_ids: Sequence[UUID], reason: str, at: datetime) -> None:
+        w = WalletRow
         async with storage_errors(), self._sessions.begin() as session:
-            await session.execute(
-                update(WalletRow)
-                .where(WalletRow.id.in_(list(wallet_ids)))
-                .values(last_error=reason[:ERROR_LENGTH], last_error_at=at)
+            counted = await session.execute(
+                update(w)
+                .where(w.id.in_(list(wallet_ids)))
+                .values(
+                    last_error=reason[:ERROR_LENGTH],
+                    last_error_at=at,
+                    read_failures=w.read_failures + 1,
+                )
+                .returning(w.id, w.tenant, w.chain, w.address, w.label, w.read_failures)
             )
+            await write_events(
+                session,
+                [
+                    Event.new(EventType.WALLET_READ_FAILED, tenant, at,
+                              read_failed(wallet_id, chain, address, label, failures, reason))
+                    for wallet_id, tenant, chain, address, label, failures in counted
+                    if failures == self._failure_events
+                ],
+            )  # fmt: skip
 
     async def known_accounts(
         self, wallet_ids: Sequence[UUID]
@@ -206,6 +226,7 @@ class _Edits:
         kept_as_of = _kept_as_of(wallet, reading, old)
         wallet.last_fetched_at = at
         wallet.last_error = wallet.last_error_at = None
+        wallet.read_failures = 0
         wallet.token_failures = _failures_json(reading.failures, kept_as_of)
         if self._told:
             data = {"wallet_id": str(wallet.id), "chain": chain.value, "address": wallet.address,

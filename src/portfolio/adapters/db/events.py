@@ -8,17 +8,19 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from portfolio.adapters.db.errors import storage_errors
-from portfolio.adapters.db.models import EventRow
+from portfolio.adapters.db.models import EventRow, TenantTotalRow, WalletRow
+from portfolio.adapters.db.webhooks import queue_messages
 from portfolio.domain.events import Event, EventType
 
 
 async def write_events(session: AsyncSession, events: Sequence[Event]) -> None:
-    """Into the outbox, in the caller's transaction: they stand or fall with its change."""
+    """Into the outbox, in the caller's transaction: they stand or fall with its change (and
+    with them, the messages to the webhooks that take them)."""
     if not events:
         return
     await session.execute(
@@ -29,6 +31,7 @@ async def write_events(session: AsyncSession, events: Sequence[Event]) -> None:
             for e in events
         ],
     )  # fmt: skip
+    await queue_messages(session, events)
 
 
 class SqlEventLog:
@@ -53,3 +56,31 @@ class SqlEventLog:
 
 def _event(row: EventRow) -> Event:
     return Event(row.id, EventType(row.type), row.tenant, row.occurred_at, json.loads(row.data))
+
+
+class SqlTenantTotals:
+    """The totals last told in ``portfolio.changed`` events, one row a tenant."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def tenants(self) -> list[str]:
+        """Every tenant with a wallet, or with a total told (one whose wallets all went)."""
+        query = union(select(WalletRow.tenant), select(TenantTotalRow.tenant))
+        async with storage_errors(), self._sessions() as session:
+            return sorted(str(tenant) for tenant in await session.scalars(query))
+
+    async def told(self, tenant: str) -> str | None:
+        async with storage_errors(), self._sessions() as session:
+            row = await session.get(TenantTotalRow, tenant)
+            return None if row is None else row.total_usd
+
+    async def tell(self, event: Event, total: str) -> None:
+        """The tenant's new total, with the event that tells it, in one transaction."""
+        async with storage_errors(), self._sessions.begin() as session:
+            row = await session.get(TenantTotalRow, event.tenant, with_for_update=True)
+            if row is None:
+                session.add(TenantTotalRow(tenant=event.tenant, total_usd=total, at=event.at))
+            else:
+                row.total_usd, row.at = total, event.at
+            await write_events(session, [event])

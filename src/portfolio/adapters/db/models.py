@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -75,6 +76,9 @@ class WalletRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(1000))
     last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     token_failures: Mapped[str | None] = mapped_column(Text)
+    # Failed reads since the last good one (a wallet.read_failed event is written when it
+    # reaches PORTFOLIO_EVENT_FAILURES).
+    read_failures: Mapped[int] = mapped_column(Integer, server_default="0")
     # The balances of the last good read (JSON, adapters/db/balances.py): current balances live
     # in their wallet's row, so a read writes one row a wallet whatever changed (and one a
     # changed balance, its change). Loaded only where asked for (undefer); elsewhere an access
@@ -161,6 +165,69 @@ class EventRow(Base):
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     data: Mapped[str] = mapped_column(Text)  # JSON
+
+
+class TenantTotalRow(Base):
+    """The tenant's total value last told in a ``portfolio.changed`` event (exact text)."""
+
+    __tablename__ = "tenant_totals"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    total_usd: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookRow(Base):
+    """A tenant's receiver of events. ``secret`` signs what is sent (it must be kept to sign:
+    it is never shown again after creation, nor logged)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index(None, "tenant", "created_at", "id"),)
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[str] = mapped_column(Text)  # JSON list of event types
+    description: Mapped[str | None] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebhookMessageRow(Base):
+    """One event to send to one webhook: written with the event (in its transaction), sent
+    until a 2xx or its last retry. ``next_at`` is when it is due (None once settled)."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (Index(None, "next_at"), Index(None, "created_at"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id header
+    webhook_id: Mapped[UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)  # the body as signed and sent
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    state: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+
+
+class WebhookAttemptRow(Base):
+    """One try at sending a message: its answer (at most 1 KB of it kept) or its error."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index(None, "webhook_id", "id"), Index(None, "attempted_at"))
+
+    id: Mapped[int] = mapped_column(HistoryId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(40))
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    response: Mapped[str | None] = mapped_column(Text)
 
 
 class TokenAccountRow(Base):
