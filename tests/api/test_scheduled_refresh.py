@@ -20,16 +20,20 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.events import SqlEventLog
 from portfolio.adapters.jobs.taskiq_queue import CYCLE_LAST_KEY, GROUP, STREAM, consumer_name
 from portfolio.config import Settings
 from portfolio.domain.chains import Chain
-from portfolio.domain.jobs import JobReport, RefreshJob
+from portfolio.domain.events import Event
+from portfolio.domain.jobs import BatchProgress, JobReport, RefreshJob
 from portfolio.main.app import create_app
 from portfolio.main.worker import refresh_queue
 from tests.api.conftest import serve, settings_for
 from tests.api.test_tenants_api import _keys
 from tests.chains.worlds import BIG, ONE, ZERO, EvmWorld, SolanaWorld
 from tests.databases import ROOT
+from tests.receiver import receiver
 from tests.rpcproxy import RpcProxy
 
 REDIS = "redis://127.0.0.1:6379/11"
@@ -122,6 +126,7 @@ async def test_workers_share_the_schedule_and_take_over_a_killed_workers_job(
             "refresh_inline_wallets": 1,  # a client's refresh goes to the workers
             "price_sources": ["none"],
             "log_level": "INFO",
+            "webhook_allow_private": True,
         }
         settings = settings_for(database_url, **values)
         env = _environment({**values, "database_url": database_url})
@@ -184,10 +189,18 @@ async def test_workers_share_the_schedule_and_take_over_a_killed_workers_job(
                     return all(t is not None and _epoch(t) > killed_at for t in times.values())
 
                 await _wait_for("every wallet read again after the kill", all_read_again)
-                accepted = await client.post("/api/v1/portfolio/refresh", headers=keys["alpha"])
-                assert accepted.status_code == 202  # three wallets: handed to the workers
-                finished = await _finished(client, accepted.headers["location"], keys["alpha"])
-                assert finished["failed"] == 0
+                with receiver() as hook:  # the workers send webhooks
+                    body = {"url": hook.url, "events": ["refresh.completed"]}
+                    made = await client.post("/api/v1/webhooks", json=body, headers=keys["alpha"])
+                    accepted = await client.post("/api/v1/portfolio/refresh", headers=keys["alpha"])
+                    assert accepted.status_code == 202  # three wallets: handed to the workers
+                    finished = await _finished(client, accepted.headers["location"], keys["alpha"])
+                    assert finished["failed"] == 0
+                    (sent,) = await hook.wait_for(1, 15)
+                    told = sent.verified(made.json()["secret"])
+                    assert told["type"] == "refresh.completed"
+                    assert told["data"]["batch_id"] == accepted.json()["id"]
+                    assert told["data"]["refreshed"] == finished["refreshed"]
                 assert "Traceback" not in logs[1].read_text()
     await redis.aclose()
 
@@ -235,6 +248,14 @@ async def test_an_interval_of_zero_schedules_nothing(
         assert set((await _as_of(client, wallet)).values()) == {None}
 
 
+async def _events(database_url: str, tenant: str) -> list[Event]:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        return [e for _, e in await SqlEventLog(session_factory(engine)).after(tenant, 0, 1000)]
+    finally:
+        await engine.dispose()
+
+
 async def _finished(client: httpx.AsyncClient, location: str, headers: dict[str, str]) -> Any:
     """Poll a 202's Location until its batch is done; its last answer."""
     answer: dict[str, Any] = {}
@@ -273,6 +294,12 @@ async def test_a_refresh_over_many_wallets_answers_202_and_runs_in_the_backgroun
         assert accepted.json()["status"] in ("queued", "running")
         finished = await _finished(client, location, keys["alpha"])
         assert (finished["refreshed"], finished["failed"]) == (3, 0)
+        told = [e for e in await _events(database_url, "alpha") if e.type.value.startswith("re")]
+        assert [(e.type.value, e.data) for e in told] == [
+            ("refresh.completed", {"batch_id": accepted.json()["id"], "jobs": finished["jobs"],
+                                   "refreshed": 3, "failed": 0}),
+        ]  # fmt: skip
+        assert [e.type.value for e in await _events(database_url, "beta")] == ["balances.changed"]
         assert finished["jobs_done"] == finished["jobs"]
         assert (await client.get(location, headers=keys["beta"])).status_code == 404
         unknown = await client.get("/api/v1/portfolio/refresh/0123abcd", headers=keys["alpha"])
@@ -293,6 +320,9 @@ class _OneJobCycles:
         return JobReport(job.chain, 1, 0, 0, 0.0)
 
     async def upkeep(self) -> None:
+        return None
+
+    async def batch_finished(self, batch: BatchProgress) -> None:
         return None
 
 

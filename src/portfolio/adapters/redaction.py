@@ -19,6 +19,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 # line would mangle them, and keys are long.
 MIN_SECRET_LENGTH = 6
 HIDDEN = "***"
+# Credentials the service hands out, whatever line prints them (a server's access line names a
+# stream's URL with its ``?token=``): stream tokens and webhook signing secrets.
+ISSUED = re.compile(r"\b(pst|whsec)_[A-Za-z0-9_\-+/=%]+")
 
 
 def redact_url(url: str) -> str:
@@ -81,6 +84,8 @@ class Redactor:
         return self._names.get(url) or redact_url(url)
 
     def __call__(self, text: str) -> str:
+        if "pst_" in text or "whsec_" in text:
+            text = ISSUED.sub(r"\1_" + HIDDEN, text)
         if self._pattern is None:
             return text
         return self._pattern.sub(lambda m: self._replacements[m.group()], text)

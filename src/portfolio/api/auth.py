@@ -12,6 +12,7 @@ import contextlib
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from portfolio.api.dependencies import services_of
 from portfolio.api.limits import client_address, rate_limited
@@ -21,6 +22,8 @@ from portfolio.domain.keys import Principal
 from portfolio.domain.wallet import DEFAULT_TENANT
 
 READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only read, which a read-only key may make: a stream token opens a stream of events.
+READING_POSTS = ("/events/token",)
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "HTTPBearer": {
         "type": "http", "scheme": "bearer",
@@ -39,7 +42,11 @@ async def caller(request: Request) -> Principal:
     principal = Principal(DEFAULT_TENANT)  # keys not required: one tenant, every right
     if services.authenticator is not None:
         principal = await _authenticated(request, services)
-        if principal.read_only and request.method not in READING_METHODS:
+        if (
+            principal.read_only
+            and request.method not in READING_METHODS
+            and not request.url.path.endswith(READING_POSTS)
+        ):
             raise ForbiddenError("This API key may only read.")
     await rate_limited(request, services, principal)
     request.state.principal = principal  # for a route that reads it without a dependency
@@ -68,6 +75,21 @@ async def _authenticated(request: Request, services: Services) -> Principal:
             with contextlib.suppress(RateLimitedError):  # this one is a 401 all the same
                 await guard.hit("auth", address)
         raise
+
+
+async def stream_tenant(connection: HTTPConnection, token: str | None) -> str:
+    """Whose events a stream carries: a stream token's tenant (``?token=``, for a browser
+    that cannot send a header), else the key's as on every route (headers). A WebSocket
+    handshake is not rate limited as a request is: it opens one long connection."""
+    services = services_of(connection)  # type: ignore[arg-type]  # an HTTP connection either way
+    if token:
+        if services.stream_tokens is None:
+            raise AuthenticationError("Stream tokens are not available here.")
+        return await services.stream_tokens.tenant(token)
+    if services.authenticator is None:
+        return DEFAULT_TENANT
+    principal = await _authenticated(connection, services)  # type: ignore[arg-type]
+    return principal.tenant
 
 
 def presented_key(request: Request) -> str | None:

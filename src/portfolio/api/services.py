@@ -17,6 +17,7 @@ from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
 from portfolio.services.scheduling import ScheduledRefresh
+from portfolio.services.streams import EventHub, StreamTokens
 from portfolio.services.tokens import TokenService
 from portfolio.services.wallets import WalletService
 from portfolio.services.webhooks import WebhookDispatcher, WebhookService
@@ -42,6 +43,8 @@ class Services:
     tokens: TokenService | None = None  # marks on tokens
     webhooks: WebhookService | None = None
     dispatcher: WebhookDispatcher | None = None  # sends webhook messages (workers, or in process)
+    streams: EventHub | None = None  # the live event stream
+    stream_tokens: StreamTokens | None = None
 
 
 class State(TypedDict):

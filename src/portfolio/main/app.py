@@ -30,7 +30,7 @@ from portfolio.api.httpmetrics import HttpMetrics
 from portfolio.api.middleware import ServiceMiddleware
 from portfolio.api.openapi import finish_document
 from portfolio.api.problems import install_problem_handlers, refused_body, unhandled_error
-from portfolio.api.routers import balances, health, portfolio, tokens, wallets, webhooks
+from portfolio.api.routers import balances, events, health, portfolio, tokens, wallets, webhooks
 from portfolio.api.services import Services, State
 from portfolio.config import Settings, load_settings
 from portfolio.domain.errors import AuthenticationError, ServiceUnavailableError
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(balances.router, prefix=API_PREFIX)
     app.include_router(tokens.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
+    app.include_router(events.router, prefix=API_PREFIX)
     _expose_metrics(app, telemetry, settings)
     if settings.cors_origins:  # none by default: no other site's page may call this service
         app.add_middleware(

@@ -64,6 +64,7 @@ from portfolio.services.scheduling import (
     ScheduledRefresh,
     SchedulePolicy,
 )
+from portfolio.services.streams import EventHub, StreamTokens
 from portfolio.services.tokens import TokenQuotas, TokenService
 from portfolio.services.wallets import WalletService
 from portfolio.services.webhooks import WebhookDispatcher, WebhookService
@@ -229,12 +230,17 @@ async def build_services(
             portfolio=portfolio,
         )
 
+        hub = EventHub(SqlEventLog(sessions), changes, telemetry=telemetry)
+        stack.push_async_callback(hub.close)
+
         async def upkeep() -> None:
             await history_service.upkeep()
             await events.upkeep()
             await dispatcher.prune()
 
-        scheduled = ScheduledRefresh(wallets, fetching, schedule, telemetry, upkeep=upkeep)
+        scheduled = ScheduledRefresh(
+            wallets, fetching, schedule, telemetry, upkeep=upkeep, finished=events.batch_finished
+        )
         if refresh_queue is None:
             refresh_queue = await stack.enter_async_context(
                 _refresh_queue(settings, redis, scheduled)
@@ -262,6 +268,8 @@ async def build_services(
                 nudge=dispatcher.nudge,
             ),
             dispatcher=dispatcher,
+            streams=hub,
+            stream_tokens=StreamTokens(cache, clock),
             tokens=TokenService(
                 SqlTokenMarkRepository(sessions),
                 clock,

@@ -87,9 +87,15 @@ async def run_worker(settings: Settings) -> None:
         stop = asyncio.Event()
         _on_stop(stop)
         logger.info("worker: running refresh jobs, {} at a time", settings.worker_concurrency)
+        # The workers send the webhooks too (each claims its messages: any number may run).
+        sending = asyncio.create_task(services.dispatcher.run()) if services.dispatcher else None
         try:
             await _listen(broker, settings.worker_concurrency, stop)
         finally:
+            if sending is not None:
+                sending.cancel()
+                with suppress(asyncio.CancelledError):
+                    await sending
             with suppress(Exception):  # Redis may be away as the worker stops
                 await broker.shutdown()
         logger.info("worker stopped")

@@ -15,6 +15,9 @@ class RefreshWork(Protocol):
     async def run(self, job: RefreshJob) -> JobReport:
         """Read and record the job's wallets (retrying a chain that cannot be read)."""
 
+    async def batch_finished(self, batch: BatchProgress) -> None:
+        """A tenant's batch has run its last job (its ``refresh.completed`` event)."""
+
     async def upkeep(self) -> None:
         """Once a cycle, after planning it: history kept within its retention, in bounded
         rounds (never raises)."""

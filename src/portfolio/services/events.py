@@ -3,6 +3,7 @@ most once per refresh cycle by its upkeep."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -11,6 +12,7 @@ from loguru import logger
 
 from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.domain.events import Event, EventType
+from portfolio.domain.jobs import BatchProgress
 from portfolio.domain.prices import round_usd
 from portfolio.ports.clock import Clock
 from portfolio.services.portfolio import PortfolioService
@@ -19,6 +21,8 @@ PRUNE_BATCH = 5_000
 
 
 class EventLog(Protocol):
+    async def record(self, events: Sequence[Event]) -> None: ...
+
     async def prune(self, before: datetime, batch: int) -> int: ...
 
 
@@ -45,6 +49,13 @@ class EventService:
         self._retention = retention
         self._totals = totals
         self._portfolio = portfolio
+
+    async def batch_finished(self, batch: BatchProgress) -> None:
+        """``refresh.completed``: a refresh handed to the workers (a 202) ran all its jobs."""
+        data = {"batch_id": batch.batch_id, "jobs": batch.jobs, "refreshed": batch.refreshed,
+                "failed": batch.failed}  # fmt: skip
+        event = Event.new(EventType.REFRESH_COMPLETED, batch.tenant, self._clock.now(), data)
+        await self._log.record([event])
 
     async def upkeep(self) -> None:
         """Once a cycle: each tenant's ``portfolio.changed`` when its total moved since the

@@ -52,8 +52,11 @@ class ScheduledRefresh:
         policy: SchedulePolicy,
         telemetry: Telemetry | None = None,
         upkeep: Callable[[], Awaitable[None]] | None = None,
+        finished: Callable[[BatchProgress], Awaitable[None]] | None = None,
     ) -> None:
-        """``upkeep``: what each cycle does besides its jobs (the history's retention)."""
+        """``upkeep``: what each cycle does besides its jobs (the history's retention).
+        ``finished``: told of each tenant's batch that has run all its jobs."""
+        self._finished = finished
         self._wallets = wallets
         self._fetching = fetching
         self._policy = policy
@@ -63,6 +66,14 @@ class ScheduledRefresh:
     async def upkeep(self) -> None:
         if self._upkeep is not None:
             await self._upkeep()
+
+    async def batch_finished(self, batch: BatchProgress) -> None:
+        if self._finished is None:
+            return
+        try:
+            await self._finished(batch)
+        except StorageUnavailableError as exc:
+            logger.warning("refresh batch {}: completion not recorded: {}", batch.batch_id, exc)
 
     async def plan(self) -> list[RefreshJob]:
         return plan_jobs(await every_wallet(self._wallets, None), self._policy.job_wallets)
@@ -179,9 +190,12 @@ class InProcessRefreshQueue:
             batch = self._batches.get(batch_id)
             if batch is None:
                 return
-            self._batches[batch_id] = replace(
+            batch = replace(
                 batch,
                 done=batch.done + 1,
                 refreshed=batch.refreshed + refreshed,
                 failed=batch.failed + failed,
             )
+            self._batches[batch_id] = batch
+            if batch.finished:
+                await self._scheduled.batch_finished(batch)

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, union
+from sqlalchemy import delete, func, insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -38,12 +38,43 @@ class SqlEventLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    async def record(self, events: Sequence[Event]) -> None:
+        """Events with no change of their own to go with (a refresh that finished)."""
+        async with storage_errors(), self._sessions.begin() as session:
+            await write_events(session, events)
+
     async def after(self, tenant: str, seq: int, limit: int) -> list[tuple[int, Event]]:
         """The tenant's events after ``seq`` (0: from the oldest kept), oldest first."""
         e = EventRow
         query = select(e).where(e.tenant == tenant, e.seq > seq).order_by(e.seq).limit(limit)
         async with storage_errors(), self._sessions() as session:
             return [(row.seq, _event(row)) for row in await session.scalars(query)]
+
+    async def since(self, seq: int, limit: int) -> list[tuple[int, Event]]:
+        """Every tenant's events after ``seq``, oldest first."""
+        e = EventRow
+        query = select(e).where(e.seq > seq).order_by(e.seq).limit(limit)
+        async with storage_errors(), self._sessions() as session:
+            return [(row.seq, _event(row)) for row in await session.scalars(query)]
+
+    async def among(self, seqs: Sequence[int]) -> list[tuple[int, Event]]:
+        """The events of these numbers that exist (now)."""
+        if not seqs:
+            return []
+        query = select(EventRow).where(EventRow.seq.in_(list(seqs)))
+        async with storage_errors(), self._sessions() as session:
+            return [(row.seq, _event(row)) for row in await session.scalars(query)]
+
+    async def last_seq(self) -> int:
+        async with storage_errors(), self._sessions() as session:
+            return int(await session.scalar(select(func.max(EventRow.seq))) or 0)
+
+    async def seq_of(self, tenant: str, event_id: str) -> int | None:
+        """The number of the tenant's event (None: not the tenant's, or no longer kept)."""
+        query = select(EventRow.seq).where(EventRow.id == event_id, EventRow.tenant == tenant)
+        async with storage_errors(), self._sessions() as session:
+            found = await session.scalar(query)
+            return None if found is None else int(found)
 
     async def prune(self, before: datetime, batch: int) -> int:
         """Drop a batch of the events that occurred before ``before``; how many went."""

@@ -240,10 +240,14 @@ class TaskiqRefreshQueue:
         )  # fmt: skip
         if batch is not None:  # counted once per job, though a job run again runs twice
             job_key = hashlib.blake2b(f"{chain}:{','.join(wallet_ids)}".encode()).hexdigest()
-            await self._redis.eval(
+            done = await self._redis.eval(
                 _COUNT_ONCE, 2, BATCH_KEY + batch, BATCH_KEY + batch + ":jobs", job_key,
                 report.refreshed, report.failed, BATCH_SECONDS,
             )  # fmt: skip
+            if done:  # this job counted: the batch's last one tells that it finished
+                progress = await self._progress(_text(done), batch)
+                if progress is not None and progress.done == int(progress.jobs):
+                    await self._served().batch_finished(progress)
         return JobResult(
             chain=chain, refreshed=report.refreshed, failed=report.failed, skipped=report.skipped
         )
@@ -256,14 +260,14 @@ class TaskiqRefreshQueue:
 
 # A job's outcome added to its batch (KEYS[1]) once: only when the job (ARGV[1]) is new to the
 # batch's set of counted jobs (KEYS[2]). One script, so a worker that dies in between counts
-# neither or both.
+# neither or both. Answers the batch's tenant when the job was counted, else 0.
 _COUNT_ONCE = """
 if redis.call("SADD", KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call("EXPIRE", KEYS[2], ARGV[4])
 redis.call("HINCRBY", KEYS[1], "refreshed", ARGV[2])
 redis.call("HINCRBY", KEYS[1], "failed", ARGV[3])
 redis.call("HINCRBY", KEYS[1], "done", 1)
-return 1
+return redis.call("HGET", KEYS[1], "tenant")
 """
 
 # Deletes KEYS[1] when it still holds ARGV[1]: one step, so no other caller's value is deleted.
