@@ -3,7 +3,9 @@ same transaction, and only then."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,13 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from portfolio.adapters.db import balances as balances_module
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import session_factory
-from portfolio.adapters.db.events import SqlEventLog
+from portfolio.adapters.db.events import SqlEventLog, SqlTenantTotals
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import StorageUnavailableError
 from portfolio.domain.events import Event, EventType
+from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token, TokenBalance, TokenFailure, WalletReading
 from portfolio.domain.wallet import Wallet
+from portfolio.services.events import EventService
+from portfolio.services.portfolio import PortfolioService
+from tests.fakes import FakeClock
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 ETH = Token.native(Chain.ETHEREUM)
@@ -128,3 +134,71 @@ async def test_a_tenant_reads_its_own_events_in_order_and_old_ones_are_pruned(
     assert await log.prune(T0 + timedelta(minutes=6), batch=10) == 3
     assert await log.prune(T0 + timedelta(minutes=6), batch=10) == 0
     assert [e.at for _, e in await log.after("acme", 0, 10)] == [T0 + timedelta(minutes=10)]
+
+
+async def test_consecutive_failed_reads_tell_once_and_a_good_read_starts_again(
+    db_engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(db_engine)
+    wallet = Wallet.create(Chain.ETHEREUM, ADDRESS, "savings", T0, "acme")
+    await SqlWalletRepository(sessions).add(wallet)
+    balances = SqlBalanceRepository(sessions, db_engine.dialect.name, failure_events=2)
+    node = "https://node.example/v2/key-123456"  # a node's words, its key in them
+    for minute in range(3):
+        at = T0 + timedelta(minutes=minute)
+        await balances.record_failure([wallet.id], f"{node}: timed out after 10 s", at)
+    (told,) = await events_of(db_engine)
+    assert told.type is EventType.WALLET_READ_FAILED
+    assert told.at == T0 + timedelta(minutes=1)  # at the second failure, once
+    assert told.data == {"wallet_id": str(wallet.id), "chain": "ethereum", "address": ADDRESS,
+                         "label": "savings", "failures": 2, "reason": "timeout"}  # fmt: skip
+    await balances.record(wallet.id, reading(TokenBalance(ETH, 1)), T0 + timedelta(minutes=5))
+    await balances.record_failure(
+        [wallet.id], "HTTP 429 Too Many Requests", T0 + timedelta(hours=1)
+    )
+    assert len(await events_of(db_engine)) == 2  # the good read's change; no failure told yet
+    await balances.record_failure(
+        [wallet.id], "HTTP 429 Too Many Requests", T0 + timedelta(hours=2)
+    )
+    *_, again = await events_of(db_engine)
+    assert (again.type, again.data["reason"]) == (EventType.WALLET_READ_FAILED, "rate_limited")
+
+
+class Prices:
+    def __init__(self, usd: Decimal) -> None:
+        self.usd = usd
+
+    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
+        return {price_key(t): Price(self.usd, None, T0, "test") for t in tokens}
+
+
+async def test_the_total_is_told_when_it_moved_once_per_upkeep(db_engine: AsyncEngine) -> None:
+    wallet, balances = await setup(db_engine)
+    await setup(db_engine, "other")  # holds nothing: its total never moves
+    clock = FakeClock(T0)
+    prices = Prices(Decimal("2000"))
+    sessions = session_factory(db_engine)
+    events = EventService(
+        SqlEventLog(sessions), clock, retention=timedelta(hours=72),
+        totals=SqlTenantTotals(sessions),
+        portfolio=PortfolioService(balances, prices, clock, include_unverified=True),
+    )  # fmt: skip
+    await balances.record(wallet.id, reading(TokenBalance(ETH, 15 * 10**17)), T0)
+    assert await events.tell_totals() == 1
+    assert await events.tell_totals() == 0  # nothing moved
+    prices.usd = Decimal("2000.001")  # moves less than a cent
+    assert await events.tell_totals() == 0
+    prices.usd = Decimal("1000")
+    clock.advance(minutes=5)
+    await events.upkeep()
+    told = [e for e in await events_of(db_engine) if e.type is EventType.PORTFOLIO_CHANGED]
+    assert [e.data for e in told] == [
+        {"total_usd": {"before": "0.00", "after": "3000.00"}, "change_usd": "3000.00",
+         "wallet_count": 1},
+        {"total_usd": {"before": "3000.00", "after": "1500.00"}, "change_usd": "-1500.00",
+         "wallet_count": 1},
+    ]  # fmt: skip
+    assert await events_of(db_engine, "other") == []
+    clock.advance(hours=80)  # past the retention: the upkeep drops them
+    await events.upkeep()
+    assert await events_of(db_engine) == []
