@@ -193,3 +193,29 @@ async def test_a_database_that_is_away_is_exit_code_3(tmp_path: Path) -> None:
     assert out == ""
     assert err.startswith("portfolio: ")
     assert "Traceback" not in err
+
+
+async def test_webhooks_from_the_command_line(tmp_path: Path) -> None:
+    env = server_env(tmp_path)
+    await ok(env, "migrate")
+    made = json.loads(await ok(env, "webhooks", "add", "https://hooks.example.com/p",
+                               "--events", "balances.changed,portfolio.changed",
+                               "--description", "ops", "--json"))  # fmt: skip
+    assert made["secret"].startswith("whsec_")
+    assert made["events"] == ["balances.changed", "portfolio.changed"]
+    listed = await ok(env, "webhooks", "list", "--json")
+    assert [w["id"] for w in json.loads(listed)] == [made["id"]]
+    assert made["secret"] not in listed
+    table = await ok(env, "webhooks", "list")
+    assert made["id"] in table
+    assert "https://hooks.example.com/p" in table
+    code, _, err = await portfolio(env, "webhooks", "add", "https://127.0.0.1/p")
+    assert (code, "loopback" in err) == (2, True)
+    code, _, err = await portfolio(env, "webhooks", "add", "https://a.example/", "--events", "x")
+    assert code == 2
+    assert "event types are" in err
+    assert (await ok(env, "webhooks", "remove", made["id"])).strip() == f"removed {made['id']}"
+    code, _, err = await portfolio(env, "webhooks", "remove", made["id"])
+    assert code == 1
+    assert "No webhook" in err
+    assert json.loads(await ok(env, "webhooks", "list", "--json")) == []

@@ -6,6 +6,7 @@ settings (environment or .env) as the service.
     portfolio wallets add CHAIN ADDRESS [--label L] | list [--chain C] | remove ID | fetch ID
     portfolio portfolio                                 (the summary as tables)
     portfolio export > holdings.csv                     (stored balances, one row per token)
+    portfolio webhooks add URL --events balances.changed,... [--description D] | list | remove ID
     portfolio keys create --tenant NAME [--read-only] [--json]
     portfolio keys list [--json]
     portfolio keys revoke ID
@@ -31,7 +32,7 @@ from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.config import load_settings
 from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.domain.keys import ApiKey
-from portfolio.main import cli_holdings
+from portfolio.main import cli_holdings, cli_webhooks
 from portfolio.main.container import SystemClock
 from portfolio.ports.keys import Revocations
 from portfolio.services.auth import KeyService
@@ -42,6 +43,7 @@ app = typer.Typer(help="Run and use a portfolio service.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: each belongs to a tenant.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(cli_holdings.wallets_app, name="wallets")
+app.add_typer(cli_webhooks.webhooks_app, name="webhooks")
 app.command("portfolio")(cli_holdings.portfolio)
 app.command("export")(cli_holdings.export)
 

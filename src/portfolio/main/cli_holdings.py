@@ -40,6 +40,7 @@ from portfolio.domain.errors import (
     ServiceUnavailableError,
     ValidationError,
     WalletNotFoundError,
+    WebhookNotFoundError,
 )
 from portfolio.domain.history import Interval
 from portfolio.domain.wallet import DEFAULT_TENANT
@@ -53,6 +54,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (the API's 
 TenantOption = Annotated[str, typer.Option(help="The tenant whose wallets these are.")]
 EXIT_CODES: list[tuple[type[DomainError], int]] = [
     (WalletNotFoundError, 1),
+    (WebhookNotFoundError, 1),
     (DuplicateWalletError, 1),
     (ValidationError, 2),
     (ServiceUnavailableError, 3),
