@@ -26,6 +26,7 @@ from tests.chains.lists import write_list
 from tests.chains.worlds import EvmWorld
 from tests.server import Uvicorn, running_uvicorn, server_env
 
+REDIS = "redis://127.0.0.1:6379/13"
 SETTLE = 0.5  # a connection's subscription is made just after its handshake
 
 
@@ -212,3 +213,34 @@ async def test_open_streams_do_not_hold_the_server_when_it_stops(
         assert time.monotonic() - stopping < 10
         await ws.close()
         await sse.__aexit__()
+
+
+async def test_a_replica_streams_what_another_recorded_and_honours_its_tokens(
+    tmp_path: Path, evm: EvmWorld
+) -> None:
+    """Two API processes on one database and one Redis: a change recorded by one reaches the
+    other's WebSocket and SSE clients within 2 s; a stream token issued by one opens the other's
+    stream."""
+    env = chain_env(tmp_path, evm, redis_url=REDIS, auth_enabled="true")
+    address = fresh_address()
+    with (
+        running_uvicorn(env, tmp_path) as one,
+        running_uvicorn(env, tmp_path, migrate=False) as two,
+    ):
+        keys = await _keys(env["PORTFOLIO_DATABASE_URL"], "alpha")
+        async with httpx.AsyncClient(base_url=one.url, headers=keys["alpha"]) as client:
+            token = (await client.post("/api/v1/events/token")).json()["token"]
+            made = await client.post(
+                "/api/v1/wallets", json={"chain": "ethereum", "address": address}
+            )
+            ws_url = two.url.replace("http://", "ws://") + f"/api/v1/events/ws?token={token}"
+            async with (
+                SseClient(f"{two.url}/api/v1/events", keys["alpha"]) as sse,
+                ws_client(ws_url, {}) as ws,
+            ):
+                fetched = await change(client, evm, made.json()["id"], address, 21)
+                got = json.loads(await asyncio.wait_for(ws.recv(), 2))
+                await until(lambda: len(sse.got) == 1, 2)
+                assert time.monotonic() - fetched < 2
+                assert got["data"]["wallet_id"] == made.json()["id"]
+                assert sse.got == [got]
