@@ -7,7 +7,15 @@ import sys
 
 from loguru import logger
 
-from bench import api_bench, discovery_bench, evm_bench, history_bench, scale_bench, solana_bench
+from bench import (
+    api_bench,
+    discovery_bench,
+    events_bench,
+    evm_bench,
+    history_bench,
+    scale_bench,
+    solana_bench,
+)
 
 BENCHES = {
     "evm": evm_bench,
@@ -16,12 +24,13 @@ BENCHES = {
     "api": api_bench,
     "history": history_bench,
     "scale": scale_bench,
+    "events": events_bench,
 }
 
 
 async def main() -> None:
-    """`python -m bench [evm] [discovery] [solana] [api] [history] [scale]`: the named ones,
-    or all."""
+    """`python -m bench [evm] [discovery] [solana] [api] [history] [scale] [events]`: the
+    named ones, or all."""
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     chosen = [BENCHES[name] for name in sys.argv[1:]] or list(BENCHES.values())

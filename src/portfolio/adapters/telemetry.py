@@ -213,11 +213,12 @@ class PrometheusTelemetry:
     def oldest_data_age(self, seconds: float | None) -> None:
         self._oldest.set(seconds or 0.0)
 
-    def delivery(self, outcome: str, seconds: float, disabled: bool) -> None:
+    def delivery(self, outcome: str, seconds: float) -> None:
         self._deliveries.labels(outcome).inc()
         self._delivery_seconds.observe(seconds)
-        if disabled:
-            self._disabled.inc()
+
+    def webhook_disabled(self) -> None:
+        self._disabled.inc()
 
     def oldest_undelivered_age(self, seconds: float | None) -> None:
         self._undelivered.set(seconds or 0.0)

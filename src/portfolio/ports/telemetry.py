@@ -19,9 +19,11 @@ class Telemetry(Protocol):
     def job_done(self, failed: bool) -> None:
         """A scheduled job ran (``failed``: its chain could not be read at all)."""
 
-    def delivery(self, outcome: str, seconds: float, disabled: bool) -> None:
-        """A webhook delivery try (``delivered``, ``failed``, ``refused``); ``disabled``: it
-        disabled its webhook."""
+    def delivery(self, outcome: str, seconds: float) -> None:
+        """A webhook delivery try (``delivered``, ``failed``, ``refused``)."""
+
+    def webhook_disabled(self) -> None:
+        """A webhook was disabled for failing too long."""
 
     def oldest_undelivered_age(self, seconds: float | None) -> None:
         """Age of the oldest webhook message still to deliver."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -31,9 +31,9 @@ class WebhookStore(Protocol):
         """Messages due now, each held for ``lease`` (no other claim takes it meanwhile)."""
 
     async def settle(
-        self, due: Due, outcome: Outcome, at: datetime, disable_after: timedelta
-    ) -> bool:
-        """Record a try and what follows; True when it disabled the webhook."""
+        self, tries: Sequence[tuple[Due, Outcome]], at: datetime, disable_after: timedelta
+    ) -> list[UUID]:
+        """Record tries and what follows; the webhooks this disabled."""
 
     async def oldest_due(self, now: datetime) -> datetime | None: ...
 

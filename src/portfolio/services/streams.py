@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from loguru import logger
 
@@ -55,12 +56,29 @@ class StreamLog(Protocol):
     async def after(self, tenant: str, seq: int, limit: int) -> list[tuple[int, Event]]: ...
 
 
+class Pushed(NamedTuple):
+    """An event as the streams send it: its JSON made once for every client."""
+
+    seq: int
+    event: Event
+    text: str
+
+    @classmethod
+    def of(cls, seq: int, event: Event) -> Pushed:
+        return cls(seq, event, json.dumps(message(event), separators=(",", ":")))
+
+
+def message(event: Event) -> dict[str, Any]:
+    """An event as a stream sends it (the same JSON on both transports)."""
+    at = event.at.isoformat().replace("+00:00", "Z")
+    return {"id": event.id, "type": event.type.value, "tenant": event.tenant,
+            "occurred_at": at, "data": event.data}  # fmt: skip
+
+
 @dataclass(eq=False)
 class Subscription:
     tenant: str
-    queue: asyncio.Queue[tuple[int, Event] | None] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_MAX)
-    )
+    queue: asyncio.Queue[Pushed | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
 
 
 class EventHub:
@@ -94,8 +112,9 @@ class EventHub:
 
     async def stream(
         self, tenant: str, last_event_id: str | None, transport: str
-    ) -> AsyncIterator[Event]:
-        """The tenant's events: those after ``last_event_id`` from the outbox, then live ones,
+    ) -> AsyncIterator[list[Pushed]]:
+        """The tenant's events, a batch at a time (what is waiting when the client is ready,
+        sent in one write): those after ``last_event_id`` from the outbox, then live ones,
         until the caller stops iterating (or the client is too slow: it ends, to reconnect)."""
         if self._task is None:
             self._cursor = await self._log.last_seq()
@@ -107,29 +126,36 @@ class EventHub:
         sent: set[int] = set()
         try:
             if last_event_id:
-                seq = await self._log.seq_of(tenant, last_event_id)
-                while seq is not None:
-                    page = await self._log.after(tenant, seq, READ_LIMIT)
-                    for number, event in page:
-                        sent.add(number)
-                        yield event
-                    seq = page[-1][0] if len(page) == READ_LIMIT else None
+                async for page in self._backlog(tenant, last_event_id):
+                    sent.update(p.seq for p in page)
+                    yield page
             while True:
-                item = await subscription.queue.get()
-                if item is None:
+                items = [await subscription.queue.get()]
+                while not subscription.queue.empty():
+                    items.append(subscription.queue.get_nowait())
+                if None in items:
                     return  # too slow: dropped
-                number, event = item
-                if number in sent:
-                    continue
-                if len(sent) > 4 * READ_LIMIT:
-                    sent = {s for s in sent if s > number - 2 * READ_LIMIT}
-                sent.add(number)
-                yield event
+                batch = [p for p in items if p is not None and p.seq not in sent]
+                sent.update(p.seq for p in batch)
+                if len(sent) > 4 * READ_LIMIT:  # a late event is at most a few reads late
+                    top = max(sent)
+                    sent = {s for s in sent if s > top - 2 * READ_LIMIT}
+                if batch:
+                    yield batch
         finally:
             self._clients[tenant].discard(subscription)
             if not self._clients[tenant]:
                 del self._clients[tenant]
             self._count(transport, -1)
+
+    async def _backlog(self, tenant: str, last_event_id: str) -> AsyncIterator[list[Pushed]]:
+        """The tenant's events after that one, from the outbox, a page at a time."""
+        seq = await self._log.seq_of(tenant, last_event_id)
+        while seq is not None:
+            page = await self._log.after(tenant, seq, READ_LIMIT)
+            if page:
+                yield [Pushed.of(number, event) for number, event in page]
+            seq = page[-1][0] if len(page) == READ_LIMIT else None
 
     def _count(self, transport: str, change: int) -> None:
         if self._telemetry is not None:
@@ -174,9 +200,11 @@ class EventHub:
         self._gaps = {s: t for s, t in self._gaps.items() if now - t < GAP_SECONDS}
         self._cursor = top
         for seq, event in sorted(found, key=lambda item: item[0]):
-            for subscription in list(self._clients.get(event.tenant, ())):
+            subscribed = list(self._clients.get(event.tenant, ()))
+            pushed = Pushed.of(seq, event) if subscribed else None
+            for subscription in subscribed:
                 try:
-                    subscription.queue.put_nowait((seq, event))
+                    subscription.queue.put_nowait(pushed)
                 except asyncio.QueueFull:
                     self._drop(subscription)
         return len(found)

@@ -132,23 +132,37 @@ class WebhookDispatcher:
         self.nudge = asyncio.Event()  # set: look for due messages now
 
     async def run_once(self) -> int:
-        """Send what is due now (a claim's worth); how many tries were made."""
+        """Send what is due now (a claim's worth, ``concurrency`` at a time), then record every
+        try in one transaction; how many tries were made. A sender that dies before recording
+        leaves its messages claimed: they are sent again once the claim runs out."""
         due = await self._store.claim(self._clock.now(), self._concurrency * 4, LEASE)
         if not due:
             return 0
         gate = asyncio.Semaphore(self._concurrency)
 
-        async def one(message: Due) -> None:
+        async def one(message: Due) -> tuple[Due, Outcome, float]:
             async with gate:
-                try:
-                    await self._deliver(message)
-                except ServiceUnavailableError as exc:  # sent again once its claim runs out
-                    logger.warning("webhook message {} not settled: {}", message.message_id, exc)
+                started = time.monotonic()
+                outcome = await self._send(message)
+                return message, outcome, time.monotonic() - started
 
-        await asyncio.gather(*(one(message) for message in due))
-        return len(due)
+        sent = await asyncio.gather(*(one(message) for message in due))
+        tries = [(message, outcome) for message, outcome, _ in sent]
+        try:
+            disabled = await self._store.settle(tries, self._clock.now(), self._disable_after)
+        except ServiceUnavailableError as exc:  # sent again once the claim runs out
+            logger.warning("{} webhook tries not recorded: {}", len(tries), exc)
+            return len(tries)
+        for webhook_id in disabled:
+            logger.warning("webhook {} disabled: failing for too long", webhook_id)
+        if self._telemetry is not None:
+            for _, outcome, seconds in sent:
+                self._telemetry.delivery(_kind(outcome), seconds)
+            for _ in disabled:
+                self._telemetry.webhook_disabled()
+        return len(tries)
 
-    async def _deliver(self, due: Due) -> None:
+    async def _send(self, due: Due) -> Outcome:
         sent_at = self._clock.now()
         signature = Signer(due.secret).sign(due.event_id, sent_at, due.payload)
         headers = {
@@ -156,14 +170,7 @@ class WebhookDispatcher:
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": signature,
         }
-        started = time.monotonic()
-        outcome = await self._sender.send(due.url, headers, due.payload.encode())
-        seconds = time.monotonic() - started
-        disabled = await self._store.settle(due, outcome, self._clock.now(), self._disable_after)
-        if disabled:
-            logger.warning("webhook {} disabled: failing for too long", due.webhook_id)
-        if self._telemetry is not None:
-            self._telemetry.delivery(_kind(outcome), seconds, disabled)
+        return await self._sender.send(due.url, headers, due.payload.encode())
 
     async def measure(self) -> None:
         """The age of the oldest message still to deliver, for the operator's metrics."""

@@ -162,50 +162,42 @@ class SqlWebhookRepository:
         ]  # fmt: skip
 
     async def settle(
-        self, due: Due, outcome: Outcome, at: datetime, disable_after: timedelta
-    ) -> bool:
-        """Record a try and what follows from it: delivered, tried again later, or given up;
-        the webhook failing since when, and disabled once it has failed ``disable_after``.
-        True when this try disabled the webhook."""
+        self, tries: Sequence[tuple[Due, Outcome]], at: datetime, disable_after: timedelta
+    ) -> list[UUID]:
+        """Record tries, in one transaction, and what follows from each: delivered, tried
+        again later, or given up; each webhook failing since when, and disabled once it has
+        failed for ``disable_after``. The webhooks this disabled."""
         m, w = WebhookMessageRow, WebhookRow
-        tries = due.attempts + 1
-        wait = None if outcome.delivered else next_try(tries)
-        state = DELIVERED if outcome.delivered else (PENDING if wait is not None else FAILED)
+        hook_ids = sorted({due.webhook_id for due, _ in tries})
         async with storage_errors(), self._sessions.begin() as session:
-            # The webhook's row first: its tries are settled one at a time (the attempt's
-            # foreign key would otherwise share-lock it, and two settles deadlock).
-            hook = await session.get(w, due.webhook_id, with_for_update=True)
-            if hook is None:
-                return False  # removed meanwhile, with its messages
-            session.add(
-                WebhookAttemptRow(
-                    webhook_id=due.webhook_id, message_id=due.message_id,
-                    event_id=due.event_id, attempted_at=at, status_code=outcome.status_code,
-                    duration_ms=outcome.duration_ms,
-                    error=None if outcome.error is None else outcome.error[:500],
-                    response=outcome.response,
+            # The webhooks' rows first, in one order: settles of one webhook go one at a time
+            # (an attempt's foreign key would otherwise share-lock the row, and two deadlock).
+            hooks = {
+                hook.id: hook
+                for hook in await session.scalars(
+                    select(w).where(w.id.in_(hook_ids)).order_by(w.id).with_for_update()
                 )
-            )  # fmt: skip
+            }
+            kept = [(due, outcome) for due, outcome in tries if due.webhook_id in hooks]
+            if not kept:
+                return []  # removed meanwhile, with their messages
             await session.execute(
-                update(m)
-                .where(m.id == due.message_id)
-                .values(attempts=tries, state=state, next_at=None if wait is None else at + wait)
-            )
-            if outcome.delivered:
-                hook.failing_since = None
-                return False
-            if not hook.enabled:
-                return False
-            hook.failing_since = hook.failing_since or at
-            if at - hook.failing_since < disable_after:
-                return False
-            hook.enabled = False
-            hours = disable_after.total_seconds() / 3600
-            hook.disabled_reason = (
-                f"Disabled at {at.isoformat()}: every delivery failed for {hours:g} hours "
-                f"(last: {_said(outcome)})."
-            )
-            return True
+                insert(WebhookAttemptRow),
+                [
+                    {"webhook_id": due.webhook_id, "message_id": due.message_id,
+                     "event_id": due.event_id, "attempted_at": at,
+                     "status_code": outcome.status_code, "duration_ms": outcome.duration_ms,
+                     "error": None if outcome.error is None else outcome.error[:500],
+                     "response": outcome.response}
+                    for due, outcome in kept
+                ],
+            )  # fmt: skip
+            await session.execute(update(m), [_settled(due, outcome, at) for due, outcome in kept])
+            return [
+                hook.id
+                for hook in hooks.values()
+                if _follow(hook, [o for d, o in kept if d.webhook_id == hook.id], at, disable_after)
+            ]
 
     async def oldest_due(self, now: datetime) -> datetime | None:
         """When the oldest message not yet delivered (nor given up) was queued."""
@@ -234,6 +226,35 @@ class SqlWebhookRepository:
             )
             gone += int(result.rowcount)  # type: ignore[attr-defined]
         return gone
+
+
+def _settled(due: Due, outcome: Outcome, at: datetime) -> dict[str, object]:
+    """A message's row after a try: delivered, due again after its wait, or given up."""
+    tries = due.attempts + 1
+    wait = None if outcome.delivered else next_try(tries)
+    state = DELIVERED if outcome.delivered else (PENDING if wait is not None else FAILED)
+    return {"id": due.message_id, "attempts": tries, "state": state,
+            "next_at": None if wait is None else at + wait}  # fmt: skip
+
+
+def _follow(hook: WebhookRow, outcomes: list[Outcome], at: datetime, limit: timedelta) -> bool:
+    """The webhook after these tries: not failing once one was delivered; else failing since
+    its first failure, and disabled past ``limit``. True when this disabled it."""
+    if any(o.delivered for o in outcomes):
+        hook.failing_since = None
+        return False
+    if not hook.enabled:
+        return False
+    hook.failing_since = hook.failing_since or at
+    if at - hook.failing_since < limit:
+        return False
+    hook.enabled = False
+    hours = limit.total_seconds() / 3600
+    hook.disabled_reason = (
+        f"Disabled at {at.isoformat()}: every delivery failed for {hours:g} hours "
+        f"(last: {_said(outcomes[-1])})."
+    )
+    return True
 
 
 def _said(outcome: Outcome) -> str:
