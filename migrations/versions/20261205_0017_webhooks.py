@@ -59,7 +59,9 @@ def upgrade() -> None:
         sa.Column("next_at", UTC_TIME, nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.ForeignKeyConstraint(
-            ["webhook_id"], ["webhooks.id"], name="fk_webhook_messages_webhook_id_webhooks",
+            ["webhook_id"],
+            ["webhooks.id"],
+            name="fk_webhook_messages_webhook_id_webhooks",
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_messages"),
@@ -78,7 +80,9 @@ def upgrade() -> None:
         sa.Column("error", sa.String(500), nullable=True),
         sa.Column("response", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["webhook_id"], ["webhooks.id"], name="fk_webhook_attempts_webhook_id_webhooks",
+            ["webhook_id"],
+            ["webhooks.id"],
+            name="fk_webhook_attempts_webhook_id_webhooks",
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_attempts"),

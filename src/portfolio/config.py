@@ -296,6 +296,9 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         default=16, ge=1, le=1000, description="webhook deliveries a process sends at once"
     )
+    stream_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="seconds between an event stream's keep-alives"
+    )
     tenant_max_webhooks: int = Field(
         default=20, ge=1, le=1000, description="webhooks a tenant may have (403 past it)"
     )

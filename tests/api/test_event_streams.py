@@ -244,3 +244,22 @@ async def test_a_replica_streams_what_another_recorded_and_honours_its_tokens(
                 assert time.monotonic() - fetched < 2
                 assert got["data"]["wallet_id"] == made.json()["id"]
                 assert sse.got == [got]
+
+
+async def test_a_quiet_stream_sends_keep_alive_comments(tmp_path: Path, evm: EvmWorld) -> None:
+    env = chain_env(tmp_path, evm, stream_heartbeat_seconds="0.5")
+    with running_uvicorn(env, tmp_path) as server:
+        lines: list[str] = []
+        async with (
+            httpx.AsyncClient(timeout=5) as client,
+            client.stream("GET", f"{server.url}/api/v1/events") as answer,
+        ):
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            started = time.monotonic()
+            async for line in answer.aiter_lines():
+                lines.append(line)
+                if time.monotonic() - started > 1.8:
+                    break
+        comments = [line for line in lines if line.startswith(":")]
+        assert len(comments) >= 2, lines
+        assert not [line for line in lines if line.startswith(("data:", "event:"))]

@@ -34,7 +34,11 @@ class Event:
 
     @classmethod
     def new(cls, kind: EventType, tenant: str, at: datetime, data: dict[str, Any]) -> Event:
-        return cls(f"evt_{uuid4().hex}", kind, tenant, at, data)
+        return cls(new_event_id(), kind, tenant, at, data)
+
+
+def new_event_id() -> str:
+    return f"evt_{uuid4().hex}"
 
 
 def token_data(token: Token) -> dict[str, Any]:

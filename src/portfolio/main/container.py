@@ -230,7 +230,12 @@ async def build_services(
             portfolio=portfolio,
         )
 
-        hub = EventHub(SqlEventLog(sessions), changes, telemetry=telemetry)
+        hub = EventHub(
+            SqlEventLog(sessions),
+            changes,
+            telemetry=telemetry,
+            heartbeat_seconds=settings.stream_heartbeat_seconds,
+        )
         stack.push_async_callback(hub.close)
 
         async def upkeep() -> None:

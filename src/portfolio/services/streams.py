@@ -89,7 +89,11 @@ class EventHub:
         *,
         poll_seconds: float = POLL_SECONDS,
         telemetry: Telemetry | None = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
+        """``heartbeat_seconds``: how often a stream with nothing to say sends a keep-alive
+        (an SSE comment), so that proxies and clients see the connection alive."""
+        self.heartbeat_seconds = heartbeat_seconds
         self._log = log
         self._changes = changes
         self._poll_seconds = poll_seconds

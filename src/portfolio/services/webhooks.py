@@ -19,7 +19,7 @@ from portfolio.domain.errors import (
     ValidationError,
     WebhookNotFoundError,
 )
-from portfolio.domain.events import Event, EventType
+from portfolio.domain.events import EventType, new_event_id
 from portfolio.domain.webhooks import (
     DESCRIPTION_MAX,
     Attempt,
@@ -96,7 +96,7 @@ class WebhookService:
         webhook = await self.get(tenant, webhook_id)
         if not webhook.enabled:
             raise ServiceUnavailableError(f"The webhook is disabled: {webhook.disabled_reason}")
-        event_id = Event.new(EventType.REFRESH_COMPLETED, tenant, self._clock.now(), {}).id
+        event_id = new_event_id()  # a ping is no event of the outbox, but has an id as one
         await self._store.ping(webhook, event_id, self._clock.now())
         if self._nudge is not None:
             self._nudge.set()

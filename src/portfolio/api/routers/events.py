@@ -17,7 +17,7 @@ from portfolio.api.auth import Caller, caller, stream_tenant
 from portfolio.api.dependencies import services_of
 from portfolio.api.problems import problem_responses
 from portfolio.domain.errors import DomainError, ServiceUnavailableError
-from portfolio.services.streams import HEARTBEAT_SECONDS, EventHub
+from portfolio.services.streams import EventHub
 
 router = APIRouter(prefix="/events", tags=["events"])
 TOKEN_QUERY = Query(
@@ -73,9 +73,9 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
 ) -> EventSourceResponse:
     """The tenant's events as they happen: each an SSE message whose `id` is the event's id,
-    `event` its type and `data` the event as JSON; a comment every 15 s keeps the connection
-    open. Reconnecting with `Last-Event-ID` (EventSource does it) sends the events after that
-    one first, from those kept (PORTFOLIO_EVENT_RETENTION_HOURS), none twice."""
+    `event` its type and `data` the event as JSON; a comment every 15 s (by default) keeps the
+    connection open. Reconnecting with `Last-Event-ID` (EventSource does it) sends the events
+    after that one first, from those kept (PORTFOLIO_EVENT_RETENTION_HOURS), none twice."""
     tenant = await stream_tenant(request, token)
     hub = _hub(request)
 
@@ -86,7 +86,7 @@ async def stream_events(
                 f"id: {p.event.id}\nevent: {p.event.type.value}\ndata: {p.text}\n\n" for p in batch
             ).encode()
 
-    return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS)
+    return EventSourceResponse(events(), ping=hub.heartbeat_seconds)
 
 
 @router.websocket("/ws")
