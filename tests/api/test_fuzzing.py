@@ -53,6 +53,8 @@ UNSAYABLE = re.compile(
         r"The default window \(7 days before end\) starts before year 1\.",  # end near year 1
         r"The window reaches past the representable dates",  # a window ending past year 9999
         r"A label may not contain control characters\.",  # more than a pattern can say well
+        # where a webhook may send depends on the settings and on what a name resolves to
+        r"A webhook URL (must|may not)", r"The URL's address is", r"Not a valid URL",
     ])
 )  # fmt: skip
 
@@ -67,13 +69,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Uvicorn, 
         yield server, {"Authorization": f"Bearer {json.loads(made.stdout)['key']}"}
 
 
+def _schema(server: Uvicorn) -> Any:
+    """The published schema, less the event stream: its answer never ends, which a fuzzer
+    cannot wait out (tests/api/test_event_streams.py drives it with stream clients)."""
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    return schema.exclude(operation_id="events-stream")
+
+
 def test_every_operation_holds_under_generated_input(
     served: tuple[Uvicorn, dict[str, str]],
 ) -> None:
     server, auth = served
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    schema = _schema(server)
     failures: dict[str, str] = {}
-    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 9
     for operation in operations:
 
@@ -102,7 +111,7 @@ def test_sequences_of_calls_along_the_links_hold(served: tuple[Uvicorn, dict[str
     """Wallets made, then read, fetched, listed and deleted through what the answers link to
     (the Location header and the ids they carry)."""
     server, auth = served
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    schema = _schema(server)
     machine = schema.as_state_machine()
 
     class Authenticated(machine):  # type: ignore[misc, valid-type]
@@ -128,7 +137,7 @@ def test_schema_valid_input_is_refused_only_by_rules_the_schema_cannot_say(
     served: tuple[Uvicorn, dict[str, str]],
 ) -> None:
     server, auth = served
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    schema = _schema(server)
     refused: dict[str, set[str]] = {}
     for operation in [result.ok() for result in schema.get_all_operations()]:  # type: ignore[union-attr]
         _positive(operation, auth, refused.setdefault(operation.label, set()))()

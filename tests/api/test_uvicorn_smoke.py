@@ -53,7 +53,11 @@ def test_head_answers_on_every_get_route_and_errors_are_problems(server: str) ->
     asset) are problem documents too."""
     with httpx.Client(base_url=server, timeout=5) as client:
         schema = client.get("/openapi.json").json()
-        gets = [path for path, methods in schema["paths"].items() if "get" in methods]
+        gets = [
+            path
+            for path, methods in schema["paths"].items()
+            if "get" in methods and methods["get"]["operationId"] != "events-stream"
+        ]  # the stream never ends: tests/api/test_event_streams.py reads it
         assert len(gets) >= 8
         for path in gets:
             url = path.replace("{wallet_id}", "7c1d0000-0000-4000-8000-000000000000").replace(
