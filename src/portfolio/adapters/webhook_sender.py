@@ -20,7 +20,13 @@ import httpx
 
 from portfolio import __version__
 from portfolio.adapters.resilience import describe
-from portfolio.domain.webhooks import RESPONSE_KEPT, IPAddress, Outcome, address_refused
+from portfolio.domain.webhooks import (
+    RESPONSE_KEPT,
+    IPAddress,
+    Outcome,
+    address_refused,
+    literal_address,
+)
 
 TIMEOUT_SECONDS = 10.0
 
@@ -85,12 +91,12 @@ class HttpWebhookSender:
         netloc = f"[{address}]" if isinstance(address, IPv6Address) else str(address)
         target = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))
         host = parts.netloc.rsplit("@", 1)[-1]
-        literal = _literal(name)
+        literal = literal_address(name)
         return target, host, name if https and literal is None else None
 
     async def _resolve(self, name: str, port: int) -> IPAddress:
         """The first address of the name, once every address it resolves to is allowed."""
-        literal = _literal(name)
+        literal = literal_address(name)
         if literal is not None:
             found = [literal]
         else:
@@ -108,10 +114,3 @@ class HttpWebhookSender:
             if refused:
                 raise RefusedTargetError(f"the host resolves to a {refused} address")
         return found[0]
-
-
-def _literal(host: str) -> IPAddress | None:
-    try:
-        return ip_address(host)
-    except ValueError:
-        return None

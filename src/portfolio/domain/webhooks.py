@@ -134,7 +134,7 @@ def check_url(url: str, *, allow_private: bool) -> str:
         raise WebhookUrlError("A webhook URL may not carry credentials: sign with the secret.")
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise WebhookUrlError("A webhook URL may not hold spaces or control characters.")
-    literal = _literal(host)
+    literal = literal_address(host)
     if literal is not None:
         refused = address_refused(literal, allow_private=allow_private)
         if refused:
@@ -144,7 +144,8 @@ def check_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
-def _literal(host: str) -> IPAddress | None:
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host names when it is one (an IP literal), else None."""
     try:
         return ip_address(host)
     except ValueError:
