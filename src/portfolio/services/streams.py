@@ -146,10 +146,11 @@ class EventHub:
                     sent = {s for s in sent if s > top - 2 * READ_LIMIT}
                 if batch:
                     yield batch
-        finally:
-            self._clients[tenant].discard(subscription)
-            if not self._clients[tenant]:
-                del self._clients[tenant]
+        finally:  # (a client dropped for being slow may have left the set already)
+            clients = self._clients.get(tenant, set())
+            clients.discard(subscription)
+            if not clients:
+                self._clients.pop(tenant, None)
             self._count(transport, -1)
 
     async def _backlog(self, tenant: str, last_event_id: str) -> AsyncIterator[list[Pushed]]:
