@@ -29,7 +29,7 @@ class EventLog(Protocol):
 class TenantTotals(Protocol):
     async def tenants(self) -> list[str]: ...
 
-    async def told(self, tenant: str) -> str | None: ...
+    async def told(self) -> dict[str, str]: ...
 
     async def tell(self, event: Event, total: str) -> None: ...
 
@@ -77,10 +77,11 @@ class EventService:
         if self._totals is None or self._portfolio is None:
             return 0
         told = 0
+        last_told = await self._totals.told()  # one read for every tenant
         for tenant in await self._totals.tenants():
             summary = await self._portfolio.summary(tenant)
             after = round_usd(summary.total)
-            last = await self._totals.told(tenant)
+            last = last_told.get(tenant)
             before = round_usd(Decimal(last)) if last is not None else Decimal("0.00")
             if after == before:
                 continue

@@ -173,9 +173,9 @@ class EventHub:
             if not self._clients:
                 self._someone.clear()
                 await self._someone.wait()
-            now = heard_now = self._changes.current()
+            now = self._changes.current()
             due = time.monotonic() - last_read >= self._poll_seconds
-            if heard_now != heard or heard_now is None or due:
+            if now != heard or now is None or due:
                 heard, last_read = now, time.monotonic()
                 try:
                     await self.read()

@@ -101,10 +101,11 @@ class SqlTenantTotals:
         async with storage_errors(), self._sessions() as session:
             return sorted(str(tenant) for tenant in await session.scalars(query))
 
-    async def told(self, tenant: str) -> str | None:
+    async def told(self) -> dict[str, str]:
+        """Every tenant's total last told, by tenant."""
+        query = select(TenantTotalRow.tenant, TenantTotalRow.total_usd)
         async with storage_errors(), self._sessions() as session:
-            row = await session.get(TenantTotalRow, tenant)
-            return None if row is None else row.total_usd
+            return {tenant: total for tenant, total in await session.execute(query)}
 
     async def tell(self, event: Event, total: str) -> None:
         """The tenant's new total, with the event that tells it, in one transaction."""
