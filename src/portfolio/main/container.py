@@ -32,6 +32,7 @@ from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import Retention, SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.ledger import SqlPriceSeries
+from portfolio.adapters.db.performance import SqlPerformanceReader
 from portfolio.adapters.db.token_marks import SqlTokenMarkRepository, SqlTrackedTokenRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.adapters.db.webhooks import SqlWebhookRepository
@@ -208,7 +209,12 @@ async def build_services(
             attempts=settings.job_attempts,
             hold_seconds=settings.job_timeout_seconds,
         )
-        history_service = HistoryService(history, clock)
+        history_service = HistoryService(
+            history,
+            clock,
+            recorded=SqlPerformanceReader(read_sessions, read_engine.dialect.name),
+            wallets=read_wallets,
+        )
         webhook_store = SqlWebhookRepository(sessions, engine.dialect.name)
         sender = HttpWebhookSender(allow_private=settings.webhook_allow_private)
         stack.push_async_callback(sender.close)

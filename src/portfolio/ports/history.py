@@ -7,6 +7,7 @@ from uuid import UUID
 
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HeldAt, HistoryPoint, Window
+from portfolio.domain.performance import Recorded
 
 
 class HistoryRepository(Protocol):
@@ -35,3 +36,11 @@ class HistoryRepository(Protocol):
     async def lagging(self, behind: timedelta, limit: int) -> list[str]:
         """Up to ``limit`` tenants whose kept points end more than ``behind`` before now (or
         never began)."""
+
+
+class PerformanceReader(Protocol):
+    async def recorded(
+        self, tenant: str, window: Window, wallet_id: UUID | None = None, chain: Chain | None = None
+    ) -> Recorded:
+        """The tenant's positions (of one wallet, or of one chain's wallets) at the window's
+        start, their changes in it and their tokens' prices at its boundaries."""

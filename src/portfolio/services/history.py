@@ -9,6 +9,7 @@ from uuid import UUID
 from loguru import logger
 
 from portfolio.domain.chains import Chain
+from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.history import (
     MAX_POINTS,
     MAX_STREAMED_POINTS,
@@ -18,19 +19,31 @@ from portfolio.domain.history import (
     InvalidWindowError,
     Window,
 )
+from portfolio.domain.performance import Performance, Recorded
 from portfolio.ports.clock import Clock
-from portfolio.ports.history import HistoryRepository
+from portfolio.ports.history import HistoryRepository, PerformanceReader
+from portfolio.ports.repositories import WalletRepository
 
 DEFAULT_SPAN = timedelta(days=7)
+PERFORMANCE_SPAN = timedelta(days=30)  # a performance's default window
 PRUNE_ROUNDS = 20  # batches of pruning a cycle at most: the rest waits for the next cycle
 LAG = timedelta(days=1)  # tenants whose kept points are older get them computed by the upkeep
 SEALS = 50  # tenants whose points an upkeep computes at most: the rest wait for the next cycle
 
 
 class HistoryService:
-    def __init__(self, history: HistoryRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        history: HistoryRepository,
+        clock: Clock,
+        *,
+        recorded: PerformanceReader | None = None,
+        wallets: WalletRepository | None = None,
+    ) -> None:
         self._history = history
         self._clock = clock
+        self._recorded = recorded
+        self._wallets = wallets
 
     async def history(
         self, tenant: str, start: datetime | None, end: datetime | None, interval: Interval
@@ -48,18 +61,37 @@ class HistoryService:
         chains = await self._history.chains_of(tenant)
         return window, chains, self._history.stream_history(tenant, window)
 
+    async def performance(
+        self,
+        tenant: str,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval | None,
+        *,
+        wallet_id: UUID | None = None,
+        chain: Chain | None = None,
+    ) -> tuple[Recorded, Performance]:
+        """How the tenant's portfolio (or one wallet, or one chain) performed: ``end``
+        defaults to now, ``start`` to 30 days before ``end``, the interval to one fitting the
+        window's length (``default_interval``)."""
+        if self._recorded is None:
+            raise RuntimeError("performance needs a PerformanceReader")
+        if wallet_id is not None and (
+            self._wallets is None or await self._wallets.get(wallet_id, tenant) is None
+        ):
+            raise WalletNotFoundError(wallet_id)
+        end = end or self._clock.now()
+        start = start or _before(end, PERFORMANCE_SPAN)
+        chosen = interval or default_interval(end - start)
+        window = self._window(start, end, chosen, MAX_POINTS)
+        recorded = await self._recorded.recorded(tenant, window, wallet_id, chain)
+        return recorded, recorded.performance()
+
     def _window(
         self, start: datetime | None, end: datetime | None, interval: Interval, max_points: int
     ) -> Window:
         end = end or self._clock.now()
-        if start is None:
-            try:
-                start = end - DEFAULT_SPAN
-            except OverflowError as exc:
-                raise InvalidWindowError(
-                    "The default window (7 days before end) starts before year 1."
-                ) from exc
-        return Window.of(start, end, interval, max_points)
+        return Window.of(start or _before(end, DEFAULT_SPAN), end, interval, max_points)
 
     async def held_at(
         self, tenant: str, moment: datetime, wallet_id: UUID | None = None
@@ -85,3 +117,20 @@ class HistoryService:
                 await self._history.seal(tenant)
         except Exception:  # the database away, or a bug: never the cycle's end
             logger.exception("history upkeep failed")
+
+
+def default_interval(span: timedelta) -> Interval:
+    """5 minutes up to two days, hours up to 90 days, days beyond."""
+    if span <= timedelta(days=2):
+        return Interval.FIVE_MINUTES
+    return Interval.HOUR if span <= timedelta(days=90) else Interval.DAY
+
+
+def _before(end: datetime, span: timedelta) -> datetime:
+    try:
+        return end - span
+    except OverflowError as exc:
+        days = span.days
+        raise InvalidWindowError(
+            f"The default window ({days} days before end) starts before year 1."
+        ) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -21,6 +22,14 @@ from portfolio.api.csvout import (
 )
 from portfolio.api.dependencies import Fetching, History, services_of
 from portfolio.api.openapi import CSV_CONTENT, ETAG, LOCATION
+from portfolio.api.performance import (
+    PERFORMANCE_COLUMNS,
+    SERIES_COLUMNS,
+    PerformanceOut,
+    performance_rows,
+    result_interval,
+    series_rows,
+)
 from portfolio.api.problems import problem_responses
 from portfolio.api.rendered import etag_of
 from portfolio.api.schemas import (
@@ -31,6 +40,7 @@ from portfolio.api.schemas import (
     SummaryOut,
 )
 from portfolio.api.times import Rfc3339
+from portfolio.domain.chains import Chain
 from portfolio.domain.errors import RefreshBatchNotFoundError, ValidationError
 from portfolio.domain.history import MAX_POINTS, Interval
 from portfolio.domain.keys import Principal
@@ -159,6 +169,59 @@ async def get_history(
         return csv_response(history_header(chains), rows, "history.csv")
     window, computed = await history.history(principal.tenant, start, end, interval)
     return HistoryOut.of(interval, window, computed)
+
+
+@router.get(
+    "/performance",
+    summary="How the portfolio did, and why",
+    operation_id="portfolio-performance",
+    response_model=PerformanceOut,
+    responses={200: {"content": CSV_CONTENT}, **problem_responses(404, 422, 503)},
+)
+async def get_performance(
+    history: History,
+    principal: Caller,
+    request: Request,
+    start: Annotated[
+        Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: 30 days before end.")
+    ] = None,
+    end: Annotated[Rfc3339 | None, Query(description="RFC 3339 with a zone. Default: now.")] = None,
+    interval: Annotated[
+        Interval | None,
+        Query(
+            description="Bucket size for returns and drawdown. Default: 5m up to 2 days, 1h up "
+            f"to 90 days, 1d beyond. At most {MAX_POINTS:,} buckets."
+        ),
+    ] = None,
+    wallet_id: Annotated[UUID | None, Query(description="One wallet only.")] = None,
+    chain: Annotated[Chain | None, Query(description="One chain's wallets only.")] = None,
+    series: Annotated[
+        bool, Query(description="Add the cumulative return and value of each bucket.")
+    ] = False,
+) -> PerformanceOut | Response:
+    """From `start` to `end`: the start and end values, the change, and why it happened: the
+    market effect (what price moves did to what was held) and the flows (amounts that came in
+    or went out, each valued at its token's price at the end of the bucket where it shows);
+    market effect plus flows equals the change. The time-weighted return chains each bucket's
+    market effect over its starting value, so flows do not count as gains; the maximum
+    drawdown is its deepest fall from a peak. The same figures by chain, token and wallet,
+    sorted by market effect; tokens never priced in the window are left out and listed under
+    `unpriced`. A transfer between two of the tenant's wallets is no flow of the portfolio
+    when both sides show in one bucket. With `Accept: text/csv`: one row for the portfolio
+    and one a chain, token and wallet (with `series=true`: one row a bucket). The rules are
+    in the README."""
+    recorded, result = await history.performance(
+        principal.tenant, start, end, interval, wallet_id=wallet_id, chain=chain
+    )
+    document = PerformanceOut.of(interval or result_interval(recorded), recorded, result,
+                                 series=series)  # fmt: skip
+    if wants_csv(request):
+        if series:
+            return csv_response(SERIES_COLUMNS, each(series_rows(document)), "performance.csv")
+        return csv_response(
+            PERFORMANCE_COLUMNS, each(performance_rows(document)), "performance.csv"
+        )
+    return document
 
 
 @router.get(

@@ -1,0 +1,369 @@
+"""How a portfolio performed over a window, and why: price moves or money moved in and out.
+
+The window's bucket edges are its boundaries, B_k = start + k * step (k = 0..n). At each, a
+position (a wallet's token) holds its last recorded amount at or before B_k and the token is
+worth its last price at or before B_k: the definition of a history point, so the value at a
+boundary is the history's. Over a bucket (B_k-1, B_k]:
+- the flow is what changed in amount, valued at the token's price at B_k: the changes of a
+  token are netted over the positions of the group first, so a transfer between two tracked
+  wallets is no flow of the portfolio, of a chain or of the token (when both sides land in one
+  bucket); positive is an inflow, negative an outflow;
+- a token's first price inside the window brings what is held then in as an inflow at that
+  price (before it, the token counted 0: its appearance in the valuation is not a gain);
+- the market effect is the rest: the value change less the flow, which for a priced token is
+  the amount held at B_k-1 times its price change. Market and flows add up to the change
+  exactly, in every group.
+The time-weighted return chains each bucket's market effect over the value at its start, so
+flows move the value but not the return; the maximum drawdown is the deepest fall of that chain
+from a peak before it. A window that starts before the first record starts at the boundary where
+the first record shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Context, Decimal, localcontext
+from itertools import accumulate, repeat
+from operator import add, mul, truediv
+from typing import NamedTuple
+
+from portfolio.domain.chains import Chain
+from portfolio.domain.history import TokenKey, Window, bucket_holding
+from portfolio.domain.prices import VALUE_CONTEXT
+
+RATIO_CONTEXT = Context(prec=50)  # returns are ratios: 50 digits, far past any shown place
+ZERO, ONE = Decimal(0), Decimal(1)
+
+
+class Position(NamedTuple):
+    wallet: Hashable
+    chain: Chain
+    token: str
+
+    @property
+    def token_key(self) -> TokenKey:
+        return (self.chain, self.token)
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A position's amount changed by ``delta`` tokens at ``at``."""
+
+    position: Position
+    at: datetime
+    delta: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One group's performance (the portfolio, a chain, a token or a wallet), exact."""
+
+    start_value: Decimal
+    end_value: Decimal
+    inflow: Decimal
+    outflow: Decimal
+    time_weighted_return: Decimal
+    max_drawdown: Decimal  # 0 or negative: -0.25 is a fall of a quarter
+    peak: int | None  # the boundaries of the deepest fall, by index from the start
+    trough: int | None
+    values: list[Decimal]  # at each boundary from the start
+    inflows: dict[int, Decimal]  # by bucket (the index of its end boundary), where not 0
+    outflows: dict[int, Decimal]  # (positive amounts)
+    returns: list[Decimal]  # the cumulative time-weighted return at each boundary
+
+    @property
+    def change(self) -> Decimal:
+        with localcontext(VALUE_CONTEXT):
+            return self.end_value - self.start_value
+
+    @property
+    def flow_effect(self) -> Decimal:
+        with localcontext(VALUE_CONTEXT):
+            return self.inflow - self.outflow
+
+    @property
+    def market_effect(self) -> Decimal:
+        with localcontext(VALUE_CONTEXT):
+            return self.change - self.flow_effect
+
+
+@dataclass(frozen=True, slots=True)
+class Performance:
+    boundaries: list[datetime]  # from the effective start to the window's last boundary
+    total: Outcome
+    by_chain: dict[Chain, Outcome]
+    by_token: dict[TokenKey, Outcome]
+    by_wallet: dict[Hashable, Outcome]
+    unpriced: list[TokenKey]  # held in the window, never priced in it: left out
+
+    @property
+    def start(self) -> datetime:
+        return self.boundaries[0]
+
+    @property
+    def end(self) -> datetime:
+        return self.boundaries[-1]
+
+
+def boundary_of(moment: datetime, window: Window) -> int:
+    """The index of the first boundary at or after ``moment`` (a change shows there)."""
+    return (bucket_holding(moment, window.step) - window.start) // window.step + 1
+
+
+def prices_at_boundaries(
+    window: Window, start: Decimal | None, seen: Iterable[tuple[datetime, Decimal]]
+) -> list[Decimal | None]:
+    """A token's price at each boundary: its last price at or before it. ``start``: the last
+    at or before the window's start; ``seen``: the prices after it, in time order."""
+    prices: list[Decimal | None] = [None] * (window.count + 1)
+    prices[0] = start
+    for at, usd in seen:
+        if at > window.start:
+            index = boundary_of(at, window)
+            if index <= window.count:
+                prices[index] = usd
+    for index in range(1, len(prices)):  # carried forward
+        if prices[index] is None:
+            prices[index] = prices[index - 1]
+    return prices
+
+
+def performance(
+    window: Window,
+    held: Mapping[Position, Decimal],
+    moves: Iterable[Moved],
+    prices: Mapping[TokenKey, Sequence[Decimal | None]],
+    first_record: datetime | None,
+) -> Performance:
+    """The performance over the window of the positions ``held`` at its start (their last
+    records at or before it) and the ``moves`` after it, with each token's price at every
+    boundary (``prices_at_boundaries``). ``first_record``: the time of the first record of
+    any of the positions."""
+    first = _first_boundary(window, first_record)
+    size = window.count + 1 - first
+    start = dict(held)
+    changes: dict[Position, dict[int, Decimal]] = {}
+    with localcontext(VALUE_CONTEXT):
+        for move in moves:
+            index = boundary_of(move.at, window) - first
+            if index <= 0:  # part of the start
+                start[move.position] = start.get(move.position, ZERO) + move.delta
+            elif index < size:
+                at = changes.setdefault(move.position, {})
+                at[index] = at.get(index, ZERO) + move.delta
+    priced = {
+        token: _priced(prices.get(token), first, size)
+        for token in {position.token_key for position in (*start, *changes)}
+    }
+    unpriced = sorted(token for token, (_, since) in priced.items() if since is None)
+    for token in unpriced:
+        del priced[token]
+    lines = {
+        position: _Line.of(start.get(position, ZERO), changes.get(position, {}), *priced[key])
+        for position in sorted({*start, *changes}, key=_order)
+        if (key := position.token_key) in priced
+    }
+    by_token = {
+        token: _token_line(token, start, changes, priced[token], size).outcome()
+        for token in sorted(priced)
+    }
+    wallets: dict[Hashable, list[_Line]] = {}
+    for position, line in lines.items():
+        wallets.setdefault(position.wallet, []).append(line)
+    by_wallet = {wallet: _Line.merged(each, size).outcome() for wallet, each in wallets.items()}
+    by_chain: dict[Chain, Outcome] = {}
+    for chain in sorted({chain for chain, _ in by_token}):
+        outcomes = [outcome for (c, _), outcome in by_token.items() if c == chain]
+        by_chain[chain] = _Line.merged(map(_Line.back, outcomes), size).outcome()
+    total = _Line.merged(map(_Line.back, by_chain.values()), size).outcome()
+    boundaries = [window.start + k * window.step for k in range(first, window.count + 1)]
+    return Performance(boundaries, total, by_chain, by_token, by_wallet, unpriced)
+
+
+def _first_boundary(window: Window, first_record: datetime | None) -> int:
+    """Where the window effectively starts: at its start, or (nothing recorded by then) at the
+    boundary where the first record shows (the last one when there is none in the window)."""
+    if first_record is None:
+        return window.count
+    if first_record <= window.start:
+        return 0
+    return min(boundary_of(first_record, window), window.count)
+
+
+def _order(position: Position) -> tuple[str, str, str]:
+    return (str(position.wallet), position.chain.value, position.token)
+
+
+def _token_line(
+    token: TokenKey,
+    start: Mapping[Position, Decimal],
+    changes: Mapping[Position, Mapping[int, Decimal]],
+    priced: tuple[list[Decimal], int | None],
+    size: int,
+) -> _Line:
+    """A token over every position of it, its changes netted by bucket over them."""
+    amount, net = ZERO, dict[int, Decimal]()
+    with localcontext(VALUE_CONTEXT):
+        for position, held in start.items():
+            if position.token_key == token:
+                amount += held
+        for position, at in changes.items():
+            if position.token_key == token:
+                for index, delta in at.items():
+                    net[index] = net.get(index, ZERO) + delta
+    prices, since = priced
+    return _Line.of(amount, {i: d for i, d in net.items() if d}, prices, since)
+
+
+@dataclass(slots=True)
+class _Line:
+    """A group's value at each boundary and its flows by bucket (positive amounts)."""
+
+    values: list[Decimal]
+    inflow: dict[int, Decimal]
+    outflow: dict[int, Decimal]
+
+    @classmethod
+    def of(
+        cls, start: Decimal, changes: Mapping[int, Decimal], prices: list[Decimal],
+        since: int | None,
+    ) -> _Line:  # fmt: skip
+        """One position or token: ``start`` tokens, then ``changes`` by boundary, at
+        ``prices`` (0 before ``since``, the first priced boundary)."""
+        inflow: dict[int, Decimal] = {}
+        outflow: dict[int, Decimal] = {}
+        with localcontext(VALUE_CONTEXT):
+            if not changes:
+                values = list(map(mul, repeat(start), prices))
+                amounts = [start]
+            else:
+                steps = [ZERO] * len(prices)
+                steps[0] = start
+                for index, delta in changes.items():
+                    steps[index] = delta
+                amounts = list(accumulate(steps))
+                values = list(map(mul, amounts, prices))
+            if since is None:  # never priced: no value, no flow
+                return cls(values, inflow, outflow)
+            # First priced inside the window: what is held then comes in.
+            held = amounts[min(since - 1, len(amounts) - 1)] if since else ZERO
+            for index, delta in ((since, held), *changes.items()):
+                if index < since:
+                    continue
+                flow = delta * prices[index]
+                if flow > 0:
+                    inflow[index] = inflow.get(index, ZERO) + flow
+                elif flow < 0:
+                    outflow[index] = outflow.get(index, ZERO) - flow
+        return cls(values, inflow, outflow)
+
+    @classmethod
+    def merged(cls, lines: Iterable[_Line], size: int) -> _Line:
+        """Lines added: values and flows (an inflow of one is no outflow of another)."""
+        values = [ZERO] * size
+        inflow: dict[int, Decimal] = {}
+        outflow: dict[int, Decimal] = {}
+        with localcontext(VALUE_CONTEXT):
+            for line in lines:
+                values = list(map(add, values, line.values))
+                for index, flow in line.inflow.items():
+                    inflow[index] = inflow.get(index, ZERO) + flow
+                for index, flow in line.outflow.items():
+                    outflow[index] = outflow.get(index, ZERO) + flow
+        return cls(values, inflow, outflow)
+
+    @classmethod
+    def back(cls, outcome: Outcome) -> _Line:
+        return cls(outcome.values, outcome.inflows, outcome.outflows)
+
+    def outcome(self) -> Outcome:
+        values = self.values
+        with localcontext(VALUE_CONTEXT):
+            net = {
+                index: self.inflow.get(index, ZERO) - self.outflow.get(index, ZERO)
+                for index in self.inflow.keys() | self.outflow.keys()
+            }
+            inflow = sum(self.inflow.values(), ZERO)
+            outflow = sum(self.outflow.values(), ZERO)
+        chained = _chained(values, net)
+        drawdown, peak, trough = _drawdown(chained)
+        with localcontext(RATIO_CONTEXT):
+            returns = [level - ONE for level in chained]
+        return Outcome(
+            values[0], values[-1], inflow, outflow, returns[-1], drawdown, peak, trough,
+            values, self.inflow, self.outflow, returns,
+        )  # fmt: skip
+
+
+def _chained(values: list[Decimal], net: Mapping[int, Decimal]) -> list[Decimal]:
+    """The time-weighted index at each boundary (1 at the start): each bucket's end value less
+    its net flow over its start value, chained; a bucket starting at 0 leaves it as it was.
+    Between flows and zeros the chain telescopes (the index is a constant times the value), so
+    those runs are computed a list at a time."""
+    size = len(values)
+    index = [ONE] * size
+    stops = sorted({*net, *(k + 1 for k, value in enumerate(values) if not value), size})
+    with localcontext(RATIO_CONTEXT):
+        k = 1
+        for stop in stops:
+            if k < stop:  # buckets k..stop-1: no flow, no zero start
+                scale = index[k - 1] / values[k - 1]
+                index[k:stop] = map(mul, repeat(scale), values[k:stop])
+                k = stop
+            if k == stop < size:  # a flow, or a start at 0
+                before = values[k - 1]
+                kept = index[k - 1]
+                index[k] = kept * (values[k] - net.get(k, ZERO)) / before if before else kept
+                k += 1
+    return index
+
+
+def _drawdown(chained: list[Decimal]) -> tuple[Decimal, int | None, int | None]:
+    """The deepest fall of the index from a peak before it (0 or negative), with the
+    boundaries of that peak and trough (None when it never fell)."""
+    with localcontext(RATIO_CONTEXT):
+        peaks = list(accumulate(chained, max))  # from 1 up: never 0
+        falls = list(map(truediv, chained, peaks))
+        deepest = min(falls)
+        if deepest >= ONE:
+            return ZERO, None, None
+        trough = falls.index(deepest)
+        return deepest - ONE, chained.index(peaks[trough]), trough
+
+
+def _priced(
+    prices: Sequence[Decimal | None] | None, first: int, size: int
+) -> tuple[list[Decimal], int | None]:
+    """The prices from the effective start (0 where none is known yet) and the index of the
+    first known one (None: never priced in the window)."""
+    if prices is None:
+        return [ZERO] * size, None
+    picked = list(prices[first : first + size])
+    known = next((i for i, price in enumerate(picked) if price is not None), None)
+    return [ZERO if price is None else price for price in picked], known
+
+
+@dataclass(frozen=True, slots=True)
+class WalletSeen:
+    chain: Chain
+    address: str
+    label: str | None
+
+
+@dataclass(slots=True)
+class Recorded:
+    """What a performance is computed from, as recorded: the positions at a window's start,
+    the changes and prices in it, and what shows their names."""
+
+    window: Window
+    held: dict[Position, Decimal]
+    moves: list[Moved]
+    prices: dict[TokenKey, list[Decimal | None]]  # at each boundary
+    first_record: datetime | None
+    symbols: dict[TokenKey, str | None]
+    wallets: dict[Hashable, WalletSeen]
+
+    def performance(self) -> Performance:
+        return performance(self.window, self.held, self.moves, self.prices, self.first_record)

@@ -1,0 +1,225 @@
+"""Performance over hand-computed windows, and its identities over random ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portfolio.domain.chains import Chain
+from portfolio.domain.history import Interval, Window
+from portfolio.domain.performance import (
+    Moved,
+    Performance,
+    Position,
+    performance,
+    prices_at_boundaries,
+)
+
+DAY = timedelta(days=1)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+ETH = (Chain.ETHEREUM, "native")
+USDC = (Chain.ETHEREUM, "0xa0b8")
+SOL = (Chain.SOLANA, "native")
+A = Position("a", Chain.ETHEREUM, "native")
+B = Position("b", Chain.ETHEREUM, "native")
+
+
+def window(days: int) -> Window:
+    return Window.of(T0, T0 + days * DAY, Interval.DAY)
+
+
+def daily(*prices: str | None) -> list[Decimal | None]:
+    return [None if p is None else Decimal(p) for p in prices]
+
+
+def test_a_window_without_flows_returns_end_over_start() -> None:
+    result = performance(
+        window(3), {A: Decimal(2)}, [], {ETH: daily("100", "110", "99", "121")}, T0 - DAY
+    )
+    total = result.total
+    assert (total.start_value, total.end_value) == (Decimal(200), Decimal(242))
+    assert total.flow_effect == 0
+    assert total.market_effect == total.change == Decimal(42)
+    assert total.time_weighted_return == Decimal(121) / Decimal(100) - 1
+    assert total.max_drawdown == Decimal(99) / Decimal(110) - 1
+    assert (total.peak, total.trough) == (1, 2)
+    assert result.boundaries == [T0 + k * DAY for k in range(4)]
+
+
+def test_a_deposit_alone_is_no_market_effect() -> None:
+    moves = [Moved(A, T0 + DAY + timedelta(hours=5), Decimal("1.5"))]
+    result = performance(
+        window(3), {A: Decimal(1)}, moves, {ETH: daily("100", "100", "100", "100")}, T0
+    )
+    total = result.total
+    assert total.market_effect == 0
+    assert total.inflow == total.flow_effect == total.change == Decimal(150)
+    assert total.outflow == 0
+    assert total.time_weighted_return == 0
+    assert total.inflows == {2: Decimal(150)}  # the bucket (B1, B2] holds the deposit
+
+
+def test_flows_move_the_value_but_not_the_return() -> None:
+    moves = [Moved(A, T0 + 2 * DAY, Decimal(1))]  # at B2 exactly: counts at B2
+    result = performance(
+        window(3), {A: Decimal(1)}, moves, {ETH: daily("100", "200", "200", "100")}, T0
+    )
+    total = result.total
+    assert [total.change, total.flow_effect, total.market_effect] == [100, 200, -100]
+    assert total.time_weighted_return == 0
+    assert total.max_drawdown == Decimal("-0.5")
+    assert (total.peak, total.trough) == (1, 3)
+    assert total.returns == [0, 1, 1, 0]
+
+
+def test_a_transfer_between_tracked_wallets_is_no_flow_of_the_portfolio() -> None:
+    at = T0 + DAY + timedelta(hours=1)
+    moves = [Moved(A, at, Decimal(-1)), Moved(B, at, Decimal(1))]
+    result = performance(
+        window(2), {A: Decimal(3), B: Decimal(1)}, moves, {ETH: daily("10", "20", "30")}, T0
+    )
+    assert result.total.inflow == result.total.outflow == 0
+    assert result.by_token[ETH].flow_effect == 0
+    assert result.by_wallet["a"].outflow == Decimal(30)
+    assert result.by_wallet["b"].inflow == Decimal(30)
+    # Each wallet's market effect is what it held at each bucket's start times the price
+    # move (the transfer is valued at the bucket's end); they add up.
+    assert result.by_wallet["a"].market_effect == 3 * 10 + 3 * 10
+    assert result.by_wallet["b"].market_effect == 1 * 10 + 1 * 10
+    assert result.total.market_effect == 4 * 20
+    assert result.total.time_weighted_return == 2  # 10 -> 30
+
+
+def test_a_token_first_priced_inside_the_window_comes_in_as_a_flow() -> None:
+    usdc = Position("a", Chain.ETHEREUM, "0xa0b8")
+    result = performance(
+        window(3),
+        {A: Decimal(1), usdc: Decimal(50)},
+        [],
+        {ETH: daily("100", "100", "100", "100"), USDC: daily(None, None, "1", "1")},
+        T0,
+    )
+    total = result.total
+    assert total.inflows == {2: Decimal(50)}
+    assert total.market_effect == 0
+    assert total.time_weighted_return == 0
+
+
+def test_unpriced_tokens_are_left_out_and_listed() -> None:
+    sol = Position("s", Chain.SOLANA, "native")
+    result = performance(
+        window(1), {A: Decimal(1), sol: Decimal(9)}, [], {ETH: daily("5", "6")}, T0
+    )
+    assert result.unpriced == [SOL]
+    assert result.total.end_value == 6
+    assert list(result.by_chain) == [Chain.ETHEREUM]
+    assert list(result.by_wallet) == ["a"]
+
+
+def test_a_window_before_the_first_record_starts_there() -> None:
+    first = T0 + DAY + timedelta(hours=3)
+    moves = [Moved(A, first, Decimal(2)), Moved(A, T0 + 2 * DAY + timedelta(hours=1), Decimal(1))]
+    result = performance(window(3), {}, moves, {ETH: daily("1", "2", "3", "4")}, first)
+    total = result.total
+    assert result.start == T0 + 2 * DAY  # where the first record shows
+    assert total.start_value == 6  # the first record is the start, not a flow
+    assert total.inflow == 4  # the second one is
+    assert total.market_effect == 2 * 1
+    assert total.end_value == 12
+
+
+def test_nothing_recorded_is_all_zero() -> None:
+    result = performance(window(3), {}, [], {}, None)
+    assert result.total.end_value == result.total.time_weighted_return == 0
+    assert result.start == result.end == T0 + 3 * DAY
+
+
+def test_prices_at_boundaries_are_the_last_at_or_before_each() -> None:
+    seen = [(T0 + timedelta(hours=2), Decimal(3)), (T0 + DAY, Decimal(4)),
+            (T0 + DAY + timedelta(seconds=1), Decimal(5))]  # fmt: skip
+    assert prices_at_boundaries(window(3), Decimal(2), seen) == daily("2", "4", "5", "5")
+    assert prices_at_boundaries(window(2), None, []) == [None, None, None]
+
+
+# Random windows: the identities, and every figure against a plain walk of each bucket.
+
+WALLETS = ["w1", "w2", "w3"]
+TOKENS = [ETH, USDC, SOL]
+amounts = st.decimals(min_value=0, max_value=1000, places=3)
+usd = st.decimals(min_value=0, max_value=500, places=2)
+prices = st.one_of(st.none(), usd)
+Series = dict[tuple[Chain, str], list[Decimal | None]]
+Scenario = tuple[Window, dict[Position, Decimal], list[Moved], Series]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    days = draw(st.integers(1, 8))
+    win = window(days)
+    positions = [Position(w, c, t) for w in WALLETS for c, t in TOKENS]
+    held = {p: draw(amounts) for p in draw(st.lists(st.sampled_from(positions), unique=True))}
+    moves = []
+    for _ in range(draw(st.integers(0, 12))):
+        position = draw(st.sampled_from(positions))
+        at = T0 + timedelta(hours=draw(st.integers(1, 24 * days)))
+        delta = draw(st.decimals(min_value=-50, max_value=50, places=3))
+        moves.append(Moved(position, at, delta))
+    moves.sort(key=lambda m: m.at)
+    series: Series = {}
+    for token in TOKENS:
+        first = draw(prices)
+        hours = sorted(draw(st.lists(st.integers(1, 24 * days), max_size=10)))
+        seen = [(T0 + timedelta(hours=h), draw(usd)) for h in hours]
+        series[token] = prices_at_boundaries(win, first, seen)
+    return win, held, moves, series
+
+
+def walked(
+    win: Window, held: dict[Position, Decimal], moves: list[Moved], series: Series
+) -> list[Decimal]:
+    """The portfolio's value at each boundary, by a plain walk (unpriced tokens at 0)."""
+    values = []
+    for k in range(win.count + 1):
+        boundary = win.start + k * win.step
+        amount: dict[Position, Decimal] = dict(held)
+        for move in moves:
+            if move.at <= boundary:
+                amount[move.position] = amount.get(move.position, Decimal(0)) + move.delta
+        values.append(
+            sum((a * (series[p.token_key][k] or 0) for p, a in amount.items()), Decimal(0))
+        )
+    return values
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios())
+def test_market_and_flows_add_up_to_the_change_in_every_group(scenario: Scenario) -> None:
+    win, held, moves, series = scenario
+    result = performance(win, held, moves, series, T0 if held else (moves[0].at if moves else None))
+    every = [result.total, *result.by_chain.values(), *result.by_token.values(),
+             *result.by_wallet.values()]  # fmt: skip
+    for outcome in every:
+        assert outcome.market_effect + outcome.flow_effect == outcome.change
+        assert outcome.max_drawdown <= 0
+    first = len(walked(win, held, moves, series)) - len(result.boundaries)
+    assert result.total.values == walked(win, held, moves, series)[first:]
+    for group in (result.by_chain, result.by_token, result.by_wallet):
+        assert sum((o.end_value for o in group.values()), Decimal(0)) == result.total.end_value
+        assert sum((o.market_effect for o in group.values()), Decimal(0)) == (
+            result.total.market_effect
+        )
+    check_chain(result)
+
+
+def check_chain(result: Performance) -> None:
+    """The return, bucket by bucket as defined (a bucket starting at 0 adds nothing)."""
+    total = result.total
+    level = Decimal(1)
+    for k in range(1, len(total.values)):
+        flow = total.inflows.get(k, Decimal(0)) - total.outflows.get(k, Decimal(0))
+        if total.values[k - 1]:
+            level *= (total.values[k] - flow) / total.values[k - 1]
+        assert abs(total.returns[k] - (level - 1)) < Decimal("1e-20")
