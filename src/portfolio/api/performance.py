@@ -17,7 +17,6 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from portfolio.api.csvout import Cell, text_cell
-from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import Interval
 from portfolio.domain.performance import Outcome, Performance, Recorded
@@ -34,9 +33,14 @@ def _money(value: Decimal, places: int) -> Decimal:
         return value.quantize(Decimal(1).scaleb(-places), rounding=USD_ROUNDING)
 
 
+def _text(value: Decimal) -> str:
+    """Positional, with every place of its exponent ("0.00", never "0E-2")."""
+    return format(value, "f")
+
+
 def _ratio(value: Decimal, places: Decimal = RETURN_PLACES) -> str:
     with localcontext(VALUE_CONTEXT):
-        return format_decimal(value.quantize(places, rounding=USD_ROUNDING))
+        return _text(value.quantize(places, rounding=USD_ROUNDING))
 
 
 class FiguresOut(BaseModel):
@@ -70,10 +74,10 @@ class FiguresOut(BaseModel):
             market = change - flow
             pct = _ratio(change * 100 / start, PERCENT_PLACES) if start else None
         return {
-            "start_value": format_decimal(start), "end_value": format_decimal(end),
-            "change": format_decimal(change), "change_pct": pct,
-            "market_effect": format_decimal(market), "flow_effect": format_decimal(flow),
-            "inflow": format_decimal(inflow), "outflow": format_decimal(outflow),
+            "start_value": _text(start), "end_value": _text(end),
+            "change": _text(change), "change_pct": pct,
+            "market_effect": _text(market), "flow_effect": _text(flow),
+            "inflow": _text(inflow), "outflow": _text(outflow),
             "time_weighted_return": _ratio(outcome.time_weighted_return),
             "max_drawdown": _ratio(outcome.max_drawdown),
             "peak_at": None if outcome.peak is None else boundaries[outcome.peak],
@@ -198,8 +202,8 @@ def _series(result: Performance, places: int) -> list[PerformancePointOut]:
             points.append(
                 PerformancePointOut(
                     timestamp=result.boundaries[k - 1],
-                    value=format_decimal(_money(total.values[k], places)),
-                    net_flow=format_decimal(_money(flow, places)),
+                    value=_text(_money(total.values[k], places)),
+                    net_flow=_text(_money(flow, places)),
                     cumulative_return=_ratio(total.returns[k]),
                 )
             )
