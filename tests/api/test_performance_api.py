@@ -132,7 +132,7 @@ async def test_csv_has_a_row_for_the_portfolio_and_each_group(
 
 
 async def test_one_wallet_or_one_chain(client: httpx.AsyncClient, story: tuple[str, str]) -> None:
-    eth, sol = story
+    eth, _ = story
     one = (await client.get(URL, params={**WINDOW, "wallet_id": eth})).json()
     assert (one["start_value"], one["end_value"], one["market_effect"]) == (
         "200.00", "297.00", "-13.00",
