@@ -122,6 +122,17 @@ async def test_a_self_hoster_tracks_reads_and_exports_wallets(
     )))  # fmt: skip
     assert list(history[0]) == ["timestamp", "total_usd", "solana_usd"]
     assert history[-1]["total_usd"] == summary["total_usd"]
+    performance = json.loads(await ok(env, "performance", "--start", start, "--json"))
+    assert performance["end_value"] == summary["total_usd"]
+    assert performance["interval"] == "5m"  # two hours: by 5 minutes
+    rows = list(csv.DictReader(io.StringIO(await ok(env, "performance", "--start", start,
+                                                    "--csv"))))  # fmt: skip
+    assert rows[0]["scope"] == "portfolio"
+    assert rows[0]["end_value"] == summary["total_usd"]
+    table = await ok(env, "performance", "--start", start)
+    assert f"change {performance['change']} = market" in table
+    code, _, err = await portfolio(env, "performance", "--chain", "Not a chain")
+    assert code == 2
     code, _, err = await portfolio(env, "export", "--at", "yesterday")
     assert code == 2
     assert "--at" in err

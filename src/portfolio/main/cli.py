@@ -32,7 +32,7 @@ from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.config import load_settings
 from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.domain.keys import ApiKey
-from portfolio.main import cli_holdings, cli_webhooks
+from portfolio.main import cli_holdings, cli_performance, cli_webhooks
 from portfolio.main.container import SystemClock
 from portfolio.ports.keys import Revocations
 from portfolio.services.auth import KeyService
@@ -46,6 +46,7 @@ app.add_typer(cli_holdings.wallets_app, name="wallets")
 app.add_typer(cli_webhooks.webhooks_app, name="webhooks")
 app.command("portfolio")(cli_holdings.portfolio)
 app.command("export")(cli_holdings.export)
+app.command("performance")(cli_performance.performance)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
