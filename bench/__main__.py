@@ -13,6 +13,7 @@ from bench import (
     events_bench,
     evm_bench,
     history_bench,
+    performance_bench,
     scale_bench,
     solana_bench,
 )
@@ -25,11 +26,12 @@ BENCHES = {
     "history": history_bench,
     "scale": scale_bench,
     "events": events_bench,
+    "performance": performance_bench,
 }
 
 
 async def main() -> None:
-    """`python -m bench [evm] [discovery] [solana] [api] [history] [scale] [events]`: the
+    """`python -m bench [evm] [discovery] [solana] [api] [history] [scale] [events] [performance]`: the
     named ones, or all."""
     logger.remove()
     logger.add(sys.stderr, level="ERROR")

@@ -14,9 +14,10 @@ from portfolio.domain.performance import (
     Moved,
     Performance,
     Position,
-    performance,
+    by_boundary,
     prices_at_boundaries,
 )
+from portfolio.domain.performance import performance as computed
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -25,6 +26,17 @@ USDC = (Chain.ETHEREUM, "0xa0b8")
 SOL = (Chain.SOLANA, "native")
 A = Position("a", Chain.ETHEREUM, "native")
 B = Position("b", Chain.ETHEREUM, "native")
+Series = dict[tuple[Chain, str], list[Decimal | None]]
+
+
+def performance(
+    win: Window,
+    held: dict[Position, Decimal],
+    moves: list[Moved],
+    prices: Series,
+    first_record: datetime | None,
+) -> Performance:
+    return computed(win, held, by_boundary(win, moves), prices, first_record)
 
 
 def window(days: int) -> Window:
@@ -151,7 +163,6 @@ TOKENS = [ETH, USDC, SOL]
 amounts = st.decimals(min_value=0, max_value=1000, places=3)
 usd = st.decimals(min_value=0, max_value=500, places=2)
 prices = st.one_of(st.none(), usd)
-Series = dict[tuple[Chain, str], list[Decimal | None]]
 Scenario = tuple[Window, dict[Position, Decimal], list[Moved], Series]
 
 

@@ -130,49 +130,59 @@ def prices_at_boundaries(
     return prices
 
 
+def by_boundary(window: Window, moves: Iterable[Moved]) -> dict[Position, dict[int, Decimal]]:
+    """Each position's net change by the boundary where it shows (1 to the window's count;
+    moves after the window's last boundary are left out)."""
+    changes: dict[Position, dict[int, Decimal]] = {}
+    with localcontext(VALUE_CONTEXT):
+        for move in moves:
+            index = boundary_of(move.at, window)
+            if 0 < index <= window.count:
+                at = changes.setdefault(move.position, {})
+                at[index] = at.get(index, ZERO) + move.delta
+    return changes
+
+
 def performance(
     window: Window,
     held: Mapping[Position, Decimal],
-    moves: Iterable[Moved],
+    changes: Mapping[Position, Mapping[int, Decimal]],
     prices: Mapping[TokenKey, Sequence[Decimal | None]],
     first_record: datetime | None,
 ) -> Performance:
     """The performance over the window of the positions ``held`` at its start (their last
-    records at or before it) and the ``moves`` after it, with each token's price at every
-    boundary (``prices_at_boundaries``). ``first_record``: the time of the first record of
-    any of the positions."""
+    records at or before it) and their ``changes`` after it by boundary (``by_boundary``),
+    with each token's price at every boundary (``prices_at_boundaries``). ``first_record``:
+    the time of the first record of any of the positions."""
     first = _first_boundary(window, first_record)
     size = window.count + 1 - first
     start = dict(held)
-    changes: dict[Position, dict[int, Decimal]] = {}
+    after: dict[Position, dict[int, Decimal]] = {}
     with localcontext(VALUE_CONTEXT):
-        for move in moves:
-            index = boundary_of(move.at, window) - first
-            if index <= 0:  # part of the start
-                start[move.position] = start.get(move.position, ZERO) + move.delta
-            elif index < size:
-                at = changes.setdefault(move.position, {})
-                at[index] = at.get(index, ZERO) + move.delta
-    priced = {
-        token: _priced(prices.get(token), first, size)
-        for token in {position.token_key for position in (*start, *changes)}
-    }
+        for position, at in changes.items():
+            for index, delta in at.items():
+                if index <= first:  # part of the start
+                    start[position] = start.get(position, ZERO) + delta
+                else:
+                    after.setdefault(position, {})[index - first] = delta
+    tokens: dict[TokenKey, list[Position]] = {}
+    for position in sorted({*start, *after}, key=_order):
+        tokens.setdefault(position.token_key, []).append(position)
+    priced = {token: _priced(prices.get(token), first, size) for token in tokens}
     unpriced = sorted(token for token, (_, since) in priced.items() if since is None)
-    for token in unpriced:
-        del priced[token]
-    lines = {
-        position: _Line.of(start.get(position, ZERO), changes.get(position, {}), *priced[key])
-        for position in sorted({*start, *changes}, key=_order)
-        if (key := position.token_key) in priced
-    }
-    by_token = {
-        token: _token_line(token, start, changes, priced[token], size).outcome()
-        for token in sorted(priced)
-    }
+    by_token: dict[TokenKey, Outcome] = {}
     wallets: dict[Hashable, list[_Line]] = {}
-    for position, line in lines.items():
-        wallets.setdefault(position.wallet, []).append(line)
-    by_wallet = {wallet: _Line.merged(each, size).outcome() for wallet, each in wallets.items()}
+    for token in sorted(set(tokens) - set(unpriced)):
+        prices_then, since = priced[token]
+        for position in tokens[token]:
+            line = _Line.of(start.get(position, ZERO), after.get(position, {}), prices_then, since)
+            wallets.setdefault(position.wallet, []).append(line)
+        amount, net = _netted(tokens[token], start, after)
+        by_token[token] = _Line.of(amount, net, prices_then, since).outcome()
+    by_wallet = {
+        wallet: _Line.merged(lines, size).outcome()
+        for wallet, lines in sorted(wallets.items(), key=lambda item: str(item[0]))
+    }
     by_chain: dict[Chain, Outcome] = {}
     for chain in sorted({chain for chain, _ in by_token}):
         outcomes = [outcome for (c, _), outcome in by_token.items() if c == chain]
@@ -196,25 +206,20 @@ def _order(position: Position) -> tuple[str, str, str]:
     return (str(position.wallet), position.chain.value, position.token)
 
 
-def _token_line(
-    token: TokenKey,
+def _netted(
+    positions: Iterable[Position],
     start: Mapping[Position, Decimal],
-    changes: Mapping[Position, Mapping[int, Decimal]],
-    priced: tuple[list[Decimal], int | None],
-    size: int,
-) -> _Line:
-    """A token over every position of it, its changes netted by bucket over them."""
+    after: Mapping[Position, Mapping[int, Decimal]],
+) -> tuple[Decimal, dict[int, Decimal]]:
+    """A token over its positions: the amount at the start, and the changes netted by bucket
+    over them (a transfer between two of them is none)."""
     amount, net = ZERO, dict[int, Decimal]()
     with localcontext(VALUE_CONTEXT):
-        for position, held in start.items():
-            if position.token_key == token:
-                amount += held
-        for position, at in changes.items():
-            if position.token_key == token:
-                for index, delta in at.items():
-                    net[index] = net.get(index, ZERO) + delta
-    prices, since = priced
-    return _Line.of(amount, {i: d for i, d in net.items() if d}, prices, since)
+        for position in positions:
+            amount += start.get(position, ZERO)
+            for index, delta in after.get(position, {}).items():
+                net[index] = net.get(index, ZERO) + delta
+    return amount, {index: delta for index, delta in net.items() if delta}
 
 
 @dataclass(slots=True)
@@ -235,21 +240,19 @@ class _Line:
         inflow: dict[int, Decimal] = {}
         outflow: dict[int, Decimal] = {}
         with localcontext(VALUE_CONTEXT):
-            if not changes:
-                values = list(map(mul, repeat(start), prices))
-                amounts = [start]
-            else:
-                steps = [ZERO] * len(prices)
-                steps[0] = start
-                for index, delta in changes.items():
-                    steps[index] = delta
-                amounts = list(accumulate(steps))
-                values = list(map(mul, amounts, prices))
+            # The amount is constant between changes: valued a run at a time.
+            values: list[Decimal] = []
+            amount, last, held = start, 0, start
+            for index in sorted(changes):
+                values += map(mul, repeat(amount), prices[last:index])
+                if since is not None and index < since:
+                    held = amount + changes[index]  # (what is held when first priced)
+                amount, last = amount + changes[index], index
+            values += map(mul, repeat(amount), prices[last:])
             if since is None:  # never priced: no value, no flow
                 return cls(values, inflow, outflow)
             # First priced inside the window: what is held then comes in.
-            held = amounts[min(since - 1, len(amounts) - 1)] if since else ZERO
-            for index, delta in ((since, held), *changes.items()):
+            for index, delta in ((since, held if since else ZERO), *changes.items()):
                 if index < since:
                     continue
                 flow = delta * prices[index]
@@ -359,11 +362,11 @@ class Recorded:
 
     window: Window
     held: dict[Position, Decimal]
-    moves: list[Moved]
+    changes: dict[Position, dict[int, Decimal]]  # by boundary (by_boundary)
     prices: dict[TokenKey, list[Decimal | None]]  # at each boundary
     first_record: datetime | None
     symbols: dict[TokenKey, str | None]
     wallets: dict[Hashable, WalletSeen]
 
     def performance(self) -> Performance:
-        return performance(self.window, self.held, self.moves, self.prices, self.first_record)
+        return performance(self.window, self.held, self.changes, self.prices, self.first_record)

@@ -1,0 +1,119 @@
+"""Performance over a year at 1d for 100 wallets x 10 tokens on PostgreSQL: the whole request
+(its reads and the computation) timed, at two densities of changes (each balance changing once
+a week, and four times a day as in the history benchmark), beside the history window of the same
+span and interval measured in the same run (the kept points of the totals only)."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from bench.history_bench import END, SEED_PRICES, SEED_WALLETS, START, TOKENS, WALLETS
+from portfolio.adapters.db.engine import create_engine, session_factory
+from portfolio.adapters.db.history import Retention, SqlHistoryRepository
+from portfolio.adapters.db.performance import SqlPerformanceReader
+from portfolio.api.performance import PerformanceOut
+from portfolio.domain.history import Interval, Window
+from portfolio.domain.wallet import DEFAULT_TENANT
+from tests.databases import fresh_postgres_database, migrate
+from tests.fakes import FakeClock
+
+# Each (wallet, token) changes every :hours hours, at its own minute; amounts of 18 decimals.
+SEED_CHANGES = text(
+    """
+    INSERT INTO balance_changes (wallet_id, token_key, symbol, decimals, raw_balance, delta,
+                                 changed_at)
+    SELECT wallet, token, NULL, 18, raw,
+           (raw::text || 'e-18')::numeric - COALESCE((previous::text || 'e-18')::numeric, 0),
+           at
+    FROM (
+        SELECT md5(w::text)::uuid AS wallet, 't' || k AS token, at, raw,
+               LAG(raw) OVER (PARTITION BY w, k ORDER BY at) AS previous
+        FROM (
+            SELECT w, k, CAST(:start AS timestamptz) + i * make_interval(hours => :hours)
+                         + ((w * 7 + k * 3) % 360) * interval '1 minute' AS at,
+                   (1 + (i + w + k) % 5)::numeric * 1000000000000000000 + i AS raw
+            FROM generate_series(1, :wallets) w, generate_series(0, :tokens - 1) k,
+                 generate_series(0, :changes - 1) i
+        ) c
+    ) d
+    ORDER BY at
+    """
+)
+DENSITIES = [("a change a week", 168), ("four changes a day", 6)]
+
+
+async def run() -> list[str]:
+    lines = [
+        f"Performance: {WALLETS} wallets x {TOKENS} tokens, a year at 1d (366 boundaries), "
+        "prices every 5 minutes (kept by retention)"
+    ]
+    gc.collect()
+    gc.freeze()  # as the service does once started
+    for name, hours in DENSITIES:
+        lines += await _density(name, hours)
+    lines.append("  target: the year at 1d under 50 ms on PostgreSQL")
+    return lines
+
+
+async def _density(name: str, hours: int) -> list[str]:
+    url = await fresh_postgres_database("portfolio_bench_performance")
+    await migrate(url)
+    engine = create_engine(url, statement_timeout=3600)
+    changes = 365 * 24 // hours
+    parameters = {"start": START, "end": END, "wallets": WALLETS, "tokens": TOKENS,
+                  "changes": changes, "hours": hours}  # fmt: skip
+    async with engine.begin() as connection:
+        await connection.execute(SEED_WALLETS, parameters)
+        await connection.execute(SEED_CHANGES, parameters)
+        for step in (300, 3600, 86400):
+            await connection.execute(SEED_PRICES, {**parameters, "step": step})
+    history = SqlHistoryRepository(
+        session_factory(engine), "postgresql", FakeClock(END), retention=Retention()
+    )
+    while await history.prune(batch=50_000):
+        pass
+    await history.seal(DEFAULT_TENANT)
+    async with engine.connect() as connection:
+        await connection.execute(text("ANALYZE"))
+    reader = SqlPerformanceReader(session_factory(engine), "postgresql")
+    window = Window.of(END - timedelta(days=365), END, Interval.DAY)
+
+    async def read() -> None:
+        began = time.perf_counter()
+        recorded = await reader.recorded(DEFAULT_TENANT, window)
+        middle = time.perf_counter()
+        result = recorded.performance()
+        PerformanceOut.of(Interval.DAY, recorded, result, series=True).model_dump_json()
+        reads.append((middle - began) * 1000)
+        computes.append((time.perf_counter() - middle) * 1000)
+
+    reads: list[float] = []
+    computes: list[float] = []
+    whole = await _median(read, 7)
+
+    async def points() -> None:
+        await history.portfolio_history(DEFAULT_TENANT, window)
+
+    kept = await _median(points, 7)
+    await engine.dispose()
+    total = WALLETS * TOKENS * changes
+    return [
+        f"  {name} ({total:,} changes in the year): {whole:.0f} ms a request "
+        f"(reads {statistics.median(reads):.0f} ms, computing and rendering "
+        f"{statistics.median(computes):.0f} ms); the history window of the totals {kept:.1f} ms"
+    ]
+
+
+async def _median(call: Callable[[], Awaitable[None]], times: int) -> float:
+    timings = []
+    for _ in range(times):
+        began = time.perf_counter()
+        await call()
+        timings.append((time.perf_counter() - began) * 1000)
+    return statistics.median(timings)
