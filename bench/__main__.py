@@ -31,8 +31,8 @@ BENCHES = {
 
 
 async def main() -> None:
-    """`python -m bench [evm] [discovery] [solana] [api] [history] [scale] [events] [performance]`: the
-    named ones, or all."""
+    """`python -m bench [evm] [discovery] [solana] [api] [history] [scale] [events]
+    [performance]`: the named ones, or all."""
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     chosen = [BENCHES[name] for name in sys.argv[1:]] or list(BENCHES.values())
