@@ -12,6 +12,7 @@ import functools
 import json
 import sys
 import tomllib
+from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from portfolio.domain.chains import CHAIN_NAME, SOLANA_NAME
+from portfolio.domain.currencies import UnknownCurrencyError, currency_of
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 PREFIX = "PORTFOLIO_"
@@ -258,6 +260,15 @@ class Settings(BaseSettings):
     include_unverified: bool = Field(
         default=False, description="price and count tokens outside the token lists"
     )
+    default_currency: str = Field(
+        default="USD",
+        description="the currency of values when a request names none: USD, EUR, GBP, JPY, "
+        "CHF, CAD, AUD, BTC or ETH",
+    )
+    currency_rates: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=dict,
+        description="rates used when no price source answers one, units per USD: EUR=0.92,GBP=0.79",
+    )
 
     history_5m_days: int = Field(
         default=35,
@@ -466,6 +477,37 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("default_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        try:
+            return currency_of(value)
+        except UnknownCurrencyError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("currency_rates", mode="before")
+    @classmethod
+    def _rates(cls, value: object) -> object:
+        """``EUR=0.92,GBP=0.79``: each a known currency and a positive rate."""
+        if not isinstance(value, str):
+            return value
+        rates: dict[str, Decimal] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            code, _, rate = part.partition("=")
+            try:
+                number = Decimal(rate.strip())
+            except ArithmeticError as exc:
+                raise ValueError(f"not a rate: {part!r} (EUR=0.92)") from exc
+            if not number.is_finite() or number <= 0:
+                raise ValueError(f"not a positive rate: {part!r}")
+            try:
+                rates[currency_of(code)] = number
+            except UnknownCurrencyError as exc:
+                raise ValueError(str(exc)) from None
+        return rates
 
     @field_validator("log_level", mode="before")
     @classmethod

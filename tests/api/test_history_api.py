@@ -110,8 +110,14 @@ async def test_the_earliest_window_is_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/portfolio/history", params=params)
     assert response.status_code == 200, response.text
     assert response.json()["points"] == [
-        {"timestamp": "0001-01-01T00:00:00Z", "total_usd": "0.00", "by_chain": {}}
-    ]
+        {"timestamp": "0001-01-01T00:00:00Z", "total_usd": "0.00", "by_chain": {},
+         "total_value": "0.00", "by_chain_value": {}}
+    ]  # fmt: skip
+    # In a currency no rate was recorded for by then: values null, and why.
+    euros = await client.get("/api/v1/portfolio/history", params={**params, "currency": "EUR"})
+    assert euros.status_code == 200, euros.text
+    assert euros.json()["points"][0]["total_value"] is None
+    assert "No EUR rate" in euros.json()["rate_missing"]
 
 
 async def test_the_default_window_is_the_last_week_by_the_hour(client: httpx.AsyncClient) -> None:

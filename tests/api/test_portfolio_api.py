@@ -54,8 +54,11 @@ async def test_the_summary_adds_up_by_chain_token_and_wallet(
     assert summary["total_usd"] == "251.23"
     assert summary["wallet_count"] == 2
     by_chain = {c["chain"]: c for c in summary["by_chain"]}
-    assert by_chain["solana"] == {"chain": "solana", "usd_value": "251.23", "share": "1"}
-    assert by_chain["ethereum"] == {"chain": "ethereum", "usd_value": "0.00", "share": "0"}
+    assert by_chain["solana"] == {"chain": "solana", "usd_value": "251.23", "share": "1",
+                                  "value": "251.23"}  # fmt: skip
+    assert by_chain["ethereum"] == {"chain": "ethereum", "usd_value": "0.00", "share": "0",
+                                    "value": "0.00"}  # fmt: skip
+    assert (summary["currency"], summary["total_value"]) == ("USD", "251.23")
     tokens = {t["token"]["symbol"]: t for t in summary["by_token"]}
     assert list(tokens) == ["SOL", "USDC", "SIX", "ETH"]  # largest value first
     assert tokens["SOL"]["balance"] == "2.500000001"

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.chains import Chain
+from portfolio.domain.currencies import Conversion, converted
 from portfolio.domain.history import HeldAt, HistoryPoint
 from portfolio.domain.prices import Price, price_key, round_usd, value_of
 from portfolio.domain.text import printable
@@ -110,17 +111,28 @@ def history_header(chains: Sequence[Chain]) -> list[str]:
 
 
 async def history_rows(
-    points: AsyncIterator[HistoryPoint], chains: Sequence[Chain]
+    points: AsyncIterator[HistoryPoint],
+    chains: Sequence[Chain],
+    currency: str | None = None,
+    rates: Sequence[Decimal | None] = (),
 ) -> AsyncIterator[list[Cell]]:
     """One row per bucket: its start, the total and each chain's value (0 before a chain's
-    first record, as in the total)."""
+    first record, as in the total); with ``currency``, the currency and the total in it at
+    ``rates`` (the rate at each boundary: a point stands at the next one)."""
+    index = 0
     async for point in points:
         values = [_usd(point.by_chain.get(chain, Decimal(0))) for chain in chains]
-        yield [_time(point.timestamp), _usd(point.total), *values]
+        row: list[Cell] = [_time(point.timestamp), _usd(point.total), *values]
+        if currency is not None:
+            index += 1
+            rate = rates[index] if index < len(rates) else None
+            row += [currency, converted(point.total, rate, currency)]
+        yield row
 
 
-def at_rows(held: Iterable[HeldAt]) -> list[list[Cell]]:
-    return [
+def at_rows(held: Sequence[HeldAt], conversion: Conversion | None = None) -> list[list[Cell]]:
+    """With ``conversion``: the currency and the value in it after the columns."""
+    rows: list[list[Cell]] = [
         [str(item.wallet_id), item.chain.value, item.address, text_cell(item.label),
          text_cell(item.symbol),
          *address_and_kind(item.token_key), item.decimals, str(item.raw),
@@ -128,6 +140,10 @@ def at_rows(held: Iterable[HeldAt]) -> list[list[Cell]]:
          _usd(item.usd_value), _time(item.recorded_at)]
         for item in held
     ]  # fmt: skip
+    if conversion is not None:
+        for row, item in zip(rows, held, strict=True):
+            row += [conversion.currency, conversion.value(item.usd_value)]
+    return rows
 
 
 def holding_rows(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from portfolio.api.csvout import Cell, text_cell
 from portfolio.domain.chains import Chain
+from portfolio.domain.currencies import PLACES, USD
 from portfolio.domain.history import Interval
 from portfolio.domain.performance import Outcome, Performance, Recorded
 from portfolio.domain.prices import USD_ROUNDING, VALUE_CONTEXT
@@ -138,9 +139,10 @@ class PerformanceOut(FiguresOut):
     @classmethod
     def of(
         cls, interval: Interval, recorded: Recorded, result: Performance, *, series: bool,
-        places: int = 2,
+        currency: str = USD,
     ) -> PerformanceOut:  # fmt: skip
         at = result.boundaries
+        places = PLACES[currency]
 
         def figures(outcome: Outcome) -> dict[str, Any]:
             return FiguresOut.figures(outcome, at, places)
@@ -158,6 +160,7 @@ class PerformanceOut(FiguresOut):
                                      address=seen.address, label=seen.label, **figures(outcome))
             )  # fmt: skip
         return cls(
+            currency=currency,
             interval=interval,
             start=result.start,
             end=result.end,

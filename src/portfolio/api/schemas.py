@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -20,6 +21,7 @@ from pydantic import (
 from portfolio.domain.addresses import BASE58_KEY, EVM_HEX
 from portfolio.domain.amounts import format_decimal
 from portfolio.domain.chains import Chain
+from portfolio.domain.currencies import USD, Conversion, converted
 from portfolio.domain.events import EventType
 from portfolio.domain.history import HeldAt, HistoryPoint, Interval, Window, totals_at
 from portfolio.domain.jobs import BatchProgress
@@ -180,12 +182,38 @@ class TokenOut(BaseModel):
         )
 
 
+USD_CONVERSION = Conversion.usd()
+
+
+class CurrencyOut(BaseModel):
+    """What the document's ``*value`` fields are in: ``currency`` (``?currency=``, else the
+    service's default), at ``rate`` units of it for one USD (its last rate at or before each
+    moment, for documents of past moments). A value whose rate is not known is null, with
+    ``rate_missing`` saying why; ``*_usd`` fields are always USD."""
+
+    currency: str = Field(default=USD, examples=["EUR"])
+    rate: DecimalString | None = Field(default=None, description="Units of currency per USD.")
+    rate_as_of: datetime | None = None
+    rate_missing: str | None = Field(default=None, description="Why values are null.")
+
+    @staticmethod
+    def currency_fields(conversion: Conversion) -> dict[str, Any]:
+        rate = conversion.rate
+        return {
+            "currency": conversion.currency,
+            "rate": None if rate is None else format_decimal(rate.per_usd),
+            "rate_as_of": None if rate is None else rate.as_of,
+            "rate_missing": conversion.reason,
+        }
+
+
 class BalanceOut(BaseModel):
     token: TokenOut
     raw_balance: RawAmount = Field(description="Integer base units, as a string.")
     balance: DecimalString = Field(description="raw_balance / 10**decimals, exact.")
     usd_price: DecimalString | None = Field(default=None, examples=["0.9998"])
     usd_value: DecimalString | None = Field(default=None, examples=["1.50"])
+    value: DecimalString | None = Field(default=None, description="usd_value in the currency.")
     price_change_24h: DecimalString | None = Field(default=None, examples=["-0.0123"])
     as_of: datetime | None = Field(
         default=None,
@@ -195,10 +223,15 @@ class BalanceOut(BaseModel):
 
     @classmethod
     def of(
-        cls, balance: TokenBalance, price: Price | None, as_of: datetime | None = None
+        cls,
+        balance: TokenBalance,
+        price: Price | None,
+        as_of: datetime | None = None,
+        conversion: Conversion | None = None,
     ) -> BalanceOut:
         value = value_of(balance.raw, balance.token.decimals, price)
         return cls(
+            value=(conversion or USD_CONVERSION).value(value),
             as_of=as_of,
             token=TokenOut.of(balance.token),
             raw_balance=str(balance.raw),
@@ -220,7 +253,7 @@ class TokenErrorOut(BaseModel):
     reason: str = Field(examples=["the balance call reverted"])
 
 
-class BalancesOut(BaseModel):
+class BalancesOut(CurrencyOut):
     wallet_id: UUID
     chain: Chain
     address: str
@@ -230,6 +263,7 @@ class BalancesOut(BaseModel):
         "failed alone leaves the wallet fresh: it is listed under errors."
     )
     total_usd: DecimalString | None = None
+    total_value: DecimalString | None = Field(default=None, description="In the currency.")
     balances: list[BalanceOut]
     errors: list[TokenErrorOut] = Field(
         default_factory=list, description="Tokens of the last fetch that could not be read."
@@ -237,7 +271,8 @@ class BalancesOut(BaseModel):
     last_error: str | None = Field(default=None, description="Why the last fetch failed.")
 
     @classmethod
-    def of(cls, view: BalanceView) -> BalancesOut:
+    def of(cls, view: BalanceView, conversion: Conversion | None = None) -> BalancesOut:
+        conversion = conversion or USD_CONVERSION
         snapshot = view.snapshot
         ordered = [b for b in sorted(snapshot.balances, key=_display_order) if b.raw]
         priced = [(b, view.prices.get(price_key(b.token))) for b in ordered]
@@ -249,7 +284,11 @@ class BalancesOut(BaseModel):
             as_of=snapshot.as_of,
             stale=view.stale or any(p.stale for _, p in priced if p is not None),
             total_usd=str(round_usd(sum(values, Decimal(0)))) if values else None,
-            balances=[BalanceOut.of(b, p, snapshot.balance_as_of(b)) for b, p in priced],
+            total_value=conversion.value(sum(values, Decimal(0))) if values else None,
+            **cls.currency_fields(conversion),
+            balances=[
+                BalanceOut.of(b, p, snapshot.balance_as_of(b), conversion) for b, p in priced
+            ],
             errors=[
                 TokenErrorOut(token=TokenOut.of(f.token), reason=f.reason)
                 for f in snapshot.failures
@@ -266,6 +305,7 @@ def _display_order(balance: TokenBalance) -> tuple[bool, bool, str, str]:
 class ChainTotalOut(BaseModel):
     chain: Chain
     usd_value: DecimalString = Field(examples=["1234.56"])
+    value: DecimalString | None = Field(default=None, description="usd_value in the currency.")
     share: DecimalString = Field(examples=["0.75"], description="Fraction of total_usd.")
 
 
@@ -275,6 +315,7 @@ class TokenTotalOut(BaseModel):
     raw_balance: RawAmount
     usd_price: DecimalString | None = None
     usd_value: DecimalString | None = None
+    value: DecimalString | None = Field(default=None, description="usd_value in the currency.")
     share: DecimalString | None = None
     price_change_24h: DecimalString | None = None
 
@@ -285,11 +326,15 @@ class WalletTotalOut(BaseModel):
     address: str
     label: str | None
     usd_value: DecimalString
+    value: DecimalString | None = Field(default=None, description="usd_value in the currency.")
     share: DecimalString
 
 
-class SummaryOut(BaseModel):
+class SummaryOut(CurrencyOut):
     total_usd: DecimalString = Field(examples=["1646.08"])
+    total_value: DecimalString | None = Field(
+        default=None, examples=["1514.39"], description="total_usd in the currency."
+    )
     as_of: datetime | None = Field(description="The oldest balance or price it stands on.")
     stale: bool
     wallet_count: int
@@ -309,10 +354,13 @@ class SummaryOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, summary: Summary) -> SummaryOut:
+    def of(cls, summary: Summary, conversion: Conversion | None = None) -> SummaryOut:
         total = summary.total
+        convert = conversion or USD_CONVERSION
         return cls(
             total_usd=str(round_usd(total)),
+            total_value=convert.value(total),
+            **cls.currency_fields(convert),
             as_of=summary.as_of,
             stale=summary.stale,
             wallet_count=summary.wallet_count,
@@ -321,11 +369,14 @@ class SummaryOut(BaseModel):
             else str(round_usd(summary.change_24h)),
             by_chain=[
                 ChainTotalOut(
-                    chain=chain, usd_value=str(round_usd(value)), share=_share(value, total)
+                    chain=chain,
+                    usd_value=str(round_usd(value)),
+                    share=_share(value, total),
+                    value=convert.value(value),
                 )
                 for chain, value in sorted(summary.by_chain.items(), key=lambda item: -item[1])
             ],
-            by_token=[_token_total(t, total) for t in summary.by_token],
+            by_token=[_token_total(t, total, convert) for t in summary.by_token],
             by_wallet=[
                 WalletTotalOut(
                     wallet_id=wallet.id,
@@ -333,12 +384,13 @@ class SummaryOut(BaseModel):
                     address=wallet.address,
                     label=wallet.label,
                     usd_value=str(round_usd(value)),
+                    value=convert.value(value),
                     share=_share(value, total),
                 )
                 for wallet, value in summary.by_wallet
             ],
-            unpriced=[_token_total(t, total) for t in summary.unpriced],
-            spam=[_token_total(t, total) for t in summary.spam],
+            unpriced=[_token_total(t, total, convert) for t in summary.unpriced],
+            spam=[_token_total(t, total, convert) for t in summary.spam],
         )
 
 
@@ -346,7 +398,9 @@ def _share(value: Decimal, total: Decimal) -> str:
     return format_decimal(share(value, total))
 
 
-def _token_total(total_of_token: TokenTotal, total: Decimal) -> TokenTotalOut:
+def _token_total(
+    total_of_token: TokenTotal, total: Decimal, conversion: Conversion
+) -> TokenTotalOut:
     price, value = total_of_token.price, total_of_token.value
     return TokenTotalOut(
         token=TokenOut.of(total_of_token.token),
@@ -354,6 +408,7 @@ def _token_total(total_of_token: TokenTotal, total: Decimal) -> TokenTotalOut:
         raw_balance=str(total_of_token.raw),
         usd_price=None if price is None else format_decimal(price.usd),
         usd_value=None if value is None else str(round_usd(value)),
+        value=conversion.value(value),
         share=None if value is None else _share(value, total),
         price_change_24h=_change(price),
     )
@@ -363,27 +418,51 @@ class HistoryPointOut(BaseModel):
     timestamp: datetime = Field(description="The bucket's start; values stand at its end.")
     total_usd: DecimalString
     by_chain: dict[Chain, DecimalString]
+    total_value: DecimalString | None = Field(
+        default=None, description="total_usd in the currency, at its rate at the bucket's end."
+    )
+    by_chain_value: dict[Chain, DecimalString] | None = None
 
 
-class HistoryOut(BaseModel):
+class HistoryOut(CurrencyOut):
     interval: Interval
     start: datetime = Field(description="As asked; the first point is the bucket holding it.")
     end: datetime
     points: list[HistoryPointOut]
 
     @classmethod
-    def of(cls, interval: Interval, window: Window, points: list[HistoryPoint]) -> HistoryOut:
+    def of(
+        cls,
+        interval: Interval,
+        window: Window,
+        points: list[HistoryPoint],
+        currency: str = USD,
+        rates: Sequence[Decimal | None] | None = None,
+    ) -> HistoryOut:
+        """``rates``: the currency's rate at each boundary of the window (a point stands at
+        the end of its bucket: the next boundary)."""
+        at = list(rates) if rates is not None else [Decimal(1)] * (len(points) + 1)
+        missing = any(rate is None for rate in at[1 : len(points) + 1])
         return cls(
             interval=interval,
             start=window.asked_start or window.start,
             end=window.end,
+            currency=currency,
+            rate_missing=f"No {currency} rate was recorded by some points' times: their "
+            "values are null."
+            if missing
+            else None,
             points=[
                 HistoryPointOut(
                     timestamp=p.timestamp,
                     total_usd=str(round_usd(p.total)),
                     by_chain={c: str(round_usd(v)) for c, v in p.by_chain.items()},
+                    total_value=converted(p.total, rate, currency),
+                    by_chain_value=None
+                    if rate is None
+                    else {c: converted(v, rate, currency) or "" for c, v in p.by_chain.items()},
                 )
-                for p in points
+                for p, rate in zip(points, at[1:], strict=False)
             ],
         )
 
@@ -465,10 +544,11 @@ class HeldAtOut(BaseModel):
         description="The token's last price recorded at or before the moment."
     )
     usd_value: DecimalString | None = Field(description="null: no price was known then.")
+    value: DecimalString | None = Field(default=None, description="usd_value in the currency.")
     recorded_at: datetime = Field(description="When this amount was recorded (it changed then).")
 
     @classmethod
-    def of(cls, item: HeldAt) -> HeldAtOut:
+    def of(cls, item: HeldAt, conversion: Conversion | None = None) -> HeldAtOut:
         address, kind = address_and_kind(item.token_key)
         return cls(
             wallet_id=UUID(str(item.wallet_id)),
@@ -485,32 +565,43 @@ class HeldAtOut(BaseModel):
             balance=str(item.amount),
             usd_price=None if item.usd_price is None else format_decimal(item.usd_price),
             usd_value=None if item.usd_value is None else str(round_usd(item.usd_value)),
+            value=(conversion or USD_CONVERSION).value(item.usd_value),
             recorded_at=item.recorded_at,
         )
 
 
-class PortfolioAtOut(BaseModel):
+class PortfolioAtOut(CurrencyOut):
     """The portfolio at ``time``: by the same definition as a history point (each (wallet,
     token)'s amount then times the token's price then), so at a bucket's end the totals are
-    that point's."""
+    that point's. Values in the currency are at its rate then."""
 
     time: datetime
     total_usd: DecimalString
     by_chain: dict[Chain, DecimalString]
+    total_value: DecimalString | None = Field(default=None, description="In the currency.")
+    by_chain_value: dict[Chain, DecimalString] | None = None
     balances: list[HeldAtOut]
 
     @classmethod
-    def of(cls, moment: datetime, held: list[HeldAt]) -> PortfolioAtOut:
+    def of(
+        cls, moment: datetime, held: list[HeldAt], conversion: Conversion | None = None
+    ) -> PortfolioAtOut:
         total, by_chain = totals_at(held)
+        convert = conversion or USD_CONVERSION
         return cls(
             time=moment,
             total_usd=str(round_usd(total)),
             by_chain={chain: str(round_usd(value)) for chain, value in by_chain.items()},
-            balances=[HeldAtOut.of(item) for item in held],
+            total_value=convert.value(total),
+            by_chain_value=None
+            if convert.rate is None
+            else {chain: convert.value(value) or "" for chain, value in by_chain.items()},
+            balances=[HeldAtOut.of(item, convert) for item in held],
+            **cls.currency_fields(convert),
         )
 
 
-class BalancesAtOut(BaseModel):
+class BalancesAtOut(CurrencyOut):
     """A wallet's balances as recorded at or before ``at``."""
 
     wallet_id: UUID
@@ -518,14 +609,24 @@ class BalancesAtOut(BaseModel):
     address: str
     at: datetime
     total_usd: DecimalString
+    total_value: DecimalString | None = Field(default=None, description="In the currency.")
     balances: list[HeldAtOut]
 
     @classmethod
-    def of(cls, wallet: Wallet, moment: datetime, held: list[HeldAt]) -> BalancesAtOut:
+    def of(
+        cls,
+        wallet: Wallet,
+        moment: datetime,
+        held: list[HeldAt],
+        conversion: Conversion | None = None,
+    ) -> BalancesAtOut:
         total, _ = totals_at(held)
+        convert = conversion or USD_CONVERSION
         return cls(
             wallet_id=wallet.id, chain=wallet.chain, address=wallet.address, at=moment,
-            total_usd=str(round_usd(total)), balances=[HeldAtOut.of(item) for item in held],
+            total_usd=str(round_usd(total)), total_value=convert.value(total),
+            balances=[HeldAtOut.of(item, convert) for item in held],
+            **cls.currency_fields(convert),
         )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from portfolio.services.fetching import FetchService
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.portfolio import PortfolioService
+from portfolio.services.rates import RateService
 from portfolio.services.scheduling import ScheduledRefresh
 from portfolio.services.streams import EventHub, StreamTokens
 from portfolio.services.tokens import TokenService
@@ -45,6 +46,7 @@ class Services:
     dispatcher: WebhookDispatcher | None = None  # sends webhook messages (workers, or in process)
     streams: EventHub | None = None  # the live event stream
     stream_tokens: StreamTokens | None = None
+    rates: RateService | None = None  # None: USD only
 
 
 class State(TypedDict):

@@ -96,6 +96,14 @@ def floor_time(moment: datetime, step: timedelta) -> datetime:
     return EPOCH + ((moment - EPOCH) // step) * step
 
 
+def earliest_before(moment: datetime, span: timedelta) -> datetime:
+    """``moment - span``, or the earliest time there is (a window near year 1)."""
+    try:
+        return moment - span
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def bucket_holding(moment: datetime, step: timedelta) -> datetime:
     """The start of the bucket (s, s + step] that a change or price recorded at ``moment``
     counts in: one recorded exactly at a bucket's end stands at that end."""

@@ -30,10 +30,18 @@ from operator import add, mul, truediv
 from typing import NamedTuple
 
 from portfolio.domain.chains import Chain
+from portfolio.domain.errors import ValidationError
 from portfolio.domain.history import TokenKey, Window, bucket_holding
 from portfolio.domain.prices import VALUE_CONTEXT
 
-RATIO_CONTEXT = Context(prec=50)  # returns are ratios: 50 digits, far past any shown place
+RATIO_CONTEXT = Context(prec=50)
+
+
+class RateMissingError(ValidationError):
+    field = "currency"
+
+
+# returns are ratios: 50 digits, far past any shown place
 ZERO, ONE = Decimal(0), Decimal(1)
 
 
@@ -367,6 +375,25 @@ class Recorded:
     first_record: datetime | None
     symbols: dict[TokenKey, str | None]
     wallets: dict[Hashable, WalletSeen]
+
+    def convert(self, currency: str, rates: Sequence[Decimal | None]) -> None:
+        """Prices into ``currency``: each at its boundary's rate (units per USD). The
+        boundaries from the first record on all need one (RateMissingError)."""
+        first = _first_boundary(self.window, self.first_record)
+        missing = [k for k in range(first, len(rates)) if rates[k] is None]
+        if missing:
+            at = self.window.start + missing[-1] * self.window.step
+            raise RateMissingError(
+                f"No {currency} rate was recorded by {at.isoformat()}: values then cannot be "
+                f"shown in {currency}. Choose a start after the first {currency} rate, or "
+                "another currency."
+            )
+        with localcontext(VALUE_CONTEXT):
+            for token, prices in self.prices.items():
+                self.prices[token] = [
+                    None if price is None or rate is None else price * rate
+                    for price, rate in zip(prices, rates, strict=True)
+                ]
 
     def performance(self) -> Performance:
         return performance(self.window, self.held, self.changes, self.prices, self.first_record)

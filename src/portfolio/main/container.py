@@ -33,6 +33,7 @@ from portfolio.adapters.db.history import Retention, SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
 from portfolio.adapters.db.ledger import SqlPriceSeries
 from portfolio.adapters.db.performance import SqlPerformanceReader
+from portfolio.adapters.db.rates import SqlRateSeries
 from portfolio.adapters.db.token_marks import SqlTokenMarkRepository, SqlTrackedTokenRepository
 from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.adapters.db.webhooks import SqlWebhookRepository
@@ -60,6 +61,7 @@ from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.lifecycle import STOPPING
 from portfolio.services.portfolio import PortfolioService
+from portfolio.services.rates import RateService
 from portfolio.services.scheduling import (
     InProcessRefreshQueue,
     ScheduledRefresh,
@@ -152,6 +154,15 @@ async def build_services(
             price_service(settings, cache, redis, breaker, telemetry)
         )
         clock = SystemClock()
+        rates = RateService(
+            prices.rate_sources(),
+            SqlRateSeries(sessions, engine.dialect.name),
+            cache,
+            clock,
+            timedelta(seconds=settings.price_ttl_seconds),
+            settings.currency_rates,
+            settings.default_currency,
+        )
         freshness = timedelta(seconds=settings.balance_ttl_seconds)
         wallets = SqlWalletRepository(sessions)
         balance_store = SqlBalanceRepository(
@@ -246,6 +257,7 @@ async def build_services(
 
         async def upkeep() -> None:
             await history_service.upkeep()
+            await rates.record_all()
             await events.upkeep()
             await dispatcher.prune()
 
@@ -291,6 +303,7 @@ async def build_services(
                 quotas=TokenQuotas(settings.tenant_max_tracked_tokens, settings.tenant_max_marks),
             ),
             history=history_service,
+            rates=rates,
             health=HealthService(
                 [STOPPING, *databases, *node_checks],
                 optional,

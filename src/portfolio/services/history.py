@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from uuid import UUID
 
 from loguru import logger
 
 from portfolio.domain.chains import Chain
+from portfolio.domain.currencies import USD
 from portfolio.domain.errors import WalletNotFoundError
 from portfolio.domain.history import (
     MAX_POINTS,
@@ -70,10 +72,14 @@ class HistoryService:
         *,
         wallet_id: UUID | None = None,
         chain: Chain | None = None,
+        currency: str = USD,
+        rates: Callable[[Window], Awaitable[list[Decimal | None]]] | None = None,
     ) -> tuple[Recorded, Performance]:
         """How the tenant's portfolio (or one wallet, or one chain) performed: ``end``
         defaults to now, ``start`` to 30 days before ``end``, the interval to one fitting the
-        window's length (``default_interval``)."""
+        window's length (``default_interval``). In ``currency`` other than USD, each price is
+        taken at the currency's rate of its boundary (``rates``); a boundary without a rate is
+        refused (RateMissingError), never converted at a guess."""
         if self._recorded is None:
             raise RuntimeError("performance needs a PerformanceReader")
         if wallet_id is not None and (
@@ -85,6 +91,8 @@ class HistoryService:
         chosen = interval or default_interval(end - start)
         window = self._window(start, end, chosen, MAX_POINTS)
         recorded = await self._recorded.recorded(tenant, window, wallet_id, chain)
+        if currency != USD and rates is not None:
+            recorded.convert(currency, await rates(window))
         return recorded, recorded.performance()
 
     def _window(

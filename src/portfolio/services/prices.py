@@ -16,6 +16,7 @@ from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token
 from portfolio.ports.cache import Cache
 from portfolio.ports.prices import PriceOracle
+from portfolio.ports.rates import RateSource
 from portfolio.ports.telemetry import Telemetry
 
 LAST_KNOWN = timedelta(days=7)  # how long a price may serve, stale, when every source fails
@@ -27,6 +28,9 @@ class NoPricing:
 
     async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
         return {}
+
+    def rate_sources(self) -> list[RateSource]:
+        return []
 
 
 class PriceService:
@@ -46,6 +50,10 @@ class PriceService:
         self._ttl = ttl
         self._include_unverified = include_unverified
         self._telemetry = telemetry
+
+    def rate_sources(self) -> list[RateSource]:
+        """The sources that also give currency rates, in their order."""
+        return [source for source in self._sources if isinstance(source, RateSource)]
 
     async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
         """Prices by ``price_key`` for the tokens that count and have one."""

@@ -18,7 +18,7 @@ from portfolio.adapters.db.history import STEPS, _held_rows, _prices_at
 from portfolio.adapters.db.models import BalanceChangeRow, PricePointRow, WalletRow
 from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import TokenKey, Window
+from portfolio.domain.history import TokenKey, Window, earliest_before
 from portfolio.domain.performance import (
     Moved,
     Position,
@@ -173,7 +173,7 @@ async def _prices(
                 tuple_(p.chain, p.token_key, p.step_seconds).in_(keys[start : start + 300]),
                 # By the key alone (times outside the window are left out by
                 # prices_at_boundaries): the priced_at index would read every step's rows.
-                p.bucket >= window.start - timedelta(seconds=max(steps)),
+                p.bucket >= earliest_before(window.start, timedelta(seconds=max(steps))),
                 p.bucket < window.last_end,
             )
             .order_by(p.priced_at, p.step_seconds)

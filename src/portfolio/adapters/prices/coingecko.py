@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ from portfolio.domain.chains import DEFAULT_PRICE_NAMES, Chain, PriceNames
 from portfolio.domain.prices import Price, price_key
 from portfolio.domain.tokens import Token
 
+RATE_COIN = "bitcoin"
+RATE_CONTEXT = Context(prec=28)  # a rate to 28 digits; stored to 18 places
 KEYLESS_ADDRESSES = 10
 KEYED_ADDRESSES = 100
 
@@ -78,6 +81,38 @@ class CoinGeckoPriceOracle:
                 answer = await self._get(f"/simple/token_price/{platform}", params)
                 keyed = {_match_key(key): value for key, value in answer.items()}
                 found.update(self._read(keyed, chunk))
+        return found
+
+    async def rates(self, currencies: Sequence[str]) -> dict[str, Decimal]:
+        """Units of each currency for one USD: one coin's price in each (``vs_currencies``)
+        over its price in USD. Asked of Bitcoin, whose price CoinGecko quotes in every
+        currency it knows."""
+        wanted = [c.lower() for c in currencies if c.upper() != "USD"]
+        if not wanted:
+            return {}
+        query = {"ids": RATE_COIN, "vs_currencies": ",".join(["usd", *wanted])}
+
+        async def ask(endpoint: Endpoint[httpx.AsyncClient]) -> dict[str, Any]:
+            await self._pacer.wait(self._policy.timeout_seconds)
+            document = await get_json(
+                endpoint.client, endpoint.url + "/simple/price", query, self._headers
+            )
+            if not isinstance(document, dict):
+                raise UpstreamError("an answer that is not a JSON object")
+            return document
+
+        quoted = (await self._pool.run(ask)).get(RATE_COIN)
+        if not isinstance(quoted, dict):
+            return {}
+        usd = as_price(quoted.get("usd"))
+        if usd is None or not usd:
+            return {}
+        found = {}
+        with localcontext(RATE_CONTEXT):
+            for code in wanted:
+                price = as_price(quoted.get(code))
+                if price:
+                    found[code.upper()] = price / usd
         return found
 
     def _read(self, answer: dict[str, Any], wanted: dict[str, list[Token]]) -> dict[str, Price]:

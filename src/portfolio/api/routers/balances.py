@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from portfolio.api.auth import Caller, caller
+from portfolio.api.currency import CurrencyQuery, conversion_at, conversion_now, currency_asked
 from portfolio.api.dependencies import Balances, Fetching, services_of
 from portfolio.api.problems import problem_responses
 from portfolio.api.schemas import BalancesAtOut, BalancesOut
@@ -53,14 +54,17 @@ async def get_balances(
         Rfc3339 | None,
         Query(description="RFC 3339 with a zone: the balances as recorded at or before it."),
     ] = None,
+    currency: CurrencyQuery = None,
 ) -> BalancesOut | BalancesAtOut:
     """The balances of the last successful fetch; `stale` when they are older than the
     freshness setting or the last fetch failed. With `at`: every balance at that moment (its
     last recorded change at or before it, with the time of that change) valued at the token's
     price then (the definition of history). Zero balances are left out."""
-    if at is not None:  # its services taken here: the plain read resolves no more than before
-        services = services_of(request)
+    services = services_of(request)
+    code = currency_asked(services, currency)
+    if at is not None:
         wallet = await services.wallets.get(principal.tenant, wallet_id)
         held = await services.history.held_at(principal.tenant, at, wallet_id)
-        return BalancesAtOut.of(wallet, at, held)
-    return BalancesOut.of(await balances.get(principal.tenant, wallet_id))
+        return BalancesAtOut.of(wallet, at, held, await conversion_at(services, code, at))
+    view = await balances.get(principal.tenant, wallet_id)
+    return BalancesOut.of(view, await conversion_now(services, code))

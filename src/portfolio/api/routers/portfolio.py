@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -19,6 +20,14 @@ from portfolio.api.csvout import (
     history_rows,
     holding_rows,
     wants_csv,
+)
+from portfolio.api.currency import (
+    CURRENCY_HELP,
+    CurrencyQuery,
+    conversion_at,
+    conversion_now,
+    currency_asked,
+    rates_over,
 )
 from portfolio.api.dependencies import Fetching, History, services_of
 from portfolio.api.openapi import CSV_CONTENT, ETAG, LOCATION
@@ -41,8 +50,9 @@ from portfolio.api.schemas import (
 )
 from portfolio.api.times import Rfc3339
 from portfolio.domain.chains import Chain
+from portfolio.domain.currencies import USD
 from portfolio.domain.errors import RefreshBatchNotFoundError, ValidationError
-from portfolio.domain.history import MAX_POINTS, Interval
+from portfolio.domain.history import MAX_POINTS, Interval, Window
 from portfolio.domain.keys import Principal
 
 router = APIRouter(
@@ -68,7 +78,14 @@ JSON = "application/json"
                 "required": False,
                 "description": "List the tokens marked spam under `spam` (never counted).",
                 "schema": {"type": "boolean", "default": False},
-            }
+            },
+            {
+                "name": "currency",
+                "in": "query",
+                "required": False,
+                "description": CURRENCY_HELP,
+                "schema": {"type": "string", "maxLength": 16},
+            },
         ]
     },
     responses={
@@ -89,10 +106,15 @@ async def get_portfolio(request: Request) -> Response:
     # read directly: each dependency FastAPI resolves costs a request measurably (make bench).
     services = services_of(request)
     principal: Principal = request.state.principal
-    if request.scope["query_string"] and _include_spam(request):
-        summary = await services.portfolio.summary(principal.tenant, include_spam=True)
-        body = SummaryOut.of(summary).model_dump_json().encode()
-        etag = etag_of(principal.tenant, body)  # rendered for this request only, not held
+    asked = request.query_params.get("currency") if request.scope["query_string"] else None
+    currency = currency_asked(services, asked)
+    default = currency_asked(services, None)
+    spam = bool(request.scope["query_string"]) and _include_spam(request)
+    if spam or currency != default:  # rendered for this request only, not held
+        summary = await services.portfolio.summary(principal.tenant, include_spam=spam)
+        conversion = await conversion_now(services, currency)
+        body = SummaryOut.of(summary, conversion).model_dump_json().encode()
+        etag = etag_of(principal.tenant, body)
         return Response(body, media_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"})
     if "csv" in request.headers.get("accept", "") and wants_csv(request):
         everything, prices = await services.portfolio.holdings(principal.tenant)
@@ -101,7 +123,8 @@ async def get_portfolio(request: Request) -> Response:
 
     async def render() -> bytes:
         summary = await services.portfolio.summary(principal.tenant)
-        return SummaryOut.of(summary).model_dump_json().encode()
+        conversion = await conversion_now(services, default)
+        return SummaryOut.of(summary, conversion).model_dump_json().encode()
 
     if_none_match = request.headers.get("if-none-match")
     rendered = await services.summary.get(principal.tenant, render, _single(if_none_match))
@@ -153,6 +176,7 @@ async def get_history(
         Interval,
         Query(description=f"Bucket size. At most {MAX_POINTS:,} buckets from start to end."),
     ] = Interval.HOUR,
+    currency: CurrencyQuery = None,
 ) -> HistoryOut | Response:
     """One point per bucket (`5m`, `1h` or `1d`, aligned to the interval from the Unix epoch)
     from the bucket holding `start` up to `end`. A point's value is marked to market: for each
@@ -163,12 +187,20 @@ async def get_history(
     `Accept: text/csv`: one row per bucket (`timestamp`, `total_usd`, `<chain>_usd` for each
     chain of the tenant's wallets), streamed, up to 1,100,000 rows (ten years of 5-minute
     points)."""
+    services = services_of(request)
+    code = currency_asked(services, currency)
     if wants_csv(request):
-        _, chains, points = await history.stream(principal.tenant, start, end, interval)
-        rows = history_rows(points, chains)
-        return csv_response(history_header(chains), rows, "history.csv")
+        window, chains, points = await history.stream(principal.tenant, start, end, interval)
+        if code == USD:
+            rows = history_rows(points, chains)
+            return csv_response(history_header(chains), rows, "history.csv")
+        rates = await rates_over(services, code, window)
+        header = [*history_header(chains), "currency", "total_value"]
+        rows = history_rows(points, chains, code, rates)
+        return csv_response(header, rows, "history.csv")
     window, computed = await history.history(principal.tenant, start, end, interval)
-    return HistoryOut.of(interval, window, computed)
+    rates = await rates_over(services, code, window)
+    return HistoryOut.of(interval, window, computed, code, rates)
 
 
 @router.get(
@@ -198,6 +230,7 @@ async def get_performance(
     series: Annotated[
         bool, Query(description="Add the cumulative return and value of each bucket.")
     ] = False,
+    currency: CurrencyQuery = None,
 ) -> PerformanceOut | Response:
     """From `start` to `end`: the start and end values, the change, and why it happened: the
     market effect (what price moves did to what was held) and the flows (amounts that came in
@@ -210,11 +243,18 @@ async def get_performance(
     when both sides show in one bucket. With `Accept: text/csv`: one row for the portfolio
     and one a chain, token and wallet (with `series=true`: one row a bucket). The rules are
     in the README."""
+    services = services_of(request)
+    code = currency_asked(services, currency)
+
+    async def rates(window: Window) -> list[Decimal | None]:
+        return await rates_over(services, code, window)
+
     recorded, result = await history.performance(
-        principal.tenant, start, end, interval, wallet_id=wallet_id, chain=chain
-    )
+        principal.tenant, start, end, interval, wallet_id=wallet_id, chain=chain,
+        currency=code, rates=rates,
+    )  # fmt: skip
     document = PerformanceOut.of(interval or result_interval(recorded), recorded, result,
-                                 series=series)  # fmt: skip
+                                 series=series, currency=code)  # fmt: skip
     if wants_csv(request):
         if series:
             return csv_response(SERIES_COLUMNS, each(series_rows(document)), "performance.csv")
@@ -236,16 +276,23 @@ async def get_portfolio_at(
     principal: Caller,
     request: Request,
     time: Annotated[Rfc3339, Query(description="RFC 3339 with a zone.")],
+    currency: CurrencyQuery = None,
 ) -> PortfolioAtOut | Response:
     """Every (wallet, token) balance at `time` (its last recorded change at or before it, with
     the time of that change) valued at the token's price then, and the totals: by the same
     definition as history, so at a bucket's end they are that point's. Zero balances are left
     out. With `Accept: text/csv`: one row per wallet and token (the columns are in the
     README)."""
+    services = services_of(request)
+    code = currency_asked(services, currency)
     held = await history.held_at(principal.tenant, time)
+    conversion = await conversion_at(services, code, time)
     if wants_csv(request):
-        return csv_response(AT_COLUMNS, each(at_rows(held)), "portfolio-at.csv")
-    return PortfolioAtOut.of(time, held)
+        if code == USD:
+            return csv_response(AT_COLUMNS, each(at_rows(held)), "portfolio-at.csv")
+        rows = at_rows(held, conversion)
+        return csv_response([*AT_COLUMNS, "currency", "value"], each(rows), "portfolio-at.csv")
+    return PortfolioAtOut.of(time, held, conversion)
 
 
 @router.post(

@@ -1,0 +1,54 @@
+"""``?currency=``: which currency a document's values are in, and their conversion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import Query
+
+from portfolio.api.services import Services
+from portfolio.domain.currencies import PLACES, USD, Conversion, currency_of
+from portfolio.domain.history import Window
+
+CURRENCY_HELP = (
+    f"The currency of the `*value` fields: {', '.join(PLACES)} (BTC and ETH as units). "
+    "Default: the service's (PORTFOLIO_DEFAULT_CURRENCY, USD unless set). `*_usd` fields stay "
+    "in USD."
+)
+CurrencyQuery = Annotated[str | None, Query(max_length=16, description=CURRENCY_HELP)]
+NO_RATES = "No currency rates are available to this service."
+
+
+def currency_asked(services: Services, asked: str | None) -> str:
+    """The currency asked (422 for an unknown one), else the service's default."""
+    if asked is None:
+        return services.rates.default if services.rates is not None else USD
+    return currency_of(asked)
+
+
+async def conversion_now(services: Services, currency: str) -> Conversion:
+    """The currency's current rate."""
+    if currency == USD:
+        return Conversion.usd()
+    if services.rates is None:
+        return Conversion.missing(currency, NO_RATES)
+    return await services.rates.conversion(currency)
+
+
+async def conversion_at(services: Services, currency: str, moment: datetime) -> Conversion:
+    """The currency's rate as recorded at or before ``moment``."""
+    if currency == USD:
+        return Conversion.usd()
+    if services.rates is None:
+        return Conversion.missing(currency, NO_RATES)
+    return await services.rates.at(currency, moment)
+
+
+async def rates_over(services: Services, currency: str, window: Window) -> list[Decimal | None]:
+    """The currency's rate at each boundary of the window."""
+    if currency == USD or services.rates is None:
+        one = Decimal(1) if currency == USD else None
+        return [one] * (window.count + 1)
+    return await services.rates.series(currency, window)
