@@ -32,6 +32,8 @@ class PriceServer:
     next_faults: dict[str, list[str]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
     missing_paths: set[str] = field(default_factory=set)  # path prefixes answered with 404
+    # Units of a currency for one USD ("eur" -> 0.9): CoinGecko's vs_currencies other than usd.
+    rates: dict[str, Decimal] = field(default_factory=dict)
     url: str = ""
     _runner: web.AppRunner | None = None
     _released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -102,6 +104,10 @@ class PriceServer:
             for coin_id in request.query["ids"].split(",")
             if coin_id in self.gecko_ids
         }
+        for coin_id, quote in answer.items():
+            for currency in request.query.get("vs_currencies", "usd").split(","):
+                if currency in self.rates:
+                    quote[currency] = self.gecko_ids[coin_id].usd * self.rates[currency]
         return _json(answer)
 
     async def _gecko_token_price(self, request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from portfolio.ports.cache import Cache
 from portfolio.ports.clock import Clock
 from portfolio.ports.rates import RateSeries, RateSource
 
+OTHERS = [code for code in PLACES if code != USD]
 RECENT = timedelta(days=1)  # a recorded rate this old serves when no source answers
 
 
@@ -50,7 +51,7 @@ class RateService:
         cached = await self._cache.get(_key(currency))
         if cached is not None:
             return Conversion(currency, _decode(currency, cached))
-        found = await self._fetch([currency])
+        found = await self._fetch(OTHERS)  # one ask brings every currency's
         if currency in found:
             return Conversion(currency, found[currency])
         latest = await self._series.latest(currency)
@@ -81,7 +82,7 @@ class RateService:
         """Every currency's rate from the sources (or as configured), recorded: the scheduled
         cycle's part, so that the series has a rate for each bucket. A failure is logged."""
         try:
-            await self._fetch([c for c in PLACES if c != USD])
+            await self._fetch(OTHERS)
         except Exception:  # the database away, or a bug: never the cycle's end
             logger.exception("recording currency rates failed")
 
