@@ -57,7 +57,7 @@ SEED_WALLETS = text(
     FROM generate_series(1, :wallets) n
     """
 )
-# Each (wallet, token) changes four times a day, at its own minutes; amounts of 18 decimals.
+# Each (wallet, token) changes every :hours hours, at its own minutes; amounts of 18 decimals.
 SEED_CHANGES = text(
     """
     INSERT INTO balance_changes (wallet_id, token_key, symbol, decimals, raw_balance, delta,
@@ -69,7 +69,7 @@ SEED_CHANGES = text(
         SELECT md5(w::text)::uuid AS wallet, 't' || k AS token, at, raw,
                LAG(raw) OVER (PARTITION BY w, k ORDER BY at) AS previous
         FROM (
-            SELECT w, k, CAST(:start AS timestamptz) + i * interval '6 hours'
+            SELECT w, k, CAST(:start AS timestamptz) + i * make_interval(hours => :hours)
                          + ((w * 7 + k * 3) % 360) * interval '1 minute' AS at,
                    (1 + (i + w + k) % 5)::numeric * 1000000000000000000 + i AS raw
             FROM generate_series(1, :wallets) w, generate_series(0, :tokens - 1) k,
@@ -234,7 +234,7 @@ async def _new_model_postgres(lines: list[str], old_bytes: float, old_ms: dict[s
     engine = create_engine(url, statement_timeout=3600)
     began = time.perf_counter()
     parameters = {"start": START, "end": END, "wallets": WALLETS, "tokens": TOKENS,
-                  "changes": 365 * CHANGES_A_DAY}  # fmt: skip
+                  "changes": 365 * CHANGES_A_DAY, "hours": 24 // CHANGES_A_DAY}  # fmt: skip
     async with engine.begin() as connection:
         await connection.execute(SEED_WALLETS, parameters)
         await connection.execute(SEED_CHANGES, parameters)

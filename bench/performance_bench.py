@@ -13,7 +13,15 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from bench.history_bench import END, SEED_PRICES, SEED_WALLETS, START, TOKENS, WALLETS
+from bench.history_bench import (
+    END,
+    SEED_CHANGES,
+    SEED_PRICES,
+    SEED_WALLETS,
+    START,
+    TOKENS,
+    WALLETS,
+)
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.history import Retention, SqlHistoryRepository
 from portfolio.adapters.db.performance import SqlPerformanceReader
@@ -23,28 +31,6 @@ from portfolio.domain.wallet import DEFAULT_TENANT
 from tests.databases import fresh_postgres_database, migrate
 from tests.fakes import FakeClock
 
-# Each (wallet, token) changes every :hours hours, at its own minute; amounts of 18 decimals.
-SEED_CHANGES = text(
-    """
-    INSERT INTO balance_changes (wallet_id, token_key, symbol, decimals, raw_balance, delta,
-                                 changed_at)
-    SELECT wallet, token, NULL, 18, raw,
-           (raw::text || 'e-18')::numeric - COALESCE((previous::text || 'e-18')::numeric, 0),
-           at
-    FROM (
-        SELECT md5(w::text)::uuid AS wallet, 't' || k AS token, at, raw,
-               LAG(raw) OVER (PARTITION BY w, k ORDER BY at) AS previous
-        FROM (
-            SELECT w, k, CAST(:start AS timestamptz) + i * make_interval(hours => :hours)
-                         + ((w * 7 + k * 3) % 360) * interval '1 minute' AS at,
-                   (1 + (i + w + k) % 5)::numeric * 1000000000000000000 + i AS raw
-            FROM generate_series(1, :wallets) w, generate_series(0, :tokens - 1) k,
-                 generate_series(0, :changes - 1) i
-        ) c
-    ) d
-    ORDER BY at
-    """
-)
 DENSITIES = [("a change a week", 168), ("four changes a day", 6)]
 
 

@@ -266,8 +266,9 @@ class Settings(BaseSettings):
         "CHF, CAD, AUD, BTC or ETH",
     )
     currency_rates: Annotated[dict[str, Decimal], NoDecode] = Field(
-        default_factory=dict,
-        description="rates used when no price source answers one, units per USD: EUR=0.92,GBP=0.79",
+        default={},
+        description="rates used when no price source gives one: units per USD for each "
+        "currency, comma-separated, as in the README's Currencies",
     )
 
     history_5m_days: int = Field(
@@ -641,6 +642,8 @@ def env_example() -> str:
         default = field.default
         if isinstance(default, list):
             default = ",".join(default)
+        elif isinstance(default, dict):
+            default = ",".join(f"{key}={value}" for key, value in default.items())
         elif default is None:
             default = ""
         elif isinstance(default, bool):

@@ -133,6 +133,9 @@ async def test_a_self_hoster_tracks_reads_and_exports_wallets(
     assert f"change {performance['change']} = market" in table
     code, _, err = await portfolio(env, "performance", "--chain", "Not a chain")
     assert code == 2
+    code, _, err = await portfolio(env, "performance", "--currency", "XYZ")
+    assert code == 2
+    assert "USD, EUR" in err
     code, _, err = await portfolio(env, "export", "--at", "yesterday")
     assert code == 2
     assert "--at" in err

@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.rates import SqlRateSeries
-from portfolio.domain.currencies import Rate
+from portfolio.domain.currencies import ROUNDING_CONTEXT, Rate
 from portfolio.main.app import create_app
 from tests.api.conftest import add, serve, settings_for
 from tests.chains.worlds import SolanaWorld
@@ -80,6 +80,14 @@ async def test_the_portfolio_in_a_currency_at_its_rate_and_minor_units(
     asked = [q for path, q, _ in prices.requests if path == "/cg/simple/price"]
     assert len(asked) == 1
     assert asked[0]["ids"] == "bitcoin"
+
+    exported = await client.get(
+        "/api/v1/portfolio", params={"currency": "EUR"}, headers={"Accept": "text/csv"}
+    )
+    rows = {r["token_symbol"]: r for r in csv.DictReader(io.StringIO(exported.text))}
+    assert (rows["SOL"]["usd_value"], rows["SOL"]["currency"], rows["SOL"]["value"]) == (
+        "250.00", "EUR", "225.00",
+    )  # fmt: skip
 
     balances = (await client.get(f"/api/v1/wallets/{wallet}/balances",
                                  params={"currency": "EUR"})).json()  # fmt: skip
@@ -205,3 +213,33 @@ async def test_the_default_currency_and_configured_rates(database_url: str) -> N
             "/api/v1/portfolio", headers={"If-None-Match": plain.headers["etag"]}
         )
         assert again.status_code == 304
+
+
+async def test_values_of_any_magnitude_keep_every_digit_in_any_currency(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A spam-sized holding (a uint256 of a token priced near the largest price stored) in ETH
+    needs 121 digits to the wei: shown, not a 500."""
+    wallet = await add(client, "ethereum", "0x" + "12" * 20)
+    engine = create_async_engine(database_url)
+    try:
+        series = SqlRateSeries(session_factory(engine), engine.dialect.name)
+        await series.record([Rate("ETH", Decimal("0.000333"), at(0), "test")], at(0))
+        await record_amounts(engine, [Amount(UUID(wallet), "native", at(1), 2**256 - 1)])
+        await record_prices(engine, [price("ethereum", "native", at(1), "1E-18")])
+        await record_prices(engine, [price("ethereum", "native", at(12), "9" * 29)])
+    finally:
+        await engine.dispose()
+    moment = {"time": at(20).isoformat(), "currency": "ETH"}
+    held = await client.get("/api/v1/portfolio/at", params=moment)
+    assert held.status_code == 200, held.text
+    whole, fraction = held.json()["total_value"].split(".")
+    assert (len(whole), len(fraction)) == (103, 18)
+    performance = await client.get(
+        "/api/v1/portfolio/performance", params={**WINDOW, "currency": "ETH"}
+    )
+    assert performance.status_code == 200, performance.text
+    doc = performance.json()
+    assert Decimal(doc["time_weighted_return"]) > Decimal("1E40")
+    with localcontext(ROUNDING_CONTEXT):  # every digit
+        assert Decimal(doc["market_effect"]) + Decimal(doc["flow_effect"]) == Decimal(doc["change"])

@@ -123,6 +123,7 @@ async def test_csv_has_a_row_for_the_portfolio_and_each_group(
     assert [r["scope"] for r in rows] == ["portfolio", "chain", "chain", "token", "token",
                                           "wallet", "wallet"]  # fmt: skip
     assert (rows[0]["market_effect"], rows[0]["flow_effect"]) == ("-13.00", "125.00")
+    assert {r["currency"] for r in rows} == {"USD"}
     series = await client.get(
         URL, params={**WINDOW, "series": "true"}, headers={"Accept": "text/csv"}
     )

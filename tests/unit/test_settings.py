@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,14 @@ def test_the_log_level_is_read_in_any_case() -> None:
     assert Settings(_env_file=None, log_level=lower).log_level == "DEBUG"
 
 
+def test_currency_settings_are_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTFOLIO_DEFAULT_CURRENCY", "eur")
+    monkeypatch.setenv("PORTFOLIO_CURRENCY_RATES", "eur=0.92, jpy=151.5,")
+    settings = Settings(_env_file=None)
+    assert settings.default_currency == "EUR"
+    assert settings.currency_rates == {"EUR": Decimal("0.92"), "JPY": Decimal("151.5")}
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -43,6 +52,10 @@ def test_the_log_level_is_read_in_any_case() -> None:
         ("REDIS_URL", "localhost:6379"),
         ("LOG_LEVEL", "loud"),
         ("RPC_TIMEOUT_SECONDS", "-1"),
+        ("DEFAULT_CURRENCY", "XYZ"),
+        ("CURRENCY_RATES", "EUR=-0.9"),
+        ("CURRENCY_RATES", "DOGE=1"),
+        ("CURRENCY_RATES", "EUR=lots"),
     ],
 )
 def test_a_bad_value_stops_the_server_with_one_line_naming_it(

@@ -147,10 +147,12 @@ def at_rows(held: Sequence[HeldAt], conversion: Conversion | None = None) -> lis
 
 
 def holding_rows(
-    everything: Iterable[tuple[Wallet, WalletBalances]], prices: dict[str, Price]
+    everything: Iterable[tuple[Wallet, WalletBalances]],
+    prices: dict[str, Price],
+    conversion: Conversion | None = None,
 ) -> list[list[Cell]]:
     """One row per wallet and held token, from the stored balances (a wallet never read has
-    none)."""
+    none); with ``conversion``, the currency and the value in it after the columns."""
     rows: list[list[Cell]] = []
     for wallet, snapshot in everything:
         for balance in snapshot.balances:
@@ -162,9 +164,11 @@ def holding_rows(
                 text_cell(token.symbol),
                 token.address, token.kind, token.decimals, str(balance.raw), str(balance.amount),
                 None if price is None else format_decimal(price.usd),
-                _usd(value_of(balance.raw, token.decimals, price)),
+                _usd(value := value_of(balance.raw, token.decimals, price)),
                 _time(snapshot.balance_as_of(balance)),
             ])  # fmt: skip
+            if conversion is not None:
+                rows[-1] += [conversion.currency, conversion.value(value)]
     return rows
 
 

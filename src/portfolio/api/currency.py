@@ -17,7 +17,11 @@ CURRENCY_HELP = (
     "Default: the service's (PORTFOLIO_DEFAULT_CURRENCY, USD unless set). `*_usd` fields stay "
     "in USD."
 )
-CurrencyQuery = Annotated[str | None, Query(max_length=16, description=CURRENCY_HELP)]
+# The codes in the schema's enum (any case is taken: an enum cannot say so).
+CurrencyQuery = Annotated[
+    str | None,
+    Query(max_length=16, description=CURRENCY_HELP, json_schema_extra={"enum": list(PLACES)}),
+]
 NO_RATES = "No currency rates are available to this service."
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from portfolio.api.csvout import Cell, text_cell
 from portfolio.domain.chains import Chain
-from portfolio.domain.currencies import PLACES, USD
+from portfolio.domain.currencies import ROUNDING_CONTEXT, USD, rounded, shown
 from portfolio.domain.history import Interval
 from portfolio.domain.performance import Outcome, Performance, Recorded
 from portfolio.domain.prices import USD_ROUNDING, VALUE_CONTEXT
@@ -29,19 +29,9 @@ Money = str
 K = TypeVar("K", bound=Hashable)
 
 
-def _money(value: Decimal, places: int) -> Decimal:
-    with localcontext(VALUE_CONTEXT):
-        return value.quantize(Decimal(1).scaleb(-places), rounding=USD_ROUNDING)
-
-
-def _text(value: Decimal) -> str:
-    """Positional, with every place of its exponent ("0.00", never "0E-2")."""
-    return format(value, "f")
-
-
 def _ratio(value: Decimal, places: Decimal = RETURN_PLACES) -> str:
-    with localcontext(VALUE_CONTEXT):
-        return _text(value.quantize(places, rounding=USD_ROUNDING))
+    with localcontext(ROUNDING_CONTEXT):  # a return of 10**140 keeps its ten places
+        return shown(value.quantize(places, rounding=USD_ROUNDING))
 
 
 class FiguresOut(BaseModel):
@@ -67,18 +57,18 @@ class FiguresOut(BaseModel):
     trough_at: datetime | None = Field(default=None, description="The bottom of that fall.")
 
     @staticmethod
-    def figures(outcome: Outcome, boundaries: Sequence[datetime], places: int) -> dict[str, Any]:
-        start, end = _money(outcome.start_value, places), _money(outcome.end_value, places)
-        inflow, outflow = _money(outcome.inflow, places), _money(outcome.outflow, places)
-        with localcontext(VALUE_CONTEXT):
+    def figures(outcome: Outcome, boundaries: Sequence[datetime], currency: str) -> dict[str, Any]:
+        start, end = rounded(outcome.start_value, currency), rounded(outcome.end_value, currency)
+        inflow, outflow = rounded(outcome.inflow, currency), rounded(outcome.outflow, currency)
+        with localcontext(ROUNDING_CONTEXT):  # exact, whatever the digits
             change, flow = end - start, inflow - outflow
             market = change - flow
             pct = _ratio(change * 100 / start, PERCENT_PLACES) if start else None
         return {
-            "start_value": _text(start), "end_value": _text(end),
-            "change": _text(change), "change_pct": pct,
-            "market_effect": _text(market), "flow_effect": _text(flow),
-            "inflow": _text(inflow), "outflow": _text(outflow),
+            "start_value": shown(start), "end_value": shown(end),
+            "change": shown(change), "change_pct": pct,
+            "market_effect": shown(market), "flow_effect": shown(flow),
+            "inflow": shown(inflow), "outflow": shown(outflow),
             "time_weighted_return": _ratio(outcome.time_weighted_return),
             "max_drawdown": _ratio(outcome.max_drawdown),
             "peak_at": None if outcome.peak is None else boundaries[outcome.peak],
@@ -142,10 +132,9 @@ class PerformanceOut(FiguresOut):
         currency: str = USD,
     ) -> PerformanceOut:  # fmt: skip
         at = result.boundaries
-        places = PLACES[currency]
 
         def figures(outcome: Outcome) -> dict[str, Any]:
-            return FiguresOut.figures(outcome, at, places)
+            return FiguresOut.figures(outcome, at, currency)
 
         tokens = [
             TokenPerformanceOut(chain=chain, token_address=_address(key),
@@ -177,7 +166,7 @@ class PerformanceOut(FiguresOut):
                 )
                 for chain, key in result.unpriced
             ],
-            series=_series(result, places) if series else None,
+            series=_series(result, currency) if series else None,
             **figures(result.total),
         )
 
@@ -196,7 +185,7 @@ def _by_market(groups: dict[K, Outcome]) -> list[tuple[K, Outcome]]:
     return sorted(groups.items(), key=lambda item: -item[1].market_effect)
 
 
-def _series(result: Performance, places: int) -> list[PerformancePointOut]:
+def _series(result: Performance, currency: str) -> list[PerformancePointOut]:
     total = result.total
     points = []
     with localcontext(VALUE_CONTEXT):
@@ -205,8 +194,8 @@ def _series(result: Performance, places: int) -> list[PerformancePointOut]:
             points.append(
                 PerformancePointOut(
                     timestamp=result.boundaries[k - 1],
-                    value=_text(_money(total.values[k], places)),
-                    net_flow=_text(_money(flow, places)),
+                    value=shown(rounded(total.values[k], currency)),
+                    net_flow=shown(rounded(flow, currency)),
                     cumulative_return=_ratio(total.returns[k]),
                 )
             )
@@ -218,30 +207,32 @@ FIGURES = [
     "inflow", "outflow", "time_weighted_return", "max_drawdown", "peak_at", "trough_at",
 ]  # fmt: skip
 PERFORMANCE_COLUMNS = ["scope", "chain", "token_address", "symbol", "wallet_id", "address",
-                       "label", *FIGURES]  # fmt: skip
+                       "label", "currency", *FIGURES]  # fmt: skip
 SERIES_COLUMNS = ["timestamp", "value", "net_flow", "cumulative_return"]
 
 
 def performance_rows(document: PerformanceOut) -> list[list[Cell]]:
     """One row for the portfolio, then one a chain, a token and a wallet."""
-    rows = [_row("portfolio", [None] * 6, document)]
-    rows += [_row("chain", [c.chain.value, None, None, None, None, None], c)
+    unit = document.currency
+    rows = [_row("portfolio", [None] * 6, unit, document)]
+    rows += [_row("chain", [c.chain.value, None, None, None, None, None], unit, c)
              for c in document.by_chain]  # fmt: skip
     rows += [
-        _row("token", [t.chain.value, t.token_address, text_cell(t.symbol), None, None, None], t)
+        _row("token", [t.chain.value, t.token_address, text_cell(t.symbol), None, None, None],
+             unit, t)
         for t in document.by_token
-    ]
+    ]  # fmt: skip
     rows += [
         _row("wallet", [w.chain.value, None, None, str(w.wallet_id), w.address,
-                        text_cell(w.label)], w)
+                        text_cell(w.label)], unit, w)
         for w in document.by_wallet
     ]  # fmt: skip
     return rows
 
 
-def _row(scope: str, names: list[Cell], figures: FiguresOut) -> list[Cell]:
+def _row(scope: str, names: list[Cell], currency: str, figures: FiguresOut) -> list[Cell]:
     shown = figures.model_dump(mode="json", include=set(FIGURES))
-    return [scope, *names, *(shown[name] for name in FIGURES)]
+    return [scope, *names, currency, *(shown[name] for name in FIGURES)]
 
 
 def series_rows(document: PerformanceOut) -> list[list[Cell]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal, localcontext
 
 from portfolio.domain.errors import ValidationError
 from portfolio.domain.prices import USD_ROUNDING, VALUE_CONTEXT
@@ -18,6 +18,9 @@ PLACES = {
     "USD": 2, "EUR": 2, "GBP": 2, "JPY": 0, "CHF": 2, "CAD": 2, "AUD": 2, "BTC": 8, "ETH": 18,
 }  # fmt: skip
 USD = "USD"
+# Rounding to a unit needs every digit of the result: a spam token's value (up to 10**107 USD)
+# in wei has 126, past the value context's 120.
+ROUNDING_CONTEXT = Context(prec=400)
 
 
 class UnknownCurrencyError(ValidationError):
@@ -37,7 +40,7 @@ def currency_of(code: str) -> str:
 
 def rounded(value: Decimal, currency: str) -> Decimal:
     """A value rounded to the currency's minor units (half to even, as USD is)."""
-    with localcontext(VALUE_CONTEXT):
+    with localcontext(ROUNDING_CONTEXT):
         return value.quantize(Decimal(1).scaleb(-PLACES[currency]), rounding=USD_ROUNDING)
 
 

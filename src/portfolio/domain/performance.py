@@ -252,11 +252,11 @@ class _Line:
             values: list[Decimal] = []
             amount, last, held = start, 0, start
             for index in sorted(changes):
-                values += map(mul, repeat(amount), prices[last:index])
+                values += _valued(amount, prices[last:index])
                 if since is not None and index < since:
                     held = amount + changes[index]  # (what is held when first priced)
                 amount, last = amount + changes[index], index
-            values += map(mul, repeat(amount), prices[last:])
+            values += _valued(amount, prices[last:])
             if since is None:  # never priced: no value, no flow
                 return cls(values, inflow, outflow)
             # First priced inside the window: what is held then comes in.
@@ -306,6 +306,11 @@ class _Line:
             values[0], values[-1], inflow, outflow, returns[-1], drawdown, peak, trough,
             values, self.inflow, self.outflow, returns,
         )  # fmt: skip
+
+
+def _valued(amount: Decimal, prices: list[Decimal]) -> Iterable[Decimal]:
+    """``amount`` at each of ``prices`` (nothing held is worth 0, without a product)."""
+    return repeat(ZERO, len(prices)) if not amount else map(mul, repeat(amount), prices)
 
 
 def _chained(values: list[Decimal], net: Mapping[int, Decimal]) -> list[Decimal]:

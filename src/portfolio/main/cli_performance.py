@@ -11,6 +11,7 @@ from uuid import UUID
 
 import typer
 
+from portfolio.api.currency import currency_asked, rates_over
 from portfolio.api.performance import (
     PERFORMANCE_COLUMNS,
     FiguresOut,
@@ -20,7 +21,8 @@ from portfolio.api.performance import (
 )
 from portfolio.api.services import Services
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import Interval
+from portfolio.domain.currencies import UnknownCurrencyError, currency_of
+from portfolio.domain.history import Interval, Window
 from portfolio.domain.wallet import DEFAULT_TENANT
 from portfolio.main.cli_holdings import (
     JsonOption,
@@ -47,6 +49,9 @@ def performance(
     ] = None,
     wallet: Annotated[UUID | None, typer.Option(help="One wallet only.")] = None,
     chain: Annotated[str | None, typer.Option(help="One chain's wallets only.")] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="USD, EUR, GBP, JPY, CHF, CAD, AUD, BTC or ETH.")
+    ] = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV, as the API's text/csv.")] = False,
 ) -> None:
@@ -59,12 +64,24 @@ def performance(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--chain") from None
 
+    try:
+        code = None if currency is None else currency_of(currency)
+    except UnknownCurrencyError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--currency") from None
+
     async def compute(services: Services) -> PerformanceOut:
+        chosen = currency_asked(services, code)
+
+        async def rates(window: Window) -> list[Decimal | None]:
+            return await rates_over(services, chosen, window)
+
         recorded, result = await services.history.performance(
             tenant, moments["start"], moments["end"], interval, wallet_id=wallet,
-            chain=only_chain,
+            chain=only_chain, currency=chosen, rates=rates,
         )  # fmt: skip
-        return PerformanceOut.of(result_interval(recorded), recorded, result, series=False)
+        return PerformanceOut.of(
+            result_interval(recorded), recorded, result, series=False, currency=chosen
+        )
 
     document = _run(compute)
     if as_json:

@@ -70,6 +70,14 @@ async def write_prices(session: AsyncSession, prices: Sequence[PriceSeen], diale
     ]  # fmt: skip
     if not rows:
         return
+    await upsert_price_points(session, dialect, rows)
+    await forget_history_after(session, min(seen.at for seen in prices))
+
+
+async def upsert_price_points(
+    session: AsyncSession, dialect: str, rows: Sequence[dict[str, object]]
+) -> None:
+    """Rows of ``price_points``, each kept where it is the latest of its bucket."""
     statement = insert_for(dialect, PricePointRow)
     excluded = statement.excluded
     await session.execute(
@@ -80,7 +88,6 @@ async def write_prices(session: AsyncSession, prices: Sequence[PriceSeen], diale
         ),
         rows,
     )
-    await forget_history_after(session, min(seen.at for seen in prices))
 
 
 async def forget_history_after(

@@ -11,9 +11,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portfolio.adapters.db.engine import insert_for
 from portfolio.adapters.db.errors import storage_errors
 from portfolio.adapters.db.history import STEPS
+from portfolio.adapters.db.ledger import upsert_price_points
 from portfolio.adapters.db.models import PricePointRow
 from portfolio.domain.currencies import Rate
 from portfolio.domain.history import Window, bucket_holding, earliest_before
@@ -39,17 +39,8 @@ class SqlRateSeries:
         ]  # fmt: skip
         if not rows:
             return
-        statement = insert_for(self._dialect, PricePointRow)
-        excluded = statement.excluded
         async with storage_errors(), self._sessions.begin() as session:
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["chain", "token_key", "step_seconds", "bucket"],
-                    set_={"usd_price": excluded.usd_price, "priced_at": excluded.priced_at},
-                    where=PricePointRow.priced_at <= excluded.priced_at,
-                ),
-                rows,
-            )
+            await upsert_price_points(session, self._dialect, rows)
 
     async def latest(self, currency: str) -> Rate | None:
         p = PricePointRow

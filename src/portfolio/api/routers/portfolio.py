@@ -50,7 +50,7 @@ from portfolio.api.schemas import (
 )
 from portfolio.api.times import Rfc3339
 from portfolio.domain.chains import Chain
-from portfolio.domain.currencies import USD
+from portfolio.domain.currencies import PLACES, USD
 from portfolio.domain.errors import RefreshBatchNotFoundError, ValidationError
 from portfolio.domain.history import MAX_POINTS, Interval, Window
 from portfolio.domain.keys import Principal
@@ -84,7 +84,7 @@ JSON = "application/json"
                 "in": "query",
                 "required": False,
                 "description": CURRENCY_HELP,
-                "schema": {"type": "string", "maxLength": 16},
+                "schema": {"type": "string", "enum": list(PLACES)},
             },
         ]
     },
@@ -110,16 +110,19 @@ async def get_portfolio(request: Request) -> Response:
     currency = currency_asked(services, asked)
     default = currency_asked(services, None)
     spam = bool(request.scope["query_string"]) and _include_spam(request)
+    if "csv" in request.headers.get("accept", "") and wants_csv(request):
+        everything, prices = await services.portfolio.holdings(principal.tenant)
+        if currency == USD:
+            rows = holding_rows(everything, prices)
+            return csv_response(HOLDING_COLUMNS, each(rows), "portfolio.csv")
+        rows = holding_rows(everything, prices, await conversion_now(services, currency))
+        return csv_response([*HOLDING_COLUMNS, "currency", "value"], each(rows), "portfolio.csv")
     if spam or currency != default:  # rendered for this request only, not held
         summary = await services.portfolio.summary(principal.tenant, include_spam=spam)
         conversion = await conversion_now(services, currency)
         body = SummaryOut.of(summary, conversion).model_dump_json().encode()
         etag = etag_of(principal.tenant, body)
         return Response(body, media_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"})
-    if "csv" in request.headers.get("accept", "") and wants_csv(request):
-        everything, prices = await services.portfolio.holdings(principal.tenant)
-        rows = holding_rows(everything, prices)
-        return csv_response(HOLDING_COLUMNS, each(rows), "portfolio.csv")
 
     async def render() -> bytes:
         summary = await services.portfolio.summary(principal.tenant)
