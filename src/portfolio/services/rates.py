@@ -20,7 +20,11 @@ from portfolio.ports.clock import Clock
 from portfolio.ports.rates import RateSeries, RateSource
 
 OTHERS = [code for code in PLACES if code != USD]
-RECENT = timedelta(days=1)  # a recorded rate this old serves when no source answers
+RECENT = timedelta(days=1)
+MISSED = "rate:missed"  # the sources gave no rate: kept MISS_SECONDS, so a source that is down
+MISS_SECONDS = (
+    60.0  # is not asked by every request  # a recorded rate this old serves when no source answers
+)
 
 
 class RateService:
@@ -48,12 +52,14 @@ class RateService:
         says why."""
         if currency == USD:
             return Conversion.usd()
-        cached = await self._cache.get(_key(currency))
-        if cached is not None:
-            return Conversion(currency, _decode(currency, cached))
-        found = await self._fetch(OTHERS)  # one ask brings every currency's
-        if currency in found:
-            return Conversion(currency, found[currency])
+        cached = await self._cache.get_many([_key(currency), MISSED])
+        if _key(currency) in cached:
+            return Conversion(currency, _decode(currency, cached[_key(currency)]))
+        if MISSED not in cached:  # the sources failed a moment ago: not asked again yet
+            found = await self._fetch(OTHERS)  # one ask brings every currency's
+            if currency in found:
+                return Conversion(currency, found[currency])
+            await self._cache.set(MISSED, b"1", MISS_SECONDS)
         latest = await self._series.latest(currency)
         if latest is not None and latest.as_of and self._clock.now() - latest.as_of <= RECENT:
             return Conversion(currency, latest)
