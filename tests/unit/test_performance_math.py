@@ -126,6 +126,11 @@ def test_unpriced_tokens_are_left_out_and_listed() -> None:
         window(1), {A: Decimal(1), sol: Decimal(9)}, [], {ETH: daily("5", "6")}, T0
     )
     assert result.unpriced == [SOL]
+    gone = Position("a", Chain.ETHEREUM, "0xgone")  # sold before the window, never priced
+    later = performance(
+        window(1), {A: Decimal(1), gone: Decimal(0)}, [], {ETH: daily("5", "6")}, T0
+    )
+    assert later.unpriced == []
     assert result.total.end_value == 6
     assert list(result.by_chain) == [Chain.ETHEREUM]
     assert list(result.by_wallet) == ["a"]

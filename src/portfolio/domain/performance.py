@@ -178,6 +178,8 @@ def performance(
         tokens.setdefault(position.token_key, []).append(position)
     priced = {token: _priced(prices.get(token), first, size) for token in tokens}
     unpriced = sorted(token for token, (_, since) in priced.items() if since is None)
+    held_then = {p.token_key for p in after} | {p.token_key for p, a in start.items() if a}
+    shown_unpriced = [token for token in unpriced if token in held_then]
     by_token: dict[TokenKey, Outcome] = {}
     wallets: dict[Hashable, list[_Line]] = {}
     for token in sorted(set(tokens) - set(unpriced)):
@@ -197,7 +199,7 @@ def performance(
         by_chain[chain] = _Line.merged(map(_Line.back, outcomes), size).outcome()
     total = _Line.merged(map(_Line.back, by_chain.values()), size).outcome()
     boundaries = [window.start + k * window.step for k in range(first, window.count + 1)]
-    return Performance(boundaries, total, by_chain, by_token, by_wallet, unpriced)
+    return Performance(boundaries, total, by_chain, by_token, by_wallet, shown_unpriced)
 
 
 def _first_boundary(window: Window, first_record: datetime | None) -> int:
