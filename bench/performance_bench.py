@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -21,6 +20,7 @@ from bench.history_bench import (
     START,
     TOKENS,
     WALLETS,
+    _median,
 )
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.history import Retention, SqlHistoryRepository
@@ -94,12 +94,3 @@ async def _density(name: str, hours: int) -> list[str]:
         f"(reads {statistics.median(reads):.0f} ms, computing and rendering "
         f"{statistics.median(computes):.0f} ms); the history window of the totals {kept:.1f} ms"
     ]
-
-
-async def _median(call: Callable[[], Awaitable[None]], times: int) -> float:
-    timings = []
-    for _ in range(times):
-        began = time.perf_counter()
-        await call()
-        timings.append((time.perf_counter() - began) * 1000)
-    return statistics.median(timings)
