@@ -72,8 +72,8 @@ async def test_a_source_that_fails_is_asked_once_a_minute_and_the_last_rate_serv
     rates = service(db_engine, clock, source, {})
     assert (await rates.conversion("EUR")).rate is not None
     source.down = True
-    clock.advance(minutes=5)  # the cached rate has expired by the clock, not in the cache:
-    missing = await rates.conversion("CHF")  # a currency nobody gives
+    clock.advance(minutes=5)
+    missing = await rates.conversion("CHF")  # not cached, nobody gives it, the source down
     assert missing.rate is None
     assert "No CHF rate" in (missing.reason or "")
     asked = source.asked
