@@ -32,27 +32,26 @@ def currency_asked(services: Services, asked: str | None) -> str:
     return currency_of(asked)
 
 
+def _without_rates(currency: str) -> Conversion:
+    return Conversion.usd() if currency == USD else Conversion.missing(currency, NO_RATES)
+
+
 async def conversion_now(services: Services, currency: str) -> Conversion:
     """The currency's current rate."""
-    if currency == USD:
-        return Conversion.usd()
     if services.rates is None:
-        return Conversion.missing(currency, NO_RATES)
+        return _without_rates(currency)
     return await services.rates.conversion(currency)
 
 
 async def conversion_at(services: Services, currency: str, moment: datetime) -> Conversion:
     """The currency's rate as recorded at or before ``moment``."""
-    if currency == USD:
-        return Conversion.usd()
     if services.rates is None:
-        return Conversion.missing(currency, NO_RATES)
+        return _without_rates(currency)
     return await services.rates.at(currency, moment)
 
 
 async def rates_over(services: Services, currency: str, window: Window) -> list[Decimal | None]:
     """The currency's rate at each boundary of the window."""
-    if currency == USD or services.rates is None:
-        one = Decimal(1) if currency == USD else None
-        return [one] * (window.count + 1)
+    if services.rates is None:
+        return [Decimal(1) if currency == USD else None] * (window.count + 1)
     return await services.rates.series(currency, window)

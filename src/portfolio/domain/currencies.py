@@ -78,10 +78,7 @@ class Conversion:
     def value(self, usd: Decimal | None) -> str | None:
         """The exact USD value in the currency, rounded to its minor units; None without a
         value or a rate."""
-        if usd is None or self.rate is None:
-            return None
-        with localcontext(VALUE_CONTEXT):
-            return shown(rounded(usd * self.rate.per_usd, self.currency))
+        return converted(usd, None if self.rate is None else self.rate.per_usd, self.currency)
 
 
 def converted(usd: Decimal | None, rate: Decimal | None, currency: str) -> str | None:
