@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -9,13 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import Interval, Window
+from portfolio.domain.history import Interval, TokenKey, Window
 from portfolio.domain.performance import (
     Moved,
     Performance,
     Position,
+    Track,
     by_boundary,
+    from_tracks,
     prices_at_boundaries,
+    tracks,
 )
 from portfolio.domain.performance import performance as computed
 
@@ -239,3 +243,84 @@ def check_chain(result: Performance) -> None:
         if total.values[k - 1]:
             level *= (total.values[k] - flow) / total.values[k - 1]
         assert abs(total.returns[k] - (level - 1)) < Decimal("1e-20")
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[Window, list[Moved], Series, int, int]:
+    """Moves and prices over a window that starts before anything was recorded, and a
+    sub-window of it (its first and last boundaries)."""
+    days = draw(st.integers(2, 9))
+    win = window(days)
+    positions = [Position(w, c, t) for w in WALLETS for c, t in TOKENS]
+    moves = []
+    for _ in range(draw(st.integers(0, 14))):
+        position = draw(st.sampled_from(positions))
+        at = T0 + timedelta(hours=draw(st.integers(1, 24 * days)))
+        delta = draw(st.decimals(min_value=-50, max_value=50, places=3))
+        moves.append(Moved(position, at, delta))
+    moves.sort(key=lambda m: m.at)
+    series: Series = {}
+    for token in TOKENS:
+        hours = sorted(draw(st.lists(st.integers(1, 24 * days), max_size=10)))
+        seen = [(T0 + timedelta(hours=h), draw(usd)) for h in hours]
+        series[token] = prices_at_boundaries(win, None, seen)
+    first = draw(st.integers(0, days - 1))
+    last = draw(st.integers(first + 1, days))
+    return win, moves, series, first, last
+
+
+def held_by(moves: list[Moved], moment: datetime) -> dict[Position, Decimal]:
+    held: dict[Position, Decimal] = {}
+    for move in moves:
+        if move.at <= moment:
+            held[move.position] = held.get(move.position, Decimal(0)) + move.delta
+    return held
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.integers(0, 9))
+def test_kept_tracks_give_the_performance_of_any_window_on_them(
+    history: tuple[Window, list[Moved], Series, int, int], split: int
+) -> None:
+    """Tracks kept over a long window, in two parts joined, answer for a window inside it
+    exactly what the performance computed from the records of that window says."""
+    win, moves, series, first, last = history
+    split = min(split, win.count)
+    before = Window(win.start, win.start + split * win.step, win.step) if split else None
+    after = Window(win.start + split * win.step, win.end, win.step)
+
+    def kept(part: Window) -> tuple[dict[TokenKey, Track], dict[Hashable, Track]]:
+        offset = (part.start - win.start) // win.step
+        prices = {t: p[offset : offset + part.count + 1] for t, p in series.items()}
+        return tracks(part, held_by(moves, part.start), by_boundary(part, moves), prices)
+
+    tokens, wallets = kept(after)
+    if before is not None:
+        early_tokens, early_wallets = kept(before)
+        size = before.count + 1
+        tokens = {
+            t: early_tokens.get(t, Track.empty(size)).joined(
+                tokens.get(t, Track.empty(after.count + 1))
+            )
+            for t in {*early_tokens, *tokens}
+        }
+        wallets = {
+            w: early_wallets.get(w, Track.empty(size)).joined(
+                wallets.get(w, Track.empty(after.count + 1))
+            )
+            for w in {*early_wallets, *wallets}
+        }
+    inside = Window(win.start + first * win.step, win.start + last * win.step, win.step)
+    expected = computed(
+        inside,
+        held_by(moves, inside.start),
+        by_boundary(inside, moves),
+        {t: p[first : last + 1] for t, p in series.items()},
+        moves[0].at if moves else None,
+    )
+    got = from_tracks(
+        inside,
+        {t: track.sliced(first, last) for t, track in tokens.items()},
+        {w: track.sliced(first, last) for w, track in wallets.items()},
+    )
+    assert got == expected

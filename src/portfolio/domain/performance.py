@@ -193,13 +193,174 @@ def performance(
         wallet: _Line.merged(lines, size).outcome()
         for wallet, lines in sorted(wallets.items(), key=lambda item: str(item[0]))
     }
+    return _assembled(window, first, by_token, by_wallet, shown_unpriced)
+
+
+# What a track says of its group at a boundary, as bits: a change in the bucket ending there;
+# some position holding a nonzero amount; the token priced (for a wallet: some token of it);
+# something recorded by then (for a wallet: a position of a priced token).
+TOUCHED, HOLDING, PRICED, RECORDED = 1, 2, 4, 8
+
+
+@dataclass(slots=True)
+class Track:
+    """A token's or a wallet's line over consecutive boundaries, kept so that the performance
+    of any window on them is computed from these alone (``from_tracks``): the value at each
+    boundary, the flows by bucket (the index of its end) and the flags at each boundary. A
+    track is the window-independent form of a line: computed as if everything recorded began
+    inside it (every first record and first price is a flow), which a window starting later
+    leaves out with the buckets before it."""
+
+    values: list[Decimal]
+    inflow: dict[int, Decimal]
+    outflow: dict[int, Decimal]
+    flags: list[int]
+
+    @classmethod
+    def empty(cls, size: int) -> Track:
+        return cls([ZERO] * size, {}, {}, [0] * size)
+
+    def joined(self, later: Track) -> Track:
+        """This track followed by ``later``, whose first boundary is this one's last."""
+        shift = len(self.values) - 1
+        return Track(
+            self.values + later.values[1:],
+            self.inflow | {index + shift: flow for index, flow in later.inflow.items() if index},
+            self.outflow | {index + shift: flow for index, flow in later.outflow.items() if index},
+            self.flags + later.flags[1:],
+        )
+
+    def sliced(self, first: int, last: int) -> Track:
+        """Boundaries ``first`` to ``last`` (the flows of the buckets after ``first``)."""
+        return Track(
+            self.values[first : last + 1],
+            {k - first: flow for k, flow in self.inflow.items() if first < k <= last},
+            {k - first: flow for k, flow in self.outflow.items() if first < k <= last},
+            self.flags[first : last + 1],
+        )
+
+    def scaled(self, rates: Sequence[Decimal | None]) -> Track:
+        """Values and flows at each boundary's rate (a missing rate: 0; a window needing one
+        is refused before)."""
+        factors = [ZERO if rate is None else rate for rate in rates]
+        with localcontext(VALUE_CONTEXT):
+            return Track(
+                list(map(mul, self.values, factors)),
+                {k: flow * factors[k] for k, flow in self.inflow.items()},
+                {k: flow * factors[k] for k, flow in self.outflow.items()},
+                self.flags,
+            )
+
+
+def tracks(
+    window: Window,
+    held: Mapping[Position, Decimal],
+    changes: Mapping[Position, Mapping[int, Decimal]],
+    prices: Mapping[TokenKey, Sequence[Decimal | None]],
+) -> tuple[dict[TokenKey, Track], dict[Hashable, Track]]:
+    """Each token's and each wallet's track over the window from the positions ``held`` at its
+    start and their ``changes`` by boundary, at each token's ``prices``: the lines of
+    ``performance`` with the window's start as the effective one, and their flags."""
+    size = window.count + 1
+    by_token: dict[TokenKey, list[Position]] = {}
+    for position in sorted({*held, *changes}, key=_order):
+        by_token.setdefault(position.token_key, []).append(position)
+    tokens: dict[TokenKey, Track] = {}
+    lines: dict[Hashable, list[tuple[_Line, list[int]]]] = {}
+    for token, positions in sorted(by_token.items()):
+        listed = prices.get(token)
+        priced = [0 if listed is None or p is None else PRICED for p in listed or [None]]
+        priced += [priced[-1]] * (size - len(priced))
+        prices_then, since = _priced(listed, 0, size)
+        touched = [0] * size
+        holding = [0] * size
+        recorded = [0] * size
+        for position in positions:
+            at = changes.get(position, {})
+            for index in at:
+                touched[index] = TOUCHED
+            since_recorded = 0 if position in held else min(at, default=size)
+            known = [0] * since_recorded + [RECORDED] * (size - since_recorded)
+            recorded = list(map(max, recorded, known))
+            _mark_holding(holding, held.get(position, ZERO), at)
+            if since is not None:
+                line = _Line.of(held.get(position, ZERO), at, prices_then, since)
+                present = [RECORDED if k and p else 0 for k, p in zip(known, priced, strict=True)]
+                lines.setdefault(position.wallet, []).append((line, present))
+        amount, net = _netted(positions, held, changes)
+        line = _Line.of(amount, net, prices_then, since)
+        flags = list(map(sum, zip(touched, holding, priced, recorded, strict=True)))
+        tokens[token] = Track(line.values, line.inflow, line.outflow, flags)
+    wallets: dict[Hashable, Track] = {}
+    for wallet, kept in sorted(lines.items(), key=lambda item: str(item[0])):
+        merged = _Line.merged((line for line, _ in kept), size)
+        present = [0] * size
+        for _, flags in kept:
+            present = list(map(max, present, flags))
+        wallets[wallet] = Track(merged.values, merged.inflow, merged.outflow, present)
+    return tokens, wallets
+
+
+def _mark_holding(holding: list[int], start: Decimal, changes: Mapping[int, Decimal]) -> None:
+    """Flag the boundaries at which a position holds a nonzero amount."""
+    amount, last = start, 0
+    with localcontext(VALUE_CONTEXT):
+        for index in sorted(changes):
+            if amount:
+                holding[last:index] = [HOLDING] * (index - last)
+            amount, last = amount + changes[index], index
+    if amount:
+        holding[last:] = [HOLDING] * (len(holding) - last)
+
+
+def from_tracks(
+    window: Window, tokens: Mapping[TokenKey, Track], wallets: Mapping[Hashable, Track]
+) -> Performance:
+    """The performance over the window from its groups' tracks (each over the window's
+    boundaries): the same as ``performance`` of what they were computed from."""
+    last = window.count
+    first = min(
+        (next((k for k, f in enumerate(t.flags) if f & RECORDED), last) for t in tokens.values()),
+        default=last,
+    )  # the effective start: the first boundary by which something was recorded
+    unpriced = sorted(
+        token
+        for token, track in tokens.items()
+        if not track.flags[last] & PRICED
+        and (
+            track.flags[first] & HOLDING
+            or any(flags & TOUCHED for flags in track.flags[first + 1 : last + 1])
+        )
+    )
+    by_token = {
+        token: _Line.back_track(track.sliced(first, last)).outcome()
+        for token, track in sorted(tokens.items())
+        if track.flags[last] & PRICED and track.flags[last] & RECORDED
+    }
+    by_wallet = {
+        wallet: _Line.back_track(track.sliced(first, last)).outcome()
+        for wallet, track in sorted(wallets.items(), key=lambda item: str(item[0]))
+        if track.flags[last] & RECORDED
+    }
+    return _assembled(window, first, by_token, by_wallet, unpriced)
+
+
+def _assembled(
+    window: Window,
+    first: int,
+    by_token: dict[TokenKey, Outcome],
+    by_wallet: dict[Hashable, Outcome],
+    unpriced: list[TokenKey],
+) -> Performance:
+    """With the chains' and the total's outcomes, from the tokens'."""
+    size = window.count + 1 - first
     by_chain: dict[Chain, Outcome] = {}
     for chain in sorted({chain for chain, _ in by_token}):
         outcomes = [outcome for (c, _), outcome in by_token.items() if c == chain]
         by_chain[chain] = _Line.merged(map(_Line.back, outcomes), size).outcome()
     total = _Line.merged(map(_Line.back, by_chain.values()), size).outcome()
     boundaries = [window.start + k * window.step for k in range(first, window.count + 1)]
-    return Performance(boundaries, total, by_chain, by_token, by_wallet, shown_unpriced)
+    return Performance(boundaries, total, by_chain, by_token, by_wallet, unpriced)
 
 
 def _first_boundary(window: Window, first_record: datetime | None) -> int:
@@ -290,6 +451,10 @@ class _Line:
     @classmethod
     def back(cls, outcome: Outcome) -> _Line:
         return cls(outcome.values, outcome.inflows, outcome.outflows)
+
+    @classmethod
+    def back_track(cls, track: Track) -> _Line:
+        return cls(track.values, track.inflow, track.outflow)
 
     def outcome(self) -> Outcome:
         values = self.values
