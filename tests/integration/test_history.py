@@ -27,6 +27,8 @@ from portfolio.adapters.db.models import (
     BalanceChangeRow,
     HistoryCursorRow,
     HistorySpanRow,
+    PerformanceCursorRow,
+    PerformanceTrackRow,
     PricePointRow,
     WalletRow,
 )
@@ -162,7 +164,8 @@ def _amount(raw: int, token: int) -> Decimal:
 
 async def store(engine: AsyncEngine, held: Sequence[Held], prices: Sequence[Priced]) -> None:
     async with session_factory(engine).begin() as session:
-        for table in (HistorySpanRow, HistoryCursorRow, PricePointRow, WalletRow):
+        for table in (HistorySpanRow, HistoryCursorRow, PerformanceTrackRow,
+                      PerformanceCursorRow, PricePointRow, WalletRow):  # fmt: skip
             await session.execute(delete(table))
         await session.execute(
             insert(WalletRow),

@@ -7,17 +7,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import NamedTuple
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from portfolio.adapters.db import performance as performance_adapter
 from portfolio.adapters.db.engine import session_factory
+from portfolio.adapters.db.history import SEAL_GRACE
 from portfolio.adapters.db.performance import SqlPerformanceReader
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import Interval, Window
-from portfolio.domain.performance import RATIO_CONTEXT
+from portfolio.domain.history import Interval, Window, floor_time
+from portfolio.domain.performance import RATIO_CONTEXT, Recorded, Tracked
 from portfolio.domain.prices import VALUE_CONTEXT
 from portfolio.domain.wallet import DEFAULT_TENANT
+from tests.fakes import FakeClock
 from tests.integration.test_history import (
     BASE,
     TOKENS,
@@ -30,6 +34,7 @@ from tests.integration.test_history import (
     reference_at,
     store,
 )
+from tests.ledger import Amount, record_amounts
 
 Token = tuple[Chain, str]
 
@@ -133,3 +138,86 @@ async def test_both_databases_match_the_reference(
         solana = (await reader.recorded(DEFAULT_TENANT, window, chain=Chain.SOLANA)).performance()
         if Chain.SOLANA in result.by_chain and result.start == solana.start:
             assert solana.total.values == result.by_chain[Chain.SOLANA].values
+
+
+# Moments over two weeks, whole days and hours coming up often.
+days_st = st.one_of(
+    st.integers(-2 * 24, 14 * 24).map(lambda h: BASE + timedelta(hours=h)),
+    st.integers(-2 * 1440, 14 * 1440).map(lambda m: BASE + timedelta(minutes=m, seconds=3)),
+)
+daily_held_st = st.lists(
+    st.builds(
+        Held,
+        st.integers(0, len(WALLETS) - 1),
+        st.integers(0, len(TOKENS) - 1),
+        days_st,
+        st.one_of(st.just(0), st.integers(1, 10**6), st.integers(1, 2**256 - 1)),
+    ),
+    max_size=16,
+)
+daily_priced_st = st.lists(
+    st.builds(
+        Priced,
+        st.sampled_from([Chain.ETHEREUM, Chain.SOLANA]),
+        st.integers(0, len(TOKENS) - 1),
+        days_st,
+        st.decimals(min_value=0, max_value=10**6, places=18, allow_nan=False),
+    ),
+    max_size=16,
+)
+
+
+@pytest.fixture
+def short_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows (and kept chunks) of 5 boundaries, so two weeks span several."""
+    monkeypatch.setattr(performance_adapter, "SPAN_POINTS", 5)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    held=daily_held_st,
+    prices=daily_priced_st,
+    first=st.integers(-3, 12),
+    days=st.integers(1, 12),
+    now_hours=st.integers(0, 16 * 24),
+    chain=st.sampled_from([None, Chain.ETHEREUM, Chain.SOLANA]),
+)
+async def test_kept_tracks_give_what_the_records_give(
+    sqlite_engine: AsyncEngine,
+    postgres_engine: AsyncEngine,
+    short_rows: None,
+    held: list[Held],
+    prices: list[Priced],
+    first: int,
+    days: int,
+    now_hours: int,
+    chain: Chain | None,
+) -> None:
+    """A daily window read from the kept tracks (and the buckets after their cursor computed
+    from the positions there) is exactly the window computed from the records, whole or of
+    one chain, wherever the present falls; and so is it after a late change."""
+    start = BASE + timedelta(days=first)
+    window = Window.of(start, start + timedelta(days=days), Interval.DAY)
+    now = BASE - timedelta(days=2) + timedelta(hours=now_hours)
+    for engine in (sqlite_engine, postgres_engine):
+        await store(engine, held, prices)
+        name = engine.dialect.name
+        kept = SqlPerformanceReader(session_factory(engine), name, FakeClock(now))
+        plain = SqlPerformanceReader(session_factory(engine), name)
+        tracked = await kept.recorded(DEFAULT_TENANT, window, chain=chain)
+        recorded = await plain.recorded(DEFAULT_TENANT, window, chain=chain)
+        assert isinstance(recorded, Recorded)
+        if window.start <= floor_time(now - SEAL_GRACE, window.step):
+            assert isinstance(tracked, Tracked), name  # the cursor reached the start
+        assert tracked.performance() == recorded.performance(), name
+        assert tracked.wallets == recorded.wallets
+        # A change written late (before the cursor) drops it: read again, still the same.
+        late = Amount(WALLETS[0][0], TOKENS[1][0], start + timedelta(hours=5), 12345, TOKENS[1][1])
+        await record_amounts(engine, [late])
+        again = await kept.recorded(DEFAULT_TENANT, window, chain=chain)
+        assert (
+            again.performance()
+            == (await plain.recorded(DEFAULT_TENANT, window, chain=chain)).performance()
+        ), name

@@ -20,7 +20,7 @@ from portfolio.api.csvout import Cell, text_cell
 from portfolio.domain.chains import Chain
 from portfolio.domain.currencies import ROUNDING_CONTEXT, USD, rounded, shown
 from portfolio.domain.history import Interval
-from portfolio.domain.performance import Outcome, Performance, Recorded
+from portfolio.domain.performance import Outcome, Performance, Recorded, Tracked
 from portfolio.domain.prices import USD_ROUNDING, VALUE_CONTEXT
 
 RETURN_PLACES = Decimal("1E-10")
@@ -128,7 +128,7 @@ class PerformanceOut(FiguresOut):
 
     @classmethod
     def of(
-        cls, interval: Interval, recorded: Recorded, result: Performance, *, series: bool,
+        cls, interval: Interval, recorded: Recorded | Tracked, result: Performance, *, series: bool,
         currency: str = USD,
     ) -> PerformanceOut:  # fmt: skip
         at = result.boundaries
@@ -171,7 +171,7 @@ class PerformanceOut(FiguresOut):
         )
 
 
-def result_interval(recorded: Recorded) -> Interval:
+def result_interval(recorded: Recorded | Tracked) -> Interval:
     """The interval a window was computed at."""
     return Interval(next(i for i in Interval if i.step == recorded.window.step))
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, localcontext
 from itertools import accumulate, repeat
-from operator import add, mul, truediv
+from operator import add, mul, sub, truediv
 from typing import NamedTuple
 
 from portfolio.domain.chains import Chain
@@ -232,6 +232,12 @@ class Track:
 
     def sliced(self, first: int, last: int) -> Track:
         """Boundaries ``first`` to ``last`` (the flows of the buckets after ``first``)."""
+        if (
+            first == 0
+            and last == len(self.values) - 1
+            and not {0} & (self.inflow.keys() | self.outflow.keys())
+        ):
+            return self
         return Track(
             self.values[first : last + 1],
             {k - first: flow for k, flow in self.inflow.items() if first < k <= last},
@@ -319,10 +325,7 @@ def from_tracks(
     """The performance over the window from its groups' tracks (each over the window's
     boundaries): the same as ``performance`` of what they were computed from."""
     last = window.count
-    first = min(
-        (next((k for k, f in enumerate(t.flags) if f & RECORDED), last) for t in tokens.values()),
-        default=last,
-    )  # the effective start: the first boundary by which something was recorded
+    first = _first_tracked(tokens, last)
     unpriced = sorted(
         token
         for token, track in tokens.items()
@@ -343,6 +346,15 @@ def from_tracks(
         if track.flags[last] & RECORDED
     }
     return _assembled(window, first, by_token, by_wallet, unpriced)
+
+
+def _first_tracked(tokens: Mapping[TokenKey, Track], last: int) -> int:
+    """The effective start: the first boundary by which something was recorded (the last when
+    nothing was)."""
+    return min(
+        (next((k for k, f in enumerate(t.flags) if f & RECORDED), last) for t in tokens.values()),
+        default=last,
+    )
 
 
 def _assembled(
@@ -459,16 +471,15 @@ class _Line:
     def outcome(self) -> Outcome:
         values = self.values
         with localcontext(VALUE_CONTEXT):
-            net = {
-                index: self.inflow.get(index, ZERO) - self.outflow.get(index, ZERO)
-                for index in self.inflow.keys() | self.outflow.keys()
-            }
+            net = dict(self.inflow)
+            for index, flow in self.outflow.items():
+                net[index] = net.get(index, ZERO) - flow
             inflow = sum(self.inflow.values(), ZERO)
             outflow = sum(self.outflow.values(), ZERO)
         chained = _chained(values, net)
         drawdown, peak, trough = _drawdown(chained)
         with localcontext(RATIO_CONTEXT):
-            returns = [level - ONE for level in chained]
+            returns = list(map(sub, chained, repeat(ONE)))
         return Outcome(
             values[0], values[-1], inflow, outflow, returns[-1], drawdown, peak, trough,
             values, self.inflow, self.outflow, returns,
@@ -486,6 +497,8 @@ def _chained(values: list[Decimal], net: Mapping[int, Decimal]) -> list[Decimal]
     Between flows and zeros the chain telescopes (the index is a constant times the value), so
     those runs are computed a list at a time."""
     size = len(values)
+    if len(net) * 4 > size:  # flows in most buckets: the ratios a list at a time
+        return _chained_densely(values, net)
     index = [ONE] * size
     stops = sorted({*net, *(k + 1 for k, value in enumerate(values) if not value), size})
     with localcontext(RATIO_CONTEXT):
@@ -501,6 +514,18 @@ def _chained(values: list[Decimal], net: Mapping[int, Decimal]) -> list[Decimal]
                 index[k] = kept * (values[k] - net.get(k, ZERO)) / before if before else kept
                 k += 1
     return index
+
+
+def _chained_densely(values: list[Decimal], net: Mapping[int, Decimal]) -> list[Decimal]:
+    """``_chained`` bucket by bucket: each end value less its net flow over its start value
+    (1 where the start is 0), multiplied up."""
+    starts = values[:-1]
+    with localcontext(RATIO_CONTEXT):
+        ends = list(map(sub, values[1:], map(net.get, range(1, len(values)), repeat(ZERO))))
+        zeros = [k for k, start in enumerate(starts) if not start]
+        for k in zeros:  # a bucket starting at 0 leaves the index as it was: 1/1
+            ends[k] = starts[k] = ONE
+        return list(accumulate(map(truediv, ends, starts), mul, initial=ONE))
 
 
 def _drawdown(chained: list[Decimal]) -> tuple[Decimal, int | None, int | None]:
@@ -551,15 +576,9 @@ class Recorded:
     def convert(self, currency: str, rates: Sequence[Decimal | None]) -> None:
         """Prices into ``currency``: each at its boundary's rate (units per USD). The
         boundaries from the first record on all need one (RateMissingError)."""
-        first = _first_boundary(self.window, self.first_record)
-        missing = [k for k in range(first, len(rates)) if rates[k] is None]
-        if missing:
-            at = self.window.start + missing[-1] * self.window.step
-            raise RateMissingError(
-                f"No {currency} rate was recorded by {at.isoformat()}: values then cannot be "
-                f"shown in {currency}. Choose a start after the first {currency} rate, or "
-                "another currency."
-            )
+        _refuse_missing(
+            self.window, _first_boundary(self.window, self.first_record), currency, rates
+        )
         with localcontext(VALUE_CONTEXT):
             for token, prices in self.prices.items():
                 self.prices[token] = [
@@ -569,3 +588,41 @@ class Recorded:
 
     def performance(self) -> Performance:
         return performance(self.window, self.held, self.changes, self.prices, self.first_record)
+
+
+def _refuse_missing(
+    window: Window, first: int, currency: str, rates: Sequence[Decimal | None]
+) -> None:
+    """RateMissingError when a boundary from ``first`` on has no rate."""
+    missing = [k for k in range(first, len(rates)) if rates[k] is None]
+    if missing:
+        at = window.start + missing[-1] * window.step
+        raise RateMissingError(
+            f"No {currency} rate was recorded by {at.isoformat()}: values then cannot be "
+            f"shown in {currency}. Choose a start after the first {currency} rate, or "
+            "another currency."
+        )
+
+
+@dataclass(slots=True)
+class Tracked:
+    """What a performance is computed from, as kept: every token's and wallet's track over a
+    window's boundaries (``from_tracks``), and what shows their names."""
+
+    window: Window
+    tokens: dict[TokenKey, Track]
+    tracks: dict[Hashable, Track]  # by wallet
+    symbols: dict[TokenKey, str | None]
+    wallets: dict[Hashable, WalletSeen]
+
+    def convert(self, currency: str, rates: Sequence[Decimal | None]) -> None:
+        """Values and flows into ``currency``, each at its boundary's rate (units per USD):
+        the same as pricing in it, since every value and flow is an amount times a price."""
+        _refuse_missing(
+            self.window, _first_tracked(self.tokens, self.window.count), currency, rates
+        )
+        self.tokens = {token: track.scaled(rates) for token, track in self.tokens.items()}
+        self.tracks = {wallet: track.scaled(rates) for wallet, track in self.tracks.items()}
+
+    def performance(self) -> Performance:
+        return from_tracks(self.window, self.tokens, self.tracks)

@@ -223,7 +223,9 @@ async def build_services(
         history_service = HistoryService(
             history,
             clock,
-            recorded=SqlPerformanceReader(read_sessions, read_engine.dialect.name),
+            recorded=SqlPerformanceReader(
+                read_sessions, read_engine.dialect.name, clock, write_sessions=sessions
+            ),
             wallets=read_wallets,
         )
         webhook_store = SqlWebhookRepository(sessions, engine.dialect.name)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import HeldAt, HistoryPoint, Window
-from portfolio.domain.performance import Recorded
+from portfolio.domain.performance import Recorded, Tracked
 
 
 class HistoryRepository(Protocol):
@@ -41,6 +41,10 @@ class HistoryRepository(Protocol):
 class PerformanceReader(Protocol):
     async def recorded(
         self, tenant: str, window: Window, wallet_id: UUID | None = None, chain: Chain | None = None
-    ) -> Recorded:
+    ) -> Recorded | Tracked:
         """The tenant's positions (of one wallet, or of one chain's wallets) at the window's
-        start, their changes in it and their tokens' prices at its boundaries."""
+        start, their changes in it and their tokens' prices at its boundaries; or the tracks
+        of its tokens and wallets over the window, where they are kept."""
+
+    async def keep(self, tenant: str) -> None:
+        """Compute and keep the tenant's tracks up to a little before now (where kept)."""

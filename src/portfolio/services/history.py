@@ -21,7 +21,7 @@ from portfolio.domain.history import (
     InvalidWindowError,
     Window,
 )
-from portfolio.domain.performance import Performance, Recorded
+from portfolio.domain.performance import Performance, Recorded, Tracked
 from portfolio.ports.clock import Clock
 from portfolio.ports.history import HistoryRepository, PerformanceReader
 from portfolio.ports.repositories import WalletRepository
@@ -74,7 +74,7 @@ class HistoryService:
         chain: Chain | None = None,
         currency: str = USD,
         rates: Callable[[Window], Awaitable[list[Decimal | None]]] | None = None,
-    ) -> tuple[Recorded, Performance]:
+    ) -> tuple[Recorded | Tracked, Performance]:
         """How the tenant's portfolio (or one wallet, or one chain) performed: ``end``
         defaults to now, ``start`` to 30 days before ``end``, the interval to one fitting the
         window's length (``default_interval``). In ``currency`` other than USD, each price is
@@ -114,15 +114,17 @@ class HistoryService:
 
     async def upkeep(self) -> None:
         """One cycle's care: prices and points past their retention dropped in bounded
-        batches, and the kept points of tenants who have not asked for their history for a
-        day brought up to date (so that no request has a long way to walk). A failure is
-        logged; the next cycle tries again."""
+        batches, and the kept points and performance tracks of tenants who have not asked for
+        their history for a day brought up to date (so that no request has a long way to
+        walk). A failure is logged; the next cycle tries again."""
         try:
             for _ in range(PRUNE_ROUNDS):
                 if not await self._history.prune():
                     break
             for tenant in await self._history.lagging(LAG, SEALS):
                 await self._history.seal(tenant)
+                if self._recorded is not None:  # and its performance tracks
+                    await self._recorded.keep(tenant)
         except Exception:  # the database away, or a bug: never the cycle's end
             logger.exception("history upkeep failed")
 

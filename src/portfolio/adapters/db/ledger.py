@@ -17,6 +17,8 @@ from portfolio.adapters.db.models import (
     BalanceChangeRow,
     HistoryCursorRow,
     HistorySpanRow,
+    PerformanceCursorRow,
+    PerformanceTrackRow,
     PricePointRow,
 )
 from portfolio.domain.history import Interval, PriceSeen, bucket_holding
@@ -102,13 +104,18 @@ async def forget_history_after(
     if tenants is not None:
         statement = statement.where(HistoryCursorRow.tenant.in_(list(tenants)))
     await session.execute(statement)
+    # The performance tracks likewise (adapters/db/performance.py).
+    tracked = delete(PerformanceCursorRow).where(PerformanceCursorRow.kept_at >= moment)
+    if tenants is not None:
+        tracked = tracked.where(PerformanceCursorRow.tenant.in_(list(tenants)))
+    await session.execute(tracked)
 
 
 async def forget_tenant_history(session: AsyncSession, tenant: str) -> None:
-    """Drop the tenant's computed history points (a wallet and its changes went): computed
-    again from what is left."""
-    await session.execute(delete(HistoryCursorRow).where(HistoryCursorRow.tenant == tenant))
-    await session.execute(delete(HistorySpanRow).where(HistorySpanRow.tenant == tenant))
+    """Drop the tenant's computed history points and performance tracks (a wallet and its
+    changes went): computed again from what is left."""
+    for table in (HistoryCursorRow, HistorySpanRow, PerformanceCursorRow, PerformanceTrackRow):
+        await session.execute(delete(table).where(table.tenant == tenant))
 
 
 class SqlPriceSeries:

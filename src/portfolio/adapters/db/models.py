@@ -152,6 +152,39 @@ class HistoryCursorRow(Base):
     state: Mapped[str] = mapped_column(Text)  # JSON: held amount and price of each token
 
 
+class PerformanceTrackRow(Base):
+    """A token's or a wallet's track (domain.performance.Track) at 288 consecutive daily
+    boundaries from ``start`` (a multiple of 288 days from the epoch), cell ``i`` at
+    ``start + (i + 1) step``: ``track_values`` the value at each, ``inflows`` and ``outflows``
+    the flows of the bucket ending there, each as decimal text separated by commas (empty: no
+    value kept, or no flow), and ``flags`` one letter a cell (``a`` + the flag bits).
+    ``track``: ``t:<chain>:<token>`` or ``w:<wallet id>``."""
+
+    __tablename__ = "performance_tracks"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    track: Mapped[str] = mapped_column(String(128), primary_key=True)
+    track_values: Mapped[str] = mapped_column(Text)
+    inflows: Mapped[str] = mapped_column(Text)
+    outflows: Mapped[str] = mapped_column(Text)
+    flags: Mapped[str] = mapped_column(Text)
+
+
+class PerformanceCursorRow(Base):
+    """How far a tenant's tracks of a step are kept (``kept_at``, a boundary), and each of its
+    positions' amount and each token's symbol there (``state``, JSON)."""
+
+    __tablename__ = "performance_cursors"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the first kept boundary
+    kept_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    state: Mapped[str] = mapped_column(Text)
+
+
 class EventRow(Base):
     """The outbox: an event (domain/events.py) written with the change that caused it.
     ``seq`` orders a tenant's events for a stream to resume from; ``id`` is the public one."""

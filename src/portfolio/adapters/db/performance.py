@@ -1,32 +1,73 @@
 """What a performance is computed from, read in one transaction: the positions at a window's
 start (each wallet's token's last change at or before it), the changes after it and each
 token's prices at the window's boundaries (from the price series of the window's step and the
-longer ones: each kept price is the last of its bucket, all a boundary needs)."""
+longer ones: each kept price is the last of its bucket, all a boundary needs).
+
+Reading a year of changes and valuing every position at every boundary on each request would
+cost what the changes cost, so for daily windows each token's and wallet's track
+(domain.performance.Track: values, flows and flags at each boundary) is computed once and kept
+in ``performance_tracks`` (288 boundaries a row) up to a cursor (``performance_cursors``: the
+boundary reached and every position's amount there), which stays ``SEAL_GRACE`` behind the
+present like the history's; a write older than the cursor drops it (ledger.forget_history_after).
+A request reads the tracks of its window and computes the buckets after the cursor from the
+positions there. One wallet's performance (a few positions) is computed from the records.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import json
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from uuid import UUID
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import Executable, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portfolio.adapters.db.engine import insert_for
 from portfolio.adapters.db.errors import storage_errors
-from portfolio.adapters.db.history import STEPS, _held_rows, _prices_at
-from portfolio.adapters.db.models import BalanceChangeRow, PricePointRow, WalletRow
+from portfolio.adapters.db.history import (
+    SEAL_GRACE,
+    SPAN_POINTS,
+    STEPS,
+    _compact,
+    _first_change,
+    _held_rows,
+    _prices_at,
+)
+from portfolio.adapters.db.models import (
+    BalanceChangeRow,
+    PerformanceCursorRow,
+    PerformanceTrackRow,
+    PricePointRow,
+    WalletRow,
+)
 from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
-from portfolio.domain.history import TokenKey, Window, earliest_before
+from portfolio.domain.history import (
+    EPOCH,
+    TokenKey,
+    Window,
+    bucket_holding,
+    earliest_before,
+    floor_time,
+)
 from portfolio.domain.performance import (
     Moved,
     Position,
     Recorded,
+    Track,
+    Tracked,
     WalletSeen,
     by_boundary,
     prices_at_boundaries,
+    tracks,
 )
+from portfolio.domain.prices import VALUE_CONTEXT
+from portfolio.ports.clock import Clock
+
+KEPT_STEPS = (86400,)  # the steps whose tracks are kept: daily (windows of months and years)
 
 
 async def recorded(
@@ -187,12 +228,304 @@ async def _prices(
 
 
 class SqlPerformanceReader:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        dialect: str,
+        clock: Clock | None = None,
+        *,
+        write_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        """``sessions`` read (a replica, maybe); ``write_sessions`` keep tracks (the primary).
+        Without a ``clock`` nothing is kept: every window is computed from the records."""
         self._sessions = sessions
+        self._writes = write_sessions or sessions
         self._dialect = dialect
+        self._clock = clock
 
     async def recorded(
         self, tenant: str, window: Window, wallet_id: UUID | None = None, chain: Chain | None = None
-    ) -> Recorded:
+    ) -> Recorded | Tracked:
+        """The window's tracks where they are kept (a daily window of the tenant or one of
+        its chains, starting by the cursor), else the records."""
+        step = int(window.step.total_seconds())
+        if wallet_id is None and self._clock is not None and step in KEPT_STEPS:
+            await self._keep(tenant, window.step)
+            async with storage_errors(), self._sessions() as session:
+                kept = await _tracked(session, self._dialect, tenant, window, chain)
+            if kept is not None:
+                return kept
         async with storage_errors(), self._sessions() as session:
             return await recorded(session, self._dialect, tenant, window, wallet_id, chain)
+
+    async def keep(self, tenant: str) -> None:
+        """Compute and keep the tenant's tracks up to ``SEAL_GRACE`` before now."""
+        for step in KEPT_STEPS:
+            await self._keep(tenant, timedelta(seconds=step))
+
+    async def _keep(self, tenant: str, step: timedelta) -> None:
+        """Up to the last boundary ``SEAL_GRACE`` before now, ``SPAN_POINTS`` boundaries a
+        transaction, from the cursor (or the boundary before the first change)."""
+        if self._clock is None:  # nothing kept without one
+            return
+        target = floor_time(self._clock.now() - SEAL_GRACE, step)
+        key = (tenant, int(step.total_seconds()))
+        async with storage_errors(), self._writes() as session:
+            row = await session.get(PerformanceCursorRow, key)
+            if row is not None and row.kept_at >= target:  # up to date: no write
+                return
+        while True:
+            async with storage_errors(), self._writes.begin() as session:
+                if not await self._keep_chunk(session, tenant, step, target):
+                    return
+
+    async def _keep_chunk(
+        self, session: AsyncSession, tenant: str, step: timedelta, target: datetime
+    ) -> bool:
+        """One chunk; whether there is more to do."""
+        seconds = int(step.total_seconds())
+        await session.execute(_insert_ignore(self._dialect, tenant, seconds))
+        row = await session.scalar(
+            select(PerformanceCursorRow)
+            .where(PerformanceCursorRow.tenant == tenant, PerformanceCursorRow.step == seconds)
+            .with_for_update()
+        )
+        if row is None or row.kept_at >= target:  # (it was inserted above)
+            return False
+        state = _State.from_json(row.state)
+        start = row.kept_at
+        continuing = row.first_at is not None  # else nothing was held before ``start``
+        if row.first_at is None:
+            first = await _first_change(session, tenant, row.kept_at)
+            start = target if first is None else bucket_holding(first, step)
+            if start >= target:  # nothing held by the target yet
+                row.kept_at = target
+                return False
+            row.first_at = start
+        window = Window(start, min(target, start + SPAN_POINTS * step), step)
+        wallets = await _wallets(session, tenant, None, None)
+        held = {p: amount for p, amount in state.held.items() if p.wallet in wallets}
+        read = _summed_changes if self._dialect == "postgresql" else _changes
+        changes, _ = await read(session, window, wallets, state.symbols)
+        prices = await _prices(session, window, {p.token_key for p in {*held, *changes}})
+        tokens, by_wallet = tracks(window, held, changes, prices)
+        await _write_tracks(session, self._dialect, tenant, window, tokens, by_wallet, continuing)
+        with localcontext(VALUE_CONTEXT):
+            for position, at in changes.items():
+                held[position] = held.get(position, Decimal(0)) + sum(at.values(), Decimal(0))
+        row.kept_at = window.end
+        row.state = _State(held, state.symbols).to_json()
+        return window.end < target
+
+
+@dataclass(slots=True)
+class _State:
+    """Every position's amount at a cursor, and each token's symbol."""
+
+    held: dict[Position, Decimal] = field(default_factory=dict)
+    symbols: dict[TokenKey, str | None] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "held": [
+                    [str(p.wallet), p.chain.value, p.token, str(amount)]
+                    for p, amount in sorted(self.held.items(), key=lambda item: str(item[0]))
+                ],
+                "symbols": [
+                    [c.value, t, symbol] for (c, t), symbol in sorted(self.symbols.items())
+                ],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> _State:
+        data = json.loads(text)
+        chains: dict[str, Chain] = {}
+        state = cls()
+        for wallet, chain, token, amount in data["held"]:
+            position = Position(UUID(wallet), chains.setdefault(chain, Chain(chain)), token)
+            state.held[position] = Decimal(amount)
+        for chain, token, symbol in data["symbols"]:
+            state.symbols[(Chain(chain), token)] = symbol
+        return state
+
+
+def _insert_ignore(dialect: str, tenant: str, step: int) -> Executable:
+    """The tenant's cursor row of the step, at the epoch with nothing held, unless it has one."""
+    statement: Executable = (
+        insert_for(dialect, PerformanceCursorRow)
+        .values(tenant=tenant, step=step, first_at=None, kept_at=EPOCH, state=_State().to_json())
+        .on_conflict_do_nothing(index_elements=["tenant", "step"])
+    )
+    return statement
+
+
+def _track_names(
+    tokens: Mapping[TokenKey, Track], by_wallet: Mapping[Hashable, Track]
+) -> dict[str, Track]:
+    named = {f"t:{chain.value}:{token}": track for (chain, token), track in tokens.items()}
+    return named | {f"w:{wallet}": track for wallet, track in by_wallet.items()}
+
+
+async def _write_tracks(
+    session: AsyncSession,
+    dialect: str,
+    tenant: str,
+    window: Window,
+    tokens: Mapping[TokenKey, Track],
+    by_wallet: Mapping[Hashable, Track],
+    continuing: bool,
+) -> None:
+    """The tracks' boundaries after the window's start into the rows that hold them, after
+    those rows' cells before (none, when the tracks begin there)."""
+    step = window.step
+    span = SPAN_POINTS * step
+    parts = []  # (row start, first cell, first boundary, boundaries)
+    k = 1
+    while k <= window.count:
+        opened = bucket_holding(window.start + k * step, span)
+        cell = (window.start + k * step - opened) // step - 1
+        size = min(window.count - k + 1, SPAN_POINTS - cell)
+        parts.append((opened, cell, k, size))
+        k += size
+    r = PerformanceTrackRow
+    seconds = int(step.total_seconds())
+    kept: dict[tuple[datetime, str], tuple[str, str, str, str]] = {}
+    if continuing:
+        for opened, name, values, inflows, outflows, flags in await session.execute(
+            select(r.start, r.track, r.track_values, r.inflows, r.outflows, r.flags).where(
+                r.tenant == tenant, r.step == seconds, r.start.in_([p[0] for p in parts])
+            )
+        ):
+            kept[(opened, name)] = (values, inflows, outflows, flags)
+    rows = []
+    for name, track in _track_names(tokens, by_wallet).items():
+        for opened, cell, k, size in parts:
+            values, inflows, outflows, flags = kept.get((opened, name), ("", "", "", ""))
+            boundaries = range(k, k + size)
+            rows.append(
+                {"tenant": tenant, "step": seconds, "start": opened, "track": name,
+                 "track_values": _cells(values, cell, map(track.values.__getitem__, boundaries)),
+                 "inflows": _cells(inflows, cell, map(track.inflow.get, boundaries)),
+                 "outflows": _cells(outflows, cell, map(track.outflow.get, boundaries)),
+                 "flags": flags[:cell].ljust(cell, "a")
+                 + "".join(chr(97 + f) for f in track.flags[k : k + size])}
+            )  # fmt: skip
+    if not rows:
+        return
+    statement = insert_for(dialect, PerformanceTrackRow)
+    excluded = statement.excluded
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant", "step", "start", "track"],
+            set_={
+                "track_values": excluded.track_values,
+                "inflows": excluded.inflows,
+                "outflows": excluded.outflows,
+                "flags": excluded.flags,
+            },
+        ),
+        rows,
+    )
+
+
+def _cells(kept: str, cell: int, values: Iterable[Decimal | None]) -> str:
+    """A row's text: its kept cells before ``cell`` (empty ones where it had fewer), then
+    ``values`` (empty for None: no value kept, or no flow)."""
+    cells = (kept.split(",") if kept else [])[:cell]
+    cells += [""] * (cell - len(cells))
+    cells += [_compact(value) or "" for value in values]
+    return ",".join(cells)
+
+
+async def _tracked(
+    session: AsyncSession, dialect: str, tenant: str, window: Window, chain: Chain | None
+) -> Tracked | None:
+    """The tracks of the tenant's tokens and wallets (of one chain) over the window: the kept
+    ones up to the cursor, then computed from the positions there and the changes and prices
+    after it. None when the window starts after the cursor (nothing kept of it)."""
+    step = window.step
+    cursor = await session.get(PerformanceCursorRow, (tenant, int(step.total_seconds())))
+    if cursor is None or cursor.kept_at < window.start:
+        return None
+    kept_until = min(cursor.kept_at, window.last_end)
+    wallets = await _wallets(session, tenant, None, chain)
+    tokens, by_wallet = await _kept_tracks(session, tenant, window, kept_until, wallets, chain)
+    state = _State.from_json(cursor.state)
+    if kept_until < window.last_end:
+        tail = Window(kept_until, window.end, step)
+        held = {p: amount for p, amount in state.held.items() if p.wallet in wallets}
+        read = _summed_changes if dialect == "postgresql" else _changes
+        changes, _ = await read(session, tail, wallets, state.symbols)
+        prices = await _prices(session, tail, {p.token_key for p in {*held, *changes}})
+        later_tokens, later_wallets = tracks(tail, held, changes, prices)
+        size = (kept_until - window.start) // step + 1
+        empty, later_empty = Track.empty(size), Track.empty(tail.count + 1)
+        tokens = {
+            token: tokens.get(token, empty).joined(later_tokens.get(token, later_empty))
+            for token in tokens.keys() | later_tokens.keys()
+        }
+        by_wallet = {
+            wallet: by_wallet.get(wallet, empty).joined(later_wallets.get(wallet, later_empty))
+            for wallet in by_wallet.keys() | later_wallets.keys()
+        }
+    named: dict[Hashable, WalletSeen] = {wallet: seen for wallet, seen in wallets.items()}
+    return Tracked(window, tokens, by_wallet, state.symbols, named)
+
+
+async def _kept_tracks(
+    session: AsyncSession,
+    tenant: str,
+    window: Window,
+    until: datetime,
+    wallets: Mapping[UUID, WalletSeen],
+    chain: Chain | None,
+) -> tuple[dict[TokenKey, Track], dict[Hashable, Track]]:
+    """The kept tracks over the window's boundaries up to ``until`` (zero where none was kept:
+    nothing was recorded by then), of the chain's tokens and the given wallets."""
+    step = window.step
+    span = SPAN_POINTS * step
+    size = (until - window.start) // step + 1
+    r = PerformanceTrackRow
+    query = select(r.start, r.track, r.track_values, r.inflows, r.outflows, r.flags).where(
+        r.tenant == tenant,
+        r.step == int(step.total_seconds()),
+        r.start >= earliest_before(window.start, span),  # the row holding the start's cell
+        r.start < until,
+    )
+    ids = {str(wallet): wallet for wallet in wallets}
+    tokens: dict[TokenKey, Track] = {}
+    by_wallet: dict[Hashable, Track] = {}
+    zero = Decimal(0)
+    for opened, name, values, inflows, outflows, flags in await session.execute(query):
+        kind, _, rest = name.partition(":")
+        if kind == "w":
+            if rest not in ids:
+                continue
+            track = by_wallet.get(ids[rest]) or by_wallet.setdefault(ids[rest], Track.empty(size))
+        else:
+            chain_name, _, token = rest.partition(":")
+            key = (Chain(chain_name), token)
+            if chain is not None and key[0] != chain:
+                continue
+            track = tokens.get(key) or tokens.setdefault(key, Track.empty(size))
+        offset = (opened - window.start) // step + 1  # the boundary of the row's first cell
+        low, high = max(0, -offset), min(SPAN_POINTS, size - offset)
+        if low >= high:
+            continue
+        cells = values.split(",")[low:high]
+        track.values[low + offset : low + offset + len(cells)] = (
+            [Decimal(cell) if cell else zero for cell in cells]
+            if "" in cells
+            else list(map(Decimal, cells))
+        )
+        track.flags[low + offset : low + offset + len(cells)] = [
+            ord(letter) - 97 for letter in flags[low : low + len(cells)]
+        ]
+        low = max(low, 1 - offset)  # no flow at the window's start: the bucket before it
+        for text_flows, into in ((inflows, track.inflow), (outflows, track.outflow)):
+            if text_flows:
+                picked = enumerate(text_flows.split(",")[low:high], low + offset)
+                into.update({k: Decimal(flow) for k, flow in picked if flow})
+    return tokens, by_wallet
