@@ -32,6 +32,9 @@ def upgrade() -> None:
         sa.Column("inflows", sa.Text(), nullable=False),
         sa.Column("outflows", sa.Text(), nullable=False),
         sa.Column("flags", sa.Text(), nullable=False),
+        sa.Column("chained", sa.Text(), nullable=False),
+        sa.Column("inflow_sums", sa.Text(), nullable=False),
+        sa.Column("outflow_sums", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "step", "start", "track", name="pk_performance_tracks"),
     )
     op.create_table(

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.api.conftest import add
@@ -188,3 +189,65 @@ async def test_bad_queries_are_422(client: httpx.AsyncClient, params: dict[str, 
     response = await client.get(URL, params=params)
     assert response.status_code == 422, (params, response.text)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def day_of(minute: int) -> datetime:
+    """The story's minute on a scale where 5 minutes are a day (its buckets the same)."""
+    return BASE + minute * timedelta(hours=24) / 5
+
+
+async def test_a_daily_window_is_read_from_the_kept_tracks(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The story on a scale of days, by the day: the same figures, read from the tracks kept
+    for daily windows (the cursor far past the story), whole, of one chain or one wallet."""
+    eth = await add(client, "ethereum", "0x" + "11" * 20)
+    sol = await add(client, "solana", SOL_ADDRESS)
+    amounts = [
+        Amount(UUID(eth), "native", day_of(1), 2, symbol="ETH"),
+        Amount(UUID(eth), "0xdead", day_of(1), 5, symbol="DEAD"),
+        Amount(UUID(eth), "native", day_of(12), 3, symbol="ETH"),
+        Amount(UUID(sol), "native", day_of(26), 10, symbol="SOL"),
+    ]
+    engine = create_async_engine(database_url)
+    try:
+        await record_amounts(engine, amounts)
+        for chain, token, minute, usd in [
+            ("ethereum", "native", 1, "100"), ("ethereum", "native", 7, "110"),
+            ("ethereum", "native", 22, "99"), ("solana", "native", 26, "1.5"),
+        ]:  # fmt: skip
+            await record_prices(engine, [price(chain, token, day_of(minute), usd)])
+        window = {"start": BASE.isoformat(), "end": day_of(30).isoformat(), "interval": "1d"}
+        doc = (await client.get(URL, params={**window, "series": "true"})).json()
+        async with engine.connect() as connection:
+            kept = await connection.scalar(text("SELECT count(*) FROM performance_tracks"))
+    finally:
+        await engine.dispose()
+    assert kept, "the tracks were kept"
+    day = "T00:00:00Z"
+    assert (doc["start"], doc["end"]) == ("2026-04-02" + day, "2026-04-07" + day)
+    assert (doc["start_value"], doc["end_value"], doc["change"]) == ("200.00", "312.00", "112.00")
+    assert (doc["inflow"], doc["outflow"], doc["market_effect"]) == ("125.00", "0.00", "-13.00")
+    assert doc["time_weighted_return"] == "-0.0100000000"
+    assert doc["max_drawdown"] == "-0.1000000000"
+    assert (doc["peak_at"], doc["trough_at"]) == ("2026-04-03" + day, "2026-04-06" + day)
+    assert {w["wallet_id"]: (w["market_effect"], w["inflow"], w["max_drawdown"])
+            for w in doc["by_wallet"]} == {
+        sol: ("0.00", "15.00", "0.0000000000"), eth: ("-13.00", "110.00", "-0.1000000000"),
+    }  # fmt: skip
+    assert doc["unpriced"] == [{"chain": "ethereum", "token_address": "0xdead", "symbol": "DEAD"}]
+    assert [p["value"] for p in doc["series"]] == [
+        "220.00", "330.00", "330.00", "297.00", "312.00",
+    ]  # fmt: skip
+    chain = (await client.get(URL, params={**window, "chain": "solana"})).json()
+    assert chain["start"] == "2026-04-07" + day  # its first record shows there
+    assert (chain["start_value"], chain["end_value"]) == ("15.00", "15.00")
+    one = (await client.get(URL, params={**window, "wallet_id": eth})).json()  # from records
+    assert (one["start_value"], one["end_value"], one["market_effect"]) == (
+        "200.00", "297.00", "-13.00",
+    )  # fmt: skip
+    # A wallet deleted takes its tracks with it: the next read keeps them again without it.
+    assert (await client.delete(f"/api/v1/wallets/{sol}")).status_code == 204
+    after = (await client.get(URL, params=window)).json()
+    assert [w["wallet_id"] for w in after["by_wallet"]] == [eth]
+    assert (after["end_value"], after["inflow"]) == ("297.00", "110.00")

@@ -20,13 +20,14 @@ from portfolio.api.csvout import Cell, text_cell
 from portfolio.domain.chains import Chain
 from portfolio.domain.currencies import ROUNDING_CONTEXT, USD, rounded, shown
 from portfolio.domain.history import Interval
-from portfolio.domain.performance import Outcome, Performance, Recorded, Tracked
+from portfolio.domain.performance import Figures, Performance, Recorded, Tracked
 from portfolio.domain.prices import USD_ROUNDING, VALUE_CONTEXT
 
 RETURN_PLACES = Decimal("1E-10")
 PERCENT_PLACES = Decimal("1E-4")
 Money = str
 K = TypeVar("K", bound=Hashable)
+F = TypeVar("F", bound=Figures)
 
 
 def _ratio(value: Decimal, places: Decimal = RETURN_PLACES) -> str:
@@ -57,7 +58,7 @@ class FiguresOut(BaseModel):
     trough_at: datetime | None = Field(default=None, description="The bottom of that fall.")
 
     @staticmethod
-    def figures(outcome: Outcome, boundaries: Sequence[datetime], currency: str) -> dict[str, Any]:
+    def figures(outcome: Figures, boundaries: Sequence[datetime], currency: str) -> dict[str, Any]:
         start, end = rounded(outcome.start_value, currency), rounded(outcome.end_value, currency)
         inflow, outflow = rounded(outcome.inflow, currency), rounded(outcome.outflow, currency)
         with localcontext(ROUNDING_CONTEXT):  # exact, whatever the digits
@@ -133,7 +134,7 @@ class PerformanceOut(FiguresOut):
     ) -> PerformanceOut:  # fmt: skip
         at = result.boundaries
 
-        def figures(outcome: Outcome) -> dict[str, Any]:
+        def figures(outcome: Figures) -> dict[str, Any]:
             return FiguresOut.figures(outcome, at, currency)
 
         tokens = [
@@ -180,7 +181,7 @@ def _address(key: str) -> str | None:
     return None if key == "native" else key
 
 
-def _by_market(groups: dict[K, Outcome]) -> list[tuple[K, Outcome]]:
+def _by_market(groups: dict[K, F]) -> list[tuple[K, F]]:
     """Largest market effect first; ties in the groups' order."""
     return sorted(groups.items(), key=lambda item: -item[1].market_effect)
 

@@ -40,11 +40,18 @@ class HistoryRepository(Protocol):
 
 class PerformanceReader(Protocol):
     async def recorded(
-        self, tenant: str, window: Window, wallet_id: UUID | None = None, chain: Chain | None = None
+        self,
+        tenant: str,
+        window: Window,
+        wallet_id: UUID | None = None,
+        chain: Chain | None = None,
+        *,
+        scaled: bool = False,
     ) -> Recorded | Tracked:
         """The tenant's positions (of one wallet, or of one chain's wallets) at the window's
         start, their changes in it and their tokens' prices at its boundaries; or the tracks
-        of its tokens and wallets over the window, where they are kept."""
+        of its tokens and wallets over the window, where they are kept (with every bucket's
+        values and flows when ``scaled``: to be converted into another currency)."""
 
     async def keep(self, tenant: str) -> None:
         """Compute and keep the tenant's tracks up to a little before now (where kept)."""

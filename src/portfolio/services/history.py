@@ -90,8 +90,9 @@ class HistoryService:
         start = start or _before(end, PERFORMANCE_SPAN)
         chosen = interval or default_interval(end - start)
         window = self._window(start, end, chosen, MAX_POINTS)
-        recorded = await self._recorded.recorded(tenant, window, wallet_id, chain)
-        if currency != USD and rates is not None:
+        converted = currency != USD and rates is not None
+        recorded = await self._recorded.recorded(tenant, window, wallet_id, chain, scaled=converted)
+        if converted and rates is not None:
             recorded.convert(currency, await rates(window))
         return recorded, recorded.performance()
 

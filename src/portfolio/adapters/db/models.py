@@ -157,7 +157,8 @@ class PerformanceTrackRow(Base):
     boundaries from ``start`` (a multiple of 288 days from the epoch), cell ``i`` at
     ``start + (i + 1) step``: ``track_values`` the value at each, ``inflows`` and ``outflows``
     the flows of the bucket ending there, each as decimal text separated by commas (empty: no
-    value kept, or no flow), and ``flags`` one letter a cell (``a`` + the flag bits).
+    value kept, or no flow), and ``flags`` one character a cell (``@`` + the flag bits); a
+    wallet's also its time-weighted index and its flows summed (domain.performance.Indexed).
     ``track``: ``t:<chain>:<token>`` or ``w:<wallet id>``."""
 
     __tablename__ = "performance_tracks"
@@ -170,6 +171,9 @@ class PerformanceTrackRow(Base):
     inflows: Mapped[str] = mapped_column(Text)
     outflows: Mapped[str] = mapped_column(Text)
     flags: Mapped[str] = mapped_column(Text)
+    chained: Mapped[str] = mapped_column(Text)  # a wallet's: its index at each boundary
+    inflow_sums: Mapped[str] = mapped_column(Text)  # its inflows summed since its track began
+    outflow_sums: Mapped[str] = mapped_column(Text)
 
 
 class PerformanceCursorRow(Base):

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from uuid import UUID
 
-from sqlalchemy import Executable, select, text, tuple_
+from sqlalchemy import Executable, case, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.engine import insert_for
@@ -54,6 +54,9 @@ from portfolio.domain.history import (
     floor_time,
 )
 from portfolio.domain.performance import (
+    ONE,
+    ZERO,
+    Indexed,
     Moved,
     Position,
     Recorded,
@@ -244,15 +247,23 @@ class SqlPerformanceReader:
         self._clock = clock
 
     async def recorded(
-        self, tenant: str, window: Window, wallet_id: UUID | None = None, chain: Chain | None = None
+        self,
+        tenant: str,
+        window: Window,
+        wallet_id: UUID | None = None,
+        chain: Chain | None = None,
+        *,
+        scaled: bool = False,
     ) -> Recorded | Tracked:
         """The window's tracks where they are kept (a daily window of the tenant or one of
-        its chains, starting by the cursor), else the records."""
+        its chains, starting by the cursor), else the records. ``scaled``: the values are to
+        be converted, so every bucket's values and flows are read (else the wallets' figures
+        are read from their indexes)."""
         step = int(window.step.total_seconds())
         if wallet_id is None and self._clock is not None and step in KEPT_STEPS:
             await self._keep(tenant, window.step)
             async with storage_errors(), self._sessions() as session:
-                kept = await _tracked(session, self._dialect, tenant, window, chain)
+                kept = await _tracked(session, self._dialect, tenant, window, chain, scaled)
             if kept is not None:
                 return kept
         async with storage_errors(), self._sessions() as session:
@@ -309,21 +320,33 @@ class SqlPerformanceReader:
         changes, _ = await read(session, window, wallets, state.symbols)
         prices = await _prices(session, window, {p.token_key for p in {*held, *changes}})
         tokens, by_wallet = tracks(window, held, changes, prices)
-        await _write_tracks(session, self._dialect, tenant, window, tokens, by_wallet, continuing)
+        indexed = {
+            wallet: Indexed.of(track, *state.indexes.get(wallet, (ONE, ZERO, ZERO)))
+            for wallet, track in by_wallet.items()
+        }
+        await _write_tracks(
+            session, self._dialect, tenant, window, tokens, by_wallet, indexed, continuing
+        )
         with localcontext(VALUE_CONTEXT):
             for position, at in changes.items():
-                held[position] = held.get(position, Decimal(0)) + sum(at.values(), Decimal(0))
+                held[position] = held.get(position, ZERO) + sum(at.values(), ZERO)
+        indexes = state.indexes | {
+            wallet: (Decimal(kept.index[-1]), Decimal(kept.inflows[-1]), Decimal(kept.outflows[-1]))
+            for wallet, kept in indexed.items()
+        }
         row.kept_at = window.end
-        row.state = _State(held, state.symbols).to_json()
+        row.state = _State(held, state.symbols, indexes).to_json()
         return window.end < target
 
 
 @dataclass(slots=True)
 class _State:
-    """Every position's amount at a cursor, and each token's symbol."""
+    """At a cursor: every position's amount, each token's symbol, and each wallet's index and
+    summed inflows and outflows (to go on from)."""
 
     held: dict[Position, Decimal] = field(default_factory=dict)
     symbols: dict[TokenKey, str | None] = field(default_factory=dict)
+    indexes: dict[Hashable, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -335,6 +358,9 @@ class _State:
                 "symbols": [
                     [c.value, t, symbol] for (c, t), symbol in sorted(self.symbols.items())
                 ],
+                "indexes": {
+                    str(wallet): list(map(str, figures)) for wallet, figures in self.indexes.items()
+                },
             }
         )
 
@@ -342,12 +368,20 @@ class _State:
     def from_json(cls, text: str) -> _State:
         data = json.loads(text)
         chains: dict[str, Chain] = {}
+        ids: dict[str, UUID] = {}
         state = cls()
         for wallet, chain, token, amount in data["held"]:
-            position = Position(UUID(wallet), chains.setdefault(chain, Chain(chain)), token)
+            uuid = ids.get(wallet) or ids.setdefault(wallet, UUID(wallet))
+            position = Position(
+                uuid, chains.get(chain) or chains.setdefault(chain, Chain(chain)), token
+            )
             state.held[position] = Decimal(amount)
         for chain, token, symbol in data["symbols"]:
             state.symbols[(Chain(chain), token)] = symbol
+        for wallet, (index, inflow, outflow) in data.get("indexes", {}).items():
+            state.indexes[ids.get(wallet) or UUID(wallet)] = (
+                Decimal(index), Decimal(inflow), Decimal(outflow)
+            )  # fmt: skip
         return state
 
 
@@ -361,11 +395,17 @@ def _insert_ignore(dialect: str, tenant: str, step: int) -> Executable:
     return statement
 
 
+FLAG_BASE = 64  # a cell's flags as one character: "@" + the bits (ASCII up to "_")
+COLUMNS = ("track_values", "inflows", "outflows", "flags", "chained", "inflow_sums", "outflow_sums")
+
+
 def _track_names(
     tokens: Mapping[TokenKey, Track], by_wallet: Mapping[Hashable, Track]
-) -> dict[str, Track]:
-    named = {f"t:{chain.value}:{token}": track for (chain, token), track in tokens.items()}
-    return named | {f"w:{wallet}": track for wallet, track in by_wallet.items()}
+) -> dict[str, tuple[Track, Hashable | None]]:
+    named: dict[str, tuple[Track, Hashable | None]] = {
+        f"t:{chain.value}:{token}": (track, None) for (chain, token), track in tokens.items()
+    }
+    return named | {f"w:{wallet}": (track, wallet) for wallet, track in by_wallet.items()}
 
 
 async def _write_tracks(
@@ -375,10 +415,12 @@ async def _write_tracks(
     window: Window,
     tokens: Mapping[TokenKey, Track],
     by_wallet: Mapping[Hashable, Track],
+    indexed: Mapping[Hashable, Indexed],
     continuing: bool,
 ) -> None:
     """The tracks' boundaries after the window's start into the rows that hold them, after
-    those rows' cells before (none, when the tracks begin there)."""
+    those rows' cells before (none, when the tracks begin there); the wallets' with their
+    indexes and summed flows."""
     step = window.step
     span = SPAN_POINTS * step
     parts = []  # (row start, first cell, first boundary, boundaries)
@@ -391,27 +433,35 @@ async def _write_tracks(
         k += size
     r = PerformanceTrackRow
     seconds = int(step.total_seconds())
-    kept: dict[tuple[datetime, str], tuple[str, str, str, str]] = {}
+    kept: dict[tuple[datetime, str], tuple[str, ...]] = {}
     if continuing:
-        for opened, name, values, inflows, outflows, flags in await session.execute(
-            select(r.start, r.track, r.track_values, r.inflows, r.outflows, r.flags).where(
+        for opened, name, *stored in await session.execute(
+            select(r.start, r.track, *(getattr(r, c) for c in COLUMNS)).where(
                 r.tenant == tenant, r.step == seconds, r.start.in_([p[0] for p in parts])
             )
         ):
-            kept[(opened, name)] = (values, inflows, outflows, flags)
+            kept[(opened, name)] = tuple(stored)
     rows = []
-    for name, track in _track_names(tokens, by_wallet).items():
+    for name, (track, wallet) in _track_names(tokens, by_wallet).items():
+        index = indexed.get(wallet) if wallet is not None else None
+        flags = track.flags if index is None else index.flags
         for opened, cell, k, size in parts:
-            values, inflows, outflows, flags = kept.get((opened, name), ("", "", "", ""))
-            boundaries = range(k, k + size)
-            rows.append(
-                {"tenant": tenant, "step": seconds, "start": opened, "track": name,
-                 "track_values": _cells(values, cell, map(track.values.__getitem__, boundaries)),
-                 "inflows": _cells(inflows, cell, map(track.inflow.get, boundaries)),
-                 "outflows": _cells(outflows, cell, map(track.outflow.get, boundaries)),
-                 "flags": flags[:cell].ljust(cell, "a")
-                 + "".join(chr(97 + f) for f in track.flags[k : k + size])}
-            )  # fmt: skip
+            texts = kept.get((opened, name), ("",) * len(COLUMNS))
+            at = range(k, k + size)
+            row = {
+                "tenant": tenant, "step": seconds, "start": opened, "track": name,
+                "track_values": _cells(texts[0], cell, map(track.values.__getitem__, at)),
+                "inflows": _cells(texts[1], cell, map(track.inflow.get, at)),
+                "outflows": _cells(texts[2], cell, map(track.outflow.get, at)),
+                "flags": texts[3][:cell].ljust(cell, chr(FLAG_BASE))
+                + "".join(chr(FLAG_BASE + f) for f in flags[k : k + size]),
+                "chained": "", "inflow_sums": "", "outflow_sums": "",
+            }  # fmt: skip
+            if index is not None:
+                row["chained"] = _joined(texts[4], cell, index.index[k : k + size])
+                row["inflow_sums"] = _joined(texts[5], cell, index.inflows[k : k + size])
+                row["outflow_sums"] = _joined(texts[6], cell, index.outflows[k : k + size])
+            rows.append(row)
     if not rows:
         return
     statement = insert_for(dialect, PerformanceTrackRow)
@@ -419,12 +469,7 @@ async def _write_tracks(
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["tenant", "step", "start", "track"],
-            set_={
-                "track_values": excluded.track_values,
-                "inflows": excluded.inflows,
-                "outflows": excluded.outflows,
-                "flags": excluded.flags,
-            },
+            set_={column: getattr(excluded, column) for column in COLUMNS},
         ),
         rows,
     )
@@ -433,26 +478,38 @@ async def _write_tracks(
 def _cells(kept: str, cell: int, values: Iterable[Decimal | None]) -> str:
     """A row's text: its kept cells before ``cell`` (empty ones where it had fewer), then
     ``values`` (empty for None: no value kept, or no flow)."""
+    return _joined(kept, cell, [_compact(value) or "" for value in values])
+
+
+def _joined(kept: str, cell: int, texts: list[str]) -> str:
     cells = (kept.split(",") if kept else [])[:cell]
     cells += [""] * (cell - len(cells))
-    cells += [_compact(value) or "" for value in values]
-    return ",".join(cells)
+    return ",".join(cells + texts)
 
 
 async def _tracked(
-    session: AsyncSession, dialect: str, tenant: str, window: Window, chain: Chain | None
+    session: AsyncSession,
+    dialect: str,
+    tenant: str,
+    window: Window,
+    chain: Chain | None,
+    scaled: bool,
 ) -> Tracked | None:
     """The tracks of the tenant's tokens and wallets (of one chain) over the window: the kept
     ones up to the cursor, then computed from the positions there and the changes and prices
-    after it. None when the window starts after the cursor (nothing kept of it)."""
+    after it. None when the window starts after the cursor (nothing kept of it). The wallets'
+    as Indexed unless ``scaled``."""
     step = window.step
     cursor = await session.get(PerformanceCursorRow, (tenant, int(step.total_seconds())))
     if cursor is None or cursor.kept_at < window.start:
         return None
     kept_until = min(cursor.kept_at, window.last_end)
     wallets = await _wallets(session, tenant, None, chain)
-    tokens, by_wallet = await _kept_tracks(session, tenant, window, kept_until, wallets, chain)
+    tokens, by_wallet, indexed = await _kept_tracks(
+        session, tenant, window, kept_until, wallets, chain, scaled
+    )
     state = _State.from_json(cursor.state)
+    size = (kept_until - window.start) // step + 1
     if kept_until < window.last_end:
         tail = Window(kept_until, window.end, step)
         held = {p: amount for p, amount in state.held.items() if p.wallet in wallets}
@@ -460,18 +517,25 @@ async def _tracked(
         changes, _ = await read(session, tail, wallets, state.symbols)
         prices = await _prices(session, tail, {p.token_key for p in {*held, *changes}})
         later_tokens, later_wallets = tracks(tail, held, changes, prices)
-        size = (kept_until - window.start) // step + 1
         empty, later_empty = Track.empty(size), Track.empty(tail.count + 1)
         tokens = {
             token: tokens.get(token, empty).joined(later_tokens.get(token, later_empty))
             for token in tokens.keys() | later_tokens.keys()
         }
-        by_wallet = {
-            wallet: by_wallet.get(wallet, empty).joined(later_wallets.get(wallet, later_empty))
-            for wallet in by_wallet.keys() | later_wallets.keys()
-        }
+        if scaled:
+            by_wallet = {
+                wallet: by_wallet.get(wallet, empty).joined(later_wallets.get(wallet, later_empty))
+                for wallet in by_wallet.keys() | later_wallets.keys()
+            }
+        else:
+            indexed = {
+                wallet: (indexed.get(wallet) or Indexed.of(empty)).joined(
+                    later_wallets.get(wallet, later_empty)
+                )
+                for wallet in indexed.keys() | later_wallets.keys()
+            }
     named: dict[Hashable, WalletSeen] = {wallet: seen for wallet, seen in wallets.items()}
-    return Tracked(window, tokens, by_wallet, state.symbols, named)
+    return Tracked(window, tokens, by_wallet if scaled else indexed, state.symbols, named)
 
 
 async def _kept_tracks(
@@ -481,14 +545,29 @@ async def _kept_tracks(
     until: datetime,
     wallets: Mapping[UUID, WalletSeen],
     chain: Chain | None,
-) -> tuple[dict[TokenKey, Track], dict[Hashable, Track]]:
+    scaled: bool,
+) -> tuple[dict[TokenKey, Track], dict[Hashable, Track], dict[Hashable, Indexed]]:
     """The kept tracks over the window's boundaries up to ``until`` (zero where none was kept:
-    nothing was recorded by then), of the chain's tokens and the given wallets."""
+    nothing was recorded by then), of the chain's tokens and the given wallets: the wallets'
+    as Indexed unless ``scaled``."""
     step = window.step
     span = SPAN_POINTS * step
     size = (until - window.start) // step + 1
     r = PerformanceTrackRow
-    query = select(r.start, r.track, r.track_values, r.inflows, r.outflows, r.flags).where(
+    is_wallet = r.track.startswith("w:")
+    unread = literal("")
+    columns = [
+        r.track_values,
+        # A wallet's flows bucket by bucket are read only to be converted; else its summed
+        # flows and its index.
+        r.inflows if scaled else case((is_wallet, unread), else_=r.inflows),
+        r.outflows if scaled else case((is_wallet, unread), else_=r.outflows),
+        r.flags,
+        unread if scaled else r.chained,
+        unread if scaled else r.inflow_sums,
+        unread if scaled else r.outflow_sums,
+    ]
+    query = select(r.start, r.track, *columns).where(
         r.tenant == tenant,
         r.step == int(step.total_seconds()),
         r.start >= earliest_before(window.start, span),  # the row holding the start's cell
@@ -497,9 +576,28 @@ async def _kept_tracks(
     ids = {str(wallet): wallet for wallet in wallets}
     tokens: dict[TokenKey, Track] = {}
     by_wallet: dict[Hashable, Track] = {}
-    zero = Decimal(0)
-    for opened, name, values, inflows, outflows, flags in await session.execute(query):
+    indexed: dict[Hashable, Indexed] = {}
+    for opened, name, *texts in await session.execute(query):
         kind, _, rest = name.partition(":")
+        offset = (opened - window.start) // step + 1  # the boundary of the row's first cell
+        low, high = max(0, -offset), min(SPAN_POINTS, size - offset)
+        if low >= high:
+            continue
+        flags = [ord(letter) - FLAG_BASE for letter in texts[3][low:high]]
+        if kind == "w" and not scaled:
+            if rest not in ids:
+                continue
+            wallet = ids[rest]
+            kept = indexed.get(wallet) or indexed.setdefault(
+                wallet,
+                Indexed(["0"] * size, ["0"] * size, ["0"] * size, ["1"] * size, [0] * size),
+            )
+            _place(kept.values, texts[0], low, high, offset, "0")
+            _place(kept.inflows, texts[5], low, high, offset, "0")
+            _place(kept.outflows, texts[6], low, high, offset, "0")
+            _place(kept.index, texts[4], low, high, offset, "1")
+            kept.flags[low + offset : low + offset + len(flags)] = flags
+            continue
         if kind == "w":
             if rest not in ids:
                 continue
@@ -510,22 +608,24 @@ async def _kept_tracks(
             if chain is not None and key[0] != chain:
                 continue
             track = tokens.get(key) or tokens.setdefault(key, Track.empty(size))
-        offset = (opened - window.start) // step + 1  # the boundary of the row's first cell
-        low, high = max(0, -offset), min(SPAN_POINTS, size - offset)
-        if low >= high:
-            continue
-        cells = values.split(",")[low:high]
+        cells = texts[0].split(",")[low:high]
         track.values[low + offset : low + offset + len(cells)] = (
-            [Decimal(cell) if cell else zero for cell in cells]
+            [Decimal(cell) if cell else ZERO for cell in cells]
             if "" in cells
             else list(map(Decimal, cells))
         )
-        track.flags[low + offset : low + offset + len(cells)] = [
-            ord(letter) - 97 for letter in flags[low : low + len(cells)]
-        ]
+        track.flags[low + offset : low + offset + len(flags)] = flags
         low = max(low, 1 - offset)  # no flow at the window's start: the bucket before it
-        for text_flows, into in ((inflows, track.inflow), (outflows, track.outflow)):
+        for text_flows, into in ((texts[1], track.inflow), (texts[2], track.outflow)):
             if text_flows:
                 picked = enumerate(text_flows.split(",")[low:high], low + offset)
                 into.update({k: Decimal(flow) for k, flow in picked if flow})
-    return tokens, by_wallet
+    return tokens, by_wallet, indexed
+
+
+def _place(into: list[str], text: str, low: int, high: int, offset: int, empty: str) -> None:
+    """A row's cells ``low`` to ``high`` at their boundaries (``empty`` for an empty cell)."""
+    cells = text.split(",")[low:high]
+    if "" in cells:
+        cells = [cell or empty for cell in cells]
+    into[low + offset : low + offset + len(cells)] = cells
