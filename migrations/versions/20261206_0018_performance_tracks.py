@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("chained", sa.Text(), nullable=False),
         sa.Column("inflow_sums", sa.Text(), nullable=False),
         sa.Column("outflow_sums", sa.Text(), nullable=False),
+        sa.Column("levels", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "step", "start", "track", name="pk_performance_tracks"),
     )
     op.create_table(

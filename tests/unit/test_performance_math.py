@@ -177,19 +177,24 @@ prices = st.one_of(st.none(), usd)
 Scenario = tuple[Window, dict[Position, Decimal], list[Moved], Series]
 
 
+def drawn_moves(draw: st.DrawFn, positions: list[Position], days: int, most: int) -> list[Moved]:
+    """Up to ``most`` changes of the positions over ``days``, in time order."""
+    moves = []
+    for _ in range(draw(st.integers(0, most))):
+        position = draw(st.sampled_from(positions))
+        at = T0 + timedelta(hours=draw(st.integers(1, 24 * days)))
+        delta = draw(st.decimals(min_value=-50, max_value=50, places=3))
+        moves.append(Moved(position, at, delta))
+    return sorted(moves, key=lambda m: m.at)
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     days = draw(st.integers(1, 8))
     win = window(days)
     positions = [Position(w, c, t) for w in WALLETS for c, t in TOKENS]
     held = {p: draw(amounts) for p in draw(st.lists(st.sampled_from(positions), unique=True))}
-    moves = []
-    for _ in range(draw(st.integers(0, 12))):
-        position = draw(st.sampled_from(positions))
-        at = T0 + timedelta(hours=draw(st.integers(1, 24 * days)))
-        delta = draw(st.decimals(min_value=-50, max_value=50, places=3))
-        moves.append(Moved(position, at, delta))
-    moves.sort(key=lambda m: m.at)
+    moves = drawn_moves(draw, positions, days, 12)
     series: Series = {}
     for token in TOKENS:
         first = draw(prices)
@@ -254,13 +259,7 @@ def histories(draw: st.DrawFn) -> tuple[Window, list[Moved], Series, int, int]:
     days = draw(st.integers(2, 9))
     win = window(days)
     positions = [Position(w, c, t) for w in WALLETS for c, t in TOKENS]
-    moves = []
-    for _ in range(draw(st.integers(0, 14))):
-        position = draw(st.sampled_from(positions))
-        at = T0 + timedelta(hours=draw(st.integers(1, 24 * days)))
-        delta = draw(st.decimals(min_value=-50, max_value=50, places=3))
-        moves.append(Moved(position, at, delta))
-    moves.sort(key=lambda m: m.at)
+    moves = drawn_moves(draw, positions, days, 14)
     series: Series = {}
     for token in TOKENS:
         hours = sorted(draw(st.lists(st.integers(1, 24 * days), max_size=10)))
@@ -350,3 +349,14 @@ def assert_close(got: Figures, expected: Figures) -> None:
     assert abs(got.time_weighted_return - expected.time_weighted_return) <= tolerance
     assert abs(got.max_drawdown - expected.max_drawdown) <= Decimal("1e-35")
     assert (got.peak, got.trough) == (expected.peak, expected.trough)
+
+
+def test_an_index_past_a_floats_range_is_measured_exactly() -> None:
+    """A wallet whose index outgrows a double (10^400) still has its drawdown, located on the
+    exact values: from the peak at 10^400 to 10^399 is a fall of nine tenths."""
+    index = ["1", "1E+400", "1E+399", "2E+399"]
+    kept = Indexed(["1"] * 4, ["0"] * 4, ["0"] * 4, index, list(map(float, index)), [8] * 4)
+    figures = kept.figures(0, 3)
+    assert figures.max_drawdown == Decimal("-0.9")
+    assert (figures.peak, figures.trough) == (1, 2)
+    assert figures.time_weighted_return == Decimal("2E+399") - 1

@@ -21,7 +21,7 @@ the first record shows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, localcontext
@@ -291,7 +291,8 @@ def tracks(
     for position in sorted({*held, *changes}, key=_order):
         by_token.setdefault(position.token_key, []).append(position)
     tokens: dict[TokenKey, Track] = {}
-    lines: dict[Hashable, list[tuple[_Line, list[int]]]] = {}
+    lines: dict[Hashable, list[_Line]] = {}
+    present: dict[Hashable, int] = {}  # each wallet's first boundary with a priced position
     for token, positions in sorted(by_token.items()):
         listed = prices.get(token)
         priced = [0 if listed is None or p is None else PRICED for p in listed or [None]]
@@ -299,40 +300,35 @@ def tracks(
         prices_then, since = _priced(listed, 0, size)
         touched = [0] * size
         holding = [0] * size
-        recorded = [0] * size
-        present_all = [RECORDED if p else 0 for p in priced]  # (a position recorded all along)
+        first_recorded = size  # (prices are carried forward: priced from ``since`` on)
         for position in positions:
             at = changes.get(position, {})
-            if not at and position in held and since == 0:  # the most: valued, nothing else
-                amount = held[position]
-                recorded = [RECORDED] * size
-                if amount:
-                    holding = [HOLDING] * size
-                with localcontext(VALUE_CONTEXT):
-                    line = _Line(list(_valued(amount, prices_then)), {}, {})
-                lines.setdefault(position.wallet, []).append((line, present_all))
-                continue
             for index in at:
                 touched[index] = TOUCHED
-            since_recorded = 0 if position in held else min(at, default=size)
-            known = [0] * since_recorded + [RECORDED] * (size - since_recorded)
-            recorded = list(map(max, recorded, known))
-            _mark_holding(holding, held.get(position, ZERO), at)
-            if since is not None:
-                line = _Line.of(held.get(position, ZERO), at, prices_then, since)
-                present = [RECORDED if k and p else 0 for k, p in zip(known, priced, strict=True)]
-                lines.setdefault(position.wallet, []).append((line, present))
+            recorded = 0 if position in held else min(at, default=size)
+            first_recorded = min(first_recorded, recorded)
+            amount = held.get(position, ZERO)
+            _mark_holding(holding, amount, at)
+            if since is None:
+                continue
+            wallet = position.wallet
+            present[wallet] = min(present.get(wallet, size), max(recorded, since))
+            if not at and since == 0:  # the most: valued, nothing else
+                with localcontext(VALUE_CONTEXT):
+                    line = _Line(list(_valued(amount, prices_then)), {}, {})
+            else:
+                line = _Line.of(amount, at, prices_then, since)
+            lines.setdefault(wallet, []).append(line)
         amount, net = _netted(positions, held, changes)
         line = _Line.of(amount, net, prices_then, since)
-        flags = list(map(sum, zip(touched, holding, priced, recorded, strict=True)))
+        recorded_flags = [0] * first_recorded + [RECORDED] * (size - first_recorded)
+        flags = list(map(sum, zip(touched, holding, priced, recorded_flags, strict=True)))
         tokens[token] = Track(line.values, line.inflow, line.outflow, flags)
     wallets: dict[Hashable, Track] = {}
     for wallet, kept in sorted(lines.items(), key=lambda item: str(item[0])):
-        merged = _Line.merged((line for line, _ in kept), size)
-        present = [0] * size
-        for _, flags in kept:
-            present = list(map(max, present, flags))
-        wallets[wallet] = Track(merged.values, merged.inflow, merged.outflow, present)
+        merged = _Line.merged(kept, size)
+        flags = [0] * present[wallet] + [RECORDED] * (size - present[wallet])
+        wallets[wallet] = Track(merged.values, merged.inflow, merged.outflow, flags)
     return tokens, wallets
 
 
@@ -360,6 +356,7 @@ class Indexed:
     inflows: list[str]
     outflows: list[str]
     index: list[str]
+    levels: MutableSequence[float]  # the index as floats (where the drawdown is located)
     flags: list[int]
 
     @classmethod
@@ -387,7 +384,7 @@ class Indexed:
                 else:
                     levels.append(levels[-1] * ends[k] / before)
         return cls(list(map(str, track.values)), list(map(str, ins)), list(map(str, outs)),
-                   list(map(str, levels)), flags)  # fmt: skip
+                   list(map(str, levels)), list(map(float, levels)), flags)  # fmt: skip
 
     def joined(self, later: Track) -> Indexed:
         """Followed by ``later``, whose first boundary is this one's last."""
@@ -402,6 +399,7 @@ class Indexed:
             self.inflows + rest.inflows[1:],
             self.outflows + rest.outflows[1:],
             self.index + rest.index[1:],
+            [*self.levels, *rest.levels[1:]],
             self.flags + rest.flags[1:],
         )
 
@@ -410,7 +408,7 @@ class Indexed:
         picked = slice(first, last + 1)
         return Indexed(
             self.values[picked], self.inflows[picked], self.outflows[picked],
-            self.index[picked], self.flags[picked],
+            self.index[picked], self.levels[picked], self.flags[picked],
         )  # fmt: skip
 
     def figures(self, first: int, last: int) -> Figures:
@@ -428,7 +426,7 @@ class Indexed:
             with localcontext(RATIO_CONTEXT):
                 return INDEX_CONTEXT.plus(Decimal(index[k]) / base)
 
-        raw = list(map(float, index[:zeroed]))
+        raw = self.levels[first : first + zeroed]
         if raw[0] and isfinite(raw[0]):
             levels = list(map(truediv, raw, repeat(raw[0]))) + [0.0] * (size - zeroed)
         else:  # past a float's range: located exactly

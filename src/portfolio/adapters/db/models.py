@@ -174,6 +174,7 @@ class PerformanceTrackRow(Base):
     chained: Mapped[str] = mapped_column(Text)  # a wallet's: its index at each boundary
     inflow_sums: Mapped[str] = mapped_column(Text)  # its inflows summed since its track began
     outflow_sums: Mapped[str] = mapped_column(Text)
+    levels: Mapped[str] = mapped_column(Text)  # its index as doubles (base64), to scan fast
 
 
 class PerformanceCursorRow(Base):
