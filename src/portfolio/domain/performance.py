@@ -213,11 +213,11 @@ def performance(
     return _assembled(window, first, by_token, by_wallet, shown_unpriced)
 
 
-# What a track says of its group at a boundary, as bits: a change in the bucket ending there;
-# some position holding a nonzero amount; the token priced (for a wallet: some token of it);
-# something recorded by then (for a wallet: a position of a priced token); the bucket ending
-# there took the time-weighted index to 0 (its end value less its flows was 0: kept apart,
-# since a window starting after it chains from 1 again).
+# What a track says of its group at a boundary, as bits: (a token's) a change in the bucket
+# ending there, some position holding a nonzero amount, the token priced; something recorded by
+# then (for a wallet: a position of a token priced by then); (a wallet's index) the bucket
+# ending there took the time-weighted index to 0 (its end value less its flows was 0: kept
+# apart, since a window starting after it chains from 1 again).
 TOUCHED, HOLDING, PRICED, RECORDED, ZEROED = 1, 2, 4, 8, 16
 
 
