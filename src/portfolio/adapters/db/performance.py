@@ -323,12 +323,7 @@ class SqlPerformanceReader:
             row.first_at = start
         window = Window(start, min(target, start + SPAN_POINTS * step), step)
         wallets = await _wallets(session, tenant, None, None)
-        held = {p: amount for p, amount in state.held.items() if p.wallet in wallets}
-        read = _summed_changes if self._dialect == "postgresql" else _changes
-        changes, _ = await read(session, window, wallets, state.symbols)
-        prices = await _prices(
-            session, window, {p.token_key for p in {*held, *changes}}, state.prices
-        )
+        held, changes, prices = await _after(session, self._dialect, window, wallets, state)
         tokens, by_wallet = tracks(window, held, changes, prices)
         indexed = {
             wallet: Indexed.of(track, *state.indexes.get(wallet, (ONE, ZERO, ZERO)))
@@ -511,6 +506,22 @@ def _joined(kept: str, cell: int, texts: list[str]) -> str:
     return ",".join(cells + texts)
 
 
+async def _after(
+    session: AsyncSession,
+    dialect: str,
+    window: Window,
+    wallets: Mapping[UUID, WalletSeen],
+    state: _State,
+) -> tuple[dict[Position, Decimal], Changes, dict[TokenKey, list[Decimal | None]]]:
+    """What tracks over the window are computed from: the positions of ``state`` (at the
+    window's start) of the given wallets, their changes in the window and their prices."""
+    held = {p: amount for p, amount in state.held.items() if p.wallet in wallets}
+    read = _summed_changes if dialect == "postgresql" else _changes
+    changes, _ = await read(session, window, wallets, state.symbols)
+    tokens = {p.token_key for p in {*held, *changes}}
+    return held, changes, await _prices(session, window, tokens, state.prices)
+
+
 async def _tracked(
     session: AsyncSession,
     dialect: str,
@@ -536,13 +547,9 @@ async def _tracked(
     size = (kept_until - window.start) // step + 1
     if kept_until < window.last_end:
         tail = Window(kept_until, window.end, step)
-        held = {p: amount for p, amount in state.held.items() if p.wallet in wallets}
-        read = _summed_changes if dialect == "postgresql" else _changes
-        changes, _ = await read(session, tail, wallets, state.symbols)
-        prices = await _prices(
-            session, tail, {p.token_key for p in {*held, *changes}}, state.prices
+        later_tokens, later_wallets = tracks(
+            tail, *await _after(session, dialect, tail, wallets, state)
         )
-        later_tokens, later_wallets = tracks(tail, held, changes, prices)
         empty, later_empty = Track.empty(size), Track.empty(tail.count + 1)
         tokens = {
             token: tokens.get(token, empty).joined(later_tokens.get(token, later_empty))
