@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import Interval, TokenKey, Window
 from portfolio.domain.performance import (
+    ZERO,
     Figures,
     Indexed,
     Moved,
@@ -360,3 +361,14 @@ def test_an_index_past_a_floats_range_is_measured_exactly() -> None:
     assert figures.max_drawdown == Decimal("-0.9")
     assert (figures.peak, figures.trough) == (1, 2)
     assert figures.time_weighted_return == Decimal("2E+399") - 1
+
+
+def test_a_wallets_summed_flows_keep_every_digit() -> None:
+    """Flows summed since a track began are exact however many digits they carry (past the
+    28 of Python's default context): a window's flows are the difference of two sums."""
+    tiny = Decimal("1.0000000000000000000000000599E-8")  # 29 digits
+    track = Track([tiny, ZERO, tiny], {2: tiny}, {1: tiny}, [8, 8, 8])
+    kept = Indexed.of(track)
+    assert (kept.inflows, kept.outflows) == (["0", "0", str(tiny)], ["0", str(tiny), str(tiny)])
+    figures = kept.figures(0, 2)
+    assert (figures.inflow, figures.outflow) == (tiny, tiny)

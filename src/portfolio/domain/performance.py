@@ -366,8 +366,13 @@ class Indexed:
         its first boundary."""
         size = len(track.values)
         with localcontext(VALUE_CONTEXT):
-            ins = accumulate((track.inflow.get(k, ZERO) for k in range(1, size)), initial=inflow)
-            outs = accumulate((track.outflow.get(k, ZERO) for k in range(1, size)), initial=outflow)
+            # (Summed here, in this context: an accumulate read later would sum in another.)
+            ins = list(
+                accumulate((track.inflow.get(k, ZERO) for k in range(1, size)), initial=inflow)
+            )
+            outs = list(
+                accumulate((track.outflow.get(k, ZERO) for k in range(1, size)), initial=outflow)
+            )
             net = dict(track.inflow)
             for k, flow in track.outflow.items():
                 net[k] = net.get(k, ZERO) - flow
