@@ -251,3 +251,10 @@ async def test_a_daily_window_is_read_from_the_kept_tracks(
     after = (await client.get(URL, params=window)).json()
     assert [w["wallet_id"] for w in after["by_wallet"]] == [eth]
     assert (after["end_value"], after["inflow"]) == ("297.00", "110.00")
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            cells = await connection.execute(text("SELECT DISTINCT track FROM performance_cells"))
+            assert cells.scalars().all() == [f"w:{eth}"]  # its exact cells, none of the other
+    finally:
+        await engine.dispose()

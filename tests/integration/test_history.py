@@ -27,6 +27,7 @@ from portfolio.adapters.db.models import (
     BalanceChangeRow,
     HistoryCursorRow,
     HistorySpanRow,
+    PerformanceCellRow,
     PerformanceCursorRow,
     PerformanceTrackRow,
     PricePointRow,
@@ -164,7 +165,7 @@ def _amount(raw: int, token: int) -> Decimal:
 
 async def store(engine: AsyncEngine, held: Sequence[Held], prices: Sequence[Priced]) -> None:
     async with session_factory(engine).begin() as session:
-        for table in (HistorySpanRow, HistoryCursorRow, PerformanceTrackRow,
+        for table in (HistorySpanRow, HistoryCursorRow, PerformanceTrackRow, PerformanceCellRow,
                       PerformanceCursorRow, PricePointRow, WalletRow):  # fmt: skip
             await session.execute(delete(table))
         await session.execute(

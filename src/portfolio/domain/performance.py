@@ -22,7 +22,7 @@ the first record shows.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, MutableSequence, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Context, Decimal, localcontext
 from itertools import accumulate, repeat
@@ -344,6 +344,9 @@ def _mark_holding(holding: list[int], start: Decimal, changes: Mapping[int, Deci
         holding[last:] = [HOLDING] * (len(holding) - last)
 
 
+Found = tuple[int, list[float], tuple[int, int] | None]  # Indexed.found
+
+
 @dataclass(slots=True)
 class Indexed:
     """A wallet's track as kept for reading its figures over any window in one pass: at each
@@ -358,6 +361,9 @@ class Indexed:
     index: list[str]
     levels: MutableSequence[float]  # the index as floats (where the drawdown is located)
     flags: list[int]
+    # By window (first, last): its end at 0 (``_levels``), its levels and where its drawdown
+    # is (``_spotted``), found once for ``wanted`` and ``figures``.
+    found: dict[tuple[int, int], Found] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, track: Track, index: Decimal = ONE, inflow: Decimal = ZERO,
@@ -391,6 +397,23 @@ class Indexed:
         return cls(list(map(str, track.values)), list(map(str, ins)), list(map(str, outs)),
                    list(map(str, levels)), list(map(float, levels)), flags)  # fmt: skip
 
+    @classmethod
+    def unread(cls, size: int) -> Indexed:
+        """``size`` boundaries at 1 with nothing flagged and their exact cells unread ("")."""
+        return cls([""] * size, [""] * size, [""] * size, [""] * size, [1.0] * size, [0] * size)
+
+    def place(
+        self, k: int, value: str | None, inflow: str | None, outflow: str | None,
+        index: str | None,
+    ) -> None:  # fmt: skip
+        """The exact cells at boundary ``k`` as read, unless they were before (an empty or
+        missing one: nothing was kept there: 0, and an index of 1)."""
+        if not self.index[k]:
+            self.values[k] = value or "0"
+            self.inflows[k] = inflow or "0"
+            self.outflows[k] = outflow or "0"
+            self.index[k] = index or "1"
+
     def joined(self, later: Track) -> Indexed:
         """Followed by ``later``, whose first boundary is this one's last."""
         rest = Indexed.of(
@@ -416,32 +439,51 @@ class Indexed:
             self.index[picked], self.levels[picked], self.flags[picked],
         )  # fmt: skip
 
+    def wanted(self, first: int, last: int) -> set[int]:
+        """The boundaries whose exact cells ``figures(first, last)`` reads: the window's ends
+        and the peak and trough of its drawdown (every one when that is located exactly)."""
+        _, levels, spot = self._found(first, last)
+        if not all(map(isfinite, levels)):
+            return set(range(first, last + 1))
+        return {first, last} | ({first + spot[0], first + spot[1]} if spot else set())
+
+    def _found(self, first: int, last: int) -> Found:
+        found = self.found.get((first, last))
+        if found is None:
+            zeroed, levels = self._levels(first, last)
+            spot = _spotted(levels) if all(map(isfinite, levels)) else None
+            found = self.found[(first, last)] = (zeroed, levels, spot)
+        return found
+
+    def _levels(self, first: int, last: int) -> tuple[int, list[float]]:
+        """Over boundaries ``first`` to ``last``: the first bucket that took the index to 0
+        (the size when none did), and the index from 1 as floats (0 from that bucket on)."""
+        size = last - first + 1
+        zeroed = size  # from a bucket that took it to 0 on, the window's index is 0
+        if any(map(ZEROED.__and__, self.flags[first + 1 : last + 1])):
+            zeroed = next(k for k in range(1, size) if self.flags[first + k] & ZEROED)
+        raw = self.levels[first : first + zeroed]
+        if raw[0] and isfinite(raw[0]):
+            return zeroed, list(map(truediv, raw, repeat(raw[0]))) + [0.0] * (size - zeroed)
+        return zeroed, [inf] * size  # past a float's range: located exactly
+
     def figures(self, first: int, last: int) -> Figures:
         """Over boundaries ``first`` to ``last``: the same figures as the line's outcome."""
-        index = self.index[first : last + 1]
-        size = len(index)
-        zeroed = size  # from a bucket that took it to 0 on, the window's index is 0
-        if any(flags & ZEROED for flags in self.flags[first + 1 : last + 1]):
-            zeroed = next(k for k in range(1, size) if self.flags[first + k] & ZEROED)
-        base = Decimal(index[0])
+        zeroed, levels, spot = self._found(first, last)
+        base = Decimal(self.index[first])
 
         def exact(k: int) -> Decimal:
             if k >= zeroed:
                 return ZERO
             with localcontext(RATIO_CONTEXT):
-                return INDEX_CONTEXT.plus(Decimal(index[k]) / base)
+                return INDEX_CONTEXT.plus(Decimal(self.index[first + k]) / base)
 
-        raw = self.levels[first : first + zeroed]
-        if raw[0] and isfinite(raw[0]):
-            levels = list(map(truediv, raw, repeat(raw[0]))) + [0.0] * (size - zeroed)
-        else:  # past a float's range: located exactly
-            levels = [inf] * size
-        drawdown, peak, trough = _located(levels, exact)
+        drawdown, peak, trough = _measured(levels, exact, spot)
         with localcontext(VALUE_CONTEXT):
             inflow = Decimal(self.inflows[last]) - Decimal(self.inflows[first])
             outflow = Decimal(self.outflows[last]) - Decimal(self.outflows[first])
         with localcontext(RATIO_CONTEXT):
-            twr = exact(size - 1) - ONE
+            twr = exact(last - first) - ONE
         return Figures(
             Decimal(self.values[first]), Decimal(self.values[last]), inflow, outflow, twr,
             drawdown, peak, trough,
@@ -456,7 +498,7 @@ def from_tracks(
     """The performance over the window from its groups' tracks (each over the window's
     boundaries): the same as ``performance`` of what they were computed from."""
     last = window.count
-    first = _first_tracked(tokens, last)
+    first = first_tracked(tokens, last)
     unpriced = sorted(
         token
         for token, track in tokens.items()
@@ -481,7 +523,7 @@ def from_tracks(
     return _assembled(window, first, by_token, by_wallet, unpriced)
 
 
-def _first_tracked(tokens: Mapping[TokenKey, Track], last: int) -> int:
+def first_tracked(tokens: Mapping[TokenKey, Track], last: int) -> int:
     """The effective start: the first boundary by which something was recorded (the last when
     nothing was)."""
     return min(
@@ -672,20 +714,35 @@ def _located(
     levels: list[float], exact: Callable[[int], Decimal]
 ) -> tuple[Decimal, int | None, int | None]:
     """The deepest fall of an index given as floats at each boundary (its exact value at a
-    boundary by ``exact``): where it is found in double precision (a ratio of two 40-digit
-    decimals costs a hundred times a float's, and a year of a hundred wallets is 36,500 of
-    them; a fall of less than a part in 10^15 is none), how deep exactly."""
+    boundary by ``exact``): where it is found in double precision (``_spotted``), how deep
+    exactly."""
+    return _measured(levels, exact, _spotted(levels) if all(map(isfinite, levels)) else None)
+
+
+def _measured(
+    levels: list[float], exact: Callable[[int], Decimal], spot: tuple[int, int] | None
+) -> tuple[Decimal, int | None, int | None]:
+    """``_located`` where the fall was found (``spot``) already."""
     if not all(map(isfinite, levels)):  # past a float's range: every ratio exactly
         return _drawdown_exactly(list(map(exact, range(len(levels)))))
+    if spot is None:
+        return ZERO, None, None
+    peak, trough = spot
+    with localcontext(RATIO_CONTEXT):
+        return exact(trough) / exact(peak) - ONE, peak, trough
+
+
+def _spotted(levels: list[float]) -> tuple[int, int] | None:
+    """The peak and the trough of an index's deepest fall, found on floats (a ratio of two
+    40-digit decimals costs a hundred times a float's, and a year of a hundred wallets is
+    36,500 of them; a fall of less than a part in 10^15 is none); None when it never falls."""
     peaks = list(accumulate(levels, max))  # from 1 up: never 0
     falls = list(map(truediv, levels, peaks))
     deepest = min(falls)
     if deepest >= 1.0:
-        return ZERO, None, None
+        return None
     trough = falls.index(deepest)
-    peak = levels.index(peaks[trough])
-    with localcontext(RATIO_CONTEXT):
-        return exact(trough) / exact(peak) - ONE, peak, trough
+    return levels.index(peaks[trough]), trough
 
 
 def _drawdown_exactly(chained: list[Decimal]) -> tuple[Decimal, int | None, int | None]:
@@ -776,9 +833,7 @@ class Tracked:
     def convert(self, currency: str, rates: Sequence[Decimal | None]) -> None:
         """Values and flows into ``currency``, each at its boundary's rate (units per USD):
         the same as pricing in it, since every value and flow is an amount times a price."""
-        _refuse_missing(
-            self.window, _first_tracked(self.tokens, self.window.count), currency, rates
-        )
+        _refuse_missing(self.window, first_tracked(self.tokens, self.window.count), currency, rates)
         self.tokens = {token: track.scaled(rates) for token, track in self.tokens.items()}
         scaled: dict[Hashable, Track | Indexed] = {}
         for wallet, track in self.tracks.items():

@@ -17,6 +17,7 @@ from portfolio.adapters.db.models import (
     BalanceChangeRow,
     HistoryCursorRow,
     HistorySpanRow,
+    PerformanceCellRow,
     PerformanceCursorRow,
     PerformanceTrackRow,
     PricePointRow,
@@ -114,7 +115,8 @@ async def forget_history_after(
 async def forget_tenant_history(session: AsyncSession, tenant: str) -> None:
     """Drop the tenant's computed history points and performance tracks (a wallet and its
     changes went): computed again from what is left."""
-    for table in (HistoryCursorRow, HistorySpanRow, PerformanceCursorRow, PerformanceTrackRow):
+    tables = (HistoryCursorRow, HistorySpanRow, PerformanceCursorRow, PerformanceTrackRow)
+    for table in (*tables, PerformanceCellRow):
         await session.execute(delete(table).where(table.tenant == tenant))
 
 

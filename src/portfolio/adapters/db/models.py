@@ -158,7 +158,7 @@ class PerformanceTrackRow(Base):
     ``start + (i + 1) step``: ``track_values`` the value at each, ``inflows`` and ``outflows``
     the flows of the bucket ending there, each as decimal text separated by commas (empty: no
     value kept, or no flow), and ``flags`` one character a cell (``@`` + the flag bits); a
-    wallet's also its time-weighted index and its flows summed (domain.performance.Indexed).
+    wallet's also its time-weighted index as doubles (its exact figures: PerformanceCellRow).
     ``track``: ``t:<chain>:<token>`` or ``w:<wallet id>``."""
 
     __tablename__ = "performance_tracks"
@@ -171,10 +171,24 @@ class PerformanceTrackRow(Base):
     inflows: Mapped[str] = mapped_column(Text)
     outflows: Mapped[str] = mapped_column(Text)
     flags: Mapped[str] = mapped_column(Text)
-    chained: Mapped[str] = mapped_column(Text)  # a wallet's: its index at each boundary
-    inflow_sums: Mapped[str] = mapped_column(Text)  # its inflows summed since its track began
-    outflow_sums: Mapped[str] = mapped_column(Text)
-    levels: Mapped[str] = mapped_column(Text)  # its index as doubles (base64), to scan fast
+    levels: Mapped[str] = mapped_column(Text)  # a wallet's index as doubles (base64), to scan
+
+
+class PerformanceCellRow(Base):
+    """A wallet's exact figures at a kept boundary ``at`` (domain.performance.Indexed): its
+    value, its inflows and outflows summed since its track began, and its time-weighted index,
+    as decimal text. A window reads those at its ends and at its drawdown's peak and trough."""
+
+    __tablename__ = "performance_cells"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track: Mapped[str] = mapped_column(String(128), primary_key=True)  # w:<wallet id>
+    at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    inflow_sum: Mapped[str] = mapped_column(Text)
+    outflow_sum: Mapped[str] = mapped_column(Text)
+    chained: Mapped[str] = mapped_column(Text)
 
 
 class PerformanceCursorRow(Base):

@@ -19,13 +19,25 @@ import base64
 import json
 import sys
 from array import array
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
+from functools import lru_cache
 from uuid import UUID
 
-from sqlalchemy import Executable, case, literal, select, text, tuple_
+from sqlalchemy import (
+    Executable,
+    Integer,
+    String,
+    case,
+    column,
+    literal,
+    select,
+    text,
+    tuple_,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.engine import insert_for
@@ -41,11 +53,13 @@ from portfolio.adapters.db.history import (
 )
 from portfolio.adapters.db.models import (
     BalanceChangeRow,
+    PerformanceCellRow,
     PerformanceCursorRow,
     PerformanceTrackRow,
     PricePointRow,
     WalletRow,
 )
+from portfolio.adapters.db.types import UtcDateTime
 from portfolio.domain.amounts import Amount
 from portfolio.domain.chains import Chain
 from portfolio.domain.history import (
@@ -67,6 +81,7 @@ from portfolio.domain.performance import (
     Tracked,
     WalletSeen,
     by_boundary,
+    first_tracked,
     prices_at_boundaries,
     tracks,
 )
@@ -288,10 +303,12 @@ class SqlPerformanceReader:
         if self._clock is None:  # nothing kept without one
             return
         target = floor_time(self._clock.now() - SEAL_GRACE, step)
-        key = (tenant, int(step.total_seconds()))
+        c = PerformanceCursorRow
         async with storage_errors(), self._writes() as session:
-            row = await session.get(PerformanceCursorRow, key)
-            if row is not None and row.kept_at >= target:  # up to date: no write
+            kept_at = await session.scalar(  # (not its state: the cursor's time is enough)
+                select(c.kept_at).where(c.tenant == tenant, c.step == int(step.total_seconds()))
+            )
+            if kept_at is not None and kept_at >= target:  # up to date: no write
                 return
         while True:
             async with storage_errors(), self._writes.begin() as session:
@@ -311,7 +328,8 @@ class SqlPerformanceReader:
         )
         if row is None or row.kept_at >= target:  # (it was inserted above)
             return False
-        state = _State.from_json(row.state)
+        state = _state_of(row.state)
+        symbols = dict(state.symbols)
         start = row.kept_at
         continuing = row.first_at is not None  # else nothing was held before ``start``
         if row.first_at is None:
@@ -323,7 +341,9 @@ class SqlPerformanceReader:
             row.first_at = start
         window = Window(start, min(target, start + SPAN_POINTS * step), step)
         wallets = await _wallets(session, tenant, None, None)
-        held, changes, prices = await _after(session, self._dialect, window, wallets, state)
+        held, changes, prices = await _after(
+            session, self._dialect, window, wallets, state, symbols
+        )
         tokens, by_wallet = tracks(window, held, changes, prices)
         indexed = {
             wallet: Indexed.of(track, *state.indexes.get(wallet, (ONE, ZERO, ZERO)))
@@ -341,7 +361,7 @@ class SqlPerformanceReader:
         }
         row.kept_at = window.end
         last = {token: listed[-1] for token, listed in prices.items()}
-        row.state = _State(held, state.symbols, indexes, last).to_json()
+        row.state = _State(held, symbols, indexes, last).to_json()
         return window.end < target
 
 
@@ -398,6 +418,13 @@ class _State:
         return state
 
 
+@lru_cache(maxsize=16)
+def _state_of(text: str) -> _State:
+    """A cursor's state as read from its text: the same text (a cursor that has not moved, read
+    by every request until it does) parsed once. Shared: read it, never change it."""
+    return _State.from_json(text)
+
+
 def _insert_ignore(dialect: str, tenant: str, step: int) -> Executable:
     """The tenant's cursor row of the step, at the epoch with nothing held, unless it has one."""
     statement: Executable = (
@@ -409,10 +436,8 @@ def _insert_ignore(dialect: str, tenant: str, step: int) -> Executable:
 
 
 FLAG_BASE = 64  # a cell's flags as one character: "@" + the bits (ASCII up to "_")
-COLUMNS = (
-    "track_values", "inflows", "outflows", "flags", "chained", "inflow_sums", "outflow_sums",
-    "levels",
-)  # fmt: skip
+UNFLAGGED = bytes((letter - FLAG_BASE) % 256 for letter in range(256))  # a letter's bits
+COLUMNS = ("track_values", "inflows", "outflows", "flags", "levels")
 
 
 def _track_names(
@@ -471,13 +496,10 @@ async def _write_tracks(
                 "outflows": _cells(texts[2], cell, map(track.outflow.get, at)),
                 "flags": texts[3][:cell].ljust(cell, chr(FLAG_BASE))
                 + "".join(chr(FLAG_BASE + f) for f in flags[k : k + size]),
-                "chained": "", "inflow_sums": "", "outflow_sums": "", "levels": "",
+                "levels": "",
             }  # fmt: skip
             if index is not None:
-                row["chained"] = _joined(texts[4], cell, index.index[k : k + size])
-                row["inflow_sums"] = _joined(texts[5], cell, index.inflows[k : k + size])
-                row["outflow_sums"] = _joined(texts[6], cell, index.outflows[k : k + size])
-                levels = list(_unpacked(texts[7])[:cell])
+                levels = list(_unpacked(texts[4])[:cell])
                 levels += [1.0] * (cell - len(levels))
                 row["levels"] = _packed([*levels, *index.levels[k : k + size]])
             rows.append(row)
@@ -492,6 +514,22 @@ async def _write_tracks(
         ),
         rows,
     )
+    cells = [
+        {"tenant": tenant, "step": seconds, "track": f"w:{wallet}", "at": window.start + k * step,
+         "value": index.values[k], "inflow_sum": index.inflows[k],
+         "outflow_sum": index.outflows[k], "chained": index.index[k]}
+        for wallet, index in indexed.items()
+        for k in range(1, window.count + 1)
+    ]  # fmt: skip
+    if cells:
+        into = insert_for(dialect, PerformanceCellRow)
+        await session.execute(
+            into.on_conflict_do_update(
+                index_elements=["tenant", "step", "track", "at"],
+                set_={column: getattr(into.excluded, column) for column in CELL_COLUMNS},
+            ),
+            cells,
+        )
 
 
 def _cells(kept: str, cell: int, values: Iterable[Decimal | None]) -> str:
@@ -512,12 +550,14 @@ async def _after(
     window: Window,
     wallets: Mapping[UUID, WalletSeen],
     state: _State,
+    symbols: dict[TokenKey, str | None],
 ) -> tuple[dict[Position, Decimal], Changes, dict[TokenKey, list[Decimal | None]]]:
     """What tracks over the window are computed from: the positions of ``state`` (at the
-    window's start) of the given wallets, their changes in the window and their prices."""
+    window's start) of the given wallets, their changes in the window and their prices; the
+    symbols of the tokens changed into ``symbols``."""
     held = {p: amount for p, amount in state.held.items() if p.wallet in wallets}
     read = _summed_changes if dialect == "postgresql" else _changes
-    changes, _ = await read(session, window, wallets, state.symbols)
+    changes, _ = await read(session, window, wallets, symbols)
     tokens = {p.token_key for p in {*held, *changes}}
     return held, changes, await _prices(session, window, tokens, state.prices)
 
@@ -543,12 +583,16 @@ async def _tracked(
     tokens, by_wallet, indexed = await _kept_tracks(
         session, tenant, window, kept_until, wallets, chain, scaled
     )
-    state = _State.from_json(cursor.state)
+    state = _state_of(cursor.state)
+    symbols = dict(state.symbols)
     size = (kept_until - window.start) // step + 1
+    if not scaled:  # the kept part's ends, which the part after goes on from
+        ends = (0, size - 1)
+        await _read_cells(session, dialect, tenant, window, indexed, lambda _: ends)
     if kept_until < window.last_end:
         tail = Window(kept_until, window.end, step)
         later_tokens, later_wallets = tracks(
-            tail, *await _after(session, dialect, tail, wallets, state)
+            tail, *await _after(session, dialect, tail, wallets, state, symbols)
         )
         empty, later_empty = Track.empty(size), Track.empty(tail.count + 1)
         tokens = {
@@ -567,8 +611,13 @@ async def _tracked(
                 )
                 for wallet in indexed.keys() | later_wallets.keys()
             }
+    if not scaled:  # and where each wallet's figures over the window read them
+        first, last = first_tracked(tokens, window.count), window.count
+        await _read_cells(
+            session, dialect, tenant, window, indexed, lambda kept: kept.wanted(first, last)
+        )
     named: dict[Hashable, WalletSeen] = {wallet: seen for wallet, seen in wallets.items()}
-    return Tracked(window, tokens, by_wallet if scaled else indexed, state.symbols, named)
+    return Tracked(window, tokens, by_wallet if scaled else indexed, symbols, named)
 
 
 async def _kept_tracks(
@@ -582,7 +631,8 @@ async def _kept_tracks(
 ) -> tuple[dict[TokenKey, Track], dict[Hashable, Track], dict[Hashable, Indexed]]:
     """The kept tracks over the window's boundaries up to ``until`` (zero where none was kept:
     nothing was recorded by then), of the chain's tokens and the given wallets: the wallets'
-    as Indexed unless ``scaled``."""
+    as Indexed unless ``scaled``, with their floats and flags at every boundary and their
+    exact cells unread (``_read_cells``)."""
     step = window.step
     span = SPAN_POINTS * step
     size = (until - window.start) // step + 1
@@ -590,15 +640,12 @@ async def _kept_tracks(
     is_wallet = r.track.startswith("w:")
     unread = literal("")
     columns = [
-        r.track_values,
-        # A wallet's flows bucket by bucket are read only to be converted; else its summed
-        # flows and its index.
+        # A wallet's values and flows bucket by bucket are read only to be converted; else
+        # its floats, and its exact cells where a window needs them.
+        r.track_values if scaled else case((is_wallet, unread), else_=r.track_values),
         r.inflows if scaled else case((is_wallet, unread), else_=r.inflows),
         r.outflows if scaled else case((is_wallet, unread), else_=r.outflows),
         r.flags,
-        unread if scaled else r.chained,
-        unread if scaled else r.inflow_sums,
-        unread if scaled else r.outflow_sums,
         unread if scaled else r.levels,
     ]
     query = select(r.start, r.track, *columns).where(
@@ -617,61 +664,119 @@ async def _kept_tracks(
         low, high = max(0, -offset), min(SPAN_POINTS, size - offset)
         if low >= high:
             continue
-        flags = [ord(letter) - FLAG_BASE for letter in texts[3][low:high]]
-        if kind == "w" and not scaled:
-            if rest not in ids:
-                continue
-            wallet = ids[rest]
-            kept = indexed.get(wallet) or indexed.setdefault(
-                wallet,
-                Indexed(
-                    ["0"] * size,
-                    ["0"] * size,
-                    ["0"] * size,
-                    ["1"] * size,
-                    [1.0] * size,
-                    [0] * size,
-                ),
-            )
-            _place(kept.values, texts[0], low, high, offset, "0")
-            _place(kept.inflows, texts[5], low, high, offset, "0")
-            _place(kept.outflows, texts[6], low, high, offset, "0")
-            _place(kept.index, texts[4], low, high, offset, "1")
-            levels = _unpacked(texts[7])[low:high]
-            kept.levels[low + offset : low + offset + len(levels)] = levels
-            kept.flags[low + offset : low + offset + len(flags)] = flags
-            continue
+        flags = list(texts[3][low:high].encode().translate(UNFLAGGED))
         if kind == "w":
             if rest not in ids:
                 continue
-            track = by_wallet.get(ids[rest]) or by_wallet.setdefault(ids[rest], Track.empty(size))
+            wallet = ids[rest]
+            if not scaled:
+                kept = indexed.get(wallet) or indexed.setdefault(wallet, Indexed.unread(size))
+                levels = _unpacked(texts[4])[low:high]
+                kept.levels[low + offset : low + offset + len(levels)] = levels
+                kept.flags[low + offset : low + offset + len(flags)] = flags
+                continue
+            track = by_wallet.get(wallet) or by_wallet.setdefault(wallet, Track.empty(size))
         else:
             chain_name, _, token = rest.partition(":")
             key = (Chain(chain_name), token)
             if chain is not None and key[0] != chain:
                 continue
             track = tokens.get(key) or tokens.setdefault(key, Track.empty(size))
-        cells = texts[0].split(",")[low:high]
-        track.values[low + offset : low + offset + len(cells)] = (
-            [Decimal(cell) if cell else ZERO for cell in cells]
-            if "" in cells
-            else list(map(Decimal, cells))
-        )
+        _place_track(track, texts, low, high, offset)
         track.flags[low + offset : low + offset + len(flags)] = flags
-        low = max(low, 1 - offset)  # no flow at the window's start: the bucket before it
-        for text_flows, into in ((texts[1], track.inflow), (texts[2], track.outflow)):
-            if text_flows:
-                picked = enumerate(text_flows.split(",")[low:high], low + offset)
-                into.update({k: Decimal(flow) for k, flow in picked if flow})
     return tokens, by_wallet, indexed
 
 
-def _place(into: list[str], text: str, low: int, high: int, offset: int, empty: str) -> None:
-    """A row's cells ``low`` to ``high`` at their boundaries (``empty`` for an empty cell)."""
-    cells = text.split(",")[low:high]
-    if "" in cells:
-        cells = [cell or empty for cell in cells]
-    into[low + offset : low + offset + len(cells)] = cells
+CELL_COLUMNS = ("value", "inflow_sum", "outflow_sum", "chained")  # in Indexed.place's order
+
+
+def _place_track(track: Track, texts: Sequence[str], low: int, high: int, offset: int) -> None:
+    """A row's values and flows, cells ``low`` to ``high``, at their boundaries in ``track``."""
+    cells = texts[0].split(",")[low:high]
+    track.values[low + offset : low + offset + len(cells)] = (
+        [Decimal(cell) if cell else ZERO for cell in cells]
+        if "" in cells
+        else list(map(Decimal, cells))
+    )
+    low = max(low, 1 - offset)  # no flow at the window's start: the bucket before it
+    for text_flows, into in ((texts[1], track.inflow), (texts[2], track.outflow)):
+        if text_flows:
+            picked = enumerate(text_flows.split(",")[low:high], low + offset)
+            into.update({k: Decimal(flow) for k, flow in picked if flow})
+
+
+async def _read_cells(
+    session: AsyncSession,
+    dialect: str,
+    tenant: str,
+    window: Window,
+    indexed: Mapping[Hashable, Indexed],
+    boundaries: Callable[[Indexed], Iterable[int]],
+) -> None:
+    """Each wallet's exact cells at its ``boundaries`` that are not read yet, at once, by their
+    key (none kept there: nothing was recorded by then)."""
+    step = window.step
+    wanted: list[tuple[str, datetime, int]] = [
+        (f"w:{wallet}", window.start + k * step, k)
+        for wallet, kept in indexed.items()
+        for k in boundaries(kept)
+        if not kept.index[k]
+    ]
+    if not wanted:
+        return
+    names = {f"w:{wallet}": kept for wallet, kept in indexed.items()}
+    seconds = int(step.total_seconds())
+    for start in range(0, len(wanted), 1000):  # statements of a bounded size
+        part = wanted[start : start + 1000]
+        if dialect == "postgresql":  # as arrays: a statement of one shape, cheap to build
+            tracks_, ats, ks = (list(column) for column in zip(*part, strict=True))
+            rows = await session.execute(
+                WANTED_CELLS,
+                {"tenant": tenant, "step": seconds, "tracks": tracks_, "ats": ats, "ks": ks},
+            )
+        else:
+            rows = await session.execute(_wanted_cells(tenant, seconds, part))
+        for name, k, *exact in rows:
+            names[name].place(k, *exact)
+    for name, _, k in wanted:
+        names[name].place(k, None, None, None, None)
+
+
+# The wanted cells (track, time, boundary) of wallets, on PostgreSQL: each looked up by its key
+# whatever the table's statistics say (a join planned on stale ones scanned it all for each;
+# the LIMIT keeps the planner from flattening the LATERAL lookup back into that join).
+WANTED_CELLS = text(
+    """
+    SELECT w.track, w.k, c.value, c.inflow_sum, c.outflow_sum, c.chained
+    FROM unnest(CAST(:tracks AS text[]), CAST(:ats AS timestamptz[]), CAST(:ks AS integer[]))
+      AS w(track, at, k)
+    CROSS JOIN LATERAL (
+      SELECT value, inflow_sum, outflow_sum, chained FROM performance_cells
+      WHERE tenant = :tenant AND step = :step AND track = w.track AND at = w.at
+      LIMIT 1
+    ) c
+    """
+)
+
+
+def _wanted_cells(tenant: str, step: int, wanted: list[tuple[str, datetime, int]]) -> Executable:
+    """``WANTED_CELLS`` elsewhere: the cells as a VALUES list."""
+    c = PerformanceCellRow
+    cells = (
+        values(
+            column("track", String),
+            column("at", UtcDateTime()),
+            column("k", Integer),
+            name="wanted",
+        )
+        .data(wanted)
+        .cte("wanted")
+    )
+    exact = (getattr(c, name) for name in CELL_COLUMNS)
+    return select(cells.c.track, cells.c.k, *exact).join(
+        cells,
+        (c.tenant == tenant) & (c.step == step) & (c.track == cells.c.track) & (c.at == cells.c.at),
+    )
 
 
 def _packed(levels: Sequence[float]) -> str:
