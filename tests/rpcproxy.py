@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +34,9 @@ class FaultySwitchboard:
         self.balance_calls = 0
         self.fault: str | None = None  # applied to every request
         self.next_faults: list[str] = []  # applied to the next requests, one each
+        # A node's limits: given a request's (method, params), the message of the error that
+        # refuses it (as nodes refuse a log query too large), or None to answer it.
+        self.refuse: Callable[[str, list[Any]], str | None] | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -84,7 +89,7 @@ class FaultySwitchboard:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
-        status, answer = await self.answer(body)
+        status, answer = self._refusal(body) or await self.answer(body)
         if fault == "short":
             document = json.loads(answer)
             if isinstance(document, list):
@@ -96,6 +101,20 @@ class FaultySwitchboard:
 
     async def answer(self, body: bytes) -> tuple[int, bytes]:
         raise NotImplementedError
+
+    def _refusal(self, body: bytes) -> tuple[int, bytes] | None:
+        """The error answer ``refuse`` gives a single request, if it refuses it."""
+        if self.refuse is None:
+            return None
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            return None
+        message = self.refuse(str(document.get("method")), list(document.get("params", [])))
+        if message is None:
+            return None
+        error = {"code": -32005, "message": message}
+        answer = {"jsonrpc": "2.0", "id": document.get("id"), "error": error}
+        return 200, json.dumps(answer).encode()
 
 
 class RpcProxy(FaultySwitchboard):

@@ -10,6 +10,8 @@ contract TestToken {
     uint256 public totalSupply;
     mapping(address => uint256) public balanceOf;
 
+    event Transfer(address indexed from, address indexed to, uint256 value);
+
     constructor(string memory name_, string memory symbol_, uint8 decimals_) {
         name = name_;
         symbol = symbol_;
@@ -19,6 +21,7 @@ contract TestToken {
     function mint(address to, uint256 amount) external {
         balanceOf[to] += amount;
         totalSupply += amount;
+        emit Transfer(address(0), to, amount);
     }
 
     function mintMany(address[] calldata to, uint256 amount) external {
@@ -81,5 +84,15 @@ contract Bytes32Token {
         symbol = symbol_;
         name = name_;
         decimals = decimals_;
+    }
+}
+
+// An ERC-721-like contract: its Transfer indexes the token id too (four topics), so it is no
+// ERC-20 transfer.
+contract CollectibleToken {
+    event Transfer(address indexed from, address indexed to, uint256 indexed tokenId);
+
+    function mint(address to, uint256 tokenId) external {
+        emit Transfer(address(0), to, tokenId);
     }
 }

@@ -28,6 +28,14 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import Web3Exception
 from web3.types import RPCEndpoint
 
+from portfolio.adapters.chains.evm_logs import (
+    LogsRefusedError,
+    Received,
+    received,
+    refused,
+    too_many_addresses,
+    transfer_query,
+)
 from portfolio.adapters.chains.jsonrpc import ItemError, check_item, chunked, match_batch
 from portfolio.adapters.chains.multicall import address_word, decode_aggregate3, encode_aggregate3
 from portfolio.adapters.resilience import (
@@ -165,6 +173,44 @@ class Web3ChainReader:
         if places is None or places > MAX_DECIMALS:
             raise NotATokenError(f"{address} answers no decimals(): not an ERC-20 token.")
         return Token(self.chain, checksummed, _text(symbol), _text(name), places, False)
+
+    async def block_number(self) -> int:
+        """The node's latest block."""
+
+        async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
+            try:
+                return _as_int(await self._request(endpoint, "eth_blockNumber", []))
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+
+        return await self._pool.run(read)
+
+    async def transfers(self, start: int, end: int, addresses: Sequence[str]) -> list[Received]:
+        """The ERC-20 transfers to ``addresses`` in blocks ``start`` to ``end``, in one
+        ``eth_getLogs`` (evm_logs.TransferScanner splits what a node refuses: LogsRefusedError,
+        which is no fault of the node and so trips no breaker)."""
+        query = transfer_query(start, end, addresses)
+
+        async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Received] | str:
+            try:
+                async with self._pool.observed(endpoint, "eth_getLogs"):
+                    answer = await endpoint.client.provider.make_request(
+                        RPCEndpoint("eth_getLogs"), [query]
+                    )
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if isinstance(error, dict) and refused(message := str(error.get("message", ""))):
+                return message
+            try:
+                return received(check_item(answer))
+            except ItemError as exc:
+                raise UpstreamError(f"eth_getLogs failed: {exc}") from exc
+
+        found = await self._pool.run(read)
+        if isinstance(found, str):  # the node's refusal
+            raise LogsRefusedError(found, addresses=too_many_addresses(found))
+        return found
 
     async def check_chain_id(self) -> None:
         """NotReadyError when a node answers another chain id than the configured one. A node
