@@ -17,7 +17,6 @@ from portfolio.adapters.chains.evm import Web3ChainReader
 from portfolio.adapters.chains.evm_logs import (
     TRANSFER_TOPIC,
     LogsRefusedError,
-    Received,
     TransferScanner,
     received,
     refused,
@@ -25,6 +24,7 @@ from portfolio.adapters.chains.evm_logs import (
 )
 from portfolio.adapters.resilience import CallPolicy, UpstreamError
 from portfolio.config import MULTICALL3
+from portfolio.domain.tokens import Received
 from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
 from tests.rpcproxy import RpcProxy
 
@@ -69,7 +69,7 @@ def reader_of(url: str) -> Web3ChainReader:
 async def test_transfers_to_the_watched_wallets_are_found(sent: Sent) -> None:
     chain = reader_of(sent.node.url)
     try:
-        assert await chain.block_number() == sent.head
+        assert await chain.head() == sent.head
         found = await TransferScanner(chain.transfers).scan(0, sent.head, WATCHED)
         one = await TransferScanner(chain.transfers).scan(0, sent.head, WATCHED[:1])
     finally:

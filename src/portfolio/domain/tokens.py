@@ -17,6 +17,16 @@ ERC20 = "erc20"  # the program of an EVM token a wallet held at its last discove
 
 
 @dataclass(frozen=True, slots=True)
+class Received:
+    """An ERC-20 transfer of ``token`` (its contract) to a watched ``wallet`` address in
+    ``block``, as the chain's logs show it (addresses in lowercase hex)."""
+
+    token: str
+    wallet: str
+    block: int
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     chain: Chain
     address: str | None  # None for the chain's native coin

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from portfolio.domain.chains import Chain
-from portfolio.domain.tokens import Token, TokenAccount, WalletReading
+from portfolio.domain.tokens import Received, Token, TokenAccount, WalletReading
 
 
 class ChainReader(Protocol):
@@ -35,3 +35,20 @@ class ChainReader(Protocol):
     async def token(self, address: str) -> Token:
         """A token's decimals (and symbol and name where the chain has them) read from the
         chain; NotATokenError when the address holds no token contract or mint."""
+
+
+class TransferLogs(Protocol):
+    """An EVM chain's ERC-20 transfer logs: where tokens on no list are found."""
+
+    @property
+    def chain(self) -> Chain: ...
+
+    async def head(self) -> int:
+        """The chain's latest block."""
+
+    async def received(self, start: int, end: int, addresses: Sequence[str]) -> list[Received]:
+        """Every ERC-20 transfer to ``addresses`` in blocks ``start`` to ``end``, in block
+        order, in as few requests as the node allows."""
+
+    async def token(self, address: str) -> Token:
+        """As ChainReader.token."""

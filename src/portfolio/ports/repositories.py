@@ -107,3 +107,28 @@ class TrackedTokenRepository(Protocol):
         self, tenants: Collection[str], chain: Chain | None = None
     ) -> dict[str, list[Token]]:
         """Each tenant's tracked tokens (of one chain, when given)."""
+
+
+class FoundTokenRepository(Protocol):
+    """Tokens on no list that wallets received, found in a chain's Transfer logs."""
+
+    async def cursor(self, chain: Chain) -> int | None:
+        """The last block of the chain scanned; None before its first scan."""
+
+    async def contracts(self, chain: Chain, addresses: Collection[str]) -> dict[str, Token | None]:
+        """What each of ``addresses`` was found to be (None: no token); those never read are
+        left out."""
+
+    async def record(
+        self,
+        chain: Chain,
+        block: int,
+        contracts: Mapping[str, Token | None],
+        found: Collection[tuple[UUID, str, int]],
+        now: datetime,
+    ) -> None:
+        """In one transaction: the contracts read, the (wallet, token address, block) found
+        (a wallet's first find of a token is kept), and the chain's cursor at ``block``."""
+
+    async def found(self, wallet_ids: Collection[UUID]) -> dict[UUID, list[Token]]:
+        """Each wallet's found tokens (unverified), in the order found."""

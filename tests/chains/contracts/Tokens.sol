@@ -96,3 +96,16 @@ contract CollectibleToken {
         emit Transfer(address(0), to, tokenId);
     }
 }
+
+// Sends ERC-20 Transfer logs but is no token: its decimals() reverts.
+contract NoDecimalsToken {
+    event Transfer(address indexed from, address indexed to, uint256 value);
+
+    function decimals() external pure returns (uint8) {
+        revert("no decimals here");
+    }
+
+    function mint(address to, uint256 amount) external {
+        emit Transfer(address(0), to, amount);
+    }
+}

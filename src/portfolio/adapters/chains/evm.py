@@ -30,7 +30,7 @@ from web3.types import RPCEndpoint
 
 from portfolio.adapters.chains.evm_logs import (
     LogsRefusedError,
-    Received,
+    TransferScanner,
     received,
     refused,
     too_many_addresses,
@@ -51,6 +51,7 @@ from portfolio.domain.chains import ETHER, Chain, NativeCoin
 from portfolio.domain.errors import NotATokenError, NotReadyError
 from portfolio.domain.text import outside_text
 from portfolio.domain.tokens import (
+    Received,
     Token,
     TokenAccount,
     TokenBalance,
@@ -131,6 +132,7 @@ class Web3ChainReader:
         self._chain_id = chain_id
         self._has_multicall: dict[str, bool] = {}
         self._chain_ids: dict[str, int] = {}
+        self._scanner = TransferScanner(self.transfers)  # (the node's bounds, as learnt)
 
     @classmethod
     def from_urls(
@@ -174,7 +176,7 @@ class Web3ChainReader:
             raise NotATokenError(f"{address} answers no decimals(): not an ERC-20 token.")
         return Token(self.chain, checksummed, _text(symbol), _text(name), places, False)
 
-    async def block_number(self) -> int:
+    async def head(self) -> int:
         """The node's latest block."""
 
         async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
@@ -184,6 +186,11 @@ class Web3ChainReader:
                 raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
 
         return await self._pool.run(read)
+
+    async def received(self, start: int, end: int, addresses: Sequence[str]) -> list[Received]:
+        """Every ERC-20 transfer to ``addresses`` in blocks ``start`` to ``end`` (a node's
+        refusals of too large a query learnt and kept: evm_logs.TransferScanner)."""
+        return await self._scanner.scan(start, end, addresses)
 
     async def transfers(self, start: int, end: int, addresses: Sequence[str]) -> list[Received]:
         """The ERC-20 transfers to ``addresses`` in blocks ``start`` to ``end``, in one

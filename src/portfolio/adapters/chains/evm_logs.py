@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
 
 from portfolio.adapters.chains.jsonrpc import chunked
 from portfolio.adapters.resilience import UpstreamError
+from portfolio.domain.tokens import Received
 
 TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
 FIRST_ADDRESSES = 500  # watched addresses in one query until a node refuses as many
@@ -50,16 +50,6 @@ class LogsRefusedError(Exception):
     def __init__(self, message: str, *, addresses: bool = False) -> None:
         super().__init__(message)
         self.addresses = addresses
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """An ERC-20 ``Transfer`` to a watched ``wallet`` (lowercase hex) of ``token`` (the
-    emitting contract, lowercase hex) in ``block``."""
-
-    token: str
-    wallet: str
-    block: int
 
 
 def refused(message: str) -> bool:

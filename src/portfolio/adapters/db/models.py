@@ -333,3 +333,40 @@ class TrackedTokenRow(Base):
     name: Mapped[str | None] = mapped_column(String(128))  # >= TEXT_MAX
     decimals: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LogCursorRow(Base):
+    """How far a chain's Transfer logs were scanned for tokens on no list: the last block."""
+
+    __tablename__ = "log_cursors"
+
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    block: Mapped[int] = mapped_column(BigInteger)
+
+
+class FoundContractRow(Base):
+    """A contract that sent a watched wallet a Transfer: an ERC-20's decimals, symbol and name
+    as read from it, or (``decimals`` NULL) no token, remembered so it is read once."""
+
+    __tablename__ = "found_contracts"
+
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    decimals: Mapped[int | None] = mapped_column(SmallInteger)
+    symbol: Mapped[str | None] = mapped_column(String(TEXT_MAX))
+    name: Mapped[str | None] = mapped_column(String(128))  # >= TEXT_MAX
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FoundTokenRow(Base):
+    """A token on no list that a wallet received (its first transfer's block), read with the
+    wallet's listed tokens from then on."""
+
+    __tablename__ = "found_tokens"
+
+    wallet_id: Mapped[UUID] = mapped_column(
+        ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    block: Mapped[int] = mapped_column(BigInteger)
+    found_at: Mapped[datetime] = mapped_column(UtcDateTime)
