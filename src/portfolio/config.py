@@ -61,6 +61,9 @@ class EvmChain(BaseModel):
         default=None, description="paths or URLs of token lists, comma-separated; shipped: ours"
     )
     multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
+    log_confirmations: int = Field(
+        default=12, ge=0, le=100_000, description="blocks behind the head its logs are read at"
+    )
 
     @field_validator("name")
     @classmethod
@@ -207,6 +210,22 @@ class Settings(BaseSettings):
         default=None,
         description="JSON or TOML file of more EVM chains (or presets redefined); see README",
     )
+    ethereum_log_confirmations: int = Field(
+        default=12, ge=0, le=100_000,
+        description="blocks behind Ethereum's head its Transfer logs are read at",
+    )  # fmt: skip
+    base_log_confirmations: int = Field(default=12, ge=0, le=100_000, description="Base's")
+    arbitrum_log_confirmations: int = Field(default=12, ge=0, le=100_000, description="Arbitrum's")
+    optimism_log_confirmations: int = Field(default=12, ge=0, le=100_000, description="Optimism's")
+    polygon_log_confirmations: int = Field(default=32, ge=0, le=100_000, description="Polygon's")
+    bsc_log_confirmations: int = Field(default=15, ge=0, le=100_000, description="BNB Chain's")
+    log_discovery: bool = Field(
+        default=True, description="find tokens on no list in EVM Transfer logs each cycle"
+    )
+    log_backfill_blocks: int = Field(
+        default=0, ge=0, le=10_000_000,
+        description="blocks back a chain's first log scan starts; 0: from its head on",
+    )  # fmt: skip
     multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
     evm_calls_per_multicall: int = Field(
         default=1000, ge=1, le=10_000, description="calls in one aggregate3"
@@ -598,6 +617,7 @@ class Settings(BaseSettings):
         ethereum = EVM_PRESETS["ethereum"].model_copy(update={
             "rpc_urls": self.ethereum_rpc_urls, "token_list": self.ethereum_token_list,
             "chain_id": self.ethereum_chain_id or 1, "multicall_address": self.multicall_address,
+            "log_confirmations": self.ethereum_log_confirmations,
         })  # fmt: skip
         chains["ethereum"] = ethereum
         for name in PRESET_CHAINS:
@@ -605,6 +625,7 @@ class Settings(BaseSettings):
                 "rpc_urls": getattr(self, f"{name}_rpc_urls"),
                 "token_list": getattr(self, f"{name}_token_list"),
                 "multicall_address": self.multicall_address,
+                "log_confirmations": getattr(self, f"{name}_log_confirmations"),
             })  # fmt: skip
         for chain in load_chains_file(self.evm_chains_file) if self.evm_chains_file else []:
             chains[chain.name] = chain

@@ -62,7 +62,6 @@ async def test_unlisted_tokens_sent_to_wallets_are_found_once_confirmed(
     discovery = LogDiscovery(
         [chain], wallets, found, FakeClock(NOW),
         confirmations={Chain.ETHEREUM: DEPTH}, backfill=10_000,
-        listed={Chain.ETHEREUM: [listed]},
     )  # fmt: skip
     try:
         for token, to in [(unlisted, ONE), (unlisted, TWO), (listed, TWO), (no_token, ONE),

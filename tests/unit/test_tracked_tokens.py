@@ -25,7 +25,7 @@ def test_each_tenant_keeps_its_own_tracked_tokens() -> None:
     a_token, b_token = _token("0x" + "aa" * 20, "AAA"), _token("0x" + "bb" * 20, "BBB")
     listed = Token.native(Chain.ETHEREUM)
     tracked = {"alpha": [a_token], "beta": [b_token, a_token]}
-    extra = _per_address([alpha, beta], tracked)
+    extra = _per_address([alpha, beta], tracked, {})
     assert [t.symbol for t in extra[alpha.address]] == ["AAA", "BBB"]  # read once, both
     reading = WalletReading(
         alpha.address,
@@ -54,3 +54,17 @@ def test_on_solana_a_tracked_mint_names_the_tenants_balance_only() -> None:
     reading = WalletReading(alpha.address, [TokenBalance(unnamed, 7)], [])
     assert [b.token.symbol for b in _own(reading, alpha, tracked).balances] == ["LUSD"]
     assert [b.token.symbol for b in _own(reading, beta, tracked).balances] == [None]
+
+
+def test_a_token_found_for_a_wallet_is_read_and_its_own() -> None:
+    """A token found in the logs for a wallet is read at its address and kept in its
+    reading, even where another tenant tracks the same token."""
+    alpha = Wallet.create(Chain.ETHEREUM, ADDRESS, None, NOW, "alpha")
+    beta = Wallet.create(Chain.ETHEREUM, ADDRESS, None, NOW, "beta")
+    found_token = _token("0x" + "cc" * 20, "CCC")
+    tracked = {"beta": [found_token]}
+    extra = _per_address([alpha, beta], tracked, {alpha.id: [found_token]})
+    assert extra[alpha.address] == [found_token]  # once
+    reading = WalletReading(alpha.address, [TokenBalance(found_token, 3)], [])
+    assert _own(reading, alpha, tracked, [found_token]).balances == reading.balances
+    assert _own(reading, alpha, tracked).balances == []  # not found for it: beta's alone

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loguru import logger
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
@@ -31,7 +31,7 @@ from portfolio.config import EvmChain, Settings
 from portfolio.domain.chains import SOLANA_PRICES, Chain, NativeCoin, PriceNames
 from portfolio.domain.errors import NotReadyError
 from portfolio.domain.tokens import Token
-from portfolio.ports.chains import ChainReader
+from portfolio.ports.chains import ChainReader, TransferLogs
 from portfolio.ports.health import HealthCheck
 
 # Waits between reads of lists that could not be read: 5 s doubling up to 5 minutes.
@@ -44,6 +44,8 @@ class ChainReaders:
     readers: dict[Chain, ChainReader]
     checks: list[HealthCheck]  # readiness: each EVM node answers its chain's id
     optional_checks: list[HealthCheck]  # warnings: token lists not read yet
+    logs: list[TransferLogs] = field(default_factory=list)  # the EVM chains' Transfer logs
+    confirmations: dict[Chain, int] = field(default_factory=dict)  # blocks behind the head
 
 
 @dataclass
@@ -109,6 +111,8 @@ async def chain_readers(
             stack.push_async_callback(evm.close)
             built.readers[evm.chain] = evm
             built.checks.append(ChainIdCheck(evm))
+            built.logs.append(evm)
+            built.confirmations[evm.chain] = chain.log_confirmations
         if settings.solana_rpc_urls:
             solana = SolanaChainReader.from_urls(
                 settings.solana_rpc_urls,

@@ -28,6 +28,7 @@ from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
 from portfolio.adapters.db.balances import SqlBalanceRepository
 from portfolio.adapters.db.engine import create_engine, session_factory
 from portfolio.adapters.db.events import SqlEventLog, SqlTenantTotals
+from portfolio.adapters.db.found import SqlFoundTokens
 from portfolio.adapters.db.health import DatabaseHealthCheck
 from portfolio.adapters.db.history import Retention, SqlHistoryRepository
 from portfolio.adapters.db.keys import SqlApiKeyRepository
@@ -55,6 +56,7 @@ from portfolio.ports.keys import Revocations
 from portfolio.services.auth import Authenticator
 from portfolio.services.balance_cache import BalanceCache
 from portfolio.services.balances import BalanceService
+from portfolio.services.discovery import LogDiscovery
 from portfolio.services.events import EventService
 from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.health import HealthService
@@ -212,9 +214,15 @@ async def build_services(
             chunk_wallets=settings.refresh_chunk_wallets,
         )
         tracked = SqlTrackedTokenRepository(sessions)
+        found = SqlFoundTokens(sessions, engine.dialect.name)
         fetching = FetchService(
-            stores, readers, prices, summary, clock, policy, telemetry, tracked=tracked
-        )
+            stores, readers, prices, summary, clock, policy, telemetry, tracked=tracked,
+            found=found,
+        )  # fmt: skip
+        discovery = LogDiscovery(
+            chains.logs if settings.log_discovery else [], wallets, found, clock,
+            confirmations=chains.confirmations, backfill=settings.log_backfill_blocks,
+        )  # fmt: skip
         schedule = SchedulePolicy(
             job_wallets=settings.refresh_job_wallets,
             attempts=settings.job_attempts,
@@ -258,6 +266,7 @@ async def build_services(
         stack.push_async_callback(hub.close)
 
         async def upkeep() -> None:
+            await discovery.scan()  # before the cycle's reads, which read what it finds
             await history_service.upkeep()
             await rates.record_all()
             await events.upkeep()

@@ -52,3 +52,6 @@ class TransferLogs(Protocol):
 
     async def token(self, address: str) -> Token:
         """As ChainReader.token."""
+
+    def is_listed(self, address: str) -> bool:
+        """Whether a token list names the token (checksummed address): read anyway."""

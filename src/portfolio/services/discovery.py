@@ -13,7 +13,7 @@ next cycle scans the same blocks again.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from loguru import logger
@@ -40,16 +40,13 @@ class LogDiscovery:
         *,
         confirmations: Mapping[Chain, int] | None = None,
         backfill: int = 0,
-        listed: Mapping[Chain, Collection[str]] | None = None,
     ) -> None:
-        """``listed``: each chain's listed token addresses, read anyway (not kept as found)."""
         self._chains = chains
         self._wallets = wallets
         self._found = found
         self._clock = clock
         self._confirmations = confirmations or {}
         self._backfill = backfill
-        self._listed = {chain: {a.lower() for a in keys} for chain, keys in (listed or {}).items()}
 
     async def scan(self) -> None:
         """Every chain's new blocks; a chain that cannot be read now is scanned next time."""
@@ -72,19 +69,18 @@ class LogDiscovery:
         for wallet in await every_wallet(self._wallets, None, chain):
             owners.setdefault(wallet.address.lower(), []).append(wallet.id)
         received = await logs.received(max(cursor + 1, 0), end, list(owners)) if owners else []
-        listed = self._listed.get(chain, set())
-        tokens = {r.token for r in received if r.token not in listed}
-        known = await self._found.contracts(chain, [normalize_evm_address(t) for t in tokens])
+        addresses = {r.token: normalize_evm_address(r.token) for r in received}
+        unlisted = sorted({a for a in addresses.values() if not logs.is_listed(a)})
+        known = await self._found.contracts(chain, unlisted)
         read: dict[str, Token | None] = {}
-        for token in sorted(tokens):
-            address = normalize_evm_address(token)
+        for address in unlisted:  # each contract read once, ever
             if address not in known:
                 read[address] = await _token_or_none(logs, address)
         kinds = known | read
         found = [
-            (wallet, normalize_evm_address(r.token), r.block)
+            (wallet, addresses[r.token], r.block)
             for r in received
-            if r.token in tokens and kinds[normalize_evm_address(r.token)] is not None
+            if kinds.get(addresses[r.token]) is not None
             for wallet in owners[r.wallet]
         ]
         await self._found.record(chain, end, read, found, self._clock.now())

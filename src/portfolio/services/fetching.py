@@ -33,6 +33,7 @@ from portfolio.ports.clock import Clock
 from portfolio.ports.prices import Pricing
 from portfolio.ports.repositories import (
     BalanceRepository,
+    FoundTokenRepository,
     PriceSeriesRepository,
     TrackedTokenRepository,
     WalletRepository,
@@ -95,9 +96,12 @@ class FetchService:
         policy: FetchPolicy | None = None,
         telemetry: Telemetry | None = None,
         tracked: TrackedTokenRepository | None = None,
+        found: FoundTokenRepository | None = None,
     ) -> None:
-        """``tracked``: the tokens tenants track on EVM chains, read with the lists' ones."""
+        """``tracked``: the tokens tenants track on EVM chains, read with the lists' ones;
+        ``found``: the tokens on no list found for wallets in Transfer logs, read likewise."""
         self._tracked = tracked
+        self._found = found
         self._stores = stores
         self._readers = dict(readers)
         self._prices = prices
@@ -225,8 +229,9 @@ class FetchService:
         started = time.monotonic()
         try:
             tracked = await self._tracked_tokens(chain, wallets)
+            found = await self._found.found([w.id for w in wallets]) if self._found else {}
             readings = await self._read(
-                chain, wallets, reuse_accounts, _per_address(wallets, tracked)
+                chain, wallets, reuse_accounts, _per_address(wallets, tracked, found)
             )
         except ChainUnavailableError as exc:
             logger.warning("reading {} wallet(s) on {} failed: {}", len(wallets), chain, exc)
@@ -238,7 +243,11 @@ class FetchService:
         for wallet in (w for w in wallets if w.id in failed):
             logger.warning("reading wallet {} failed: {}", wallet.id, failed[wallet.id])
             await self._remember_failure([wallet], failed[wallet.id])
-        by_id = {w.id: _own(readings[w.address], w, tracked) for w in wallets if w.id not in failed}
+        by_id = {
+            w.id: _own(readings[w.address], w, tracked, found.get(w.id, []))
+            for w in wallets
+            if w.id not in failed
+        }
         recorded, refused = await self._record(by_id)
         for wallet in (w for w in wallets if w.id in refused):
             logger.warning("recording wallet {} failed: {}", wallet.id, refused[wallet.id])
@@ -365,20 +374,31 @@ def trusted_for(wallet: Wallet, max_age: timedelta) -> timedelta:
     return max_age * (1 - DISCOVERY_SPREAD * share)
 
 
-def _per_address(wallets: list[Wallet], tracked: dict[str, list[Token]]) -> dict[str, list[Token]]:
-    """The tracked tokens to read at each address: those of every tenant with a wallet there."""
+def _per_address(
+    wallets: list[Wallet],
+    tracked: dict[str, list[Token]],
+    found: Mapping[UUID, list[Token]],
+) -> dict[str, list[Token]]:
+    """The tokens on no list to read at each address: those every tenant with a wallet there
+    tracks, and those found for its wallets."""
     extra: dict[str, dict[str, Token]] = {}
     for wallet in wallets:
-        for token in tracked.get(wallet.tenant, []):
+        for token in [*tracked.get(wallet.tenant, []), *found.get(wallet.id, [])]:
             extra.setdefault(wallet.address, {}).setdefault(token.key, token)
     return {address: list(tokens.values()) for address, tokens in extra.items()}
 
 
-def _own(reading: WalletReading, wallet: Wallet, tracked: dict[str, list[Token]]) -> WalletReading:
+def _own(
+    reading: WalletReading,
+    wallet: Wallet,
+    tracked: dict[str, list[Token]],
+    found: Sequence[Token] = (),
+) -> WalletReading:
     """The reading as the wallet's tenant sees it: without the tokens read only because other
     tenants track them (an address is read once for every tenant at it), and with its own
-    tracked tokens' symbols and names on tokens the lists do not name."""
-    mine = {t.key: t for t in tracked.get(wallet.tenant, [])}
+    tracked tokens' symbols and names on tokens the lists do not name. Tokens found for the
+    wallet are its own."""
+    mine = {t.key: t for t in [*found, *tracked.get(wallet.tenant, [])]}
     theirs = {t.key for tokens in tracked.values() for t in tokens} - set(mine)
     if not mine and not theirs:
         return reading

@@ -156,6 +156,9 @@ class Web3ChainReader:
         self._tokens = {cid: [self._native, *ts] for cid, ts in tokens.items()}
         self._listed = {cid: {t.key: t for t in ts} for cid, ts in tokens.items()}
 
+    def is_listed(self, address: str) -> bool:
+        return any(address in listed for listed in self._listed.values())
+
     async def token(self, address: str) -> Token:
         """An ERC-20's decimals, symbol and name, read from the chain (one batch of three
         calls). A symbol or name may be an ABI string or, as old tokens have it, a bytes32;
