@@ -35,8 +35,9 @@ class FaultySwitchboard:
         self.fault: str | None = None  # applied to every request
         self.next_faults: list[str] = []  # applied to the next requests, one each
         # A node's limits: given a request's (method, params), the message of the error that
-        # refuses it (as nodes refuse a log query too large), or None to answer it.
-        self.refuse: Callable[[str, list[Any]], str | None] | None = None
+        # refuses it (as nodes refuse a log query too large; code -32005) or its (code,
+        # message), or None to answer it.
+        self.refuse: Callable[[str, list[Any]], str | tuple[int, str] | None] | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -109,10 +110,11 @@ class FaultySwitchboard:
         document = json.loads(body)
         if not isinstance(document, dict):
             return None
-        message = self.refuse(str(document.get("method")), list(document.get("params", [])))
-        if message is None:
+        refusal = self.refuse(str(document.get("method")), list(document.get("params", [])))
+        if refusal is None:
             return None
-        error = {"code": -32005, "message": message}
+        code, message = refusal if isinstance(refusal, tuple) else (-32005, refusal)
+        error = {"code": code, "message": message}
         answer = {"jsonrpc": "2.0", "id": document.get("id"), "error": error}
         return 200, json.dumps(answer).encode()
 

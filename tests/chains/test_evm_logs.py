@@ -24,6 +24,7 @@ from portfolio.adapters.chains.evm_logs import (
 )
 from portfolio.adapters.resilience import CallPolicy, UpstreamError
 from portfolio.config import MULTICALL3
+from portfolio.domain.errors import ChainUnavailableError
 from portfolio.domain.tokens import Received
 from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
 from tests.rpcproxy import RpcProxy
@@ -118,7 +119,7 @@ async def test_a_node_that_refuses_even_one_block_of_one_address_is_an_error(
         proxy.refuse = lambda method, _: "Log response size exceeded" if method else None
         chain = reader_of(proxy.url)
         try:
-            with pytest.raises(UpstreamError, match="refuses"):
+            with pytest.raises(ChainUnavailableError, match="refuses"):
                 await TransferScanner(chain.transfers).scan(0, 3, WATCHED[:2])
         finally:
             await chain.close()
@@ -206,3 +207,23 @@ async def test_any_bounds_give_every_transfer_and_then_the_stated_cost(
     asked.clear()
     assert await scanner.scan(0, 99, watched) == found
     assert len(asked) == math.ceil(100 / scanner.blocks) * math.ceil(20 / scanner.addresses)
+
+
+async def test_a_node_that_serves_no_logs_fails_the_scan_but_still_reads_balances(
+    sent: Sent,
+) -> None:
+    """Its error is the scan's ChainUnavailableError, and trips no breaker: however many
+    scans fail, the node's balance reads go on."""
+    async with RpcProxy(sent.node.url) as proxy:
+        proxy.refuse = lambda method, _: (
+            (-32601, "the method eth_getLogs does not exist") if method == "eth_getLogs" else None
+        )
+        chain = reader_of(proxy.url)
+        try:
+            for _ in range(10):  # past any breaker's threshold
+                with pytest.raises(ChainUnavailableError, match="eth_getLogs failed"):
+                    await chain.received(0, sent.head, WATCHED)
+            readings = await chain.read_balances([WATCHED[0]])
+        finally:
+            await chain.close()
+    assert readings[WATCHED[0]].error is None

@@ -48,7 +48,7 @@ from portfolio.adapters.resilience import (
 )
 from portfolio.domain.amounts import MAX_DECIMALS
 from portfolio.domain.chains import ETHER, Chain, NativeCoin
-from portfolio.domain.errors import NotATokenError, NotReadyError
+from portfolio.domain.errors import ChainUnavailableError, NotATokenError, NotReadyError
 from portfolio.domain.text import outside_text
 from portfolio.domain.tokens import (
     Received,
@@ -197,11 +197,15 @@ class Web3ChainReader:
 
     async def transfers(self, start: int, end: int, addresses: Sequence[str]) -> list[Received]:
         """The ERC-20 transfers to ``addresses`` in blocks ``start`` to ``end``, in one
-        ``eth_getLogs`` (evm_logs.TransferScanner splits what a node refuses: LogsRefusedError,
-        which is no fault of the node and so trips no breaker)."""
+        ``eth_getLogs``. A node's error answer is no fault of the node (it trips no breaker,
+        which would stop its balance reads): a refusal of the query's size is LogsRefusedError
+        (evm_logs.TransferScanner splits the query), any other ChainUnavailableError (a node
+        that serves no logs, say)."""
         query = transfer_query(start, end, addresses)
 
-        async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Received] | str:
+        async def read(
+            endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+        ) -> list[Received] | Exception:
             try:
                 async with self._pool.observed(endpoint, "eth_getLogs"):
                     answer = await endpoint.client.provider.make_request(
@@ -211,15 +215,15 @@ class Web3ChainReader:
                 raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
             error = answer.get("error") if isinstance(answer, dict) else None
             if isinstance(error, dict) and refused(message := str(error.get("message", ""))):
-                return message
+                return LogsRefusedError(message, addresses=too_many_addresses(message))
             try:
                 return received(check_item(answer))
             except ItemError as exc:
-                raise UpstreamError(f"eth_getLogs failed: {exc}") from exc
+                return ChainUnavailableError(f"{self.chain}: eth_getLogs failed: {exc}"[:300])
 
         found = await self._pool.run(read)
-        if isinstance(found, str):  # the node's refusal
-            raise LogsRefusedError(found, addresses=too_many_addresses(found))
+        if isinstance(found, Exception):  # raised here, past the breaker
+            raise found
         return found
 
     async def check_chain_id(self) -> None:

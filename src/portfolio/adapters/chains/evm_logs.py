@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 
 from portfolio.adapters.chains.jsonrpc import chunked
 from portfolio.adapters.resilience import UpstreamError
+from portfolio.domain.errors import ChainUnavailableError
 from portfolio.domain.tokens import Received
 
 TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
@@ -144,6 +145,6 @@ class TransferScanner:
                 for start in range(first, last + 1, size):  # (a part may shrink it further)
                     found += await self._range(start, min(last, start + size - 1), group)
                 return found
-            raise UpstreamError(
+            raise ChainUnavailableError(
                 f"the node refuses the logs of one address in block {first}"
             ) from None
