@@ -78,7 +78,6 @@ class SqlFoundTokens:
         if not wallet_ids:
             return {}
         t, c = FoundTokenRow, FoundContractRow
-
         query = (
             select(t.wallet_id, WalletRow.chain, c)
             .join(WalletRow, WalletRow.id == t.wallet_id)
