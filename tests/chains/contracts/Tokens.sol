@@ -109,3 +109,29 @@ contract NoDecimalsToken {
         emit Transfer(address(0), to, amount);
     }
 }
+
+// What a hostile token may answer: a name of 10 KB and a symbol of binary bytes (not UTF-8).
+contract HugeNameToken {
+    uint8 public decimals = 18;
+    mapping(address => uint256) public balanceOf;
+
+    event Transfer(address indexed from, address indexed to, uint256 value);
+
+    function name() external pure returns (string memory) {
+        bytes memory text = "Huge name 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR";
+        for (uint256 i = 0; i < 8; i++) {
+            text = abi.encodePacked(text, text); // 64 bytes doubled 8 times: 16 KB
+        }
+        return string(text);
+    }
+
+    function symbol() external pure returns (string memory) {
+        bytes memory binary = hex"00ff0a1b7fc3";
+        return string(binary);
+    }
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+        emit Transfer(address(0), to, amount);
+    }
+}
