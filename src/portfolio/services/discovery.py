@@ -81,7 +81,7 @@ class LogDiscovery:
             (wallet, addresses[r.token], r.block)
             for r in received
             if kinds.get(addresses[r.token]) is not None
-            for wallet in owners[r.wallet]
+            for wallet in owners.get(r.wallet, ())  # (a node may answer more than asked)
         ]
         await self._found.record(chain, end, read, found, self._clock.now())
         if found:
