@@ -229,7 +229,7 @@ class FetchService:
         started = time.monotonic()
         try:
             tracked = await self._tracked_tokens(chain, wallets)
-            found = await self._found.found([w.id for w in wallets]) if self._found else {}
+            found = await self._found_tokens(chain, wallets)
             readings = await self._read(
                 chain, wallets, reuse_accounts, _per_address(wallets, tracked, found)
             )
@@ -275,6 +275,12 @@ class FetchService:
         if self._tracked is None:
             return {}
         return await self._tracked.tracked({w.tenant for w in wallets}, chain)
+
+    async def _found_tokens(self, chain: Chain, wallets: list[Wallet]) -> dict[UUID, list[Token]]:
+        """The tokens on no list found for these wallets in the logs (EVM chains only)."""
+        if self._found is None or not chain.is_evm:
+            return {}
+        return await self._found.found([w.id for w in wallets])
 
     async def _read(
         self,
