@@ -4,6 +4,7 @@ log (stderr) is kept in a file for the test to read."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -57,6 +58,7 @@ def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:
             "PORTFOLIO_RATE_LIMIT_AUTH_FAILURES": "1000000/minute",  # fuzzers send bad keys
             "PORTFOLIO_REFRESH_INTERVAL_SECONDS": "0",  # unless a test of the schedule asks
             "PORTFOLIO_HEALTH_CACHE_SECONDS": "0",  # a test sees a dependency's change at once
+            "PYTHONFAULTHANDLER": "1",  # a process that hangs dumps its threads on SIGABRT
         }
     )
     env.update({f"PORTFOLIO_{name.upper()}": value for name, value in settings.items()})
@@ -99,7 +101,12 @@ def running_uvicorn(
         yield server
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # what it was doing, from faulthandler, then fail
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=10)
+            pytest.fail(f"uvicorn did not stop within 30 s of SIGTERM: {server.log[-6000:]}")
     # uvicorn shuts down gracefully, then re-raises SIGTERM: -15 is a clean exit here.
     assert "Application shutdown complete" in server.log, server.log[-3000:]
 
