@@ -328,7 +328,7 @@ class SqlPerformanceReader:
         )
         if row is None or row.kept_at >= target:  # (it was inserted above)
             return False
-        state = _state_of(row.state)
+        state = _State.from_json(row.state)  # (a new text each chunk: nothing to reuse)
         symbols = dict(state.symbols)
         start = row.kept_at
         continuing = row.first_at is not None  # else nothing was held before ``start``
@@ -586,10 +586,9 @@ async def _tracked(
     state = _state_of(cursor.state)
     symbols = dict(state.symbols)
     size = (kept_until - window.start) // step + 1
-    if not scaled:  # the kept part's ends, which the part after goes on from
-        ends = (0, size - 1)
-        await _read_cells(session, dialect, tenant, window, indexed, lambda _: ends)
     if kept_until < window.last_end:
+        if not scaled:  # the kept part's last cells, which the part after goes on from
+            await _read_cells(session, dialect, tenant, window, indexed, lambda _: (size - 1,))
         tail = Window(kept_until, window.end, step)
         later_tokens, later_wallets = tracks(
             tail, *await _after(session, dialect, tail, wallets, state, symbols)
