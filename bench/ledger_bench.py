@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -74,7 +74,9 @@ class InProcessChain:
 
 
 class FixedPrices:
-    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
+    async def prices(
+        self, tokens: Sequence[Token], *, found: Collection[str] = frozenset()
+    ) -> dict[str, Price]:
         at = datetime(2026, 11, 1, tzinfo=UTC)
         return {price_key(t): Price(Decimal("1.5"), None, at, "bench") for t in tokens}
 

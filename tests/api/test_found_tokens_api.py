@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from portfolio.main.app import create_app
 from tests.api.conftest import serve, settings_for
 from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
 from tests.chains.lists import write_list
+from tests.prices.price_server import PriceServer, Quote
 
 pytestmark = pytest.mark.slow
 HOLDER = "0x5555555555555555555555555555555555555555"
@@ -28,6 +30,7 @@ class Served:
     node: AnvilNode
     client: httpx.AsyncClient
     wallet_id: str  # HOLDER's, on Ethereum
+    prices: PriceServer  # the only price source (DefiLlama's API)
 
     async def send(self, token: str, amount: int) -> None:
         await self.node.transact(token, "mint(address,uint256)", ["address", "uint256"],
@@ -49,11 +52,13 @@ class Served:
 @pytest.fixture
 async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
     """anvil with Multicall3, and the service on it (no token list, logs read at the head,
-    a cycle a second) with HOLDER's wallet."""
-    async with running_anvil() as node:
+    a cycle a second, prices from a local DefiLlama) with HOLDER's wallet."""
+    async with running_anvil() as node, PriceServer() as prices:
         await node.install_multicall()
         settings = settings_for(
             database_url,
+            price_sources=["defillama"],
+            defillama_base_url=f"{prices.url}/llama",
             ethereum_rpc_urls=[node.url],
             ethereum_chain_id=CHAIN_ID,
             ethereum_token_list=write_list(tmp_path / "none.json", CHAIN_ID, []),
@@ -66,7 +71,7 @@ async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
                 "/api/v1/wallets", json={"chain": "ethereum", "address": HOLDER}
             )
             assert created.status_code == 201, created.text
-            yield Served(node, client, created.json()["id"])
+            yield Served(node, client, created.json()["id"], prices)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -108,3 +113,42 @@ async def test_hostile_contracts_leave_every_document_valid(served: Served) -> N
     csv = await served.client.get("/api/v1/portfolio", headers={"Accept": "text/csv"})
     assert csv.status_code == 200, csv.text
     assert "\x00" not in csv.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_found_token_counts_once_a_price_source_prices_it(served: Served) -> None:
+    """Two tokens on no list sent to the wallet: the one a price source prices (by its
+    address) counts in its balances, the portfolio and its history; the other is listed under
+    `unverified`, out of the total. Marked spam, the priced one leaves the total."""
+    priced = await served.node.deploy(
+        "TestToken", ["string", "string", "uint8"], ["Priced", "PRC", 6]
+    )
+    unpriced = await served.node.deploy(
+        "TestToken",
+        ["string", "string", "uint8"],
+        ["Priced", "PRC", 6],  # a copy's name
+    )
+    served.prices.llama[f"ethereum:{priced.lower()}"] = Quote(Decimal("2.5"))
+    await served.send(priced, 3_000_000)
+    await served.send(unpriced, 5_000_000)
+    await served.held_once(priced)
+    held = await served.held_once(unpriced)
+    assert held[priced]["usd_value"] == "7.50"
+    assert held[unpriced]["usd_value"] is None
+    assert not held[priced]["token"]["verified"]
+    assert not held[unpriced]["token"]["verified"]
+
+    document = (await served.client.get("/api/v1/portfolio")).json()
+    assert document["total_usd"] == "7.50"
+    assert [t["token"]["address"] for t in document["by_token"]] == [priced]
+    assert [t["token"]["address"] for t in document["unverified"]] == [unpriced]
+    assert document["unverified"][0]["raw_balance"] == "5000000"
+    assert all(t["token"]["address"] != unpriced for t in document["unpriced"])
+    history = (await served.client.get("/api/v1/portfolio/history")).json()
+    assert history["points"][-1]["total_usd"] == "7.50"
+
+    marked = await served.client.put(f"/api/v1/tokens/ethereum/{priced}", json={"mark": "spam"})
+    assert marked.status_code == 200, marked.text
+    document = (await served.client.get("/api/v1/portfolio")).json()
+    assert document["total_usd"] == "0.00"
+    assert document["by_token"] == []

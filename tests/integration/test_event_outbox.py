@@ -3,7 +3,7 @@ same transaction, and only then."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -168,7 +168,9 @@ class Prices:
     def __init__(self, usd: Decimal) -> None:
         self.usd = usd
 
-    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
+    async def prices(
+        self, tokens: Sequence[Token], *, found: Collection[str] = frozenset()
+    ) -> dict[str, Price]:
         return {price_key(t): Price(self.usd, None, T0, "test") for t in tokens}
 
 

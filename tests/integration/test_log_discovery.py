@@ -75,6 +75,9 @@ async def test_unlisted_tokens_sent_to_wallets_are_found_once_confirmed(
         assert await found.found([one.id, ones.id, two.id]) == {
             one.id: [newer], ones.id: [newer], two.id: [newer]
         }  # fmt: skip
+        assert await found.found_by("default") == {(Chain.ETHEREUM, unlisted)}  # once
+        assert await found.found_by("another") == {(Chain.ETHEREUM, unlisted)}
+        assert await found.found_by("nobody") == set()
         head = int(await node.rpc("eth_blockNumber"), 16)
         assert await found.cursor(Chain.ETHEREUM) == head - DEPTH
         async with sessions() as session:

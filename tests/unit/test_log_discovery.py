@@ -61,6 +61,9 @@ class Found:
     async def found(self, wallet_ids: Collection[UUID]) -> dict[UUID, list[Token]]:
         return {}
 
+    async def found_by(self, tenant: str) -> set[tuple[Chain, str]]:
+        return set()
+
 
 async def test_a_transfer_to_an_address_not_asked_about_is_left_out() -> None:
     wallets = FakeWalletRepository()

@@ -346,7 +346,13 @@ class SummaryOut(CurrencyOut):
     by_wallet: list[WalletTotalOut]
     unpriced: list[TokenTotalOut] = Field(
         description="Tokens with no price and, unless PORTFOLIO_INCLUDE_UNVERIFIED is set, "
-        "tokens outside the token lists: not in total_usd."
+        "tokens outside the token lists: not in total_usd (tokens found on chain are under "
+        "unverified)."
+    )
+    unverified: list[TokenTotalOut] = Field(
+        default_factory=list,
+        description="Tokens on no list found in the wallets' transfers that no price source "
+        "prices yet: not in total_usd. One that a source prices counts like a listed token.",
     )
     spam: list[TokenTotalOut] = Field(
         default_factory=list,
@@ -391,6 +397,7 @@ class SummaryOut(CurrencyOut):
             ],
             unpriced=[_token_total(t, total, convert) for t in summary.unpriced],
             spam=[_token_total(t, total, convert) for t in summary.spam],
+            unverified=[_token_total(t, total, convert) for t in summary.unverified],
         )
 
 

@@ -4,7 +4,7 @@ exact Decimals here; rounding happens where they are shown."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
@@ -50,6 +50,7 @@ class Summary:
     stale: bool
     wallet_count: int = field(default=0)
     spam: list[TokenTotal] = field(default_factory=list)  # marked spam: asked for, not counted
+    unverified: list[TokenTotal] = field(default_factory=list)  # found on chain, no price yet
 
 
 def summarize(
@@ -57,7 +58,12 @@ def summarize(
     prices: Mapping[str, Price],
     *,
     include_unverified: bool = False,
+    found: Collection[str] = frozenset(),
 ) -> Summary:
+    """``found``: the price keys of tokens on no list found in the wallets' transfers. Such a
+    token counts once a price source prices it (by its contract address); until then it is
+    listed under ``unverified``, apart from the listed tokens that have no price."""
+    counts = _Counting(prices, include_unverified, found)
     merged: dict[str, tuple[Token, int]] = {}
     by_wallet: list[tuple[Wallet, Decimal]] = []
     by_chain: dict[Chain, Decimal] = {}
@@ -70,13 +76,13 @@ def summarize(
                 key = f"{price_key(balance.token)}:{balance.token.kind}"  # staked apart
                 token, raw = merged.get(key, (balance.token, 0))
                 merged[key] = (token, raw + balance.raw)
-                price = _counted_price(balance.token, prices, include_unverified)
+                price = counts.price(balance.token)
                 value = value_of(balance.raw, balance.token.decimals, price)
                 if value is not None:
                     wallet_value += value
             by_wallet.append((held.wallet, wallet_value))
             by_chain[held.wallet.chain] = by_chain.get(held.wallet.chain, ZERO) + wallet_value
-        priced, unpriced = _split(merged, prices, include_unverified)
+        priced, unpriced = _split(merged, counts)
         total = sum((t.value or ZERO for t in priced), ZERO)
         change = _change(priced)
     used = [t.price for t in priced if t.price is not None]
@@ -86,7 +92,8 @@ def summarize(
         by_chain=by_chain,
         by_token=sorted(priced, key=lambda t: (-(t.value or ZERO), price_key(t.token))),
         by_wallet=sorted(by_wallet, key=lambda w: (-w[1], w[0].created_at, w[0].id)),
-        unpriced=sorted(unpriced, key=lambda t: price_key(t.token)),
+        unpriced=sorted((t for t in unpriced if price_key(t.token) not in found), key=_by_key),
+        unverified=sorted((t for t in unpriced if price_key(t.token) in found), key=_by_key),
         change_24h=change,
         as_of=min(times) if times else None,
         stale=any(h.stale for h in holdings) or any(p.stale for p in used),
@@ -94,20 +101,32 @@ def summarize(
     )
 
 
-def _counted_price(
-    token: Token, prices: Mapping[str, Price], include_unverified: bool
-) -> Price | None:
-    if not (token.verified or include_unverified):
+def _by_key(total: TokenTotal) -> str:
+    return price_key(total.token)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counting:
+    """Which tokens count, at which price: a listed one (or any, with ``include_unverified``)
+    or one found on chain, at its price; none without one."""
+
+    prices: Mapping[str, Price]
+    include_unverified: bool
+    found: Collection[str]
+
+    def price(self, token: Token) -> Price | None:
+        key = price_key(token)
+        if token.verified or self.include_unverified or key in self.found:
+            return self.prices.get(key)
         return None
-    return prices.get(price_key(token))
 
 
 def _split(
-    merged: Mapping[str, tuple[Token, int]], prices: Mapping[str, Price], include_unverified: bool
+    merged: Mapping[str, tuple[Token, int]], counts: _Counting
 ) -> tuple[list[TokenTotal], list[TokenTotal]]:
     priced, unpriced = [], []
     for token, raw in merged.values():
-        price = _counted_price(token, prices, include_unverified)
+        price = counts.price(token)
         if price is None:
             unpriced.append(TokenTotal(token, raw))
         else:

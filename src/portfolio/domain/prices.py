@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from portfolio.domain.amounts import Amount
+from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import NATIVE_KEY, Token
 
 CENT = Decimal("0.01")
@@ -28,7 +29,12 @@ class Price:
 
 
 def price_key(token: Token) -> str:
-    return f"{token.chain.value}:{token.address or NATIVE_KEY}"
+    return contract_price_key(token.chain, token.address or NATIVE_KEY)
+
+
+def contract_price_key(chain: Chain, address: str) -> str:
+    """The price key of the token at ``address`` on ``chain``."""
+    return f"{chain.value}:{address}"
 
 
 def value_of(raw: int, decimals: int, price: Price | None) -> Decimal | None:

@@ -173,6 +173,7 @@ async def build_services(
         read_wallets = SqlWalletRepository(read_sessions)
         read_balances = SqlBalanceRepository(read_sessions, read_engine.dialect.name)
         read_marks = SqlTokenMarkRepository(read_sessions)
+        read_found = SqlFoundTokens(read_sessions, read_engine.dialect.name)
         stores = Stores(
             wallets,
             balance_store,
@@ -186,6 +187,7 @@ async def build_services(
             freshness,
             include_unverified=settings.include_unverified,
             marks=read_marks,
+            found=read_found,
         )
         history = SqlHistoryRepository(
             read_sessions,
@@ -204,7 +206,7 @@ async def build_services(
             changes,
         )
         balances = BalanceService(
-            read_wallets, read_balances, stores.cache, prices, clock, freshness
+            read_wallets, read_balances, stores.cache, prices, clock, freshness, found=read_found
         )
         policy = FetchPolicy(
             lock_ttl_seconds=settings.fetch_lock_wait_seconds * 2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from portfolio.domain.prices import Price
@@ -23,4 +23,8 @@ class Pricing(Protocol):
     """What the use cases ask for prices: every source, the cache and the rules of which
     tokens are priced behind one call. Never raises: a token without a price is left out."""
 
-    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]: ...
+    async def prices(
+        self, tokens: Sequence[Token], *, found: Collection[str] = frozenset()
+    ) -> dict[str, Price]:
+        """Prices by ``price_key`` of the tokens that count: listed ones, and those on no list
+        whose price keys are in ``found`` (found on chain in the wallets' transfers)."""

@@ -132,3 +132,6 @@ class FoundTokenRepository(Protocol):
 
     async def found(self, wallet_ids: Collection[UUID]) -> dict[UUID, list[Token]]:
         """Each wallet's found tokens (unverified), in the order found."""
+
+    async def found_by(self, tenant: str) -> set[tuple[Chain, str]]:
+        """The (chain, token address) of every token found for any of the tenant's wallets."""

@@ -9,11 +9,15 @@ from uuid import UUID
 
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.errors import WalletNotFoundError
-from portfolio.domain.prices import Price
+from portfolio.domain.prices import Price, price_key
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.clock import Clock
 from portfolio.ports.prices import Pricing
-from portfolio.ports.repositories import BalanceRepository, WalletRepository
+from portfolio.ports.repositories import (
+    BalanceRepository,
+    FoundTokenRepository,
+    WalletRepository,
+)
 from portfolio.services.balance_cache import BalanceCache
 
 
@@ -34,7 +38,12 @@ class BalanceService:
         prices: Pricing,
         clock: Clock,
         freshness: timedelta = timedelta(seconds=60),
+        *,
+        found: FoundTokenRepository | None = None,
     ) -> None:
+        """``found``: the tokens on no list found in wallets' transfers (priced when a source
+        prices them)."""
+        self._found = found
         self._wallets = wallets
         self._balances = balances
         self._cache = cache
@@ -57,6 +66,10 @@ class BalanceService:
         return await self.view(wallet, snapshot)
 
     async def view(self, wallet: Wallet, snapshot: WalletBalances) -> BalanceView:
-        prices = await self._prices.prices([b.token for b in snapshot.balances if b.raw])
+        found = await self._found.found([wallet.id]) if self._found is not None else {}
+        keys = {price_key(t) for t in found.get(wallet.id, [])}
+        prices = await self._prices.prices(
+            [b.token for b in snapshot.balances if b.raw], found=keys
+        )
         stale = snapshot.is_stale(self._clock.now(), self._freshness)
         return BalanceView(wallet, snapshot, stale, prices)

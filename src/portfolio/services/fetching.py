@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -248,7 +248,8 @@ class FetchService:
             for w in wallets
             if w.id not in failed
         }
-        recorded, refused = await self._record(by_id)
+        found_keys = {price_key(t) for tokens in found.values() for t in tokens}
+        recorded, refused = await self._record(by_id, found_keys)
         for wallet in (w for w in wallets if w.id in refused):
             logger.warning("recording wallet {} failed: {}", wallet.id, refused[wallet.id])
             await self._remember_failure([wallet], refused[wallet.id])
@@ -300,7 +301,7 @@ class FetchService:
         return readings
 
     async def _record(
-        self, readings: dict[UUID, WalletReading]
+        self, readings: dict[UUID, WalletReading], found: Collection[str] = frozenset()
     ) -> tuple[dict[UUID, WalletBalances], dict[UUID, str]]:
         """Priced and stored; one transaction per slice of wallets keeps statements and locks
         small on big refreshes. What was recorded, and why each wallet the database refused
@@ -308,7 +309,7 @@ class FetchService:
         record that cannot be stored fails its own wallet, never its neighbours (another
         tenant's wallet at the same address among them)."""
         tokens = {b.token for reading in readings.values() for b in reading.nonzero()}
-        prices = await self._prices.prices(list(tokens))
+        prices = await self._prices.prices(list(tokens), found=found)  # found: in the series too
         recorded: dict[UUID, WalletBalances] = {}
         refused: dict[UUID, str] = {}
         fetched_at = self._clock.now()

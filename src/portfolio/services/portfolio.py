@@ -7,12 +7,16 @@ from datetime import timedelta
 
 from portfolio.domain.balances import WalletBalances
 from portfolio.domain.portfolio import Summary, WalletHoldings, summarize
-from portfolio.domain.prices import Price
+from portfolio.domain.prices import Price, contract_price_key
 from portfolio.domain.tokens import Mark, TokenBalance, marked
 from portfolio.domain.wallet import Wallet
 from portfolio.ports.clock import Clock
 from portfolio.ports.prices import Pricing
-from portfolio.ports.repositories import BalanceRepository, TokenMarkRepository
+from portfolio.ports.repositories import (
+    BalanceRepository,
+    FoundTokenRepository,
+    TokenMarkRepository,
+)
 
 
 class PortfolioService:
@@ -25,8 +29,12 @@ class PortfolioService:
         *,
         include_unverified: bool = False,
         marks: TokenMarkRepository | None = None,
+        found: FoundTokenRepository | None = None,
     ) -> None:
+        """``found``: the tokens on no list found in the wallets' transfers, which count once
+        a price source prices them (listed under ``unverified`` until then)."""
         self._marks = marks
+        self._found = found
         self._balances = balances
         self._prices = prices
         self._clock = clock
@@ -36,8 +44,9 @@ class PortfolioService:
     async def summary(self, tenant: str, *, include_spam: bool = False) -> Summary:
         """The summary over the tenant's wallets. A token the tenant marked spam is never
         counted and is left out (listed apart with ``include_spam``); one marked trusted is
-        priced and counted like a listed token."""
+        priced and counted like a listed token; one found on chain counts once priced."""
         everything, spam = await self._as_marked(tenant)
+        found = await self._found_by(tenant)
         now = self._clock.now()
         holdings = []
         spam_holdings = []
@@ -45,8 +54,10 @@ class PortfolioService:
             stale = snapshot.is_stale(now, self._freshness)
             holdings.append(WalletHoldings(wallet, snapshot.balances, snapshot.as_of, stale))
             spam_holdings.append(WalletHoldings(wallet, junk, snapshot.as_of, stale))
-        prices = await self._prices_of(everything)
-        summary = summarize(holdings, prices, include_unverified=self._include_unverified)
+        prices = await self._prices_of(everything, found)
+        summary = summarize(
+            holdings, prices, include_unverified=self._include_unverified, found=found
+        )
         if include_spam:  # merged per token, never priced
             summary = replace(summary, spam=summarize(spam_holdings, {}).unpriced)
         return summary
@@ -57,7 +68,13 @@ class PortfolioService:
         """Every wallet's stored balances, and the prices of what they hold (for exports);
         tokens marked spam left out, those marked trusted priced."""
         everything, _ = await self._as_marked(tenant)
-        return everything, await self._prices_of(everything)
+        return everything, await self._prices_of(everything, await self._found_by(tenant))
+
+    async def _found_by(self, tenant: str) -> set[str]:
+        """The price keys of the tokens found for the tenant's wallets."""
+        if self._found is None:
+            return set()
+        return {contract_price_key(c, a) for c, a in await self._found.found_by(tenant)}
 
     async def _as_marked(
         self, tenant: str
@@ -78,6 +95,8 @@ class PortfolioService:
             spam.append(junk)
         return everything, spam
 
-    async def _prices_of(self, everything: list[tuple[Wallet, WalletBalances]]) -> dict[str, Price]:
+    async def _prices_of(
+        self, everything: list[tuple[Wallet, WalletBalances]], found: set[str]
+    ) -> dict[str, Price]:
         tokens = {b.token for _, snapshot in everything for b in snapshot.balances if b.raw}
-        return await self._prices.prices(list(tokens))
+        return await self._prices.prices(list(tokens), found=found)

@@ -4,7 +4,7 @@ price marked stale. A token no source prices has no price (never zero)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,7 +26,9 @@ UNPRICED = b"null"  # cached: the sources answered and know no price
 class NoPricing:
     """Pricing turned off (``PORTFOLIO_PRICE_SOURCES=none``): nothing has a price."""
 
-    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
+    async def prices(
+        self, tokens: Sequence[Token], *, found: Collection[str] = frozenset()
+    ) -> dict[str, Price]:
         return {}
 
     def rate_sources(self) -> list[RateSource]:
@@ -55,9 +57,15 @@ class PriceService:
         """The sources that also give currency rates, in their order."""
         return [source for source in self._sources if isinstance(source, RateSource)]
 
-    async def prices(self, tokens: Sequence[Token]) -> dict[str, Price]:
-        """Prices by ``price_key`` for the tokens that count and have one."""
-        wanted = {price_key(t): t for t in tokens if t.verified or self._include_unverified}
+    async def prices(
+        self, tokens: Sequence[Token], *, found: Collection[str] = frozenset()
+    ) -> dict[str, Price]:
+        """Prices by ``price_key`` for the tokens that count and have one. A token on no list
+        found on chain (its price key in ``found``) is asked for too: the sources price a
+        token by its contract address, so a price is the market's word on that very contract
+        (a copy of a known token's symbol gets none)."""
+        counted = self._include_unverified
+        wanted = {price_key(t): t for t in tokens if counted or t.verified or price_key(t) in found}
         if not wanted or not self._sources:
             return {}
         cached = await self._cache.get_many([_fresh(k) for k in wanted])

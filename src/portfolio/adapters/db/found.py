@@ -94,6 +94,19 @@ class SqlFoundTokens:
                 tokens.setdefault(wallet, []).append(token)
         return tokens
 
+    async def found_by(self, tenant: str) -> set[tuple[Chain, str]]:
+        t, c = FoundTokenRow, FoundContractRow
+        query = (
+            select(WalletRow.chain, t.address)
+            .join(WalletRow, WalletRow.id == t.wallet_id)
+            .join(c, (c.chain == WalletRow.chain) & (c.address == t.address))
+            .where(WalletRow.tenant == tenant, c.decimals.is_not(None))
+            .distinct()
+        )
+        async with storage_errors(), self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return {(Chain(chain), address) for chain, address in rows}
+
 
 def _token(chain: Chain, row: FoundContractRow) -> Token | None:
     if row.decimals is None:

@@ -96,7 +96,8 @@ JSON = "application/json"
 )
 async def get_portfolio(request: Request) -> Response:
     """Totals by chain, by token (one token merged across wallets) and by wallet, with shares
-    of the total; tokens without a price, and unverified ones, under `unpriced`. The document is
+    of the total; tokens without a price, and unverified ones, under `unpriced`; tokens found on
+    chain that no source prices yet under `unverified`. The document is
     cached until a wallet changes or the balance/price freshness runs out, and carries an
     `ETag`: send it back in `If-None-Match` for a 304. With `Accept: text/csv`: one row per
     wallet and held token (the columns are in the README)."""
