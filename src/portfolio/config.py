@@ -60,6 +60,11 @@ class EvmChain(BaseModel):
     token_list: str | None = Field(
         default=None, description="paths or URLs of token lists, comma-separated; shipped: ours"
     )
+    log_new_contracts: int = Field(
+        default=200, ge=1, le=100_000,
+        description="new contracts a log scan reads per chain per cycle (an airdrop storm's "
+        "rest waits for the next cycles)",
+    )  # fmt: skip
     multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
     log_confirmations: int = Field(
         default=12, ge=0, le=100_000, description="blocks behind the head its logs are read at"
@@ -225,6 +230,11 @@ class Settings(BaseSettings):
     log_backfill_blocks: int = Field(
         default=0, ge=0, le=10_000_000,
         description="blocks back a chain's first log scan starts; 0: from its head on",
+    )  # fmt: skip
+    log_new_contracts: int = Field(
+        default=200, ge=1, le=100_000,
+        description="new contracts a log scan reads per chain per cycle (an airdrop storm's "
+        "rest waits for the next cycles)",
     )  # fmt: skip
     multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
     evm_calls_per_multicall: int = Field(

@@ -6,7 +6,7 @@ finds with it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -21,7 +21,7 @@ from portfolio.adapters.db.wallets import SqlWalletRepository
 from portfolio.adapters.resilience import CallPolicy
 from portfolio.config import MULTICALL3
 from portfolio.domain.chains import Chain
-from portfolio.domain.tokens import Token
+from portfolio.domain.tokens import Received, Token
 from portfolio.domain.wallet import Wallet
 from portfolio.services.discovery import LogDiscovery
 from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
@@ -128,5 +128,77 @@ async def test_a_chains_first_scan_without_backfill_starts_at_its_head(
         await node.rpc("anvil_mine", hex(12))  # the default confirmations
         await discovery.scan()
         assert [t.address for t in (await found.found([one.id]))[one.id]] == [unlisted]
+    finally:
+        await chain.close()
+
+
+class Counted:
+    """A reader, with the log queries it is asked for written down."""
+
+    chain = Chain.ETHEREUM
+
+    def __init__(self, reader: Web3ChainReader) -> None:
+        self.reader = reader
+        self.asked: list[tuple[int, int, list[str]]] = []
+
+    async def head(self) -> int:
+        return await self.reader.head()
+
+    async def received(self, start: int, end: int, addresses: Sequence[str]) -> list[Received]:
+        self.asked.append((start, end, list(addresses)))
+        return await self.reader.received(start, end, addresses)
+
+    async def token(self, address: str) -> Token:
+        return await self.reader.token(address)
+
+    def is_listed(self, address: str) -> bool:
+        return self.reader.is_listed(address)
+
+
+async def test_a_wallet_added_later_is_scanned_back_once_within_the_bound(
+    node: AnvilNode, db_engine: AsyncEngine
+) -> None:
+    """With a backfill of 30 blocks, a wallet added after the chain's first scan is scanned
+    back once over the 30 blocks before the cursor: a token sent to it 25 blocks before is
+    found, one sent 40 blocks before is not, and it is not scanned back again."""
+    old, recent = [
+        await node.deploy("TestToken", ["string", "string", "uint8"], [name, name[:3], 6])
+        for name in ("Older", "Recent")
+    ]
+    sessions = session_factory(db_engine)
+    wallets = SqlWalletRepository(sessions)
+    await wallets.add(Wallet.create(Chain.ETHEREUM, ONE, None, NOW))
+    found = SqlFoundTokens(sessions, db_engine.dialect.name)
+    chain = Web3ChainReader.from_urls([node.url], {CHAIN_ID: []}, MULTICALL3, FAST)
+    counted = Counted(chain)
+    asked = counted.asked
+    discovery = LogDiscovery(
+        [counted], wallets, found, FakeClock(NOW), confirmations={Chain.ETHEREUM: 0},
+        backfill=30,
+    )  # fmt: skip
+    try:
+        await discovery.scan()  # the chain's first scan: ONE is scanned back with it
+        assert await found.backfilled(Chain.ETHEREUM, [ONE, TWO]) == {ONE}
+        await mint(node, old, TWO)  # 40 blocks before the cursor, once mined
+        await node.rpc("anvil_mine", hex(14))
+        await mint(node, recent, TWO)  # 25 blocks before
+        await node.rpc("anvil_mine", hex(24))
+        await discovery.scan()
+        cursor = await found.cursor(Chain.ETHEREUM)
+        assert cursor is not None
+        two = Wallet.create(Chain.ETHEREUM, TWO, None, NOW)
+        await wallets.add(two)
+        asked.clear()
+        await discovery.scan()
+        assert asked == [(cursor - 29, cursor, [TWO])]
+        assert await found.cursor(Chain.ETHEREUM) == cursor  # no new block: the cursor stays
+        assert [t.address for t in (await found.found([two.id]))[two.id]] == [recent]
+        assert await found.backfilled(Chain.ETHEREUM, [ONE, TWO]) == {ONE, TWO}
+        async with sessions() as session:
+            rows = await session.scalar(select(func.count()).select_from(FoundTokenRow))
+        assert rows == 1
+        asked.clear()
+        await discovery.scan()  # scanned back once only: no new block, nothing asked
+        assert asked == []
     finally:
         await chain.close()

@@ -224,6 +224,7 @@ async def build_services(
         discovery = LogDiscovery(
             chains.logs if settings.log_discovery else [], wallets, found, clock,
             confirmations=chains.confirmations, backfill=settings.log_backfill_blocks,
+            new_contracts=settings.log_new_contracts,
         )  # fmt: skip
         schedule = SchedulePolicy(
             job_wallets=settings.refresh_job_wallets,

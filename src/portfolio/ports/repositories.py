@@ -126,9 +126,14 @@ class FoundTokenRepository(Protocol):
         contracts: Mapping[str, Token | None],
         found: Collection[tuple[UUID, str, int]],
         now: datetime,
+        backfilled: Mapping[str, int] | None = None,
     ) -> None:
         """In one transaction: the contracts read, the (wallet, token address, block) found
-        (a wallet's first find of a token is kept), and the chain's cursor at ``block``."""
+        (a wallet's first find of a token is kept), the addresses scanned back (each with the
+        first block scanned) and the chain's cursor at ``block``."""
+
+    async def backfilled(self, chain: Chain, addresses: Collection[str]) -> set[str]:
+        """Those of ``addresses`` (lowercase) whose logs on the chain were scanned back."""
 
     async def found(self, wallet_ids: Collection[UUID]) -> dict[UUID, list[Token]]:
         """Each wallet's found tokens (unverified), in the order found."""

@@ -12,9 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.engine import insert_for
 from portfolio.adapters.db.errors import storage_errors
-from portfolio.adapters.db.models import FoundContractRow, FoundTokenRow, LogCursorRow, WalletRow
+from portfolio.adapters.db.models import (
+    FoundContractRow,
+    FoundTokenRow,
+    LogBackfillRow,
+    LogCursorRow,
+    WalletRow,
+)
 from portfolio.domain.chains import Chain
 from portfolio.domain.tokens import Token
+
+IN_LIST = 5000  # addresses a statement names
 
 
 class SqlFoundTokens:
@@ -42,6 +50,7 @@ class SqlFoundTokens:
         contracts: Mapping[str, Token | None],
         found: Collection[tuple[UUID, str, int]],
         now: datetime,
+        backfilled: Mapping[str, int] | None = None,
     ) -> None:
         contract_rows = [
             {"chain": chain.value, "address": address, "checked_at": now,
@@ -54,7 +63,16 @@ class SqlFoundTokens:
             {"wallet_id": wallet, "address": address, "block": at, "found_at": now}
             for wallet, address, at in found
         ]
+        backfill_rows = [
+            {"chain": chain.value, "address": address, "block": first}
+            for address, first in (backfilled or {}).items()
+        ]
         async with storage_errors(), self._sessions.begin() as session:
+            if backfill_rows:
+                await session.execute(
+                    insert_for(self._dialect, LogBackfillRow).on_conflict_do_nothing(),
+                    backfill_rows,
+                )
             if contract_rows:
                 await session.execute(
                     insert_for(self._dialect, FoundContractRow).on_conflict_do_nothing(),
@@ -73,6 +91,17 @@ class SqlFoundTokens:
                     index_elements=["chain"], set_={"block": statement.excluded.block}
                 )
             )
+
+    async def backfilled(self, chain: Chain, addresses: Collection[str]) -> set[str]:
+        b = LogBackfillRow
+        done: set[str] = set()
+        async with storage_errors(), self._sessions() as session:
+            every = list(addresses)
+            for start in range(0, len(every), IN_LIST):  # (bound parameters are limited)
+                part = every[start : start + IN_LIST]
+                query = select(b.address).where(b.chain == chain.value, b.address.in_(part))
+                done.update((await session.scalars(query)).all())
+        return done
 
     async def found(self, wallet_ids: Collection[UUID]) -> dict[UUID, list[Token]]:
         if not wallet_ids:

@@ -344,6 +344,16 @@ class LogCursorRow(Base):
     block: Mapped[int] = mapped_column(BigInteger)
 
 
+class LogBackfillRow(Base):
+    """An address whose Transfer logs on a chain were scanned back, from ``block`` on."""
+
+    __tablename__ = "log_backfills"
+
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    block: Mapped[int] = mapped_column(BigInteger)
+
+
 class FoundContractRow(Base):
     """A contract that sent a watched wallet a Transfer: an ERC-20's decimals, symbol and name
     as read from it, or (``decimals`` NULL) no token, remembered so it is read once."""
