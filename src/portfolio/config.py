@@ -36,6 +36,7 @@ from portfolio.domain.chains import CHAIN_NAME, SOLANA_NAME
 from portfolio.domain.currencies import UnknownCurrencyError, currency_of
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+ENS_REGISTRY = "0x00000000000C2E074eC69A0dFb2997BA6C7d2e1e"  # the same on Ethereum's testnets
 PREFIX = "PORTFOLIO_"
 DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -60,11 +61,6 @@ class EvmChain(BaseModel):
     token_list: str | None = Field(
         default=None, description="paths or URLs of token lists, comma-separated; shipped: ours"
     )
-    log_new_contracts: int = Field(
-        default=200, ge=1, le=100_000,
-        description="new contracts a log scan reads per chain per cycle (an airdrop storm's "
-        "rest waits for the next cycles)",
-    )  # fmt: skip
     multicall_address: str = Field(default=MULTICALL3, description="Multicall3 contract")
     log_confirmations: int = Field(
         default=12, ge=0, le=100_000, description="blocks behind the head its logs are read at"
@@ -231,6 +227,13 @@ class Settings(BaseSettings):
         default=0, ge=0, le=10_000_000,
         description="blocks back a chain's first log scan starts; 0: from its head on",
     )  # fmt: skip
+    ens_registry: str = Field(
+        default=ENS_REGISTRY,
+        description="the ENS registry on Ethereum (names resolved for wallets); empty: no ENS",
+    )
+    ens_refresh_seconds: int = Field(
+        default=86_400, ge=60, description="how often a wallet's primary ENS name is read again"
+    )
     log_new_contracts: int = Field(
         default=200, ge=1, le=100_000,
         description="new contracts a log scan reads per chain per cycle (an airdrop storm's "

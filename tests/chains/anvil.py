@@ -77,7 +77,13 @@ class AnvilNode:
         await self.batch(calls)
 
     async def deploy(self, contract: str, types: list[str], args: list[Any]) -> str:
-        code = compile_contracts()[contract].bytecode + encode(types, args).hex()
+        return await self.deploy_code(compile_contracts()[contract].bytecode, types, args)
+
+    async def deploy_code(
+        self, bytecode: str, types: list[str] | None = None, args: list[Any] | None = None
+    ) -> str:
+        """A contract from its creation code and constructor arguments; its address."""
+        code = bytecode + encode(types or [], args or []).hex()
         tx = await self.rpc(
             "eth_sendTransaction", {"from": self.sender, "data": code, "gas": hex(5_000_000)}
         )
@@ -94,11 +100,15 @@ class AnvilNode:
             await asyncio.sleep(0.01)
         raise RuntimeError(f"transaction {tx} was not mined")
 
-    async def transact(self, to: str, signature: str, types: list[str], args: list[Any]) -> None:
+    async def transact(
+        self, to: str, signature: str, types: list[str], args: list[Any], *, sender: str = ""
+    ) -> None:
+        """A transaction from the node's first account, or ``sender`` (unlocked or
+        impersonated)."""
         data = "0x" + (function_signature_to_4byte_selector(signature) + encode(types, args)).hex()
         tx = await self.rpc(
             "eth_sendTransaction",
-            {"from": self.sender, "to": to, "data": data, "gas": hex(15_000_000)},
+            {"from": sender or self.sender, "to": to, "data": data, "gas": hex(15_000_000)},
         )
         await self.receipt(tx)
 

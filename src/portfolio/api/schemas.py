@@ -51,6 +51,9 @@ ADDRESS_RULES = (
     "EIP-55 checksum). Solana: base58 decoding to 32 bytes (32 to 44 characters). An address "
     "of the other chain's form, a wrong checksum or another decoded length is a 422."
 )
+# A wallet on an EVM chain may be added by ENS name: text with a dot and no blank (what
+# ENSIP-15 accepts is judged by the server, then the name is resolved on Ethereum).
+WALLET_ADDRESS_PATTERN = rf"^\s*({EVM_HEX}|{BASE58_KEY}|[^\s]*\.[^\s]+)\s*$"
 # chain or chains, never both (not both keys, even with a null). That one of them is given is
 # the server's 422: a schema saying it (anyOf at the model) makes generated clients lose the
 # model and take any body.
@@ -85,10 +88,12 @@ class WalletCreate(BaseModel):
     )
     address: str = Field(
         min_length=1,
-        max_length=128,
-        pattern=ADDRESS_PATTERN,
-        description=ADDRESS_RULES,
-        examples=[EXAMPLE_ETH.lower()],
+        max_length=255,
+        pattern=WALLET_ADDRESS_PATTERN,
+        description=f"{ADDRESS_RULES} On EVM chains an ENS name too (`vitalik.eth`), normalised "
+        "as ENSIP-15 says and resolved on Ethereum: its address is stored, the name kept in "
+        "`name`; a name that resolves to no address is a 422.",
+        examples=[EXAMPLE_ETH.lower(), "vitalik.eth"],
     )
     # Trimmed before its length is judged: "  cold storage  " is a label of 12 characters.
     label: Annotated[str | None, BeforeValidator(_trimmed)] = Field(
@@ -123,6 +128,16 @@ class WalletOut(BaseModel):
     label: str | None = Field(examples=["cold storage"])
     created_at: datetime
     updated_at: datetime
+    name: str | None = Field(
+        default=None, examples=["vitalik.eth"], description="The ENS name it was added by."
+    )
+    ens_name: str | None = Field(
+        default=None,
+        examples=["vitalik.eth"],
+        description="The address's primary ENS name (its reverse record, kept only while the "
+        "name resolves back to the address), read again daily; null when it has none or "
+        "before its first read.",
+    )
 
     @classmethod
     def of(cls, wallet: Wallet) -> WalletOut:

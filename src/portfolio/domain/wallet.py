@@ -37,6 +37,8 @@ class Wallet:
     created_at: datetime
     updated_at: datetime
     tenant: str = DEFAULT_TENANT  # whose wallet it is; no other tenant ever sees it
+    name: str | None = None  # the ENS name it was added by (normalised), if it was
+    ens_name: str | None = None  # its address's primary ENS name, verified forward
 
     @classmethod
     def create(
@@ -46,6 +48,7 @@ class Wallet:
         label: str | None,
         now: datetime,
         tenant: str = DEFAULT_TENANT,
+        name: str | None = None,
     ) -> Wallet:
         return cls(
             id=uuid4(),
@@ -55,6 +58,7 @@ class Wallet:
             created_at=now,
             updated_at=now,
             tenant=tenant,
+            name=name,
         )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from loguru import logger
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from portfolio.adapters.chains.ens import EnsNames
 from portfolio.adapters.chains.evm import ChainIdCheck, EvmLimits, Web3ChainReader
 from portfolio.adapters.chains.solana import SolanaChainReader, SolanaLimits
 from portfolio.adapters.chains.tokenlist import (
@@ -33,19 +34,21 @@ from portfolio.domain.errors import NotReadyError
 from portfolio.domain.tokens import Token
 from portfolio.ports.chains import ChainReader, TransferLogs
 from portfolio.ports.health import HealthCheck
+from portfolio.ports.names import NameService
 
 # Waits between reads of lists that could not be read: 5 s doubling up to 5 minutes.
 LIST_RETRY_FIRST_SECONDS = 5.0
 LIST_RETRY_MAX_SECONDS = 300.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChainReaders:
     readers: dict[Chain, ChainReader]
     checks: list[HealthCheck]  # readiness: each EVM node answers its chain's id
     optional_checks: list[HealthCheck]  # warnings: token lists not read yet
     logs: list[TransferLogs] = field(default_factory=list)  # the EVM chains' Transfer logs
     confirmations: dict[Chain, int] = field(default_factory=dict)  # blocks behind the head
+    names: NameService | None = None  # ENS, on Ethereum's nodes
 
 
 @dataclass
@@ -113,6 +116,8 @@ async def chain_readers(
             built.checks.append(ChainIdCheck(evm))
             built.logs.append(evm)
             built.confirmations[evm.chain] = chain.log_confirmations
+            if evm.chain == Chain.ETHEREUM and settings.ens_registry:
+                built.names = EnsNames(evm.calls, settings.ens_registry)
         if settings.solana_rpc_urls:
             solana = SolanaChainReader.from_urls(
                 settings.solana_rpc_urls,

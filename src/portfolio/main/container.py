@@ -36,7 +36,7 @@ from portfolio.adapters.db.ledger import SqlPriceSeries
 from portfolio.adapters.db.performance import SqlPerformanceReader
 from portfolio.adapters.db.rates import SqlRateSeries
 from portfolio.adapters.db.token_marks import SqlTokenMarkRepository, SqlTrackedTokenRepository
-from portfolio.adapters.db.wallets import SqlWalletRepository
+from portfolio.adapters.db.wallets import SqlPrimaryNames, SqlWalletRepository
 from portfolio.adapters.db.webhooks import SqlWebhookRepository
 from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
 from portfolio.adapters.ratelimits import LimitsRateLimiter
@@ -62,6 +62,7 @@ from portfolio.services.fetching import FetchPolicy, FetchService, Stores
 from portfolio.services.health import HealthService
 from portfolio.services.history import HistoryService
 from portfolio.services.lifecycle import STOPPING
+from portfolio.services.names import PrimaryNames
 from portfolio.services.portfolio import PortfolioService
 from portfolio.services.rates import RateService
 from portfolio.services.scheduling import (
@@ -268,8 +269,21 @@ async def build_services(
         )
         stack.push_async_callback(hub.close)
 
+        primary_names = (
+            None
+            if chains.names is None
+            else PrimaryNames(
+                chains.names,
+                SqlPrimaryNames(sessions),
+                clock,
+                every=timedelta(seconds=settings.ens_refresh_seconds),
+            )
+        )
+
         async def upkeep() -> None:
             await discovery.scan()  # before the cycle's reads, which read what it finds
+            if primary_names is not None:
+                await primary_names.refresh()
             await history_service.upkeep()
             await rates.record_all()
             await events.upkeep()
@@ -290,6 +304,7 @@ async def build_services(
                 reads=read_wallets,
                 chains=frozenset(readers),
                 max_wallets=settings.tenant_max_wallets,
+                names=chains.names,
             ),
             balances=balances,
             fetching=fetching,

@@ -109,6 +109,17 @@ class TrackedTokenRepository(Protocol):
         """Each tenant's tracked tokens (of one chain, when given)."""
 
 
+class PrimaryNameRepository(Protocol):
+    """The primary ENS names of the EVM wallets' addresses, as last read."""
+
+    async def due(self, before: datetime, limit: int) -> list[str]:
+        """Up to ``limit`` EVM wallet addresses whose name was never read, or last read
+        before ``before`` (the longest unread first)."""
+
+    async def record(self, names: Mapping[str, str | None], now: datetime) -> None:
+        """Each address's primary name (None: none) on every EVM wallet at it, read ``now``."""
+
+
 class FoundTokenRepository(Protocol):
     """Tokens on no list that wallets received, found in a chain's Transfer logs."""
 

@@ -7,13 +7,16 @@ from uuid import UUID
 
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import (
+    InvalidAddressError,
     QuotaExceededError,
     UnsupportedChainError,
     WalletNotFoundError,
 )
+from portfolio.domain.names import is_name, normalized_name
 from portfolio.domain.wallet import Wallet, WalletCursor, WalletPage
 from portfolio.ports.changes import PortfolioWatcher
 from portfolio.ports.clock import Clock
+from portfolio.ports.names import NameService
 from portfolio.ports.repositories import WalletRepository
 
 
@@ -26,10 +29,13 @@ class WalletService:
         reads: WalletRepository | None = None,
         chains: frozenset[Chain] | None = None,
         max_wallets: int | None = None,
+        names: NameService | None = None,
     ) -> None:
         """``reads``: where reads go (a replica), when not to ``wallets``. ``chains``: the
         configured ones, which wallets may be on (None: any). ``max_wallets``: a tenant's
-        quota (PORTFOLIO_TENANT_MAX_WALLETS; None: none)."""
+        quota (PORTFOLIO_TENANT_MAX_WALLETS; None: none). ``names``: ENS on Ethereum, by
+        which an EVM wallet may be added by name (None: no names)."""
+        self._names = names
         self._max_wallets = max_wallets
         self._chains = chains
         self._wallets = wallets
@@ -56,11 +62,30 @@ class WalletService:
                     f"A tenant has at most {self._max_wallets} wallets "
                     f"(PORTFOLIO_TENANT_MAX_WALLETS); this one has {held}."
                 )
+        name = None
+        if is_name(address):
+            name, address = await self._resolve(address, chains)
         now = self._clock.now()
-        wallets = [Wallet.create(chain, address, label, now, tenant) for chain in chains]
+        wallets = [Wallet.create(chain, address, label, now, tenant, name) for chain in chains]
         await self._wallets.add(*wallets)
         await self._changed(tenant)
         return wallets
+
+    async def _resolve(self, text: str, chains: Sequence[Chain]) -> tuple[str, str]:
+        """An ENS name, normalised, and the address it resolves to on Ethereum (the same
+        account on every EVM chain); a 422 when it resolves to none."""
+        if not all(chain.is_evm for chain in chains):
+            raise InvalidAddressError("An ENS name names an EVM address; Solana takes none.")
+        name = normalized_name(text)
+        if self._names is None:
+            raise InvalidAddressError(
+                "ENS names are resolved on Ethereum, and this service has no Ethereum node "
+                "(PORTFOLIO_ETHEREUM_RPC_URLS) or no ENS registry (PORTFOLIO_ENS_REGISTRY)."
+            )
+        address = await self._names.resolve(name)
+        if address is None:
+            raise InvalidAddressError(f"The ENS name {name} resolves to no address.")
+        return name, address
 
     def _check_chain(self, chain: Chain) -> None:
         if self._chains is not None and chain not in self._chains:

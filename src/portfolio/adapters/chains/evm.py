@@ -179,6 +179,28 @@ class Web3ChainReader:
             raise NotATokenError(f"{address} answers no decimals(): not an ERC-20 token.")
         return Token(self.chain, checksummed, _text(symbol), _text(name), places, False)
 
+    async def calls(self, requests: Sequence[tuple[str, bytes]]) -> list[bytes | None]:
+        """Plain ``eth_call``s, (contract, call data), at the latest block, in JSON-RPC
+        batches: each one's return data, or None where it reverted or was refused (its
+        contract's doing, never held against the node). Gas is capped as for a token's call."""
+
+        def build(group: list[tuple[str, bytes]]) -> list[tuple[str, list[Any]]]:
+            return [_eth_call(to, data) for to, data in group]
+
+        def read(group: list[tuple[str, bytes]], answers: list[Any]) -> list[bytes | None]:
+            return [_data(answer) for answer in answers]
+
+        async def send(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[bytes | None]:
+            groups = list(chunked(list(requests), self._limits.batch_size))
+            try:
+                return await self._send_all(endpoint, groups, build, read)
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+            except (ValueError, Web3Exception) as exc:
+                raise UpstreamError(f"malformed answer ({describe(exc)})"[:300]) from exc
+
+        return await self._pool.run(send) if requests else []
+
     async def head(self) -> int:
         """The node's latest block."""
 
@@ -486,6 +508,22 @@ def _word(answer: Any) -> int | None:
         return None
     data = bytes.fromhex(answer.removeprefix("0x"))
     return int.from_bytes(data, "big") if len(data) == UINT256_BYTES else None
+
+
+def _eth_call(to: str, data: bytes) -> tuple[str, list[Any]]:
+    call = {"to": AsyncWeb3.to_checksum_address(to), "data": "0x" + data.hex(),
+            "gas": TOKEN_CALL_GAS}  # fmt: skip
+    return "eth_call", [call, "latest"]
+
+
+def _data(answer: Any) -> bytes | None:
+    """A call's return data, or None (a failed call, an answer that is no hex)."""
+    if isinstance(answer, ItemError) or not isinstance(answer, str):
+        return None
+    try:
+        return bytes.fromhex(answer.removeprefix("0x"))
+    except ValueError:
+        return None
 
 
 def _text(answer: Any) -> str | None:

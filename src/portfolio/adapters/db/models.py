@@ -67,6 +67,10 @@ class WalletRow(Base):
     chain: Mapped[str] = mapped_column(String(32))
     address: Mapped[str] = mapped_column(String(64))
     label: Mapped[str | None] = mapped_column(String(100))
+    # The ENS name it was added by, and its address's primary name as last read (and when).
+    name: Mapped[str | None] = mapped_column(String(255))
+    ens_name: Mapped[str | None] = mapped_column(String(255))
+    ens_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

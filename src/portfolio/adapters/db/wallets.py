@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import case, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -111,6 +111,38 @@ class SqlWalletRepository:
             return (await session.scalars(query)).first()
 
 
+class SqlPrimaryNames:
+    """The primary ENS names of the EVM wallets' addresses, kept on the wallets' rows (one
+    address may be tracked on several EVM chains by several tenants: its name is one)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def due(self, before: datetime, limit: int) -> list[str]:
+        w = WalletRow
+        never = func.max(case((w.ens_checked_at.is_(None), 1), else_=0))
+        query = (
+            select(w.address)
+            .where(w.chain != Chain.SOLANA.value)
+            .where((w.ens_checked_at.is_(None)) | (w.ens_checked_at < before))
+            .group_by(w.address)
+            .order_by(never.desc(), func.min(w.ens_checked_at), w.address)  # new ones first
+            .limit(limit)
+        )
+        async with storage_errors(), self._sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def record(self, names: Mapping[str, str | None], now: datetime) -> None:
+        w = WalletRow
+        async with storage_errors(), self._sessions.begin() as session:
+            for address, name in names.items():
+                await session.execute(
+                    update(w)
+                    .where(w.address == address, w.chain != Chain.SOLANA.value)
+                    .values(ens_name=name, ens_checked_at=now)
+                )
+
+
 def _to_row(wallet: Wallet) -> WalletRow:
     return WalletRow(
         id=wallet.id,
@@ -120,6 +152,7 @@ def _to_row(wallet: Wallet) -> WalletRow:
         created_at=wallet.created_at,
         updated_at=wallet.updated_at,
         tenant=wallet.tenant,
+        name=wallet.name,
     )
 
 
@@ -132,4 +165,6 @@ def to_wallet(row: WalletRow) -> Wallet:
         created_at=row.created_at,
         updated_at=row.updated_at,
         tenant=row.tenant,
+        name=row.name,
+        ens_name=row.ens_name,
     )
