@@ -93,15 +93,26 @@ async def test_a_token_on_no_list_sent_to_a_wallet_shows_after_the_next_cycle(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_hostile_contracts_leave_every_document_valid(served: Served) -> None:
-    """A token with a 16 KB name and a binary symbol, and a contract sending Transfer logs
-    whose decimals() reverts: the first shows with its name cut and its symbol dropped, the
-    second not at all, and the portfolio, its CSV and the history answer as ever."""
+    """A token with a 16 KB name and a binary symbol, a contract sending Transfer logs whose
+    decimals() reverts, one whose decimals() says 2**200, and a token of 255 decimals holding
+    the most a uint256 can: the first shows with its name cut and its symbol dropped, the
+    liars not at all, the last exact, and the portfolio, its CSV and the history answer as
+    ever."""
     huge = await served.node.deploy("HugeNameToken", [], [])
     no_token = await served.node.deploy("NoDecimalsToken", [], [])
-    for token in (huge, no_token):
+    lying = await served.node.deploy("HugeDecimalsToken", [], [])
+    tiny = await served.node.deploy(
+        "TestToken", ["string", "string", "uint8"], ["Tiny", "TNY", 255]
+    )
+    for token in (huge, no_token, lying):
         await served.send(token, 10**18)
-    held = await served.held_once(huge)
+    await served.send(tiny, 2**256 - 1)
+    await served.held_once(huge)
+    held = await served.held_once(tiny)
     assert no_token not in held
+    assert lying not in held  # decimals() of 2**200: no token
+    assert held[tiny]["raw_balance"] == str(2**256 - 1)
+    assert held[tiny]["balance"] == "0." + str(2**256 - 1).rjust(255, "0")
     name, symbol = held[huge]["token"]["name"], held[huge]["token"]["symbol"]
     assert name.startswith("Huge name 0123")
     assert len(name) <= 64

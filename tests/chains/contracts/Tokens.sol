@@ -135,3 +135,19 @@ contract HugeNameToken {
         emit Transfer(address(0), to, amount);
     }
 }
+
+// Lies about its decimals: 2**200, which no amount could be scaled by.
+contract HugeDecimalsToken {
+    mapping(address => uint256) public balanceOf;
+
+    event Transfer(address indexed from, address indexed to, uint256 value);
+
+    function decimals() external pure returns (uint256) {
+        return 2 ** 200;
+    }
+
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+        emit Transfer(address(0), to, amount);
+    }
+}
