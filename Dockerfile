@@ -17,7 +17,7 @@ WORKDIR /src
 # installs the same pins (requirements-dev.lock is this lock plus the development tools).
 COPY requirements.lock ./
 RUN /opt/uv/bin/uv pip sync --python /opt/venv/bin/python --require-hashes requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 RUN /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps --no-build-isolation .
 

@@ -109,7 +109,7 @@ test-latest: tools services | $(UV_VENV)/.stamp
 	.venv-latest/bin/pytest
 
 # `make bench` runs every benchmark; `make bench history scale` the ones named.
-BENCHES := evm discovery solana api history scale events performance
+BENCHES := evm discovery solana api history scale events performance cli
 bench: install-dev tools services
 	command -v wrk >/dev/null || bash scripts/ensure-services.sh wrk
 	$(BIN)/python -m bench $(filter $(BENCHES),$(MAKECMDGOALS))

@@ -9,6 +9,7 @@ from loguru import logger
 
 from bench import (
     api_bench,
+    cli_bench,
     discovery_bench,
     events_bench,
     evm_bench,
@@ -27,12 +28,13 @@ BENCHES = {
     "scale": scale_bench,
     "events": events_bench,
     "performance": performance_bench,
+    "cli": cli_bench,
 }
 
 
 async def main() -> None:
     """`python -m bench [evm] [discovery] [solana] [api] [history] [scale] [events]
-    [performance]`: the named ones, or all."""
+    [performance] [cli]`: the named ones, or all."""
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     chosen = [BENCHES[name] for name in sys.argv[1:]] or list(BENCHES.values())

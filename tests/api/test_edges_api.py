@@ -67,7 +67,7 @@ async def test_the_openapi_document_states_the_limits(client: httpx.AsyncClient)
     history = schema["paths"]["/api/v1/portfolio/history"]["get"]
     assert "10,000" in history["description"]
     body = schema["components"]["schemas"]["WalletCreate"]["properties"]
-    assert body["address"]["maxLength"] == 128
+    assert body["address"]["maxLength"] == 255  # an ENS name's length
 
 
 async def test_without_keys_only_local_host_names_are_answered(database_url: str) -> None:

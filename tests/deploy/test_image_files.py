@@ -66,7 +66,7 @@ def test_the_build_context_is_what_the_image_needs_and_dependencies_come_first()
     assert ignore[ignore.index("*")] == "*"  # everything out, then only what is named
     sent = {line.removeprefix("!") for line in ignore if line.startswith("!")}
     assert sent == {"tools/uv-requirements.txt", "requirements.lock", "pyproject.toml",
-                    "README.md", "src", "alembic.ini", "migrations"}  # fmt: skip
+                    "README.md", "LICENSE", "src", "alembic.ini", "migrations"}  # fmt: skip
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert dockerfile.index("COPY requirements.lock") < dockerfile.index("COPY src")
     assert "--require-hashes" in dockerfile

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-from ens_normalize import DisallowedSequence, ens_normalize
 from eth_utils.crypto import keccak
 
 from portfolio.domain.errors import InvalidAddressError
@@ -26,6 +25,8 @@ def is_name(text: str) -> bool:
 def normalized_name(text: str) -> str:
     """The name as ENSIP-15 normalises it (``VITALIK.eth`` is ``vitalik.eth``); a name it
     refuses, or an empty or over-long one, is an InvalidAddressError saying why."""
+    from ens_normalize import DisallowedSequence, ens_normalize  # (0.3 s to load: when used)
+
     try:
         name = str(ens_normalize(text.strip()))
     except DisallowedSequence as exc:
@@ -39,6 +40,8 @@ def normalized_name(text: str) -> str:
 
 def is_normalized(name: str) -> bool:
     """Whether a name read from the chain (a reverse record) is as ENSIP-15 normalises it."""
+    from ens_normalize import DisallowedSequence, ens_normalize
+
     try:
         return 0 < len(name) <= MAX_NAME_LENGTH and ens_normalize(name) == name
     except DisallowedSequence:

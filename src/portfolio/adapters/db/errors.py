@@ -22,6 +22,7 @@ _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, OSError, Tim
 # shutdown, cannot connect now, query cancelled by the statement timeout).
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 UNDEFINED_TABLE = "42P01"  # a database not migrated yet: not ready, rather than a bug
+NO_SUCH_TABLE = "no such table"  # SQLite's word for the same
 # 22 data exception (a value too long, out of range), 23 integrity constraint violation.
 _REFUSED_SQLSTATE_CLASSES = ("22", "23")
 
@@ -32,8 +33,9 @@ async def storage_errors() -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
-        if unavailable(exc):
-            raise StorageUnavailableError("The database is not answering.") from exc
+        reason = outage_reason(exc)
+        if reason is not None:
+            raise StorageUnavailableError(reason) from exc
         raise
 
 
@@ -60,12 +62,33 @@ async def rejected_records() -> AsyncIterator[None]:
         raise
 
 
+def outage_reason(exc: BaseException) -> str | None:
+    """What to tell of a database that cannot serve now (``exc`` or an error it wraps says
+    so), or None: not migrated (a table missing) is told apart from not answering."""
+    if not unavailable(exc):
+        return None
+    if any(
+        getattr(e, "sqlstate", None) == UNDEFINED_TABLE or str(e).startswith(NO_SUCH_TABLE)
+        for e in _chain(exc)
+    ):
+        return "The database has no schema yet: run the migrations (portfolio migrate)."
+    return "The database is not answering."
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the errors it wraps (its driver's error, its cause), each once."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in seen):
+        seen.append(current)
+        wrapped = getattr(current, "orig", None)
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return seen
+
+
 def unavailable(exc: BaseException) -> bool:
     """Whether ``exc``, or an error it wraps, says the database cannot be reached now."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(exc):
         if isinstance(current, _UNAVAILABLE):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
@@ -75,6 +98,4 @@ def unavailable(exc: BaseException) -> bool:
             sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate == UNDEFINED_TABLE
         ):
             return True
-        wrapped = getattr(current, "orig", None)
-        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
     return False
