@@ -59,6 +59,7 @@ def test_the_locks_pin_every_dependency_within_its_range_with_hashes() -> None:
     assert {name: dev.get(name) for name in runtime} == runtime
     assert set(dev) - set(runtime) >= {"pytest", "mypy", "ruff"}
     assert "pytest" not in runtime
+    assert "solana" not in runtime  # nothing at run time imports solana-py (the bench does)
 
 
 def test_the_build_context_is_what_the_image_needs_and_dependencies_come_first() -> None:
