@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import tomllib
 from decimal import Decimal
@@ -28,7 +29,13 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -129,9 +136,84 @@ def _chains_of_file(path: str, _mtime_ns: int, _size: int) -> tuple[EvmChain, ..
     return tuple(chains)
 
 
+SECRET_FILE_BYTES = 65_536  # a secret's file is small; a bigger one is a mistake
+
+
+class SecretFileError(ValueError):
+    """A secret's file that cannot be read: its variable, its path and why."""
+
+
+class SecretFiles(EnvSettingsSource):
+    """Settings read from files, as Kubernetes and Compose mount secrets: the file that
+    ``PORTFOLIO_<NAME>_FILE`` names holds ``PORTFOLIO_<NAME>``, and each file named
+    ``PORTFOLIO_<NAME>`` (in any case) in the directory ``PORTFOLIO_SECRETS_DIR`` holds that
+    setting. A file's text is the value, its trailing line break dropped. A variable set
+    outright wins over both; a ``_FILE`` variable over the directory.
+
+    Built on pydantic-settings' environment source, so that a value from a file is parsed as
+    the same variable set in the environment would be (lists, JSON); its own
+    SecretsSettingsSource reads a directory only, and no ``_FILE`` variables."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        values: dict[str, str | None] = {}
+        directory = os.environ.get(f"{PREFIX}SECRETS_DIR")
+        if directory:
+            try:
+                paths = sorted(Path(directory).iterdir())
+            except OSError as exc:
+                raise SecretFileError(f"{PREFIX}SECRETS_DIR: {directory}: {exc.strerror}") from None
+            for path in paths:
+                if path.name.upper().startswith(PREFIX) and path.is_file():
+                    values[path.name.lower()] = _secret(path.name.upper(), path)
+        fields = set(self.settings_cls.model_fields)
+        for name, value in os.environ.items():
+            upper = name.upper()
+            if not (upper.startswith(PREFIX) and upper.endswith("_FILE") and value):
+                continue
+            setting = upper.removeprefix(PREFIX).removesuffix("_FILE").lower()
+            own = upper.removeprefix(PREFIX).lower() in fields  # a setting of its own (a path)
+            if setting in fields and not own:
+                values[f"{PREFIX}{setting}".lower()] = _secret(upper, Path(value))
+        return values
+
+
+def _secret(variable: str, path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SecretFileError(f"{variable}: {path}: {exc.strerror}") from None
+    if len(data) > SECRET_FILE_BYTES:
+        raise SecretFileError(f"{variable}: {path} is over {SECRET_FILE_BYTES} bytes")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{variable}: {path} is not UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Given values, the environment, secrets' files (SecretFiles), then .env."""
+        return init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings
+
+    secrets_dir: str = Field(
+        default="",
+        description="a directory of secrets' files, each named PORTFOLIO_<NAME> (as mounted by "
+        "Kubernetes or Compose; read from the environment only); PORTFOLIO_<NAME>_FILE names "
+        "one file",
     )
 
     database_url: str = Field(
@@ -661,6 +743,9 @@ def load_settings(**values: Any) -> Settings:
     """Settings, or the process stops with one line per bad variable (no traceback)."""
     try:
         return Settings(**values)
+    except SecretFileError as exc:
+        print(f"portfolio: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except ValidationError as exc:
         for error in exc.errors():
             name = PREFIX + str(error["loc"][0]).upper() if error["loc"] else PREFIX

@@ -56,10 +56,17 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
             f"http://carol:{SECRETS[6]}@{_hostport(solana.server.url)}/rpc/{SECRETS[7]}"
             f"?api-key={SECRETS[8]}"
         )
+        # Some secrets from files, as Kubernetes and Compose mount them: a _FILE variable
+        # and a secrets directory.
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        (secrets / "PORTFOLIO_METRICS_TOKEN").write_text(f"{SECRETS[12]}\n")
+        (tmp_path / "rpc-urls").write_text(f"{eth_dead},{eth_live}\n")
         env = server_env(
             tmp_path,
             log_level="DEBUG",
-            ethereum_rpc_urls=f"{eth_dead},{eth_live}",
+            ethereum_rpc_urls_file=str(tmp_path / "rpc-urls"),
+            secrets_dir=str(secrets),
             ethereum_chain_id=str(CHAIN_ID),
             solana_rpc_urls=sol,
             ethereum_token_list=f"{evm_list},{keyed_list}",
@@ -67,11 +74,11 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
             price_sources="coingecko",
             coingecko_base_url=f"http://127.0.0.1:{free_port()}/api/v3",
             coingecko_api_key=SECRETS[9],
-            metrics_token=SECRETS[12],
             rpc_timeout_seconds="2",
             rpc_backoff_seconds="0.01",
             rpc_breaker_threshold="100",
         )
+        del env["PORTFOLIO_ETHEREUM_RPC_URLS"]  # (set outright, it would win over the file)
         answers: list[str] = []
         try:
             with running_uvicorn(env, tmp_path) as server:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -129,3 +130,57 @@ def test_a_bad_chains_file_stops_the_server_with_one_line(
     assert lines[0].startswith("portfolio: PORTFOLIO_EVM_CHAINS_FILE: ")
     assert complaint in lines[0]
     assert "KEY123" not in finished.stderr
+
+
+def test_secrets_are_read_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PORTFOLIO_<NAME>_FILE names a file holding the setting, PORTFOLIO_SECRETS_DIR a folder of
+    files named after settings; a value set outright wins, then a _FILE variable, then the
+    folder; values are parsed as from the environment, without the file's line break; a
+    setting that is itself a path (the chains file) is not read as a secret."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    (folder / "PORTFOLIO_DATABASE_URL").write_text("postgresql+asyncpg://u:folder@db/x\n")
+    (folder / "portfolio_metrics_token").write_text("from-the-folder")
+    (folder / "PORTFOLIO_COINGECKO_API_KEY").write_text("loses-to-the-file-variable")
+    (tmp_path / "key").write_text("gecko-key\r\n")
+    (tmp_path / "urls").write_text("http://127.0.0.1:1/a,http://127.0.0.1:2/b\n")
+    chains = tmp_path / "chains.toml"
+    chains.write_text("chains = []\n")
+    for name in [n for n in os.environ if n.startswith("PORTFOLIO_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PORTFOLIO_SECRETS_DIR", str(folder))
+    monkeypatch.setenv("PORTFOLIO_COINGECKO_API_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("PORTFOLIO_ETHEREUM_RPC_URLS_FILE", str(tmp_path / "urls"))
+    monkeypatch.setenv("PORTFOLIO_EVM_CHAINS_FILE", str(chains))
+    settings = Settings(_env_file=None)
+    assert settings.database_url == "postgresql+asyncpg://u:folder@db/x"
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == "from-the-folder"
+    assert settings.coingecko_api_key is not None
+    assert settings.coingecko_api_key.get_secret_value() == "gecko-key"
+    assert settings.ethereum_rpc_urls == ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]
+    assert settings.evm_chains_file == str(chains)
+    monkeypatch.setenv("PORTFOLIO_DATABASE_URL", "sqlite+aiosqlite:///outright.db")
+    assert Settings(_env_file=None).database_url == "sqlite+aiosqlite:///outright.db"
+
+
+@pytest.mark.parametrize(
+    ("variable", "made"),
+    [("PORTFOLIO_DATABASE_URL_FILE", None), ("PORTFOLIO_DATABASE_URL_FILE", b"\xff\xfe"),
+     ("PORTFOLIO_DATABASE_URL_FILE", b"x" * 70_000), ("PORTFOLIO_SECRETS_DIR", None)],
+)  # fmt: skip
+def test_a_secret_file_that_cannot_be_read_stops_with_one_line(
+    tmp_path: Path, variable: str, made: bytes | None
+) -> None:
+    path = tmp_path / "secret"
+    if made is not None:
+        path.write_bytes(made)
+    env = server_env(tmp_path, **{variable.removeprefix("PORTFOLIO_").lower(): str(path)})
+    del env["PORTFOLIO_DATABASE_URL"]
+    finished = subprocess.run(
+        [sys.executable, "-m", "portfolio.main.cli", "doctor"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stderr.count("\n") == 1, finished.stderr
+    assert finished.stderr.startswith(f"portfolio: {variable}: {path}"), finished.stderr
