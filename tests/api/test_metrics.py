@@ -23,6 +23,8 @@ from tests.prices.price_server import PriceServer, Quote
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "portfolio.json"
+ALERT_TESTS = ROOT / "tests" / "deploy" / "alerts_test.yml"
+PROMETHEUS_OWN = {"up"}  # series Prometheus writes for each target, not the app
 SUFFIXES = {"counter": ["_total", "_created"], "histogram": ["_bucket", "_sum", "_count",
             "_created"], "summary": ["_sum", "_count", "_created"], "info": ["_info"]}  # fmt: skip
 PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
@@ -155,7 +157,7 @@ async def test_rpc_cache_price_refresh_process_and_build_metrics_follow_the_traf
 
 
 async def test_every_metric_the_alerts_and_the_dashboard_name_is_exposed(scraped: str) -> None:
-    exposed = exposed_names(scraped)
+    exposed = exposed_names(scraped) | PROMETHEUS_OWN
     assert missing(alert_expressions(), exposed) == []
     assert missing(panel_expressions(), exposed) == []
     # the check itself catches a misspelt metric
@@ -174,58 +176,48 @@ def test_the_alert_rules_pass_promtool() -> None:
     assert "SUCCESS" in checked.stdout
 
 
-async def test_series_known_at_start_are_exported_at_zero_before_any_event(
-    database_url: str,
-) -> None:
-    """The configured chains, price sources, refresh triggers and outcomes, job outcomes and
-    cache kinds: each series on the first scrape, at 0, so that rate() sees the first event."""
-    settings = settings_for(database_url, price_sources=["defillama", "coingecko"])
-    async with serve(create_app(settings)) as client:
-        first = (await client.get("/metrics")).text
-
-    def series(name: str, label: str) -> dict[str, float]:
-        return {labels[label]: value for labels, value in _samples(first, name)}
-
-    assert series("portfolio_price_requests_total", "source") == {"defillama": 0, "coingecko": 0}
-    failures = _samples(first, "portfolio_price_failures_total")
-    assert {(labels["source"], labels["error"]) for labels, _ in failures} == {
-        (source, error)
-        for source in ("defillama", "coingecko")
-        for error in ("timeout", "unavailable", "malformed", "circuit-open", "other")
+def test_every_alert_rule_fires_and_stays_quiet_in_its_unit_tests() -> None:
+    """promtool's unit tests pass, and hold for every rule a case where it fires and one where
+    it stays quiet; every rule links its runbook entry, which the README has."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by make test (Debian package prometheus)"
+    tested = subprocess.run(
+        [promtool, "test", "rules", str(ALERT_TESTS)], capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    rules = {name for name, _ in alert_expressions()}
+    cases = [c for t in yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+             for c in t["alert_rule_test"]]  # fmt: skip
+    assert {c["alertname"] for c in cases if c["exp_alerts"]} == rules
+    assert {c["alertname"] for c in cases if not c["exp_alerts"]} == rules
+    headings = {
+        re.sub(r"[^a-z0-9 -]", "", line.removeprefix("### ").lower()).replace(" ", "-")
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("### ")
     }
-    assert all(value == 0 for _, value in failures)
-    durations = _samples(first, "portfolio_refresh_duration_seconds_count")
-    assert {(labels["chain"], labels["trigger"]) for labels, _ in durations} == {
-        (chain, trigger)
-        for chain in ("ethereum", "solana")
-        for trigger in ("fetch", "refresh", "job")
-    }
-    wallets = _samples(first, "portfolio_refresh_wallets_total")
-    assert {(labels["chain"], labels["outcome"]) for labels, _ in wallets} == {
-        (chain, outcome) for chain in ("ethereum", "solana") for outcome in ("refreshed", "failed")
-    }
-    assert series("portfolio_jobs_total", "outcome") == {"done": 0, "failed": 0}
-    lookups = _samples(first, "portfolio_cache_lookups_total")
-    assert {(labels["kind"], labels["result"]) for labels, _ in lookups} == {
-        (kind, result) for kind in ("balances", "prices", "portfolio") for result in ("hit", "miss")
-    }
-    assert all(value == 0 for _, value in [*durations, *wallets, *lookups])
+    for group in yaml.safe_load(ALERTS.read_text())["groups"]:
+        for rule in group["rules"]:
+            url = rule["annotations"]["runbook_url"]
+            assert url == f"README.md#{rule['alert'].lower()}"
+            assert url.split("#")[1] in headings, url
 
 
-async def test_with_a_metrics_token_only_a_scrape_presenting_it_is_answered(
-    database_url: str,
-) -> None:
-    settings = settings_for(database_url, metrics_token="scrape-secret-8d1f")  # noqa: S106
-    async with serve(create_app(settings)) as client:
-        for path in ("/metrics", "/api/v1/metrics"):
-            refused = await client.get(path)
-            assert refused.status_code == 401
-            assert refused.headers["content-type"] == "application/problem+json"
-            wrong = await client.get(path, headers={"Authorization": "Bearer scrape-secret"})
-            assert wrong.status_code == 401
-            answered = await client.get(
-                path, headers={"Authorization": "Bearer scrape-secret-8d1f"}
-            )
-            assert answered.status_code == 200
-            assert "portfolio_build_info" in answered.text
-        assert (await client.get("/api/v1/health/live")).status_code == 200  # probes need none
+def test_the_dashboards_quantiles_tell_5_ms_from_50_ms() -> None:
+    """Each quantile of the API's latency on the dashboard reads a histogram with a bucket
+    bound at 5 ms or below and one between 5 and 50 ms (the three buckets of the labelled
+    histogram drew anything under 100 ms as 50 or 99 ms)."""
+    from portfolio.api.httpmetrics import HIGHR_BUCKETS, LATENCY_BUCKETS
+
+    buckets = {"http_request_duration_highr_seconds": HIGHR_BUCKETS,
+               "http_request_duration_seconds": LATENCY_BUCKETS}  # fmt: skip
+    read = [
+        (title, histogram)
+        for title, expression in panel_expressions()
+        for histogram in re.findall(r"histogram_quantile\([^,]+, .*?\((\w+)_bucket", expression)
+        if histogram in buckets
+    ]
+    assert len(read) >= 2  # p50 and p99
+    for title, histogram in read:
+        assert min(buckets[histogram]) <= 0.005, (title, histogram)
+        assert any(0.005 < b < 0.05 for b in buckets[histogram]), (title, histogram)
