@@ -464,7 +464,11 @@ class Settings(BaseSettings):
         default=4, ge=1, le=100, description="refresh jobs one worker runs at once"
     )
     worker_metrics_port: int = Field(
-        default=0, ge=0, le=65535, description="a worker serves /metrics on this port; 0: not"
+        default=0,
+        ge=0,
+        le=65535,
+        description="a worker or the scheduler serves /metrics on this port (its health check "
+        "too); 0: not",
     )
     worker_metrics_host: str = Field(
         default="127.0.0.1",

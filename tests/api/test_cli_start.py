@@ -12,6 +12,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.chains.anvil import CHAIN_ID, running_anvil
@@ -128,3 +129,33 @@ async def test_doctor_says_what_is_wrong_with_each_dependency(
         code, said = await doctor(env)
         assert code == 3
         assert f"chain id {CHAIN_ID}, not 1" in said
+
+
+async def test_the_scheduler_serves_its_metrics_for_its_health_check(tmp_path: Path) -> None:
+    """`portfolio scheduler` with PORTFOLIO_WORKER_METRICS_PORT answers /metrics there (the
+    deployment files' health check of it), and stops on SIGTERM."""
+    port = free_port()
+    env = server_env(
+        tmp_path, redis_url="redis://127.0.0.1:6379/0", refresh_interval_seconds="300",
+        worker_metrics_port=str(port),
+    )  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "portfolio.main.cli", "scheduler",
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            for _ in range(200):
+                try:
+                    answer = await client.get(f"http://127.0.0.1:{port}/metrics")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the scheduler served no metrics within 20 s")
+        assert answer.status_code == 200
+        assert "portfolio_build_info{" in answer.text
+    finally:
+        process.terminate()
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()

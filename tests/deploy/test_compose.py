@@ -6,6 +6,7 @@ Apache-2.0), kept here so that the check needs no network."""
 from __future__ import annotations
 
 import json
+import os
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,52 @@ def test_forwarded_addresses_are_believed_from_nginx_alone_and_keys_are_required
     assert "--first" in first["command"]
     assert first["restart"] == "no"
     assert first["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+PORTFOLIO_SERVICES = ("migrate", "first-key", "api", "worker", "scheduler")
+
+
+def test_each_service_checks_its_own_health_and_takes_every_setting_of_env() -> None:
+    """The image's health check asks the API's port: the worker and the scheduler ask their
+    metrics port instead (which they serve), the one-shots none; every PORTFOLIO_* of .env
+    reaches each service (env_file), the file being optional."""
+    services = _compose()["services"]
+    for name in PORTFOLIO_SERVICES:
+        service = services[name]
+        assert service["env_file"] == [{"path": ".env", "required": False}], name
+        check = service["healthcheck"]
+        if name in ("migrate", "first-key"):
+            assert check == {"disable": True}, name
+            continue
+        probe = " ".join(check["test"])
+        if name == "api":
+            assert "127.0.0.1:8000/api/v1/health/live" in probe
+        else:
+            assert "127.0.0.1:9000/metrics" in probe, name
+            assert service["environment"]["PORTFOLIO_WORKER_METRICS_PORT"] == "9000", name
+            assert service["environment"]["PORTFOLIO_WORKER_METRICS_HOST"] == "0.0.0.0", name
+
+
+def test_secrets_reach_the_services_as_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database URL is a Compose secret read through PORTFOLIO_DATABASE_URL_FILE (its file
+    holds a URL the settings take), and ./secrets is the services' PORTFOLIO_SECRETS_DIR; no
+    URL or key is written in the Compose file's environment."""
+    compose = _compose()
+    for name in PORTFOLIO_SERVICES:
+        service = compose["services"][name]
+        environment = service["environment"]
+        assert not {"PORTFOLIO_DATABASE_URL", "PORTFOLIO_ETHEREUM_RPC_URLS",
+                    "PORTFOLIO_SOLANA_RPC_URLS"} & set(environment), name  # fmt: skip
+        assert environment["PORTFOLIO_DATABASE_URL_FILE"] == "/run/secrets/database_url"
+        assert service["secrets"] == ["database_url"]
+        assert environment["PORTFOLIO_SECRETS_DIR"] == "/run/secrets/portfolio"
+        assert "./secrets:/run/secrets/portfolio:ro" in service["volumes"]
+    source = ROOT / compose["secrets"]["database_url"]["file"]
+    assert (ROOT / "secrets" / "README.md").is_file()
+    from portfolio.config import Settings
+
+    for variable in [v for v in os.environ if v.startswith("PORTFOLIO_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("PORTFOLIO_DATABASE_URL_FILE", str(source))
+    url = Settings(_env_file=None).database_url
+    assert url == "postgresql+asyncpg://portfolio:portfolio@postgres:5432/portfolio"

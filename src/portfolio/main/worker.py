@@ -68,17 +68,7 @@ async def run_worker(settings: Settings) -> None:
         build_services(settings, telemetry, refresh_queue=queue) as services,
         _gauges(queue, services, telemetry),
     ):
-        if settings.worker_metrics_port:
-            start_http_server(
-                settings.worker_metrics_port,
-                addr=settings.worker_metrics_host,
-                registry=telemetry.registry,
-            )
-            logger.info(
-                "worker: metrics on {}:{}",
-                settings.worker_metrics_host,
-                settings.worker_metrics_port,
-            )
+        _serve_metrics(settings, telemetry.registry, "worker")
         if services.scheduled is None:
             raise RuntimeError("the services were built without the scheduled refresh")
         queue.serve(services.scheduled)
@@ -147,7 +137,21 @@ async def _gauges(
             await measuring
 
 
+def _serve_metrics(settings: Settings, registry: CollectorRegistry, process: str) -> None:
+    """The process's metrics on PORTFOLIO_WORKER_METRICS_PORT (when set): what Prometheus
+    scrapes, and what the deployment files' health checks ask."""
+    if settings.worker_metrics_port:
+        start_http_server(
+            settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=registry
+        )
+        logger.info(
+            "{}: metrics on {}:{}", process, settings.worker_metrics_host,
+            settings.worker_metrics_port,
+        )  # fmt: skip
+
+
 async def run_schedule(settings: Settings) -> None:
+    _serve_metrics(settings, new_telemetry(settings, CollectorRegistry()).registry, "scheduler")
     async with refresh_queue(settings) as queue:
         if settings.refresh_interval_seconds == 0:
             logger.warning("scheduler: PORTFOLIO_REFRESH_INTERVAL_SECONDS=0, nothing to kick")
