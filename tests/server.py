@@ -77,22 +77,22 @@ def migrate_with(env: Mapping[str, str]) -> None:
 
 @contextmanager
 def running_uvicorn(
-    env: Mapping[str, str], workdir: Path, *, migrate: bool = True
+    env: Mapping[str, str], workdir: Path, *, migrate: bool = True, stdout: Path | None = None
 ) -> Iterator[Uvicorn]:
     """uvicorn on a free loopback port, live before this yields; stopped with SIGTERM after,
-    and its shutdown checked to be clean."""
+    and its shutdown checked to be clean. Its stdout (where the logs are not) to ``stdout``."""
     if migrate:
         migrate_with(env)
     port = free_port()
     log_path = workdir / f"uvicorn-{port}.log"
-    with log_path.open("wb") as log:
+    with log_path.open("wb") as log, (stdout or Path(os.devnull)).open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "portfolio.main.app:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
              "--no-server-header"],
             cwd=workdir,
             env=dict(env),
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=log,
         )  # fmt: skip
     server = Uvicorn(f"http://127.0.0.1:{port}", process, log_path)

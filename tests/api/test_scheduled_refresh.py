@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,14 +61,16 @@ async def _as_of(client: httpx.AsyncClient, wallets: dict[str, dict[str, str]]) 
 
 @asynccontextmanager
 async def _process(
-    args: list[str], env: dict[str, str], log: Path
+    args: list[str], env: dict[str, str], log: Path, *, stdout: Path | None = None
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``portfolio ARGS`` as a process, stopped with SIGTERM; one that was stopped so must
-    have exited cleanly."""
-    with log.open("wb") as sink:
+    have exited cleanly. Its stdout goes with its log, or to ``stdout``."""
+    with ExitStack() as files:
+        sink = files.enter_context(log.open("wb"))
+        out = files.enter_context(stdout.open("wb")) if stdout is not None else None
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "portfolio.main.cli", *args,
-            cwd=ROOT, env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT,
+            cwd=ROOT, env=env, stderr=sink, stdout=out or asyncio.subprocess.STDOUT,
         )  # fmt: skip
     try:
         yield process

@@ -24,6 +24,7 @@ from portfolio import __version__
 from portfolio.adapters.chains.tokenlist import list_urls
 from portfolio.adapters.redaction import Redactor, secret_parts
 from portfolio.adapters.telemetry import PrometheusTelemetry
+from portfolio.adapters.tracing import configure_tracing, instrument_app
 from portfolio.api.body import BodyLimit
 from portfolio.api.edges import DOCS_ASSETS, EdgePolicy
 from portfolio.api.httpmetrics import HttpMetrics
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     configure_logging(
         json=settings.log_json, level=settings.log_level, redactor=settings_redactor(settings)
     )
+    configure_tracing()  # (off unless the OTEL_* variables ask for traces)
 
     registry = CollectorRegistry()
     telemetry = new_telemetry(settings, registry)
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         edges=EdgePolicy.of(settings.allowed_hosts, settings.auth_enabled, settings.cors_origins),
         access_log=logger.level(settings.log_level).no <= logger.level("INFO").no,
     )
+    instrument_app(app)  # outermost: the request's logs and spans are all of its trace
     return app
 
 

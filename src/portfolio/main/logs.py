@@ -20,9 +20,10 @@ import orjson
 from loguru import logger
 
 from portfolio.adapters.redaction import Redactor
+from portfolio.adapters.tracing import current_ids
 
 if TYPE_CHECKING:
-    from loguru import Message
+    from loguru import Message, Record
 
 TEXT_FORMAT = (
     "<green>{time:YYYY-MM-DDTHH:mm:ss.SSSZ}</green> <level>{level: <7}</level> "
@@ -36,7 +37,7 @@ _STDLIB_LOGGERS = ("uvicorn", "uvicorn.error", "sqlalchemy", "alembic")
 def configure_logging(*, json: bool, level: str = "INFO", redactor: Redactor | None = None) -> None:
     redact = redactor or Redactor()
     logger.remove()
-    logger.configure(extra={"request_id": "-"})
+    logger.configure(extra={"request_id": "-"}, patcher=_trace_ids)
     if json:
         logger.add(
             lambda message: _write(redact(_json_line(message))),
@@ -58,6 +59,13 @@ def configure_logging(*, json: bool, level: str = "INFO", redactor: Redactor | N
         std = logging.getLogger(name)
         std.handlers = [_InterceptHandler()]
         std.propagate = False
+
+
+def _trace_ids(record: Record) -> None:
+    """The current span's trace and span ids on every line (null outside any span, and
+    always while traces are off): a line ties to its request's trace, a job's to the trace of
+    the request that queued it."""
+    record["extra"]["trace_id"], record["extra"]["span_id"] = current_ids()
 
 
 def _write(line: str) -> None:

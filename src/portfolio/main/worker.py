@@ -23,6 +23,7 @@ from portfolio.adapters.cache.redis_client import create_redis
 from portfolio.adapters.jobs.taskiq_queue import TaskiqRefreshQueue, job_broker
 from portfolio.adapters.resilience import describe
 from portfolio.adapters.telemetry import PrometheusTelemetry
+from portfolio.adapters.tracing import configure_tracing
 from portfolio.api.services import Services
 from portfolio.config import Settings
 from portfolio.domain.jobs import TAKEOVER_AFTER
@@ -62,6 +63,7 @@ def _on_stop(stop: asyncio.Event | asyncio.Task[None]) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
+    configure_tracing()  # (off unless the OTEL_* variables ask for traces)
     telemetry = new_telemetry(settings, CollectorRegistry())
     async with (
         refresh_queue(settings) as queue,

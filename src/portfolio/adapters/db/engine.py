@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from portfolio.adapters.tracing import instrument_engine
+
 
 def create_engine(
     url: str,
@@ -31,8 +33,9 @@ def create_engine(
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": connect_timeout})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        instrument_engine(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         parsed,
         echo=echo,
         pool_size=pool_size,
@@ -45,6 +48,8 @@ def create_engine(
             "server_settings": {"statement_timeout": str(int(statement_timeout * 1000))},
         },
     )
+    instrument_engine(engine)  # (statements as spans, when traces are on)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

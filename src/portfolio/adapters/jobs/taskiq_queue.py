@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 from taskiq_redis import RedisStreamBroker
 
+from portfolio.adapters.tracing import JobTraceContext
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.domain.jobs import BatchProgress, RefreshJob
@@ -56,7 +57,7 @@ class JobResult(TypedDict):
 def job_broker(redis_url: str, *, claim_after_seconds: float) -> RedisStreamBroker:
     """A broker whose workers take one message at a time (so that several share a cycle's
     jobs) and claim a dead worker's job after ``claim_after_seconds`` of silence."""
-    return RedisStreamBroker(
+    broker = RedisStreamBroker(
         redis_url,
         queue_name=STREAM,
         consumer_group_name=GROUP,
@@ -69,6 +70,7 @@ def job_broker(redis_url: str, *, claim_after_seconds: float) -> RedisStreamBrok
         socket_timeout=SOCKET_SECONDS,  # a frozen Redis fails a call, it does not hang it
         socket_connect_timeout=SOCKET_SECONDS,
     )
+    return broker.with_middlewares(JobTraceContext())  # a job's spans join its sender's trace
 
 
 def consumer_name(pid: int | None = None) -> str:
