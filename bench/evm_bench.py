@@ -106,6 +106,37 @@ def _row(f: Figures) -> str:
     )
 
 
+READS = 100
+
+
+async def _connections(url: str, wallets: list[str], tokens: list[Token]) -> list[str]:
+    """TCP connections opened for 100 reads in a row: the reader's (the project's httpx client,
+    kept alive), beside web3's AsyncHTTPProvider sending as many requests (its transport)."""
+    async with RpcProxy(url) as proxy:
+        reader = Web3ChainReader.from_urls(
+            [proxy.url], {CHAIN_ID: tokens}, MULTICALL3, CallPolicy(timeout_seconds=60)
+        )
+        try:
+            for _ in range(READS):
+                await reader.read_balances(wallets)
+        finally:
+            await reader.close()
+        ours = (len(proxy.peers), proxy.requests)
+    async with RpcProxy(url) as proxy:
+        w3 = AsyncWeb3(AsyncHTTPProvider(proxy.url, exception_retry_configuration=None))
+        try:
+            for _ in range(ours[1]):
+                await w3.eth.block_number
+        finally:
+            await w3.provider.disconnect()
+        theirs = (len(proxy.peers), proxy.requests)
+    return [
+        f"  connections for {READS} reads of {len(wallets)} wallets: {ours[0]} for {ours[1]} "
+        f"HTTP requests (httpx, kept alive); web3's AsyncHTTPProvider: {theirs[0]} for "
+        f"{theirs[1]} requests"
+    ]
+
+
 async def run() -> list[str]:
     lines = ["Ethereum: 200 wallets x (ETH + 50 ERC-20s) = 10,200 balances, anvil on loopback"]
     lines.append(
@@ -128,6 +159,7 @@ async def run() -> list[str]:
         slow_naive, _ = await _naive(
             node.url, sample, tokens, f"naive, +20 ms ({NAIVE_SAMPLE_WALLETS} wallets)", LATENCY
         )
+        connections = await _connections(node.url, wallets[:5], tokens[:5])
     for figures in (batched, naive, slow_batched, slow_naive):
         lines.append(_row(figures))
     lines.append(
@@ -143,4 +175,4 @@ async def run() -> list[str]:
         f"  balances per HTTP request: {batched.balances / batched.http_requests:.0f} "
         "(target >= 500)"
     )
-    return lines
+    return lines + connections

@@ -28,6 +28,7 @@ class FaultySwitchboard:
     def __init__(self, *, delay: float = 0.0, count_calls: bool = False) -> None:
         self.delay = delay
         self.requests = 0
+        self.peers: set[str] = set()  # the connections requests came on (len: how many)
         self.methods: list[str] = []  # JSON-RPC methods asked, batch items included
         # With count_calls: ERC-20 balanceOf calls asked, those inside multicalls included.
         self.count_calls = count_calls
@@ -69,6 +70,7 @@ class FaultySwitchboard:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self._seen(request)
         body = await request.read()
         self.methods.extend(_methods(body))
         if self.count_calls:
@@ -99,6 +101,11 @@ class FaultySwitchboard:
                 document.pop("result", None)
                 answer = json.dumps(document).encode()
         return web.Response(body=answer, status=status, content_type="application/json")
+
+    def _seen(self, request: web.Request) -> None:
+        """The connection the request came on, by its client's address."""
+        if request.transport is not None:
+            self.peers.add(str(request.transport.get_extra_info("peername")))
 
     async def answer(self, body: bytes) -> tuple[int, bytes]:
         raise NotImplementedError

@@ -125,7 +125,8 @@ async def test_no_secret_of_an_endpoint_reaches_answers_logs_or_rows(
             proxy.fault = None
             solana.server.fault = None
     log = server.log
-    assert '"level":"DEBUG","logger":"web3' in log  # the libraries' DEBUG lines are there
+    assert '"level":"DEBUG","logger":"httpcore' in log  # the libraries' DEBUG lines are there
+    assert '"logger":"httpx._client","message":"HTTP Request: POST' in log  # (with URLs)
     with sqlite3.connect(tmp_path / "served.db") as db:
         rows = "\n".join(db.iterdump())
     assert 'INSERT INTO "balance_changes"' in rows  # the rows were written

@@ -264,3 +264,29 @@ async def test_a_token_reverting_like_a_rate_limit_is_its_own_error_not_the_node
             readings = await chain.read_balances([ONE], extra_tokens={ONE: [token]})
             assert liar in {f.token.key for f in readings[ONE].failures}
             assert {b.token.symbol for b in readings[ONE].balances} >= {"ETH", "SIX"}
+
+
+async def test_reads_keep_one_connection_alive(evm: EvmWorld, reader: Reader) -> None:
+    """Twenty reads in a row travel on the connections the first opened (the project's httpx
+    client, kept alive), not one connection a request."""
+    async with RpcProxy(evm.node.url) as proxy, reader([proxy.url]) as chain:
+        for _ in range(20):
+            readings = await chain.read_balances([ONE])
+            assert {b.raw for b in readings[ONE].balances} == {1}
+    assert proxy.requests >= 20
+    assert len(proxy.peers) == 1
+
+
+async def test_nodes_are_reached_through_the_environments_proxy(
+    evm: EvmWorld, reader: Reader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY set, a node is reached through it, as every outbound call of the
+    service is: here a node name that resolves nowhere is read, by way of the proxy."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with RpcProxy(evm.node.url) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        async with reader(["http://node.invalid:8545"]) as chain:
+            readings = await chain.read_balances([ONE])
+    assert {b.raw for b in readings[ONE].balances} == {1}
+    assert proxy.requests >= 1

@@ -42,9 +42,9 @@ from portfolio.services.recent import Recent
 
 API_PREFIX = "/api/v1"
 METRICS_PATHS = (f"{API_PREFIX}/metrics", "/metrics")
-# Importing web3 pulls in py_ecc, which raises the recursion limit to 100,000: deep enough for
-# a recursive parse to overflow the C stack and kill the process. The imports are done by now:
-# put Python's own default back, so a runaway recursion is a RecursionError, not a segfault.
+# A library may raise the recursion limit as it is imported (py_ecc, which web3 imports, sets
+# 100,000): deep enough for a recursive parse to overflow the C stack and kill the process. The
+# imports are done by now: Python's own default, so a runaway recursion is a RecursionError.
 RECURSION_LIMIT = 1000
 SCRAPE_QUERY_SECONDS = 1.0
 OPENAPI_TAGS = [

@@ -64,7 +64,7 @@ EXIT_CODES: list[tuple[type[DomainError], int]] = [
 @asynccontextmanager
 async def _services() -> AsyncIterator[Services]:
     settings = load_settings()
-    # The service's imports (web3, solana) only when a command needs them.
+    # The service's imports only when a command needs them.
     from portfolio.main.app import settings_redactor
     from portfolio.main.container import build_services
     from portfolio.main.logs import configure_logging

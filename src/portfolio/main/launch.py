@@ -3,7 +3,7 @@
 ``python -m portfolio.main.launch [--migrate] [--host H] [--port P]``.
 
 PID 1 gets no default signal handling from the kernel: a shell, or Python still importing the
-app (web3 takes a second or two), ignores SIGTERM, and a stop then waits for SIGKILL. So the
+app (a second or two), ignores SIGTERM, and a stop then waits for SIGKILL. So the
 first thing done here, before any heavy import, is to make SIGTERM and SIGINT end the process.
 
 Once serving, a SIGTERM drains: readiness turns 503 at once, the listener keeps taking

@@ -1,10 +1,10 @@
 """Logging through loguru: plain text for people, one JSON object a line for machines.
 
-Standard-library loggers (uvicorn, SQLAlchemy, alembic, web3, httpx, ...) are routed into loguru
-so every line has one format and carries the request id bound by the request middleware. Every
-line, at every level and from every library, passes a ``Redactor`` last: web3 logs the full RPC
-URL with its key on every request (DEBUG) and at shutdown (INFO), and exception messages carry
-URLs too.
+Standard-library loggers (uvicorn, SQLAlchemy, alembic, httpx, ...) are routed into loguru so
+every line has one format and carries the request id bound by the request middleware (and the
+trace's ids). Every line, at every level and from every library, passes a ``Redactor`` last:
+httpx logs the full URL of every request, an RPC node's key in it (INFO), and exception
+messages carry URLs too.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Chain readers: EVM (web3.py AsyncWeb3) and Solana (solders over httpx)."""
+"""Chain readers: EVM (JSON-RPC over httpx, eth-abi) and Solana (solders over httpx)."""

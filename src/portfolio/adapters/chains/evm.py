@@ -1,5 +1,5 @@
-"""Ethereum balances through web3.py's AsyncWeb3: Multicall3 ``aggregate3`` where the contract
-exists, JSON-RPC batches of plain calls where it does not.
+"""Ethereum balances over JSON-RPC (the project's httpx client: ``HttpJsonRpc``): Multicall3
+``aggregate3`` where the contract exists, JSON-RPC batches of plain calls where it does not.
 
 Many multicalls travel in one JSON-RPC batch, chunked by call count and by request size (nodes
 refuse bodies of a few MB). Every call of one read is made at one block.
@@ -20,13 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
+import httpx
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_signature_to_4byte_selector
-from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.exceptions import Web3Exception
-from web3.types import RPCEndpoint
+from eth_utils.address import to_checksum_address
 
 from portfolio.adapters.chains.evm_logs import (
     LogsRefusedError,
@@ -36,13 +34,18 @@ from portfolio.adapters.chains.evm_logs import (
     too_many_addresses,
     transfer_query,
 )
-from portfolio.adapters.chains.jsonrpc import ItemError, check_item, chunked, match_batch
+from portfolio.adapters.chains.jsonrpc import (
+    HttpJsonRpc,
+    ItemError,
+    check_item,
+    chunked,
+    match_batch,
+)
 from portfolio.adapters.chains.multicall import address_word, decode_aggregate3, encode_aggregate3
 from portfolio.adapters.resilience import (
     CallPolicy,
     Endpoint,
     EndpointPool,
-    TransientUpstreamError,
     UpstreamError,
     describe,
 )
@@ -96,20 +99,16 @@ class _Call:
     discovering: bool = False  # a listed token read by a discovery: remembered when held
 
 
-def create_web3(url: str, timeout: float) -> AsyncWeb3[AsyncHTTPProvider]:
-    """One retry layer only: web3's own retries are turned off, EndpointPool retries."""
-    provider = AsyncHTTPProvider(
-        url,
-        request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout)},
-        exception_retry_configuration=None,
-    )
-    return AsyncWeb3(provider)
+Node = Endpoint[HttpJsonRpc]
+# Connections kept open to a chain's nodes (one client for all of them): enough for the
+# batches a read keeps in flight at once.
+KEEPALIVE = httpx.Limits(max_connections=32, max_keepalive_connections=16)
 
 
 class Web3ChainReader:
     def __init__(
         self,
-        pool: EndpointPool[AsyncWeb3[AsyncHTTPProvider]],
+        pool: EndpointPool[HttpJsonRpc],
         tokens: Mapping[int, Sequence[Token]],
         multicall_address: str,
         limits: EvmLimits | None = None,
@@ -127,7 +126,7 @@ class Web3ChainReader:
         self._tokens: dict[int, list[Token]] = {}
         self._listed: dict[int, dict[str, Token]] = {}
         self.use_tokens(tokens)
-        self._multicall = AsyncWeb3.to_checksum_address(multicall_address)
+        self._multicall = to_checksum_address(multicall_address)
         self._limits = limits or EvmLimits()
         self._chain_id = chain_id
         self._has_multicall: dict[str, bool] = {}
@@ -147,7 +146,10 @@ class Web3ChainReader:
         chain: Chain = Chain.ETHEREUM,
         native: NativeCoin = ETHER,
     ) -> Web3ChainReader:
-        endpoints = [Endpoint(url, create_web3(url, policy.timeout_seconds)) for url in urls]
+        # One retry layer only: httpx retries nothing, EndpointPool retries. Timeouts are the
+        # pool's (httpx's own is the same bound, for a connection that hangs past it).
+        client = httpx.AsyncClient(timeout=policy.timeout_seconds, limits=KEEPALIVE)
+        endpoints = [Endpoint(url, HttpJsonRpc(url, client)) for url in urls]
         pool = EndpointPool(chain.value, endpoints, policy)
         return cls(pool, tokens, multicall_address, limits, chain_id, chain=chain, native=native)
 
@@ -163,15 +165,12 @@ class Web3ChainReader:
         """An ERC-20's decimals, symbol and name, read from the chain (one batch of three
         calls). A symbol or name may be an ABI string or, as old tokens have it, a bytes32;
         one that cannot be read is None. A contract without decimals() is no ERC-20."""
-        checksummed = AsyncWeb3.to_checksum_address(address)
+        checksummed = to_checksum_address(address)
 
-        async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[Any]:
+        async def read(endpoint: Node) -> list[Any]:
             batch = [("eth_call", [{"to": checksummed, "data": data, "gas": TOKEN_CALL_GAS},
                                    "latest"]) for data in METADATA.values()]  # fmt: skip
-            try:
-                return await self._batch(endpoint, batch)
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+            return await self._batch(endpoint, batch)
 
         decimals, symbol, name = await self._pool.run(read)
         places = _word(decimals)
@@ -190,13 +189,11 @@ class Web3ChainReader:
         def read(group: list[tuple[str, bytes]], answers: list[Any]) -> list[bytes | None]:
             return [_data(answer) for answer in answers]
 
-        async def send(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> list[bytes | None]:
+        async def send(endpoint: Node) -> list[bytes | None]:
             groups = list(chunked(list(requests), self._limits.batch_size))
             try:
                 return await self._send_all(endpoint, groups, build, read)
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
-            except (ValueError, Web3Exception) as exc:
+            except ValueError as exc:
                 raise UpstreamError(f"malformed answer ({describe(exc)})"[:300]) from exc
 
         return await self._pool.run(send) if requests else []
@@ -204,11 +201,8 @@ class Web3ChainReader:
     async def head(self) -> int:
         """The node's latest block."""
 
-        async def read(endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
-            try:
-                return _as_int(await self._request(endpoint, "eth_blockNumber", []))
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+        async def read(endpoint: Node) -> int:
+            return _as_int(await self._request(endpoint, "eth_blockNumber", []))
 
         return await self._pool.run(read)
 
@@ -226,15 +220,10 @@ class Web3ChainReader:
         query = transfer_query(start, end, addresses)
 
         async def read(
-            endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+            endpoint: Node,
         ) -> list[Received] | Exception:
-            try:
-                async with self._pool.observed(endpoint, "eth_getLogs"):
-                    answer = await endpoint.client.provider.make_request(
-                        RPCEndpoint("eth_getLogs"), [query]
-                    )
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+            async with self._pool.observed(endpoint, "eth_getLogs"):
+                answer = await endpoint.client.request("eth_getLogs", [query])
             error = answer.get("error") if isinstance(answer, dict) else None
             if isinstance(error, dict) and refused(message := str(error.get("message", ""))):
                 return LogsRefusedError(message, addresses=too_many_addresses(message))
@@ -256,15 +245,14 @@ class Web3ChainReader:
         for endpoint in self._pool.endpoints:
             try:
                 answered = await self._node_chain_id(endpoint)
-            except (UpstreamError, aiohttp.ClientError, ConnectionError, TimeoutError,
-                    Web3Exception, ValueError):  # fmt: skip
+            except (UpstreamError, TimeoutError, ValueError):
                 continue
             if answered != self._chain_id:
                 raise NotReadyError(self._mismatch(endpoint, answered))
 
     async def close(self) -> None:
-        for endpoint in self._pool.endpoints:
-            await endpoint.client.provider.disconnect()
+        for client in {id(e.client.client): e.client.client for e in self._pool.endpoints}.values():
+            await client.aclose()
 
     async def read_balances(
         self,
@@ -294,7 +282,7 @@ class Web3ChainReader:
 
     async def _read(
         self,
-        endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+        endpoint: Node,
         addresses: Sequence[str],
         known: Mapping[str, Sequence[TokenAccount]],
         extra: Mapping[str, Sequence[Token]],
@@ -309,16 +297,10 @@ class Web3ChainReader:
             if await self._multicall_deployed(endpoint):
                 return calls, await self._read_multicall(endpoint, calls)
             return calls, await self._read_batched(endpoint, calls)
-        except aiohttp.ClientResponseError as exc:
-            if exc.status == 429 or exc.status >= 500:
-                raise TransientUpstreamError(f"HTTP {exc.status}") from exc
-            raise UpstreamError(f"HTTP {exc.status}") from exc
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
-        except (ValueError, Web3Exception, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise UpstreamError(f"malformed answer ({describe(exc)})"[:300]) from exc
 
-    async def _chain_id_of(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
+    async def _chain_id_of(self, endpoint: Node) -> int:
         """The node's chain id, which picks its token list; a node of another chain than the
         configured one is never read."""
         answered = await self._node_chain_id(endpoint)
@@ -347,37 +329,35 @@ class Web3ChainReader:
         return calls + [_Call(address, t) for t in extra if t.key not in seen]
 
     def _unlisted(self, account: TokenAccount) -> Token:
-        address = AsyncWeb3.to_checksum_address(account.mint)
+        address = to_checksum_address(account.mint)
         return Token(self.chain, address, None, None, account.decimals, False)
 
-    async def _node_chain_id(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> int:
+    async def _node_chain_id(self, endpoint: Node) -> int:
         """The node's eth_chainId, asked once per node (it does not change)."""
         if endpoint.url not in self._chain_ids:
             answer = await self._request(endpoint, "eth_chainId", [])
             self._chain_ids[endpoint.url] = _as_int(answer)
         return self._chain_ids[endpoint.url]
 
-    def _mismatch(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], answered: int) -> str:
+    def _mismatch(self, endpoint: Node, answered: int) -> str:
         return (
             f"{self.chain} node {self._pool.name_of(endpoint)} answers chain id {answered}, "
             f"not {self._chain_id}"
         )
 
-    async def _block(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], requests: int) -> str:
+    async def _block(self, endpoint: Node, requests: int) -> str:
         """Several requests read at one block; a single one needs no extra round trip."""
         if requests == 1:
             return "latest"
         return hex(_as_int(await self._request(endpoint, "eth_blockNumber", [])))
 
-    async def _multicall_deployed(self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]]) -> bool:
+    async def _multicall_deployed(self, endpoint: Node) -> bool:
         if endpoint.url not in self._has_multicall:
             code = await self._request(endpoint, "eth_getCode", [self._multicall, "latest"])
             self._has_multicall[endpoint.url] = isinstance(code, str) and len(code) > 2
         return self._has_multicall[endpoint.url]
 
-    async def _read_multicall(
-        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
-    ) -> list[int | str]:
+    async def _read_multicall(self, endpoint: Node, calls: list[_Call]) -> list[int | str]:
         chunks = list(chunked(calls, self._limits.calls_per_multicall))
         chunk_bytes = self._limits.calls_per_multicall * CALL_HEX_BYTES
         per_request = max(1, self._limits.max_request_bytes // chunk_bytes)
@@ -408,7 +388,7 @@ class Web3ChainReader:
 
     async def _read_alone(
         self,
-        endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+        endpoint: Node,
         calls: list[_Call],
         again: list[int],
         whole: set[int],
@@ -427,9 +407,7 @@ class Web3ChainReader:
             raise UpstreamError(f"every call failed: {reasons.pop()}"[:300])
         return results
 
-    async def _read_batched(
-        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], calls: list[_Call]
-    ) -> list[int | str]:
+    async def _read_batched(self, endpoint: Node, calls: list[_Call]) -> list[int | str]:
         block = await self._block(endpoint, -(-len(calls) // self._limits.batch_size))
 
         def build(group: list[_Call]) -> list[tuple[str, list[Any]]]:
@@ -443,7 +421,7 @@ class Web3ChainReader:
 
     async def _send_all(
         self,
-        endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]],
+        endpoint: Node,
         groups: list[_Group],
         build: Callable[[_Group], list[tuple[str, list[Any]]]],
         read: Callable[[_Group, list[Any]], list[_Result]],
@@ -469,22 +447,16 @@ class Web3ChainReader:
             raise
         return list(itertools.chain.from_iterable(parts))
 
-    async def _batch(
-        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], batch: list[tuple[str, list[Any]]]
-    ) -> list[Any]:
+    async def _batch(self, endpoint: Node, batch: list[tuple[str, list[Any]]]) -> list[Any]:
         method = batch[0][0] if len({m for m, _ in batch}) == 1 else "batch"
         async with self._pool.observed(endpoint, method, len(batch)):
-            answer = await endpoint.client.provider.make_batch_request(
-                [(RPCEndpoint(m), p) for m, p in batch]
-            )
+            answer = await endpoint.client.batch(batch)
         items = match_batch(answer, len(batch))
         return [_result_or_error(item) for item in items]
 
-    async def _request(
-        self, endpoint: Endpoint[AsyncWeb3[AsyncHTTPProvider]], method: str, params: list[Any]
-    ) -> Any:
+    async def _request(self, endpoint: Node, method: str, params: list[Any]) -> Any:
         async with self._pool.observed(endpoint, method):
-            answer = await endpoint.client.provider.make_request(RPCEndpoint(method), params)
+            answer = await endpoint.client.request(method, params)
         try:
             return check_item(answer)
         except ItemError as exc:
@@ -511,7 +483,7 @@ def _word(answer: Any) -> int | None:
 
 
 def _eth_call(to: str, data: bytes) -> tuple[str, list[Any]]:
-    call = {"to": AsyncWeb3.to_checksum_address(to), "data": "0x" + data.hex(),
+    call = {"to": to_checksum_address(to), "data": "0x" + data.hex(),
             "gas": TOKEN_CALL_GAS}  # fmt: skip
     return "eth_call", [call, "latest"]
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from portfolio.adapters.resilience import TransientUpstreamError, UpstreamError
+import httpx
+
+from portfolio.adapters.resilience import (
+    TransientUpstreamError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    describe,
+)
 
 # Rate-limit codes seen from public nodes: -32005 (limit exceeded), 429 (as a JSON-RPC code).
 RATE_LIMIT_CODES = frozenset({-32005, -32029, 429})
@@ -72,3 +81,49 @@ def chunked(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
     """``items`` in lists of at most ``size``, in order."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+async def post_json(client: httpx.AsyncClient, url: str, body: str) -> Any:
+    """One JSON-RPC POST, its answer parsed: a connection that failed or an HTTP 429 or 5xx is
+    a transient upstream error (the pool tries the next node, or again), another 4xx or an
+    answer that is no JSON an upstream error of the node's."""
+    try:
+        response = await client.post(
+            url, content=body, headers={"Content-Type": "application/json"}
+        )
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeoutError(f"timed out ({describe(exc)})") from exc
+    except httpx.TransportError as exc:
+        raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise TransientUpstreamError(f"HTTP {status}")
+    if status >= 400:
+        raise UpstreamError(f"HTTP {status}")
+    try:
+        return json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UpstreamError(f"malformed answer: {exc}") from exc
+
+
+class HttpJsonRpc:
+    """JSON-RPC to one node over the project's httpx client: connections kept alive and shared
+    by a chain's nodes, proxies taken from the environment as httpx does everywhere in the
+    service, one place for timeouts (the endpoint pool's) and for errors (``post_json``).
+    Requests are numbered upwards, as ``match_batch`` needs."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient) -> None:
+        self.url = url
+        self.client = client  # (shared: closed by whoever made it)
+        self._ids = itertools.count(1)
+
+    async def request(self, method: str, params: list[Any]) -> Any:
+        """One request's response object (its ``result`` or ``error`` still to be read)."""
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        return await post_json(self.client, self.url, json.dumps(body))
+
+    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> Any:
+        """A JSON-RPC batch of ``calls``: the node's answer, as it gave it (``match_batch``)."""
+        body = [{"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+                for method, params in calls]  # fmt: skip
+        return await post_json(self.client, self.url, json.dumps(body))

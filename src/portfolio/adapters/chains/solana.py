@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,7 +38,7 @@ from solders.rpc.requests import (
     batch_to_json,
 )
 
-from portfolio.adapters.chains.jsonrpc import BatchRefusedError, chunked, match_batch
+from portfolio.adapters.chains.jsonrpc import BatchRefusedError, chunked, match_batch, post_json
 from portfolio.adapters.chains.solana_accounts import (
     ACCOUNT_HEAD,
     STAKE_MINT,
@@ -59,10 +58,7 @@ from portfolio.adapters.resilience import (
     CallPolicy,
     Endpoint,
     EndpointPool,
-    TransientUpstreamError,
     UpstreamError,
-    UpstreamTimeoutError,
-    describe,
 )
 from portfolio.domain.chains import SOLANA_NATIVE, Chain
 from portfolio.domain.errors import NotATokenError
@@ -360,20 +356,4 @@ def _method(request: SolanaRequest) -> str:
 
 
 async def _post(endpoint: Endpoint[httpx.AsyncClient], body: str) -> Any:
-    try:
-        response = await endpoint.client.post(
-            endpoint.url, content=body, headers={"Content-Type": "application/json"}
-        )
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeoutError(f"timed out ({describe(exc)})") from exc
-    except httpx.TransportError as exc:
-        raise TransientUpstreamError(f"connection failed ({describe(exc)})") from exc
-    status = response.status_code
-    if status == 429 or status >= 500:
-        raise TransientUpstreamError(f"HTTP {status}")
-    if status >= 400:
-        raise UpstreamError(f"HTTP {status}")
-    try:
-        return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UpstreamError(f"malformed answer: {exc}") from exc
+    return await post_json(endpoint.client, endpoint.url, body)
