@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
 
-from portfolio.config import ENS_REGISTRY
+from portfolio.adapters.chains.ens import EnsNames
+from portfolio.adapters.chains.evm import Web3ChainReader
+from portfolio.adapters.resilience import CallPolicy
+from portfolio.config import ENS_REGISTRY, MULTICALL3
 from portfolio.domain.names import ROOT, namehash
-from tests.chains.anvil import AnvilNode
+from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
 from tests.chains.solc import NODE_MODULES
+from tests.rpcproxy import RpcProxy
+
+FAST = CallPolicy(timeout_seconds=5, attempts=1, backoff_seconds=0.01, backoff_max_seconds=0.05)
 
 ENS_BUILDS = {
     "ENSRegistry": NODE_MODULES / "@ensdomains" / "ens" / "build" / "contracts",
@@ -96,3 +104,21 @@ async def deploy_ens(node: AnvilNode) -> Ens:
 
 def _word(value: Any) -> str:
     return "0x" + int(str(value), 16).to_bytes(32, "big").hex()
+
+
+VITALIK = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
+
+
+@asynccontextmanager
+async def ens_through_proxy() -> AsyncIterator[tuple[AnvilNode, Ens, RpcProxy, EnsNames]]:
+    """anvil with ENS, vitalik.eth resolving to VITALIK and its primary name, and the service's
+    ENS reader on it through a counting proxy."""
+    async with running_anvil() as node, RpcProxy(node.url) as proxy:
+        ens = await deploy_ens(node)
+        await ens.register("vitalik.eth", VITALIK)
+        await ens.claim(VITALIK, "vitalik.eth")
+        reader = Web3ChainReader.from_urls([proxy.url], {CHAIN_ID: []}, MULTICALL3, FAST)
+        try:
+            yield node, ens, proxy, EnsNames(reader.calls, ENS_REGISTRY)
+        finally:
+            await reader.close()

@@ -12,17 +12,12 @@ from dataclasses import dataclass
 import pytest
 
 from portfolio.adapters.chains.ens import EnsNames
-from portfolio.adapters.chains.evm import Web3ChainReader
-from portfolio.adapters.resilience import CallPolicy
-from portfolio.config import ENS_REGISTRY, MULTICALL3
 from portfolio.domain.errors import ChainUnavailableError
-from tests.chains.anvil import CHAIN_ID, AnvilNode, running_anvil
-from tests.chains.ens import Ens, deploy_ens
+from tests.chains.anvil import AnvilNode
+from tests.chains.ens import VITALIK, Ens, ens_through_proxy
 from tests.rpcproxy import RpcProxy
 
 pytestmark = pytest.mark.slow
-FAST = CallPolicy(timeout_seconds=5, attempts=2, backoff_seconds=0.01, backoff_max_seconds=0.05)
-VITALIK = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
 OTHER = "0x" + "5a" * 20
 THIRD = "0x" + "6b" * 20
 
@@ -37,15 +32,8 @@ class World:
 
 @pytest.fixture(scope="module")
 async def world() -> AsyncIterator[World]:
-    async with running_anvil() as node, RpcProxy(node.url) as proxy:
-        ens = await deploy_ens(node)
-        await ens.register("vitalik.eth", VITALIK)
-        await ens.claim(VITALIK, "vitalik.eth")
-        reader = Web3ChainReader.from_urls([proxy.url], {CHAIN_ID: []}, MULTICALL3, FAST)
-        try:
-            yield World(node, ens, proxy, EnsNames(reader.calls, ENS_REGISTRY))
-        finally:
-            await reader.close()
+    async with ens_through_proxy() as (node, ens, proxy, names):
+        yield World(node, ens, proxy, names)
 
 
 async def test_a_name_resolves_to_its_address(world: World) -> None:

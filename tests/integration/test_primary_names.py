@@ -12,37 +12,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portfolio.adapters.chains.ens import EnsNames
-from portfolio.adapters.chains.evm import Web3ChainReader
 from portfolio.adapters.db.engine import session_factory
 from portfolio.adapters.db.models import WalletRow
 from portfolio.adapters.db.wallets import SqlPrimaryNames, SqlWalletRepository
-from portfolio.adapters.resilience import CallPolicy
-from portfolio.config import ENS_REGISTRY, MULTICALL3
 from portfolio.domain.chains import Chain
 from portfolio.domain.wallet import Wallet
 from portfolio.services.names import PrimaryNames
-from tests.chains.anvil import CHAIN_ID, running_anvil
-from tests.chains.ens import Ens, deploy_ens
+from tests.chains.ens import VITALIK, Ens, ens_through_proxy
 from tests.fakes import FakeClock
 from tests.rpcproxy import RpcProxy
 
-FAST = CallPolicy(timeout_seconds=5, attempts=1, backoff_seconds=0.01, backoff_max_seconds=0.05)
-VITALIK = "0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045"
 NOBODY = "0x" + "7c" * 20
 SOLANA_KEY = "So11111111111111111111111111111111111111112"
 
 
 @pytest.fixture
 async def chain() -> AsyncIterator[tuple[Ens, RpcProxy, EnsNames]]:
-    async with running_anvil() as node, RpcProxy(node.url) as proxy:
-        ens = await deploy_ens(node)
-        await ens.register("vitalik.eth", VITALIK)
-        await ens.claim(VITALIK, "vitalik.eth")
-        reader = Web3ChainReader.from_urls([proxy.url], {CHAIN_ID: []}, MULTICALL3, FAST)
-        try:
-            yield ens, proxy, EnsNames(reader.calls, ENS_REGISTRY)
-        finally:
-            await reader.close()
+    async with ens_through_proxy() as (_, ens, proxy, names):
+        yield ens, proxy, names
 
 
 async def test_primary_names_are_read_for_every_evm_wallet_and_again_daily(
