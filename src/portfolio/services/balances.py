@@ -66,8 +66,12 @@ class BalanceService:
         return await self.view(wallet, snapshot)
 
     async def view(self, wallet: Wallet, snapshot: WalletBalances) -> BalanceView:
-        found = await self._found.found([wallet.id]) if self._found is not None else {}
-        keys = {price_key(t) for t in found.get(wallet.id, [])}
+        keys: set[str] = set()
+        if self._found is not None and any(
+            b.raw and not b.token.verified for b in snapshot.balances
+        ):
+            found = await self._found.found([wallet.id])  # (asked only when it may matter)
+            keys = {price_key(t) for t in found.get(wallet.id, [])}
         prices = await self._prices.prices(
             [b.token for b in snapshot.balances if b.raw], found=keys
         )
