@@ -67,10 +67,11 @@ async def _process(
     have exited cleanly. Its stdout goes with its log, or to ``stdout``."""
     with ExitStack() as files:
         sink = files.enter_context(log.open("wb"))
-        out = files.enter_context(stdout.open("wb")) if stdout is not None else None
+        # stdout with the log (stderr), or apart (the console exporter's spans, say).
+        out = files.enter_context(stdout.open("wb")) if stdout is not None else sink
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "portfolio.main.cli", *args,
-            cwd=ROOT, env=env, stderr=sink, stdout=out or asyncio.subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=out, stderr=sink,
         )  # fmt: skip
     try:
         yield process
