@@ -14,6 +14,7 @@ import httpx
 import typer
 
 from portfolio.adapters.cache.redis_client import RedisHealthCheck, create_redis
+from portfolio.adapters.chains.jsonrpc import HttpJsonRpc, check_item
 from portfolio.adapters.db.engine import create_engine
 from portfolio.adapters.db.errors import outage_reason
 from portfolio.adapters.db.health import SCHEMA_REVISION, DatabaseHealthCheck
@@ -101,13 +102,8 @@ async def _solana_node(client: httpx.AsyncClient, url: str) -> Finding:
 
 
 async def _rpc(client: httpx.AsyncClient, url: str, method: str, params: list[Any]) -> Any:
-    answer = await client.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                          "params": params})  # fmt: skip
-    answer.raise_for_status()
-    body = answer.json()
-    if "error" in body:
-        raise RuntimeError(str(body["error"])[:200])
-    return body["result"]
+    """One request through the service's own JSON-RPC client; an error answer raises."""
+    return check_item(await HttpJsonRpc(url, client).request(method, params))
 
 
 async def _within(check: Callable[[], Awaitable[None]]) -> None:
