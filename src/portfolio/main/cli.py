@@ -136,13 +136,11 @@ def _unavailable(exc: BaseException) -> str | None:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    from portfolio.adapters.db.errors import outage_reason
+    from portfolio.adapters.db.errors import outage_reason, wrapped_errors
     from portfolio.adapters.resilience import describe
     from portfolio.domain.errors import ServiceUnavailableError
 
-    root = exc
-    while (inner := getattr(root, "orig", None) or root.__cause__) is not None:
-        root = inner
+    root = wrapped_errors(exc)[-1]  # the driver's or the socket's own error
     cause = "" if isinstance(root, ServiceUnavailableError) else f" ({describe(root)[:200]})"
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
         return f"Redis is not answering{cause}."

@@ -69,13 +69,13 @@ def outage_reason(exc: BaseException) -> str | None:
         return None
     if any(
         getattr(e, "sqlstate", None) == UNDEFINED_TABLE or str(e).startswith(NO_SUCH_TABLE)
-        for e in _chain(exc)
+        for e in wrapped_errors(exc)
     ):
         return "The database has no schema yet: run the migrations (portfolio migrate)."
     return "The database is not answering."
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def wrapped_errors(exc: BaseException) -> list[BaseException]:
     """``exc`` and the errors it wraps (its driver's error, its cause), each once."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
@@ -88,7 +88,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def unavailable(exc: BaseException) -> bool:
     """Whether ``exc``, or an error it wraps, says the database cannot be reached now."""
-    for current in _chain(exc):
+    for current in wrapped_errors(exc):
         if isinstance(current, _UNAVAILABLE):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
