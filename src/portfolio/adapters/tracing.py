@@ -7,8 +7,8 @@ and timeout.
 
 When on: the web framework's server spans continue an incoming W3C ``traceparent``, and the
 database, httpx (prices, webhooks, Solana) and Redis calls are spans of them; a job's trace
-context travels in its labels (``JobTraceContext``), so a worker's spans join the trace of the
-request that queued the job. When off, nothing of the SDK is imported.
+context travels in its labels (adapters/jobs/trace_context.py), so a worker's spans join the
+trace of the request that queued the job. When off, nothing of the SDK is imported.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from loguru import logger
-from opentelemetry import context, propagate, trace
-from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from opentelemetry import trace
 
 EXPORTERS = "opentelemetry_traces_exporter"  # the SDK's entry points: console, otlp_proto_http
-PROPAGATED = ("traceparent", "tracestate")
 _tracing = False
 
 
@@ -76,6 +74,11 @@ def _exporter(name: str) -> Any:
     return next(iter(found)).load()()
 
 
+def tracing_on() -> bool:
+    """Whether this process exports traces (``configure_tracing`` turned them on)."""
+    return _tracing
+
+
 def instrument_app(app: Any) -> None:
     """The web framework's server spans, continuing an incoming ``traceparent``."""
     if _tracing:
@@ -98,42 +101,3 @@ def current_ids() -> tuple[str | None, str | None]:
     if not span.is_valid:
         return None, None
     return f"{span.trace_id:032x}", f"{span.span_id:016x}"
-
-
-class JobTraceContext(TaskiqMiddleware):
-    """The trace context of whoever queues a job, in the job's labels (``traceparent``,
-    ``tracestate``); the job run, in the worker, as a span of that trace."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._running: dict[str, tuple[trace.Span, object]] = {}
-
-    def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        message.labels.update({k: v for k, v in carrier.items() if k in PROPAGATED})
-        return message
-
-    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
-        if not _tracing:
-            return message
-        carrier = {k: str(message.labels[k]) for k in PROPAGATED if k in message.labels}
-        span = trace.get_tracer(__name__).start_span(
-            f"job {message.task_name}",
-            context=propagate.extract(carrier),
-            kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.message.id": message.task_id},
-        )
-        token = context.attach(trace.set_span_in_context(span))
-        self._running[message.task_id] = (span, token)
-        return message
-
-    def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
-        running = self._running.pop(message.task_id, None)
-        if running is None:
-            return
-        span, token = running
-        if result.is_err:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, str(result.error)[:200]))
-        span.end()
-        context.detach(token)  # type: ignore[arg-type]

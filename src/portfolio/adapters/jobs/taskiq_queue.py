@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 from taskiq_redis import RedisStreamBroker
 
-from portfolio.adapters.tracing import JobTraceContext
+from portfolio.adapters.jobs.trace_context import JobTraceContext
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ServiceUnavailableError
 from portfolio.domain.jobs import BatchProgress, RefreshJob
