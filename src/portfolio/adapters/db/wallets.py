@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import case, delete, func, select, tuple_, update
+from sqlalchemy import bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -133,14 +133,19 @@ class SqlPrimaryNames:
             return list((await session.scalars(query)).all())
 
     async def record(self, names: Mapping[str, str | None], now: datetime) -> None:
+        if not names:
+            return
         w = WalletRow
+        statement = (
+            update(w)
+            .where(w.address == bindparam("at"), w.chain != Chain.SOLANA.value)
+            .values(ens_name=bindparam("primary"), ens_checked_at=now)
+        )
+        rows = [{"at": address, "primary": name} for address, name in names.items()]
         async with storage_errors(), self._sessions.begin() as session:
-            for address, name in names.items():
-                await session.execute(
-                    update(w)
-                    .where(w.address == address, w.chain != Chain.SOLANA.value)
-                    .values(ens_name=name, ens_checked_at=now)
-                )
+            # On the connection: one statement executed for each row (executemany), where the
+            # session would take a list of rows for an update by primary key.
+            await (await session.connection()).execute(statement, rows)
 
 
 def _to_row(wallet: Wallet) -> WalletRow:
