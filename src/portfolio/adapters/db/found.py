@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portfolio.adapters.db.engine import insert_for
@@ -106,12 +107,10 @@ class SqlFoundTokens:
     async def found(self, wallet_ids: Collection[UUID]) -> dict[UUID, list[Token]]:
         if not wallet_ids:
             return {}
-        t, c = FoundTokenRow, FoundContractRow
+        t = FoundTokenRow
         query = (
-            select(t.wallet_id, WalletRow.chain, c)
-            .join(WalletRow, WalletRow.id == t.wallet_id)
-            .join(c, (c.chain == WalletRow.chain) & (c.address == t.address))
-            .where(t.wallet_id.in_(list(wallet_ids)), c.decimals.is_not(None))
+            _tokens_found(t.wallet_id, WalletRow.chain, FoundContractRow)
+            .where(t.wallet_id.in_(list(wallet_ids)))
             .order_by(t.found_at, t.address)
         )
         async with storage_errors(), self._sessions() as session:
@@ -124,17 +123,27 @@ class SqlFoundTokens:
         return tokens
 
     async def found_by(self, tenant: str) -> set[tuple[Chain, str]]:
-        t, c = FoundTokenRow, FoundContractRow
         query = (
-            select(WalletRow.chain, t.address)
-            .join(WalletRow, WalletRow.id == t.wallet_id)
-            .join(c, (c.chain == WalletRow.chain) & (c.address == t.address))
-            .where(WalletRow.tenant == tenant, c.decimals.is_not(None))
+            _tokens_found(WalletRow.chain, FoundTokenRow.address)
+            .where(WalletRow.tenant == tenant)
             .distinct()
         )
         async with storage_errors(), self._sessions() as session:
             rows = (await session.execute(query)).all()
         return {(Chain(chain), address) for chain, address in rows}
+
+
+def _tokens_found(*columns: Any) -> Select[Any]:
+    """``columns`` of each wallet's finds that are tokens (a contract with decimals), with
+    the wallet and the contract joined."""
+    t, c = FoundTokenRow, FoundContractRow
+    return (
+        select(*columns)
+        .select_from(t)
+        .join(WalletRow, WalletRow.id == t.wallet_id)
+        .join(c, (c.chain == WalletRow.chain) & (c.address == t.address))
+        .where(c.decimals.is_not(None))
+    )
 
 
 def _token(chain: Chain, row: FoundContractRow) -> Token | None:
