@@ -27,8 +27,8 @@ from datetime import datetime
 from decimal import Context, Decimal, localcontext
 from itertools import accumulate, repeat
 from math import inf, isfinite
-from operator import add, mul, sub, truediv
-from typing import NamedTuple
+from operator import add, itemgetter, mul, sub, truediv
+from typing import Any, NamedTuple
 
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ValidationError
@@ -285,61 +285,105 @@ def tracks(
 ) -> tuple[dict[TokenKey, Track], dict[Hashable, Track]]:
     """Each token's and each wallet's track over the window from the positions ``held`` at its
     start and their ``changes`` by boundary, at each token's ``prices``: the lines of
-    ``performance`` with the window's start as the effective one, and their flags."""
+    ``performance`` with the window's start as the effective one, and their flags. (A request
+    computes the buckets after the kept tracks' cursor with it, over every position: each is
+    looked up once, and its line added to its wallet's as it is made.)"""
     size = window.count + 1
-    by_token: dict[TokenKey, list[Position]] = {}
-    for position in sorted({*held, *changes}, key=_order):
-        by_token.setdefault(position.token_key, []).append(position)
+    by_token, named = _positions_by_token(held, changes)
     tokens: dict[TokenKey, Track] = {}
-    lines: dict[Hashable, list[_Line]] = {}
-    present: dict[Hashable, int] = {}  # each wallet's first boundary with a priced position
-    for token, positions in sorted(by_token.items()):
-        listed = prices.get(token)
-        priced = [0 if listed is None or p is None else PRICED for p in listed or [None]]
-        priced += [priced[-1]] * (size - len(priced))
-        prices_then, since = _priced(listed, 0, size)
-        touched = [0] * size
-        holding = [0] * size
-        first_recorded = size  # (prices are carried forward: priced from ``since`` on)
-        for position in positions:
-            at = changes.get(position, {})
-            for index in at:
-                touched[index] = TOUCHED
-            recorded = 0 if position in held else min(at, default=size)
-            first_recorded = min(first_recorded, recorded)
-            amount = held.get(position, ZERO)
-            _mark_holding(holding, amount, at)
-            if since is None:
-                continue
-            wallet = position.wallet
-            present[wallet] = min(present.get(wallet, size), max(recorded, since))
-            if not at and since == 0:  # the most: valued, nothing else
-                with localcontext(VALUE_CONTEXT):
-                    line = _Line(list(_valued(amount, prices_then)), {}, {})
-            else:
-                line = _Line.of(amount, at, prices_then, since)
-            lines.setdefault(wallet, []).append(line)
-        amount, net = _netted(positions, held, changes)
-        line = _Line.of(amount, net, prices_then, since)
-        recorded_flags = [0] * first_recorded + [RECORDED] * (size - first_recorded)
-        flags = list(map(sum, zip(touched, holding, priced, recorded_flags, strict=True)))
-        tokens[token] = Track(line.values, line.inflow, line.outflow, flags)
+    sums: dict[str, _Line] = {}  # each wallet's lines added up
+    present: dict[str, int] = {}  # each wallet's first boundary with a priced position
+    with localcontext(VALUE_CONTEXT):
+        for key, positions in sorted(by_token.items()):
+            tokens[key] = _token_track(positions, prices.get(key), size, sums, present)
     wallets: dict[Hashable, Track] = {}
-    for wallet, kept in sorted(lines.items(), key=lambda item: str(item[0])):
-        merged = _Line.merged(kept, size)
-        flags = [0] * present[wallet] + [RECORDED] * (size - present[wallet])
-        wallets[wallet] = Track(merged.values, merged.inflow, merged.outflow, flags)
+    for name, merged in sorted(sums.items()):
+        flags = [0] * present[name] + [RECORDED] * (size - present[name])
+        wallets[named[name]] = Track(merged.values, merged.inflow, merged.outflow, flags)
     return tokens, wallets
 
 
+# A position as ``tracks`` reads it: its wallet's text, its amount at the start (None: no
+# record by then) and its changes.
+_Entry = tuple[str, Decimal | None, Mapping[int, Decimal]]
+
+
+def _positions_by_token(
+    held: Mapping[Position, Decimal], changes: Mapping[Position, Mapping[int, Decimal]]
+) -> tuple[dict[TokenKey, list[_Entry]], dict[str, Hashable]]:
+    """Every position by token, in its wallet's order, and the wallets by their text (their
+    order, as everywhere; and a key hashed at C speed, where a UUID's hash is Python's)."""
+    entries: dict[Position, list[Any]] = {p: [amount, None] for p, amount in held.items()}
+    for position, at in changes.items():
+        entry = entries.get(position)
+        if entry is None:
+            entries[position] = [None, at]
+        else:
+            entry[1] = at
+    names: dict[Hashable, str] = {}
+    named: dict[str, Hashable] = {}
+    by_token: dict[TokenKey, list[_Entry]] = {}
+    for (wallet, chain, token), (amount, at) in entries.items():
+        name = names.get(wallet)
+        if name is None:
+            name = names[wallet] = str(wallet)
+            named[name] = wallet
+        by_token.setdefault((chain, token), []).append((name, amount, at or {}))
+    for positions in by_token.values():
+        positions.sort(key=itemgetter(0))
+    return by_token, named
+
+
+def _token_track(
+    positions: list[_Entry],
+    listed: Sequence[Decimal | None] | None,
+    size: int,
+    sums: dict[str, _Line],
+    present: dict[str, int],
+) -> Track:
+    """A token's track from its positions at its prices (``listed``), each position's line
+    added to its wallet's in ``sums`` and the wallet's first boundary with a priced position
+    kept in ``present`` (in the caller's context: VALUE_CONTEXT)."""
+    priced = [0 if listed is None or p is None else PRICED for p in listed or [None]]
+    priced += [priced[-1]] * (size - len(priced))
+    prices_then, since = _priced(listed, 0, size)
+    touched = [0] * size
+    holding = [0] * size
+    first_recorded = size  # (prices are carried forward: priced from ``since`` on)
+    total, net = ZERO, dict[int, Decimal]()  # the token's, netted over its positions
+    for wallet, start, at in positions:
+        amount, recorded = (ZERO, min(at, default=size)) if start is None else (start, 0)
+        total += amount
+        for index, delta in at.items():
+            touched[index] = TOUCHED
+            net[index] = net.get(index, ZERO) + delta
+        first_recorded = min(first_recorded, recorded)
+        _mark_holding(holding, amount, at)
+        if since is None:
+            continue
+        present[wallet] = min(present.get(wallet, size), max(recorded, since))
+        if not at and since == 0:  # the most: valued, nothing else
+            line = _Line(list(_valued(amount, prices_then)), {}, {})
+        else:
+            line = _Line.of(amount, at, prices_then, since)
+        kept = sums.get(wallet)
+        if kept is None:
+            sums[wallet] = kept = _Line([ZERO] * size, {}, {})
+        kept.add(line)
+    line = _Line.of(total, {k: delta for k, delta in net.items() if delta}, prices_then, since)
+    recorded_flags = [0] * first_recorded + [RECORDED] * (size - first_recorded)
+    flags = list(map(sum, zip(touched, holding, priced, recorded_flags, strict=True)))
+    return Track(line.values, line.inflow, line.outflow, flags)
+
+
 def _mark_holding(holding: list[int], start: Decimal, changes: Mapping[int, Decimal]) -> None:
-    """Flag the boundaries at which a position holds a nonzero amount."""
+    """Flag the boundaries at which a position holds a nonzero amount (in the caller's
+    context: VALUE_CONTEXT)."""
     amount, last = start, 0
-    with localcontext(VALUE_CONTEXT):
-        for index in sorted(changes):
-            if amount:
-                holding[last:index] = [HOLDING] * (index - last)
-            amount, last = amount + changes[index], index
+    for index in sorted(changes):
+        if amount:
+            holding[last:index] = [HOLDING] * (index - last)
+        amount, last = amount + changes[index], index
     if amount:
         holding[last:] = [HOLDING] * (len(holding) - last)
 
@@ -623,17 +667,20 @@ class _Line:
     @classmethod
     def merged(cls, lines: Iterable[_Line], size: int) -> _Line:
         """Lines added: values and flows (an inflow of one is no outflow of another)."""
-        values = [ZERO] * size
-        inflow: dict[int, Decimal] = {}
-        outflow: dict[int, Decimal] = {}
+        merged = cls([ZERO] * size, {}, {})
         with localcontext(VALUE_CONTEXT):
             for line in lines:
-                values = list(map(add, values, line.values))
-                for index, flow in line.inflow.items():
-                    inflow[index] = inflow.get(index, ZERO) + flow
-                for index, flow in line.outflow.items():
-                    outflow[index] = outflow.get(index, ZERO) + flow
-        return cls(values, inflow, outflow)
+                merged.add(line)
+        return merged
+
+    def add(self, line: _Line) -> None:
+        """``line`` added to this one (in the caller's context: VALUE_CONTEXT)."""
+        self.values = list(map(add, self.values, line.values))
+        inflow, outflow = self.inflow, self.outflow
+        for index, flow in line.inflow.items():
+            inflow[index] = inflow.get(index, ZERO) + flow
+        for index, flow in line.outflow.items():
+            outflow[index] = outflow.get(index, ZERO) + flow
 
     @classmethod
     def back(cls, outcome: Outcome) -> _Line:
