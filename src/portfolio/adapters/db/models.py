@@ -206,6 +206,9 @@ class PerformanceCursorRow(Base):
     first_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the first kept boundary
     kept_at: Mapped[datetime] = mapped_column(UtcDateTime)
     state: Mapped[str] = mapped_column(Text)
+    # New at every write of the cursor or its tracks: what was read of them is still kept
+    # while it is the same.
+    version: Mapped[str] = mapped_column(String(32), server_default="")
 
 
 class EventRow(Base):

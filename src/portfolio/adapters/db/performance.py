@@ -19,12 +19,13 @@ import base64
 import json
 import sys
 from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from functools import lru_cache
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import (
     Executable,
@@ -268,6 +269,7 @@ class SqlPerformanceReader:
         self._writes = write_sessions or sessions
         self._dialect = dialect
         self._clock = clock
+        self._reads = _KeptReads(KEPT_READS)
 
     async def recorded(
         self,
@@ -286,7 +288,9 @@ class SqlPerformanceReader:
         if wallet_id is None and self._clock is not None and step in KEPT_STEPS:
             await self._keep(tenant, window.step)
             async with storage_errors(), self._sessions() as session:
-                kept = await _tracked(session, self._dialect, tenant, window, chain, scaled)
+                kept = await _tracked(
+                    session, self._dialect, tenant, window, chain, scaled, self._reads
+                )
             if kept is not None:
                 return kept
         async with storage_errors(), self._sessions() as session:
@@ -328,6 +332,7 @@ class SqlPerformanceReader:
         )
         if row is None or row.kept_at >= target:  # (it was inserted above)
             return False
+        row.version = uuid4().hex  # what is kept changes
         state = _State.from_json(row.state)  # (a new text each chunk: nothing to reuse)
         symbols = dict(state.symbols)
         start = row.kept_at
@@ -429,7 +434,14 @@ def _insert_ignore(dialect: str, tenant: str, step: int) -> Executable:
     """The tenant's cursor row of the step, at the epoch with nothing held, unless it has one."""
     statement: Executable = (
         insert_for(dialect, PerformanceCursorRow)
-        .values(tenant=tenant, step=step, first_at=None, kept_at=EPOCH, state=_State().to_json())
+        .values(
+            tenant=tenant,
+            step=step,
+            first_at=None,
+            kept_at=EPOCH,
+            state=_State().to_json(),
+            version=uuid4().hex,
+        )
         .on_conflict_do_nothing(index_elements=["tenant", "step"])
     )
     return statement
@@ -562,6 +574,44 @@ async def _after(
     return held, changes, await _prices(session, window, tokens, state.prices)
 
 
+KEPT_READS = 32  # the reads of kept tracks a reader holds (_KeptReads)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """What was read of the kept tracks over a window up to the cursor, for figures read from
+    the wallets' indexes, and the cursor's state. Shared by every request that reads the same
+    while the cursor's version stays: read it, never change it (but for the wallets' exact
+    cells, filled in as read: what is kept there)."""
+
+    tokens: dict[TokenKey, Track]
+    indexed: dict[Hashable, Indexed]
+    state: _State
+
+
+class _KeptReads:
+    """The last ``size`` ``_Kept`` read, by tenant, step, cursor version, window start, end
+    of the kept part and chain. Kept tracks change only with their cursor's version (a new one
+    at every write of either), so what was read of them is read again only once it moved: a
+    daily cursor moves once a day, and every request in between would parse the same year of
+    cells (a hundred wallets': about 1 MB of text)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._held: OrderedDict[Hashable, _Kept] = OrderedDict()
+
+    def get(self, key: Hashable) -> _Kept | None:
+        kept = self._held.get(key)
+        if kept is not None:
+            self._held.move_to_end(key)
+        return kept
+
+    def put(self, key: Hashable, kept: _Kept) -> None:
+        self._held[key] = kept
+        while len(self._held) > self._size:
+            self._held.popitem(last=False)
+
+
 async def _tracked(
     session: AsyncSession,
     dialect: str,
@@ -569,21 +619,37 @@ async def _tracked(
     window: Window,
     chain: Chain | None,
     scaled: bool,
+    reads: _KeptReads,
 ) -> Tracked | None:
     """The tracks of the tenant's tokens and wallets (of one chain) over the window: the kept
-    ones up to the cursor, then computed from the positions there and the changes and prices
-    after it. None when the window starts after the cursor (nothing kept of it). The wallets'
-    as Indexed unless ``scaled``."""
+    ones up to the cursor (as read before while its version stays, unless ``scaled``), then
+    computed from the positions there and the changes and prices after it. None when the
+    window starts after the cursor (nothing kept of it). The wallets' as Indexed unless
+    ``scaled``."""
     step = window.step
-    cursor = await session.get(PerformanceCursorRow, (tenant, int(step.total_seconds())))
+    seconds = int(step.total_seconds())
+    if dialect == "postgresql":  # the cursor and its tracks as of one moment
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    c = PerformanceCursorRow
+    at_cursor = select(c.kept_at, c.version).where(c.tenant == tenant, c.step == seconds)
+    cursor = (await session.execute(at_cursor)).first()
     if cursor is None or cursor.kept_at < window.start:
         return None
     kept_until = min(cursor.kept_at, window.last_end)
     wallets = await _wallets(session, tenant, None, chain)
-    tokens, by_wallet, indexed = await _kept_tracks(
-        session, tenant, window, kept_until, wallets, chain, scaled
-    )
-    state = _state_of(cursor.state)
+    key = (tenant, seconds, cursor.version, window.start, kept_until, chain)
+    held = None if scaled else reads.get(key)
+    if held is None:
+        tokens, by_wallet, indexed = await _kept_tracks(
+            session, tenant, window, kept_until, wallets, chain, scaled
+        )
+        at = (c.tenant == tenant) & (c.step == seconds)
+        state = _state_of((await session.execute(select(c.state).where(at))).scalar_one())
+        if not scaled:
+            reads.put(key, _Kept(tokens, indexed, state))
+    else:  # (a wallet added since has nothing kept; one removed dropped the cursor)
+        tokens, by_wallet, state = dict(held.tokens), {}, held.state
+        indexed = {wallet: kept for wallet, kept in held.indexed.items() if wallet in wallets}
     symbols = dict(state.symbols)
     size = (kept_until - window.start) // step + 1
     if kept_until < window.last_end:
