@@ -19,6 +19,8 @@ from portfolio.domain.performance import (
     Performance,
     Position,
     Track,
+    _spotted,
+    _spotted_after,
     by_boundary,
     from_tracks,
     prices_at_boundaries,
@@ -331,7 +333,11 @@ def test_kept_tracks_give_the_performance_of_any_window_on_them(
     for wallet, track in wallets.items():
         if split:
             early, later = track.sliced(0, split), track.sliced(split, win.count)
-            indexed[wallet] = Indexed.of(early).joined(later).sliced(first, last)
+            joined = Indexed.of(early).joined(later)
+            indexed[wallet] = joined.sliced(first, last)
+            # Read unsliced, a window across the split finds its drawdown from where the
+            # part before it found its own: the same figures as one index over it all.
+            assert joined.figures(first, last) == Indexed.of(track).figures(first, last)
         else:
             indexed[wallet] = Indexed.of(track).sliced(first, last)
     summed = from_tracks(inside, {t: tr.sliced(first, last) for t, tr in tokens.items()}, indexed)
@@ -372,3 +378,20 @@ def test_a_wallets_summed_flows_keep_every_digit() -> None:
     assert (kept.inflows, kept.outflows) == (["0", "0", str(tiny)], ["0", str(tiny), str(tiny)])
     figures = kept.figures(0, 2)
     assert (figures.inflow, figures.outflow) == (tiny, tiny)
+
+
+levels_st = st.lists(
+    st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.01, 100.0)), min_size=1
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(levels_st, levels_st)
+def test_a_drawdown_found_from_a_part_is_the_one_found_over_all(
+    before: list[float], later: list[float]
+) -> None:
+    """The deepest fall of levels found from where it was in their first part, the rest
+    alone looked at, is the one found over them all: the same peak and trough, ties
+    included (the first highest peak, the first deepest trough)."""
+    levels = [1.0, *before]
+    assert _spotted_after(levels, later, _spotted(levels)) == _spotted(levels + later)

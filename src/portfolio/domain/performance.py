@@ -388,7 +388,9 @@ def _mark_holding(holding: list[int], start: Decimal, changes: Mapping[int, Deci
         holding[last:] = [HOLDING] * (len(holding) - last)
 
 
-Found = tuple[int, list[float], tuple[int, int] | None]  # Indexed.found
+# Indexed.found: where the index went to 0, its levels, where its deepest fall is, and whether
+# every level is finite (else the fall is measured exactly).
+Found = tuple[int, list[float], tuple[int, int] | None, bool]
 
 
 @dataclass(slots=True)
@@ -408,6 +410,9 @@ class Indexed:
     # By window (first, last): its end at 0 (``_levels``), its levels and where its drawdown
     # is (``_spotted``), found once for ``wanted`` and ``figures``.
     found: dict[tuple[int, int], Found] = field(default_factory=dict, compare=False, repr=False)
+    # What this was joined from (``joined``): a window over both finds its drawdown from where
+    # that one found it, and the exact cells read here of its boundaries are placed there too.
+    prefix: Indexed | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, track: Track, index: Decimal = ONE, inflow: Decimal = ZERO,
@@ -451,12 +456,15 @@ class Indexed:
         index: str | None,
     ) -> None:  # fmt: skip
         """The exact cells at boundary ``k`` as read, unless they were before (an empty or
-        missing one: nothing was kept there: 0, and an index of 1)."""
+        missing one: nothing was kept there: 0, and an index of 1); in what this was joined
+        from too, where it has the boundary."""
         if not self.index[k]:
             self.values[k] = value or "0"
             self.inflows[k] = inflow or "0"
             self.outflows[k] = outflow or "0"
             self.index[k] = index or "1"
+        if self.prefix is not None and k < len(self.prefix.index):
+            self.prefix.place(k, value, inflow, outflow, index)
 
     def joined(self, later: Track) -> Indexed:
         """Followed by ``later``, whose first boundary is this one's last."""
@@ -473,6 +481,7 @@ class Indexed:
             self.index + rest.index[1:],
             [*self.levels, *rest.levels[1:]],
             self.flags + rest.flags[1:],
+            prefix=self,
         )
 
     def sliced(self, first: int, last: int) -> Indexed:
@@ -486,18 +495,50 @@ class Indexed:
     def wanted(self, first: int, last: int) -> set[int]:
         """The boundaries whose exact cells ``figures(first, last)`` reads: the window's ends
         and the peak and trough of its drawdown (every one when that is located exactly)."""
-        _, levels, spot = self._found(first, last)
-        if not all(map(isfinite, levels)):
+        _, _, spot, finite = self._found(first, last)
+        if not finite:
             return set(range(first, last + 1))
         return {first, last} | ({first + spot[0], first + spot[1]} if spot else set())
 
     def _found(self, first: int, last: int) -> Found:
         found = self.found.get((first, last))
         if found is None:
-            zeroed, levels = self._levels(first, last)
-            spot = _spotted(levels) if all(map(isfinite, levels)) else None
-            found = self.found[(first, last)] = (zeroed, levels, spot)
+            prefix = self.prefix
+            known = -1 if prefix is None else len(prefix.levels) - 1
+            if prefix is not None and first < known < last:
+                found = self._extended(first, last, known, prefix._found(first, known))
+            else:
+                zeroed, levels = self._levels(first, last)
+                finite = all(map(isfinite, levels))
+                found = (zeroed, levels, _spotted(levels) if finite else None, finite)
+            self.found[(first, last)] = found
         return found
+
+    def _extended(self, first: int, last: int, known: int, before: Found) -> Found:
+        """``_found`` over boundaries ``first`` to ``last`` from what it is to ``known``
+        (``before``: of the prefix, held by a reader over many requests), the boundaries after
+        it alone looked at: the same as over all of them."""
+        zeroed, levels, spot, finite = before
+        if not finite:  # (measured exactly: every boundary)
+            zeroed, levels = self._levels(first, last)
+            return zeroed, levels, None, all(map(isfinite, levels))
+        later = last - known
+        if zeroed <= known - first:  # at 0 from a bucket before on
+            tail = [0.0] * later
+        else:
+            base = self.levels[first]
+            tail = list(map(truediv, self.levels[known + 1 : last + 1], repeat(base)))
+            flags = self.flags[known + 1 : last + 1]
+            if any(map(ZEROED.__and__, flags)):
+                at = next(k for k, flag in enumerate(flags) if flag & ZEROED)
+                zeroed = known + 1 + at - first
+                tail[at:] = [0.0] * (later - at)
+            else:
+                zeroed = last - first + 1
+        if not all(map(isfinite, tail)):
+            zeroed, levels = self._levels(first, last)
+            return zeroed, levels, None, False
+        return zeroed, levels + tail, _spotted_after(levels, tail, spot), True
 
     def _levels(self, first: int, last: int) -> tuple[int, list[float]]:
         """Over boundaries ``first`` to ``last``: the first bucket that took the index to 0
@@ -513,7 +554,7 @@ class Indexed:
 
     def figures(self, first: int, last: int) -> Figures:
         """Over boundaries ``first`` to ``last``: the same figures as the line's outcome."""
-        zeroed, levels, spot = self._found(first, last)
+        zeroed, levels, spot, finite = self._found(first, last)
         base = Decimal(self.index[first])
 
         def exact(k: int) -> Decimal:
@@ -522,7 +563,7 @@ class Indexed:
             with localcontext(RATIO_CONTEXT):
                 return INDEX_CONTEXT.plus(Decimal(self.index[first + k]) / base)
 
-        drawdown, peak, trough = _measured(levels, exact, spot)
+        drawdown, peak, trough = _measured(levels, exact, spot, finite)
         with localcontext(VALUE_CONTEXT):
             inflow = Decimal(self.inflows[last]) - Decimal(self.inflows[first])
             outflow = Decimal(self.outflows[last]) - Decimal(self.outflows[first])
@@ -763,14 +804,19 @@ def _located(
     """The deepest fall of an index given as floats at each boundary (its exact value at a
     boundary by ``exact``): where it is found in double precision (``_spotted``), how deep
     exactly."""
-    return _measured(levels, exact, _spotted(levels) if all(map(isfinite, levels)) else None)
+    finite = all(map(isfinite, levels))
+    return _measured(levels, exact, _spotted(levels) if finite else None, finite)
 
 
 def _measured(
-    levels: list[float], exact: Callable[[int], Decimal], spot: tuple[int, int] | None
+    levels: list[float],
+    exact: Callable[[int], Decimal],
+    spot: tuple[int, int] | None,
+    finite: bool,
 ) -> tuple[Decimal, int | None, int | None]:
-    """``_located`` where the fall was found (``spot``) already."""
-    if not all(map(isfinite, levels)):  # past a float's range: every ratio exactly
+    """``_located`` where the fall was found (``spot``) already, and whether every level is
+    finite (``finite``)."""
+    if not finite:  # past a float's range: every ratio exactly
         return _drawdown_exactly(list(map(exact, range(len(levels)))))
     if spot is None:
         return ZERO, None, None
@@ -790,6 +836,22 @@ def _spotted(levels: list[float]) -> tuple[int, int] | None:
         return None
     trough = falls.index(deepest)
     return levels.index(peaks[trough]), trough
+
+
+def _spotted_after(
+    levels: list[float], later: list[float], spot: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """``_spotted`` of ``levels`` followed by ``later``, from ``spot``, that of ``levels``
+    (nonempty): the same peak and trough, ``later`` alone looked at."""
+    peak = max(levels)
+    peak_at = levels.index(peak)  # (the first at the highest: as in _spotted)
+    deepest = levels[spot[1]] / levels[spot[0]] if spot else 1.0
+    for k, level in enumerate(later, len(levels)):
+        if level > peak:
+            peak, peak_at = level, k
+        elif level / peak < deepest:  # (the first of the deepest: as in _spotted)
+            deepest, spot = level / peak, (peak_at, k)
+    return spot
 
 
 def _drawdown_exactly(chained: list[Decimal]) -> tuple[Decimal, int | None, int | None]:
