@@ -193,7 +193,7 @@ def _series(result: Performance, currency: str) -> list[PerformancePointOut]:
         for k in range(1, len(total.values)):
             flow = total.inflows.get(k, Decimal(0)) - total.outflows.get(k, Decimal(0))
             points.append(
-                PerformancePointOut(
+                PerformancePointOut.model_construct(  # (every field as it is to be: no check)
                     timestamp=result.boundaries[k - 1],
                     value=shown(rounded(total.values[k], currency)),
                     net_flow=shown(rounded(flow, currency)),

@@ -21,6 +21,7 @@ USD = "USD"
 # Rounding to a unit needs every digit of the result: a spam token's value (up to 10**107 USD)
 # in wei has 126, past the value context's 120.
 ROUNDING_CONTEXT = Context(prec=400)
+QUANTA = {code: Decimal(1).scaleb(-places) for code, places in PLACES.items()}  # minor units
 
 
 class UnknownCurrencyError(ValidationError):
@@ -40,8 +41,7 @@ def currency_of(code: str) -> str:
 
 def rounded(value: Decimal, currency: str) -> Decimal:
     """A value rounded to the currency's minor units (half to even, as USD is)."""
-    with localcontext(ROUNDING_CONTEXT):
-        return value.quantize(Decimal(1).scaleb(-PLACES[currency]), rounding=USD_ROUNDING)
+    return value.quantize(QUANTA[currency], rounding=USD_ROUNDING, context=ROUNDING_CONTEXT)
 
 
 def shown(value: Decimal) -> str:
