@@ -234,10 +234,27 @@ class Track:
     inflow: dict[int, Decimal]
     outflow: dict[int, Decimal]
     flags: list[int]
+    # What this was joined from (``joined``), and (on that) each window start's outcome up to
+    # its end as far as computed: a window over both carries it on (``outcome``).
+    prefix: Track | None = field(default=None, compare=False, repr=False)
+    progress: dict[int, _Progress] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def empty(cls, size: int) -> Track:
         return cls([ZERO] * size, {}, {}, [0] * size)
+
+    def outcome(self, first: int, last: int) -> Outcome:
+        """Over boundaries ``first`` to ``last``: the line's outcome, carried on from what it is
+        over the part this was joined from where the window goes past it."""
+        prefix = self.prefix
+        known = -1 if prefix is None else len(prefix.values) - 1
+        if prefix is None or not first < known < last:
+            return _Line.back_track(self.sliced(first, last)).outcome()
+        progress = prefix.progress.get(first)
+        if progress is None:
+            line = _Line.back_track(prefix.sliced(first, known))
+            progress = prefix.progress[first] = _Progress.of(line)
+        return progress.extended(_Line.back_track(self.sliced(known, last))).outcome()
 
     def joined(self, later: Track) -> Track:
         """This track followed by ``later``, whose first boundary is this one's last."""
@@ -247,6 +264,7 @@ class Track:
             self.inflow | {index + shift: flow for index, flow in later.inflow.items() if index},
             self.outflow | {index + shift: flow for index, flow in later.outflow.items() if index},
             self.flags + later.flags[1:],
+            prefix=self,
         )
 
     def sliced(self, first: int, last: int) -> Track:
@@ -594,14 +612,14 @@ def from_tracks(
         )
     )
     by_token = {
-        token: _Line.back_track(track.sliced(first, last)).outcome()
+        token: track.outcome(first, last)
         for token, track in sorted(tokens.items())
         if track.flags[last] & PRICED and track.flags[last] & RECORDED
     }
     by_wallet = {
         wallet: track.figures(first, last)
         if isinstance(track, Indexed)
-        else _Line.back_track(track.sliced(first, last)).outcome().figures()
+        else track.outcome(first, last).figures()
         for wallet, track in sorted(wallets.items(), key=lambda item: str(item[0]))
         if track.flags[last] & RECORDED
     }
@@ -732,80 +750,121 @@ class _Line:
         return cls(track.values, track.inflow, track.outflow)
 
     def outcome(self) -> Outcome:
-        values = self.values
+        return _Progress.of(self).outcome()
+
+    def net(self, after: int = 0) -> dict[int, Decimal]:
+        """The net flow of each bucket with flows, after boundary ``after``."""
         with localcontext(VALUE_CONTEXT):
-            net = dict(self.inflow)
+            net = {index: flow for index, flow in self.inflow.items() if index > after}
             for index, flow in self.outflow.items():
-                net[index] = net.get(index, ZERO) - flow
-            inflow = sum(self.inflow.values(), ZERO)
-            outflow = sum(self.outflow.values(), ZERO)
-        chained = list(map(INDEX_CONTEXT.plus, _chained(values, net)))
-        drawdown, peak, trough = _drawdown(chained)
+                if index > after:
+                    net[index] = net.get(index, ZERO) - flow
+        return net
+
+
+@dataclass(slots=True)
+class _Progress:
+    """A line's outcome as far as computed, to be carried on over more boundaries
+    (``extended``) with the same result as computed over them all at once: a line over a
+    window that goes past the kept tracks is computed from where its kept part got to (held
+    by the reader), the boundaries after alone looked at."""
+
+    line: _Line
+    chain: _Chain
+    chained: list[Decimal]  # the index at each boundary (INDEX_CONTEXT)
+    levels: list[float]  # and as floats, where its drawdown is located
+    spot: tuple[int, int] | None
+    finite: bool
+    inflow: Decimal  # the flows summed, in boundary order
+    outflow: Decimal
+
+    @classmethod
+    def of(cls, line: _Line) -> _Progress:
+        chain = _Chain([ONE], None)
+        chain.extend(line.values, line.net(), 1)
+        chained = list(map(INDEX_CONTEXT.plus, chain.index))
+        levels = list(map(float, chained))
+        finite = all(map(isfinite, levels))
+        return cls(
+            line, chain, chained, levels, _spotted(levels) if finite else None, finite,
+            _summed(line.inflow), _summed(line.outflow),
+        )  # fmt: skip
+
+    def extended(self, later: _Line) -> _Progress:
+        """Followed by ``later``, whose first boundary is this one's last (this one kept as
+        it is: it is shared)."""
+        known = len(self.line.values) - 1
+        line = _Line(
+            self.line.values + later.values[1:],
+            self.line.inflow | {k + known: flow for k, flow in later.inflow.items() if k},
+            self.line.outflow | {k + known: flow for k, flow in later.outflow.items() if k},
+        )
+        chain = _Chain(list(self.chain.index), self.chain.scale)
+        chain.extend(line.values, line.net(known), known + 1)
+        chained = self.chained + list(map(INDEX_CONTEXT.plus, chain.index[known + 1 :]))
+        tail = list(map(float, chained[known + 1 :]))
+        finite = self.finite and all(map(isfinite, tail))
+        spot = _spotted_after(self.levels, tail, self.spot) if finite else None
+        with localcontext(VALUE_CONTEXT):
+            inflow = self.inflow + _summed({k: f for k, f in later.inflow.items() if k})
+            outflow = self.outflow + _summed({k: f for k, f in later.outflow.items() if k})
+        return _Progress(line, chain, chained, self.levels + tail, spot, finite, inflow, outflow)
+
+    def outcome(self) -> Outcome:
+        values, chained = self.line.values, self.chained
+        drawdown, peak, trough = _measured(self.levels, chained.__getitem__, self.spot, self.finite)
         with localcontext(RATIO_CONTEXT):
             returns = list(map(sub, chained, repeat(ONE)))
         return Outcome(
-            values[0], values[-1], inflow, outflow, returns[-1], drawdown, peak, trough,
-            values, self.inflow, self.outflow, returns,
+            values[0], values[-1], self.inflow, self.outflow, returns[-1], drawdown, peak,
+            trough, values, self.line.inflow, self.line.outflow, returns,
         )  # fmt: skip
+
+
+def _summed(flows: Mapping[int, Decimal]) -> Decimal:
+    """Flows summed in boundary order (the order a line carried on over more sums them in)."""
+    with localcontext(VALUE_CONTEXT):
+        return sum(map(flows.__getitem__, sorted(flows)), ZERO)
+
+
+@dataclass(slots=True)
+class _Chain:
+    """The time-weighted index along a line (1 at its start), as far as computed: each
+    bucket's end value less its net flow over its start value, chained; a bucket starting at 0
+    leaves it as it was. Between flows and zeros the chain telescopes (the index is a constant,
+    ``scale``, times the value), so those runs are computed a list at a time; carried on over
+    more boundaries (``extend``), it is what it is over them all at once."""
+
+    index: list[Decimal]  # unrounded (RATIO_CONTEXT)
+    scale: Decimal | None  # the run's, when the last bucket was in one
+
+    def extend(self, values: Sequence[Decimal], net: Mapping[int, Decimal], start: int) -> None:
+        """The index at boundaries ``start`` on (the line's ``values``, from its first; ``net``:
+        the net flows of the buckets from ``start`` on)."""
+        size = len(values)
+        index = self.index
+        zeros = (k + 1 for k in range(start - 1, size - 1) if not values[k])
+        stops = sorted({*(k for k in net if k >= start), *zeros, size})
+        scale = self.scale
+        with localcontext(RATIO_CONTEXT):
+            k = start
+            for stop in stops:
+                if k < stop:  # buckets k..stop-1: no flow, no zero start
+                    if scale is None:
+                        scale = index[k - 1] / values[k - 1]
+                    index += map(mul, repeat(scale), values[k:stop])
+                    k = stop
+                if k == stop < size:  # a flow, or a start at 0
+                    before, kept = values[k - 1], index[k - 1]
+                    index.append(kept * (values[k] - net.get(k, ZERO)) / before if before else kept)
+                    scale = None
+                    k += 1
+        self.scale = scale
 
 
 def _valued(amount: Decimal, prices: list[Decimal]) -> Iterable[Decimal]:
     """``amount`` at each of ``prices`` (nothing held is worth 0, without a product)."""
     return repeat(ZERO, len(prices)) if not amount else map(mul, repeat(amount), prices)
-
-
-def _chained(values: list[Decimal], net: Mapping[int, Decimal]) -> list[Decimal]:
-    """The time-weighted index at each boundary (1 at the start): each bucket's end value less
-    its net flow over its start value, chained; a bucket starting at 0 leaves it as it was.
-    Between flows and zeros the chain telescopes (the index is a constant times the value), so
-    those runs are computed a list at a time."""
-    size = len(values)
-    if len(net) * 4 > size:  # flows in most buckets: the ratios a list at a time
-        return _chained_densely(values, net)
-    index = [ONE] * size
-    stops = sorted({*net, *(k + 1 for k, value in enumerate(values) if not value), size})
-    with localcontext(RATIO_CONTEXT):
-        k = 1
-        for stop in stops:
-            if k < stop:  # buckets k..stop-1: no flow, no zero start
-                scale = index[k - 1] / values[k - 1]
-                index[k:stop] = map(mul, repeat(scale), values[k:stop])
-                k = stop
-            if k == stop < size:  # a flow, or a start at 0
-                before = values[k - 1]
-                kept = index[k - 1]
-                index[k] = kept * (values[k] - net.get(k, ZERO)) / before if before else kept
-                k += 1
-    return index
-
-
-def _chained_densely(values: list[Decimal], net: Mapping[int, Decimal]) -> list[Decimal]:
-    """``_chained`` bucket by bucket: each end value less its net flow over its start value
-    (1 where the start is 0), multiplied up."""
-    starts = values[:-1]
-    with localcontext(RATIO_CONTEXT):
-        ends = list(map(sub, values[1:], map(net.get, range(1, len(values)), repeat(ZERO))))
-        zeros = [k for k, start in enumerate(starts) if not start]
-        for k in zeros:  # a bucket starting at 0 leaves the index as it was: 1/1
-            ends[k] = starts[k] = ONE
-        return list(accumulate(map(truediv, ends, starts), mul, initial=ONE))
-
-
-def _drawdown(chained: list[Decimal]) -> tuple[Decimal, int | None, int | None]:
-    """The deepest fall of the index from a peak before it (0 or negative), with the
-    boundaries of that peak and trough (None when it never fell): located on the index as
-    floats (``_located``)."""
-    return _located(list(map(float, chained)), chained.__getitem__)
-
-
-def _located(
-    levels: list[float], exact: Callable[[int], Decimal]
-) -> tuple[Decimal, int | None, int | None]:
-    """The deepest fall of an index given as floats at each boundary (its exact value at a
-    boundary by ``exact``): where it is found in double precision (``_spotted``), how deep
-    exactly."""
-    finite = all(map(isfinite, levels))
-    return _measured(levels, exact, _spotted(levels) if finite else None, finite)
 
 
 def _measured(
@@ -814,8 +873,10 @@ def _measured(
     spot: tuple[int, int] | None,
     finite: bool,
 ) -> tuple[Decimal, int | None, int | None]:
-    """``_located`` where the fall was found (``spot``) already, and whether every level is
-    finite (``finite``)."""
+    """The deepest fall of an index given as floats at each boundary (its exact value at a
+    boundary by ``exact``): where it was found in double precision (``spot``, by
+    ``_spotted``), how deep exactly; every ratio exactly where a level is past a float's range
+    (``finite`` false)."""
     if not finite:  # past a float's range: every ratio exactly
         return _drawdown_exactly(list(map(exact, range(len(levels)))))
     if spot is None:
