@@ -21,6 +21,7 @@ the first record shows.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -466,8 +467,11 @@ class Indexed:
 
     @classmethod
     def unread(cls, size: int) -> Indexed:
-        """``size`` boundaries at 1 with nothing flagged and their exact cells unread ("")."""
-        return cls([""] * size, [""] * size, [""] * size, [""] * size, [1.0] * size, [0] * size)
+        """``size`` boundaries at 1 with nothing flagged and their exact cells unread (""); the
+        levels as an array of doubles (a reader holds what it read: a quarter of a list's
+        size)."""
+        levels = array("d", [1.0]) * size
+        return cls([""] * size, [""] * size, [""] * size, [""] * size, levels, [0] * size)
 
     def place(
         self, k: int, value: str | None, inflow: str | None, outflow: str | None,
