@@ -31,8 +31,8 @@ F = TypeVar("F", bound=Figures)
 
 
 def _ratio(value: Decimal, places: Decimal = RETURN_PLACES) -> str:
-    with localcontext(ROUNDING_CONTEXT):  # a return of 10**140 keeps its ten places
-        return shown(value.quantize(places, rounding=USD_ROUNDING))
+    # (ROUNDING_CONTEXT: a return of 10**140 keeps its ten places)
+    return shown(value.quantize(places, rounding=USD_ROUNDING, context=ROUNDING_CONTEXT))
 
 
 class FiguresOut(BaseModel):
@@ -137,8 +137,10 @@ class PerformanceOut(FiguresOut):
         def figures(outcome: Figures) -> dict[str, Any]:
             return FiguresOut.figures(outcome, at, currency)
 
+        # The groups' documents are built as their fields are to be (model_construct: no
+        # check of what was just computed, which for a hundred wallets costs a millisecond).
         tokens = [
-            TokenPerformanceOut(chain=chain, token_address=_address(key),
+            TokenPerformanceOut.model_construct(chain=chain, token_address=_address(key),
                                 symbol=recorded.symbols.get((chain, key)), **figures(o))
             for (chain, key), o in _by_market(result.by_token)
         ]  # fmt: skip
@@ -146,7 +148,7 @@ class PerformanceOut(FiguresOut):
         for wallet, outcome in _by_market(result.by_wallet):
             seen = recorded.wallets[wallet]
             wallets.append(
-                WalletPerformanceOut(wallet_id=cast(UUID, wallet), chain=seen.chain,
+                WalletPerformanceOut.model_construct(wallet_id=cast(UUID, wallet), chain=seen.chain,
                                      address=seen.address, label=seen.label, **figures(outcome))
             )  # fmt: skip
         return cls(
@@ -155,7 +157,8 @@ class PerformanceOut(FiguresOut):
             start=result.start,
             end=result.end,
             by_chain=[
-                ChainPerformanceOut(chain=c, **figures(o)) for c, o in _by_market(result.by_chain)
+                ChainPerformanceOut.model_construct(chain=c, **figures(o))
+                for c, o in _by_market(result.by_chain)
             ],
             by_token=tokens,
             by_wallet=wallets,
