@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, localcontext
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -320,7 +321,10 @@ def test_kept_tracks_give_the_performance_of_any_window_on_them(
         # split: exactly the records' performance.
         whole = computed(win, {}, by_boundary(win, moves), series, moves[0].at if moves else None)
         assert from_tracks(win, tokens, wallets) == whole
-        assert from_tracks(win, tokens, wallets) == whole  # (carried on from what it held)
+        # And the chains' and the total's too, from what is held of them.
+        held: dict[Hashable, Any] = {}
+        assert from_tracks(win, tokens, wallets, held) == whole
+        assert from_tracks(win, tokens, wallets, held) == whole  # (carried on from what it held)
     inside = Window(win.start + first * win.step, win.start + last * win.step, win.step)
     expected = computed(
         inside,

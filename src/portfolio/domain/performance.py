@@ -29,13 +29,14 @@ from decimal import Context, Decimal, localcontext
 from itertools import accumulate, repeat
 from math import inf, isfinite
 from operator import add, itemgetter, mul, sub, truediv
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from portfolio.domain.chains import Chain
 from portfolio.domain.errors import ValidationError
 from portfolio.domain.history import TokenKey, Window, bucket_holding
 from portfolio.domain.prices import VALUE_CONTEXT
 
+_K = TypeVar("_K", bound=Hashable)
 RATIO_CONTEXT = Context(prec=50)
 # The index is computed at 50 digits and kept at 40: rounding in the last places (an index
 # that should stay at 1 coming out at 0.999...9) is no return and no fall.
@@ -601,9 +602,12 @@ def from_tracks(
     window: Window,
     tokens: Mapping[TokenKey, Track],
     wallets: Mapping[Hashable, Track | Indexed],
+    held: dict[Hashable, _Progress] | None = None,
 ) -> Performance:
     """The performance over the window from its groups' tracks (each over the window's
-    boundaries): the same as ``performance`` of what they were computed from."""
+    boundaries): the same as ``performance`` of what they were computed from. ``held``: where
+    the chains' and the total's outcomes over the part the tokens' tracks were joined from are
+    held (by a reader, over many requests), to be carried on from."""
     last = window.count
     first = first_tracked(tokens, last)
     unpriced = sorted(
@@ -627,7 +631,60 @@ def from_tracks(
         for wallet, track in sorted(wallets.items(), key=lambda item: str(item[0]))
         if track.flags[last] & RECORDED
     }
-    return _assembled(window, first, by_token, by_wallet, unpriced)
+    carried = None if held is None else _Carried.of(tokens, by_token, first, last, held)
+    return _assembled(window, first, by_token, by_wallet, unpriced, carried)
+
+
+@dataclass(slots=True)
+class _Carried:
+    """The tokens' lines up to ``known`` (from the window's effective start), where each
+    token's outcome was carried on from (``Track.outcome``), and the groups' outcomes up to
+    there held by their members (``held``): a chain's or the total's carried on likewise."""
+
+    first: int
+    known: int
+    lines: dict[Hashable, _Line]  # each member's line up to ``known``
+    held: dict[Hashable, _Progress]
+
+    @classmethod
+    def of(
+        cls, tokens: Mapping[TokenKey, Track], outcomes: Mapping[TokenKey, Outcome], first: int,
+        last: int, held: dict[Hashable, _Progress],
+    ) -> _Carried | None:  # fmt: skip
+        """Where every token's outcome was carried on from one boundary, else None."""
+        prefixes = [tokens[token].prefix for token in outcomes]
+        knowns = {None if p is None else len(p.values) - 1 for p in prefixes}
+        known = knowns.pop() if len(knowns) == 1 else None
+        if known is None or not first < known < last:
+            return None
+        lines: dict[Hashable, _Line] = {}
+        for token, prefix in zip(outcomes, prefixes, strict=True):
+            progress = None if prefix is None else prefix.progress.get(first)
+            if progress is None:
+                return None
+            lines[token] = progress.line
+        return cls(first, known - first, lines, held)
+
+    def outcome(self, name: Hashable, members: Mapping[_K, Outcome]) -> Outcome:
+        """The outcome of the group ``name`` of ``members`` (their lines added), carried on
+        from what is held of it up to ``known``, which is then the line of a member ``name``."""
+        size = len(next(iter(members.values())).values)
+        held = (self.first, name, tuple(members))
+        progress = self.held.get(held)
+        if progress is None:
+            lines = [self.lines[member] for member in members]
+            progress = self.held[held] = _Progress.of(_Line.merged(lines, self.known + 1))
+        self.lines[name] = progress.line
+        j = self.known
+        later = _Line.merged(
+            (
+                _Line(o.values[j:], {k - j: f for k, f in o.inflows.items() if k > j},
+                      {k - j: f for k, f in o.outflows.items() if k > j})
+                for o in members.values()
+            ),
+            size - j,
+        )  # fmt: skip
+        return progress.extended(later).outcome()
 
 
 def first_tracked(tokens: Mapping[TokenKey, Track], last: int) -> int:
@@ -645,14 +702,22 @@ def _assembled(
     by_token: dict[TokenKey, Outcome],
     by_wallet: dict[Hashable, Figures],
     unpriced: list[TokenKey],
+    carried: _Carried | None = None,
 ) -> Performance:
-    """With the chains' and the total's outcomes, from the tokens'."""
+    """With the chains' and the total's outcomes, from the tokens' (``carried`` on from what
+    is held of them, where the tokens' were)."""
     size = window.count + 1 - first
     by_chain: dict[Chain, Outcome] = {}
     for chain in sorted({chain for chain, _ in by_token}):
-        outcomes = [outcome for (c, _), outcome in by_token.items() if c == chain]
-        by_chain[chain] = _Line.merged(map(_Line.back, outcomes), size).outcome()
-    total = _Line.merged(map(_Line.back, by_chain.values()), size).outcome()
+        members = {token: outcome for token, outcome in by_token.items() if token[0] == chain}
+        if carried is None:
+            by_chain[chain] = _Line.merged(map(_Line.back, members.values()), size).outcome()
+        else:
+            by_chain[chain] = carried.outcome(chain, members)
+    if carried is None or not by_chain:
+        total = _Line.merged(map(_Line.back, by_chain.values()), size).outcome()
+    else:
+        total = carried.outcome(None, by_chain)
     boundaries = [window.start + k * window.step for k in range(first, window.count + 1)]
     return Performance(boundaries, total, by_chain, by_token, by_wallet, unpriced)
 
@@ -1003,6 +1068,9 @@ class Tracked:
     tracks: Mapping[Hashable, Track | Indexed]  # by wallet (Track where to be converted)
     symbols: dict[TokenKey, str | None]
     wallets: dict[Hashable, WalletSeen]
+    # Where the chains' and the total's outcomes over the tokens' kept part are held (by a
+    # reader, while that part is the same), to be carried on from (``from_tracks``).
+    held: dict[Hashable, _Progress] | None = field(default=None, compare=False, repr=False)
 
     def convert(self, currency: str, rates: Sequence[Decimal | None]) -> None:
         """Values and flows into ``currency``, each at its boundary's rate (units per USD):
@@ -1015,6 +1083,7 @@ class Tracked:
                 raise TypeError("an indexed track cannot be converted: read every bucket")
             scaled[wallet] = track.scaled(rates)
         self.tracks = scaled
+        self.held = None  # (held in USD)
 
     def performance(self) -> Performance:
-        return from_tracks(self.window, self.tokens, self.tracks)
+        return from_tracks(self.window, self.tokens, self.tracks, self.held)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from functools import lru_cache
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
@@ -599,6 +600,7 @@ class _Kept:
     tokens: dict[TokenKey, Track]
     indexed: dict[Hashable, Indexed]
     state: _State
+    held: dict[Hashable, Any] = field(default_factory=dict)  # (Tracked.held)
 
 
 class _KeptReads:
@@ -665,7 +667,8 @@ async def _tracked(
         at = (c.tenant == tenant) & (c.step == seconds)
         state = _state_of((await session.execute(select(c.state).where(at))).scalar_one())
         if not scaled:
-            reads.put(key, _Kept(tokens, indexed, state))
+            held = _Kept(tokens, indexed, state)
+            reads.put(key, held)
     else:  # (a wallet added since has nothing kept; one removed dropped the cursor)
         tokens, by_wallet, state = dict(held.tokens), {}, held.state
         indexed = {wallet: kept for wallet, kept in held.indexed.items() if wallet in wallets}
@@ -701,7 +704,8 @@ async def _tracked(
             session, dialect, tenant, window, indexed, lambda kept: kept.wanted(first, last)
         )
     named: dict[Hashable, WalletSeen] = {wallet: seen for wallet, seen in wallets.items()}
-    return Tracked(window, tokens, by_wallet if scaled else indexed, symbols, named)
+    groups = None if held is None else held.held
+    return Tracked(window, tokens, by_wallet if scaled else indexed, symbols, named, groups)
 
 
 async def _kept_tracks(
