@@ -382,8 +382,17 @@ def _token_track(
         if since is None:
             continue
         present[wallet] = min(present.get(wallet, size), max(recorded, since))
-        if not at and since == 0:  # the most: valued, nothing else
+        if not at and since == 0:  # the most over kept tracks: valued, nothing else
             line = _Line(list(_valued(amount, prices_then)), {}, {})
+        elif since == 0 and len(at) == 1:  # the most after their cursor: one change, priced
+            ((index, delta),) = at.items()
+            values = [
+                *_valued(amount, prices_then[:index]),
+                *_valued(amount + delta, prices_then[index:]),
+            ]
+            flow = delta * prices_then[index]  # (as _Line.of sums it, from 0)
+            inflow = {index: ZERO + flow} if flow > 0 else {}
+            line = _Line(values, inflow, {index: ZERO - flow} if flow < 0 else {})
         else:
             line = _Line.of(amount, at, prices_then, since)
         kept = sums.get(wallet)
