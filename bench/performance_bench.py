@@ -96,7 +96,7 @@ async def _density(name: str, hours: int) -> list[str]:
 
     reads: list[float] = []
     computes: list[float] = []
-    whole = await _median(read, 15)
+    whole = await _median(read, 25)
     tracked = (statistics.median(reads), statistics.median(computes))
     firsts = []  # a reader's first request: nothing it read of the kept tracks held yet
     for _ in range(5):
