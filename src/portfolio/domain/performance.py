@@ -551,9 +551,10 @@ class Indexed:
         (``before``: of the prefix, held by a reader over many requests), the boundaries after
         it alone looked at: the same as over all of them."""
         zeroed, levels, spot, finite = before
-        if not finite:  # (measured exactly: every boundary)
+        if not finite:  # (measured exactly: every boundary, as over them all)
             zeroed, levels = self._levels(first, last)
-            return zeroed, levels, None, all(map(isfinite, levels))
+            finite = all(map(isfinite, levels))
+            return zeroed, levels, _spotted(levels) if finite else None, finite
         later = last - known
         if zeroed <= known - first:  # at 0 from a bucket before on
             tail = [0.0] * later
