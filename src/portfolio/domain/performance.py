@@ -859,9 +859,8 @@ class _Progress:
 
     @classmethod
     def of(cls, line: _Line) -> _Progress:
-        chain = _Chain([ONE], None)
-        chain.extend(line.values, line.net(), 1)
-        chained = list(map(INDEX_CONTEXT.plus, chain.index))
+        chain, index = _Chain(ONE, None).extended(line.values, line.net(), 1)
+        chained = list(map(INDEX_CONTEXT.plus, [ONE, *index]))
         levels = list(map(float, chained))
         finite = all(map(isfinite, levels))
         return cls(
@@ -878,9 +877,8 @@ class _Progress:
             self.line.inflow | {k + known: flow for k, flow in later.inflow.items() if k},
             self.line.outflow | {k + known: flow for k, flow in later.outflow.items() if k},
         )
-        chain = _Chain(list(self.chain.index), self.chain.scale)
-        chain.extend(line.values, line.net(known), known + 1)
-        chained = self.chained + list(map(INDEX_CONTEXT.plus, chain.index[known + 1 :]))
+        chain, index = self.chain.extended(line.values, line.net(known), known + 1)
+        chained = self.chained + list(map(INDEX_CONTEXT.plus, index))
         tail = list(map(float, chained[known + 1 :]))
         finite = self.finite and all(map(isfinite, tail))
         spot = _spotted_after(self.levels, tail, self.spot) if finite else None
@@ -906,22 +904,25 @@ def _summed(flows: Mapping[int, Decimal]) -> Decimal:
         return sum(map(flows.__getitem__, sorted(flows)), ZERO)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Chain:
     """The time-weighted index along a line (1 at its start), as far as computed: each
     bucket's end value less its net flow over its start value, chained; a bucket starting at 0
     leaves it as it was. Between flows and zeros the chain telescopes (the index is a constant,
     ``scale``, times the value), so those runs are computed a list at a time; carried on over
-    more boundaries (``extend``), it is what it is over them all at once."""
+    more boundaries (``extended``), it is what it is over them all at once."""
 
-    index: list[Decimal]  # unrounded (RATIO_CONTEXT)
+    last: Decimal  # at the last boundary computed, unrounded (RATIO_CONTEXT)
     scale: Decimal | None  # the run's, when the last bucket was in one
 
-    def extend(self, values: Sequence[Decimal], net: Mapping[int, Decimal], start: int) -> None:
-        """The index at boundaries ``start`` on (the line's ``values``, from its first; ``net``:
-        the net flows of the buckets from ``start`` on)."""
+    def extended(
+        self, values: Sequence[Decimal], net: Mapping[int, Decimal], start: int
+    ) -> tuple[_Chain, list[Decimal]]:
+        """Carried on to the end of ``values`` (the line's, from its first; ``net``: the net
+        flows of the buckets from ``start`` on): where it then is, and the index at boundaries
+        ``start`` on (unrounded)."""
         size = len(values)
-        index = self.index
+        index = [self.last]  # from boundary start - 1
         zeros = (k + 1 for k in range(start - 1, size - 1) if not values[k])
         stops = sorted({*(k for k in net if k >= start), *zeros, size})
         scale = self.scale
@@ -930,15 +931,15 @@ class _Chain:
             for stop in stops:
                 if k < stop:  # buckets k..stop-1: no flow, no zero start
                     if scale is None:
-                        scale = index[k - 1] / values[k - 1]
+                        scale = index[-1] / values[k - 1]
                     index += map(mul, repeat(scale), values[k:stop])
                     k = stop
                 if k == stop < size:  # a flow, or a start at 0
-                    before, kept = values[k - 1], index[k - 1]
+                    before, kept = values[k - 1], index[-1]
                     index.append(kept * (values[k] - net.get(k, ZERO)) / before if before else kept)
                     scale = None
                     k += 1
-        self.scale = scale
+        return _Chain(index[-1], scale), index[1:]
 
 
 def _valued(amount: Decimal, prices: list[Decimal]) -> Iterable[Decimal]:
