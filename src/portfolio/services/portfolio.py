@@ -46,7 +46,7 @@ class PortfolioService:
         counted and is left out (listed apart with ``include_spam``); one marked trusted is
         priced and counted like a listed token; one found on chain counts once priced."""
         everything, spam = await self._as_marked(tenant)
-        found = await self._found_by(tenant) if _unverified(everything) else set()
+        found = await self._found_by(tenant, everything)
         now = self._clock.now()
         holdings = []
         spam_holdings = []
@@ -68,12 +68,18 @@ class PortfolioService:
         """Every wallet's stored balances, and the prices of what they hold (for exports);
         tokens marked spam left out, those marked trusted priced."""
         everything, _ = await self._as_marked(tenant)
-        found = await self._found_by(tenant) if _unverified(everything) else set()
+        found = await self._found_by(tenant, everything)
         return everything, await self._prices_of(everything, found)
 
-    async def _found_by(self, tenant: str) -> set[str]:
-        """The price keys of the tokens found for the tenant's wallets."""
-        if self._found is None:
+    async def _found_by(
+        self, tenant: str, everything: list[tuple[Wallet, WalletBalances]]
+    ) -> set[str]:
+        """The price keys of the tokens found for the tenant's wallets, asked for only where
+        a wallet holds a token on no list (only then may one have been found)."""
+        unverified = any(
+            b.raw and not b.token.verified for _, snapshot in everything for b in snapshot.balances
+        )
+        if self._found is None or not unverified:
             return set()
         return {contract_price_key(c, a) for c, a in await self._found.found_by(tenant)}
 
@@ -101,10 +107,3 @@ class PortfolioService:
     ) -> dict[str, Price]:
         tokens = {b.token for _, snapshot in everything for b in snapshot.balances if b.raw}
         return await self._prices.prices(list(tokens), found=found)
-
-
-def _unverified(everything: list[tuple[Wallet, WalletBalances]]) -> bool:
-    """Whether a wallet holds a token on no list (only then may one have been found)."""
-    return any(
-        b.raw and not b.token.verified for _, snapshot in everything for b in snapshot.balances
-    )
