@@ -41,11 +41,13 @@ class Named:
         """The wallet once its primary name was read (30 s at most)."""
         stop = time.monotonic() + 30
         while True:
-            answer = await self.client.get(f"/api/v1/wallets/{wallet_id}")
-            assert answer.status_code == 200, answer.text
             listed = await self.client.get("/api/v1/wallets")
             row = next(w for w in listed.json()["items"] if w["id"] == wallet_id)
             if row["ens_name"] is not None or time.monotonic() > stop:
+                # Read after the list (the cycle may write the name between two reads): the
+                # wallet's own document says the same.
+                answer = await self.client.get(f"/api/v1/wallets/{wallet_id}")
+                assert answer.status_code == 200, answer.text
                 assert answer.json() == row
                 return dict(row)
             await asyncio.sleep(0.2)
